@@ -1,0 +1,47 @@
+//! Tunables of the core and of the kernel connection, in one place, with the reason for
+//! each default. Both adapters read the same values, so both backends negotiate alike.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct FsConfig {
+    /// How long the kernel may cache a name → inode mapping of the live tree. Every change
+    /// to the live tree passes through this mount's kernel, which updates its own dentry
+    /// cache as it goes, so a long TTL is safe; it saves a LOOKUP round trip per path
+    /// component on every `stat`/`open`. (A TTL of exactly zero would send a LOOKUP per
+    /// component per syscall — the single largest cost of a naive FUSE filesystem.)
+    pub entry_ttl: Duration,
+    /// How long the kernel may cache attributes. Same reasoning as `entry_ttl`.
+    pub attr_ttl: Duration,
+    /// How long the kernel may remember that a name does *not* exist. Creates through this
+    /// mount replace the negative dentry, so the only cost is for changes made behind the
+    /// kernel's back, which the live tree does not have.
+    pub negative_ttl: Duration,
+    /// Largest WRITE request the kernel may send (bytes). 1 MiB halves the round trips of
+    /// large sequential writes compared to the 128 KiB default.
+    pub max_write: u32,
+    /// Largest read-ahead the kernel may ask for in one READ.
+    pub max_readahead: u32,
+    /// Requests the kernel may keep in flight in the background (read-ahead, async I/O).
+    /// The kernel default of 12 starves a multi-threaded daemon.
+    pub max_background: u16,
+    /// Threads serving requests on the threaded (fuser) backend, and tokio workers on the
+    /// async (fuse3) backend.
+    pub worker_threads: usize,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            entry_ttl: Duration::from_secs(10),
+            attr_ttl: Duration::from_secs(10),
+            negative_ttl: Duration::from_secs(10),
+            max_write: 1 << 20,
+            max_readahead: 1 << 20,
+            max_background: 64,
+            worker_threads: std::thread::available_parallelism()
+                .map(|n| n.get().clamp(2, 8))
+                .unwrap_or(4),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The backend-neutral filesystem. It knows nothing of either FUSE crate: adapters in
+//! `crate::fuse` translate requests into calls on [`Fs`] and its answers into replies.
+
+mod config;
+mod error;
+mod fs;
+mod handles;
+mod live;
+mod types;
+
+pub use config::FsConfig;
+pub use error::{errno_name, FsError, FsResult};
+pub use fs::Fs;
+pub use types::*;

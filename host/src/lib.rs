@@ -1,0 +1,7 @@
+//! lighthouse-fs host: a backend-neutral filesystem core over an event-sourced store,
+//! served through FUSE by either `fuser` (threaded) or `fuse3` (async on tokio).
+
+pub mod cli;
+pub mod core;
+pub mod fuse;
+pub mod store;

@@ -1,0 +1,2 @@
+//! The durable embedded store: event log, content objects, projection of the tree.
+pub struct Store;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    lighthouse_fs::cli::main()
+}
