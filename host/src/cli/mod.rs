@@ -1,3 +1,82 @@
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `lighthouse-fs` command: mount, umount, import, export, log.
+
+mod export;
+mod import;
+mod log;
+mod mount;
+mod time;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::fuse::Backend;
+
+#[derive(Parser)]
+#[command(
+    name = "lighthouse-fs",
+    version,
+    about = "Event-sourced FUSE filesystem with WebAssembly views"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount the filesystem and serve it in the foreground until SIGINT/SIGTERM or umount.
+    Mount(mount::MountArgs),
+    /// Unmount a mounted lighthouse-fs (lazily if it is busy).
+    Umount { mountpoint: PathBuf },
+    /// Seed a store from a directory tree.
+    Import(import::ImportArgs),
+    /// Write the tree as it is now, or as it was at --at, into a directory.
+    Export(export::ExportArgs),
+    /// Print the event log (optionally only events touching PATH).
+    Log(log::LogArgs),
+}
+
+/// The store used when --store is not given: `$XDG_DATA_HOME/lighthouse-fs/store`
+/// (`~/.local/share/lighthouse-fs/store`).
+pub fn default_store() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("/var/lib"))
+        .join("lighthouse-fs")
+        .join("store")
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Mount(args) => mount::run(args),
+        Command::Umount { mountpoint } => crate::fuse::mountpoint::unmount(&mountpoint),
+        Command::Import(args) => import::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Log(args) => log::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of contexts, outermost first.
+            eprintln!("lighthouse-fs: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

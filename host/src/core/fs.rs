@@ -1,56 +1,193 @@
 //! [`Fs`]: the one filesystem both adapters serve. Every method takes the caller and
 //! returns a typed errno on failure; none of them blocks on the kernel.
+//!
+//! Locking: the tree is one `RwLock` (lookups and getattr share it); a file's bytes have
+//! their own mutex. Whoever needs both takes the file's mutex first, then the tree.
 
 use std::ffi::OsStr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{MutexGuard, RwLock};
+
+use super::handles::{DirHandle, FileHandle, Handle, Handles};
 use super::*;
-use crate::store::Store;
+use crate::fs_err;
+use crate::store::{self, Change, Content, ContentState, NewNode, Store, Tree, NAME_MAX};
+
+/// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
+const MAX_FILE_SIZE: u64 = 1 << 50;
+/// Longest symlink target, as Linux's PATH_MAX.
+const PATH_MAX: usize = 4095;
 
 pub struct Fs {
-    _p: (),
+    config: FsConfig,
+    store: Arc<Store>,
+    tree: RwLock<Tree>,
+    handles: Handles,
+    root_attr: Attr,
 }
 
-#[allow(unused_variables)]
 impl Fs {
-    /// Open the filesystem over a store (replays the store's log into the live tree).
-    pub fn new(store: Arc<Store>, config: FsConfig) -> anyhow::Result<Fs> {
-        todo!()
+    /// Serve the tree of an opened store.
+    pub fn new(opened: store::Opened, config: FsConfig) -> Fs {
+        let now = now_ns();
+        let root_attr = Attr {
+            ino: ROOT_INO,
+            kind: FileKind::Dir,
+            perm: 0o555,
+            nlink: 3,
+            // SAFETY: getuid/getgid cannot fail.
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+            size: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            rdev: 0,
+        };
+        Fs {
+            config,
+            store: Arc::new(opened.store),
+            tree: RwLock::new(opened.tree),
+            handles: Handles::default(),
+            root_attr,
+        }
     }
 
     pub fn config(&self) -> &FsConfig {
-        todo!()
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// Resolve `name` in `parent`. A missing name answers `Ok` with a negative entry
     /// (`attr.ino == 0`) so the kernel caches the miss; adapters pass it through as is.
     /// A positive answer counts one kernel lookup reference (see [`Fs::forget`]).
-    pub fn lookup(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
-        todo!()
+    pub fn lookup(&self, _caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
+        let name = component(name)?;
+        let t = self.tree.read();
+        let child = if parent == ROOT_INO {
+            (name == "current").then_some(CURRENT_INO)
+        } else {
+            t.child(parent, name)?
+        };
+        match child {
+            Some(ino) => {
+                let n = t.node(ino)?;
+                n.lookups.fetch_add(1, Ordering::Relaxed);
+                Ok(self.entry(n.attr))
+            }
+            None => Ok(self.negative_entry()),
+        }
     }
 
     /// The kernel drops `nlookup` references to `ino`.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        todo!()
+        if ino == ROOT_INO {
+            return;
+        }
+        let unreferenced = {
+            let t = self.tree.read();
+            let Ok(n) = t.node(ino) else { return };
+            let prev = n
+                .lookups
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(nlookup))
+                })
+                .unwrap_or(0);
+            prev <= nlookup && n.links.is_empty()
+        };
+        if unreferenced {
+            self.tree.write().release_if_unreferenced(ino);
+        }
     }
 
     /// Attributes and how long the kernel may cache them.
     pub fn getattr(
         &self,
-        caller: &Caller,
+        _caller: &Caller,
         ino: Ino,
-        fh: Option<u64>,
+        _fh: Option<u64>,
     ) -> FsResult<(Attr, Duration)> {
-        todo!()
+        Ok((self.attr(ino)?, self.config.attr_ttl))
     }
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
-        todo!()
+        if ino == ROOT_INO {
+            return Err(fs_err!(EACCES, "the mount root is read-only"));
+        }
+        let time = now_ns();
+        if let Some(size) = set.size {
+            self.truncate(caller, ino, size, time)?;
+        }
+        let at = |t: Option<TimeSpec>| {
+            t.map(|t| match t {
+                TimeSpec::Now => time,
+                TimeSpec::At(ns) => ns,
+            })
+        };
+        let (atime, mtime) = (at(set.atime), at(set.mtime));
+        if set.mode.is_some()
+            || set.uid.is_some()
+            || set.gid.is_some()
+            || atime.is_some()
+            || mtime.is_some()
+        {
+            self.check_store()?;
+            let mut t = self.tree.write();
+            let perm = set.mode.map(|m| m & 0o7777);
+            t.set_attr(ino, perm, set.uid, set.gid, atime, mtime, time)?;
+            if let Some(path) = t.path_of(ino) {
+                let change = Change::SetAttr {
+                    path: path.into(),
+                    perm,
+                    uid: set.uid,
+                    gid: set.gid,
+                    atime,
+                    mtime,
+                };
+                self.record(caller, time, change)?;
+            }
+        }
+        self.getattr(caller, ino, set.fh)
     }
 
-    pub fn readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
-        todo!()
+    fn truncate(&self, caller: &Caller, ino: Ino, size: u64, time: TimeNs) -> FsResult<()> {
+        if size > MAX_FILE_SIZE {
+            return Err(fs_err!(EFBIG, "size beyond the largest file"));
+        }
+        let content = self.content_of(ino)?;
+        self.check_store()?;
+        let mut c = content.lock();
+        let cur = self.attr(ino)?.size;
+        c.truncate(self.store.objects(), cur, size)
+            .map_err(|e| FsError::io("truncating", &e))?;
+        {
+            let mut t = self.tree.write();
+            let a = &mut t.node_mut(ino)?.attr;
+            a.size = size;
+            a.mtime = time;
+            a.ctime = time;
+        }
+        // A truncate by path is a whole change; through an open writer it is part of the
+        // write that the writer's close commits.
+        if !content.has_writers() {
+            self.commit(caller, ino, &mut c, false)?;
+        }
+        Ok(())
+    }
+
+    pub fn readlink(&self, _caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
+        let t = self.tree.read();
+        let n = t.node(ino)?;
+        n.target
+            .as_ref()
+            .map(|t| t.as_bytes().to_vec())
+            .ok_or(fs_err!(EINVAL, "not a symlink"))
     }
 
     /// Create a regular file, FIFO or socket (`mode` carries the kind); devices give EPERM.
@@ -63,7 +200,21 @@ impl Fs {
         umask: u32,
         rdev: u32,
     ) -> FsResult<Entry> {
-        todo!()
+        let kind =
+            FileKind::from_mode(mode).ok_or(fs_err!(EPERM, "device nodes are not supported"))?;
+        if kind == FileKind::Dir || kind == FileKind::Symlink {
+            return Err(fs_err!(EINVAL, "mknod of a directory or symlink"));
+        }
+        let rdev = if kind == FileKind::File { 0 } else { rdev };
+        self.make_node(
+            caller,
+            parent,
+            name,
+            kind,
+            mode & !umask & 0o7777,
+            rdev,
+            None,
+        )
     }
 
     pub fn mkdir(
@@ -74,15 +225,15 @@ impl Fs {
         mode: u32,
         umask: u32,
     ) -> FsResult<Entry> {
-        todo!()
-    }
-
-    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<()> {
-        todo!()
-    }
-
-    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<()> {
-        todo!()
+        self.make_node(
+            caller,
+            parent,
+            name,
+            FileKind::Dir,
+            mode & !umask & 0o7777,
+            0,
+            None,
+        )
     }
 
     pub fn symlink(
@@ -92,7 +243,118 @@ impl Fs {
         name: &OsStr,
         target: &OsStr,
     ) -> FsResult<Entry> {
-        todo!()
+        let target = target
+            .to_str()
+            .ok_or(fs_err!(EINVAL, "symlink target is not UTF-8"))?;
+        if target.len() > PATH_MAX {
+            return Err(fs_err!(ENAMETOOLONG, "symlink target too long"));
+        }
+        if target.is_empty() {
+            return Err(fs_err!(ENOENT, "empty symlink target"));
+        }
+        self.make_node(
+            caller,
+            parent,
+            name,
+            FileKind::Symlink,
+            0o777,
+            0,
+            Some(target.into()),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_node(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &OsStr,
+        kind: FileKind,
+        mut perm: u32,
+        rdev: u32,
+        target: Option<Arc<str>>,
+    ) -> FsResult<Entry> {
+        if parent == ROOT_INO {
+            return Err(fs_err!(EACCES, "the mount root is read-only"));
+        }
+        let name = component(name)?;
+        self.check_store()?;
+        let time = now_ns();
+        let mut t = self.tree.write();
+        let p = t.node(parent)?;
+        if !p.is_dir() {
+            return Err(fs_err!(ENOTDIR, "parent is not a directory"));
+        }
+        // BSD group semantics under a set-group-ID directory, as Linux filesystems do.
+        let mut gid = caller.gid;
+        if p.attr.perm & libc::S_ISGID != 0 {
+            gid = p.attr.gid;
+            if kind == FileKind::Dir {
+                perm |= libc::S_ISGID;
+            }
+        }
+        let path = t.child_path(parent, name)?;
+        let new = NewNode {
+            kind,
+            perm,
+            uid: caller.uid,
+            gid,
+            rdev,
+            target: target.clone(),
+        };
+        let ino = t.create(parent, name, new, time)?;
+        let change = match target {
+            Some(target) => Change::Symlink {
+                path,
+                target,
+                uid: caller.uid,
+                gid,
+            },
+            None => Change::Create {
+                path,
+                kind,
+                perm,
+                uid: caller.uid,
+                gid,
+                rdev,
+            },
+        };
+        self.record(caller, time, change)?;
+        let n = t.node(ino)?;
+        n.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self.entry(n.attr))
+    }
+
+    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<()> {
+        self.remove(caller, parent, name, false)
+    }
+
+    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<()> {
+        self.remove(caller, parent, name, true)
+    }
+
+    fn remove(&self, caller: &Caller, parent: Ino, name: &OsStr, dir: bool) -> FsResult<()> {
+        let name = component(name)?;
+        if parent == ROOT_INO {
+            return Err(if name == "current" {
+                fs_err!(EACCES, "the mount root is read-only")
+            } else {
+                fs_err!(ENOENT, "no such name")
+            });
+        }
+        self.check_store()?;
+        let time = now_ns();
+        let mut t = self.tree.write();
+        let path = t.child_path(parent, name)?;
+        let change = if dir {
+            t.rmdir(parent, name, time)?;
+            Change::Rmdir { path }
+        } else {
+            t.unlink(parent, name, time)?;
+            Change::Unlink { path }
+        };
+        self.record(caller, time, change)?;
+        Ok(())
     }
 
     /// `renameat2`: `flags` are the raw RENAME_* bits (unknown bits → EINVAL).
@@ -105,7 +367,24 @@ impl Fs {
         newname: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
-        todo!()
+        let flags =
+            RenameFlags::from_raw(flags).ok_or(fs_err!(EINVAL, "unsupported rename flags"))?;
+        if parent == ROOT_INO || newparent == ROOT_INO {
+            return Err(if parent != newparent {
+                fs_err!(EXDEV, "rename between sections of the mount")
+            } else {
+                fs_err!(EACCES, "the mount root is read-only")
+            });
+        }
+        let (name, newname) = (component(name)?, component(newname)?);
+        self.check_store()?;
+        let time = now_ns();
+        let mut t = self.tree.write();
+        let from = t.child_path(parent, name)?;
+        let to = t.child_path(newparent, newname)?;
+        t.rename(parent, name, newparent, newname, flags, time)?;
+        self.record(caller, time, Change::Rename { from, to, flags })?;
+        Ok(())
     }
 
     pub fn link(
@@ -115,12 +394,77 @@ impl Fs {
         newparent: Ino,
         newname: &OsStr,
     ) -> FsResult<Entry> {
-        todo!()
+        if newparent == ROOT_INO || ino == ROOT_INO {
+            return Err(if newparent == ROOT_INO && ino != ROOT_INO {
+                fs_err!(EXDEV, "link between sections of the mount")
+            } else {
+                fs_err!(EPERM, "hard link to a directory")
+            });
+        }
+        let newname = component(newname)?;
+        self.check_store()?;
+        let time = now_ns();
+        let mut t = self.tree.write();
+        let from = t.path_of(ino).ok_or(fs_err!(ENOENT, "file was removed"))?;
+        let to = t.child_path(newparent, newname)?;
+        t.link(ino, newparent, newname, time)?;
+        self.record(
+            caller,
+            time,
+            Change::Link {
+                from: from.into(),
+                to,
+            },
+        )?;
+        let n = t.node(ino)?;
+        n.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self.entry(n.attr))
     }
 
     /// Open a file; `flags` are the raw `open(2)` flags.
-    pub fn open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        todo!()
+    pub fn open(&self, _caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
+        let content = self.content_of(ino)?;
+        let acc = flags & libc::O_ACCMODE;
+        let writable = acc != libc::O_RDONLY;
+        if writable {
+            self.check_store()?;
+        }
+        if writable && flags & libc::O_TRUNC != 0 {
+            let mut c = content.lock();
+            let cur = self.attr(ino)?.size;
+            if cur > 0 || c.is_dirty() {
+                c.truncate(self.store.objects(), cur, 0)
+                    .map_err(|e| FsError::io("truncating", &e))?;
+                let time = now_ns();
+                let mut t = self.tree.write();
+                let a = &mut t.node_mut(ino)?.attr;
+                a.size = 0;
+                a.mtime = time;
+                a.ctime = time;
+            }
+        }
+        if writable {
+            content.add_writer();
+        }
+        self.tree
+            .read()
+            .node(ino)?
+            .open
+            .fetch_add(1, Ordering::AcqRel);
+        let fh = self.handles.insert(Handle::File(FileHandle {
+            ino,
+            content,
+            writable,
+            readable: acc != libc::O_WRONLY,
+            append: flags & libc::O_APPEND != 0,
+        }));
+        // Every change to a live file passes through this kernel, which keeps its page
+        // cache current itself: keep it across opens.
+        Ok(Opened {
+            fh,
+            keep_cache: true,
+            direct_io: false,
+        })
     }
 
     /// Create and open a regular file (O_CREAT without an existing name).
@@ -133,110 +477,468 @@ impl Fs {
         umask: u32,
         flags: i32,
     ) -> FsResult<(Entry, Opened)> {
-        todo!()
+        let entry = self.make_node(
+            caller,
+            parent,
+            name,
+            FileKind::File,
+            mode & !umask & 0o7777,
+            0,
+            None,
+        )?;
+        let opened = self.open(caller, entry.attr.ino, flags & !libc::O_TRUNC)?;
+        Ok((entry, opened))
     }
 
     /// Up to `size` bytes from `offset`; fewer only at end of file.
     pub fn read(
         &self,
-        caller: &Caller,
-        ino: Ino,
+        _caller: &Caller,
+        _ino: Ino,
         fh: u64,
         offset: u64,
         size: u32,
     ) -> FsResult<Vec<u8>> {
-        todo!()
+        let h = self.handles.file(fh)?;
+        let f = h.as_file();
+        if !f.readable {
+            return Err(fs_err!(EBADF, "handle not open for reading"));
+        }
+        let file = f
+            .content
+            .lock()
+            .reader(self.store.objects())
+            .map_err(|e| FsError::io("opening content", &e))?;
+        match file {
+            None => Ok(Vec::new()),
+            Some(file) => store::read_at(&file, offset, size as usize)
+                .map_err(|e| FsError::io("reading content", &e)),
+        }
     }
 
     /// Write `data` at `offset` (at end of file for O_APPEND handles); returns bytes written.
     pub fn write(
         &self,
-        caller: &Caller,
-        ino: Ino,
+        _caller: &Caller,
+        _ino: Ino,
         fh: u64,
         offset: u64,
         data: &[u8],
     ) -> FsResult<u32> {
-        todo!()
+        let h = self.handles.file(fh)?;
+        let f = h.as_file();
+        if !f.writable {
+            return Err(fs_err!(EBADF, "handle not open for writing"));
+        }
+        let mut c = f.content.lock();
+        let cur = self.attr(f.ino)?.size;
+        let offset = if f.append { cur } else { offset };
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= MAX_FILE_SIZE)
+            .ok_or(fs_err!(EFBIG, "write beyond the largest file"))?;
+        c.write_at(self.store.objects(), cur, offset, data)
+            .map_err(|e| FsError::io("writing content", &e))?;
+        let time = now_ns();
+        let mut t = self.tree.write();
+        let a = &mut t.node_mut(f.ino)?.attr;
+        a.size = a.size.max(end);
+        a.mtime = time;
+        a.ctime = time;
+        Ok(data.len() as u32)
     }
 
     /// `close()` of one descriptor: a dirty file is committed to the store as one event.
-    pub fn flush(&self, caller: &Caller, ino: Ino, fh: u64) -> FsResult<()> {
-        todo!()
+    pub fn flush(&self, caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
+        let h = self.handles.file(fh)?;
+        let f = h.as_file();
+        if f.writable {
+            self.commit(caller, f.ino, &mut f.content.lock(), false)?;
+        }
+        Ok(())
     }
 
     /// The last reference to a handle is gone.
-    pub fn release(&self, caller: &Caller, ino: Ino, fh: u64) -> FsResult<()> {
-        todo!()
+    pub fn release(&self, caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
+        let Some(h) = self.handles.remove(fh) else {
+            return Err(fs_err!(EBADF, "unknown file handle"));
+        };
+        let Handle::File(f) = &*h else { return Ok(()) };
+        // Writes that no flush saw (a writable mmap, say) are committed here.
+        let result = if f.writable {
+            self.commit(caller, f.ino, &mut f.content.lock(), false)
+                .map(drop)
+        } else {
+            Ok(())
+        };
+        if f.writable {
+            f.content.remove_writer();
+        }
+        let orphan = {
+            let t = self.tree.read();
+            let n = t.node(f.ino)?;
+            n.open.fetch_sub(1, Ordering::AcqRel);
+            n.links.is_empty()
+        };
+        if orphan {
+            self.tree.write().release_if_unreferenced(f.ino);
+        }
+        result
     }
 
     /// Commit the file and wait until the store has it on disk.
-    pub fn fsync(&self, caller: &Caller, ino: Ino, fh: u64, datasync: bool) -> FsResult<()> {
-        todo!()
+    pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
+        let h = self.handles.file(fh)?;
+        let f = h.as_file();
+        let seq = if f.writable {
+            self.commit(caller, f.ino, &mut f.content.lock(), true)?
+        } else {
+            None
+        };
+        self.wait_durable(seq.unwrap_or_else(|| self.store.head()))
     }
 
-    pub fn opendir(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        todo!()
+    pub fn opendir(&self, _caller: &Caller, ino: Ino, _flags: i32) -> FsResult<Opened> {
+        if ino != ROOT_INO && !self.tree.read().node(ino)?.is_dir() {
+            return Err(fs_err!(ENOTDIR, "not a directory"));
+        }
+        let fh = self.handles.insert(Handle::Dir(DirHandle {
+            ino,
+            listing: Default::default(),
+        }));
+        Ok(Opened {
+            fh,
+            keep_cache: false,
+            direct_io: false,
+        })
     }
 
     /// Entries after cookie `offset` (0 = from the start, "." and ".." included), handed to
     /// `add` in order until it returns `false` (the reply buffer is full).
     pub fn readdir(
         &self,
-        caller: &Caller,
+        _caller: &Caller,
         ino: Ino,
         fh: u64,
         offset: u64,
         add: &mut dyn FnMut(&DirItem) -> bool,
     ) -> FsResult<()> {
-        todo!()
+        let listing = self.listing(ino, fh, offset)?;
+        for item in listing.iter().skip(offset as usize) {
+            if !add(item) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// As [`Fs::readdir`], with each entry's attributes. Every entry but "." and ".." that
     /// `add` accepts counts one kernel lookup reference, as for [`Fs::lookup`].
     pub fn readdirplus(
         &self,
-        caller: &Caller,
+        _caller: &Caller,
         ino: Ino,
         fh: u64,
         offset: u64,
         add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
     ) -> FsResult<()> {
-        todo!()
+        let listing = self.listing(ino, fh, offset)?;
+        let t = self.tree.read();
+        for item in listing.iter().skip(offset as usize) {
+            let dots = &*item.name == "." || &*item.name == "..";
+            let node = if item.ino == ROOT_INO {
+                None
+            } else {
+                match t.node(item.ino) {
+                    Ok(n) => Some(n),
+                    Err(_) => continue, // removed since the listing was taken
+                }
+            };
+            let attr = node.map(|n| n.attr).unwrap_or(self.root_attr);
+            if !add(item, &self.entry(attr)) {
+                break;
+            }
+            if let (false, Some(n)) = (dots, node) {
+                n.lookups.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
     }
 
-    pub fn releasedir(&self, caller: &Caller, ino: Ino, fh: u64) -> FsResult<()> {
-        todo!()
+    /// The handle's snapshot of its directory, taken anew when reading from the start.
+    fn listing(&self, _ino: Ino, fh: u64, offset: u64) -> FsResult<Arc<[DirItem]>> {
+        let h = self.handles.get(fh)?;
+        let Handle::Dir(d) = &*h else {
+            return Err(fs_err!(ENOTDIR, "not a directory handle"));
+        };
+        let mut listing = d.listing.lock();
+        if offset == 0 || listing.is_none() {
+            *listing = Some(self.list(d.ino)?);
+        }
+        Ok(listing.clone().expect("set above"))
     }
 
-    pub fn fsyncdir(&self, caller: &Caller, ino: Ino, fh: u64, datasync: bool) -> FsResult<()> {
-        todo!()
+    fn list(&self, ino: Ino) -> FsResult<Arc<[DirItem]>> {
+        let item = |ino, kind, name: &str, offset| DirItem {
+            ino,
+            offset,
+            kind,
+            name: Arc::from(name),
+        };
+        if ino == ROOT_INO {
+            return Ok(Arc::from(vec![
+                item(ROOT_INO, FileKind::Dir, ".", 1),
+                item(ROOT_INO, FileKind::Dir, "..", 2),
+                item(CURRENT_INO, FileKind::Dir, "current", 3),
+            ]));
+        }
+        let t = self.tree.read();
+        let children = t.children(ino)?;
+        let mut items = Vec::with_capacity(children.len() + 2);
+        items.push(item(ino, FileKind::Dir, ".", 1));
+        items.push(item(t.parent_of(ino), FileKind::Dir, "..", 2));
+        for (name, &child) in children {
+            let kind = t.node(child).map(|n| n.attr.kind).unwrap_or(FileKind::File);
+            items.push(DirItem {
+                ino: child,
+                offset: items.len() as u64 + 1,
+                kind,
+                name: name.clone(),
+            });
+        }
+        Ok(Arc::from(items))
     }
 
-    pub fn statfs(&self, caller: &Caller, ino: Ino) -> FsResult<StatFs> {
-        todo!()
+    pub fn releasedir(&self, _caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
+        self.handles
+            .remove(fh)
+            .map(drop)
+            .ok_or(fs_err!(EBADF, "unknown directory handle"))
+    }
+
+    pub fn fsyncdir(&self, _caller: &Caller, _ino: Ino, _fh: u64, _datasync: bool) -> FsResult<()> {
+        self.wait_durable(self.store.head())
+    }
+
+    pub fn statfs(&self, _caller: &Caller, _ino: Ino) -> FsResult<StatFs> {
+        let st = nix::sys::statvfs::statvfs(self.store.dir())
+            .map_err(|e| FsError::io("statfs of the store", &std::io::Error::from(e)))?;
+        let frsize = st.fragment_size().max(1);
+        let scale = |blocks: u64| blocks * frsize / Attr::BLOCK_SIZE as u64;
+        let files = self.tree.read().len() as u64;
+        Ok(StatFs {
+            blocks: scale(st.blocks()),
+            bfree: scale(st.blocks_free()),
+            bavail: scale(st.blocks_available()),
+            files: files + st.files_free(),
+            ffree: st.files_free(),
+            bsize: Attr::BLOCK_SIZE,
+            namelen: NAME_MAX as u32,
+            frsize: Attr::BLOCK_SIZE,
+        })
     }
 
     /// `access(2)`: `mask` is R_OK|W_OK|X_OK bits, or F_OK (0).
     pub fn access(&self, caller: &Caller, ino: Ino, mask: i32) -> FsResult<()> {
-        todo!()
+        let a = self.attr(ino)?;
+        if mask == libc::F_OK {
+            return Ok(());
+        }
+        if mask & libc::W_OK != 0 && ino == ROOT_INO {
+            return Err(fs_err!(EACCES, "the mount root is read-only"));
+        }
+        let want = mask as u32 & 0o7;
+        let granted = if caller.uid == 0 {
+            // root: read and write anything; execute where anyone may (or a directory).
+            let x = if a.kind == FileKind::Dir || a.perm & 0o111 != 0 {
+                1
+            } else {
+                0
+            };
+            0o6 | x
+        } else if caller.uid == a.uid {
+            (a.perm >> 6) & 0o7
+        } else if caller.gid == a.gid {
+            (a.perm >> 3) & 0o7
+        } else {
+            a.perm & 0o7
+        };
+        if want & !granted != 0 {
+            return Err(fs_err!(EACCES, "permission denied by mode bits"));
+        }
+        Ok(())
     }
 
     /// `fallocate(2)` with mode 0 (allocate, extend size) or FALLOC_FL_KEEP_SIZE.
     pub fn fallocate(
         &self,
-        caller: &Caller,
-        ino: Ino,
+        _caller: &Caller,
+        _ino: Ino,
         fh: u64,
         offset: u64,
         length: u64,
         mode: i32,
     ) -> FsResult<()> {
-        todo!()
+        let h = self.handles.file(fh)?;
+        let f = h.as_file();
+        if !f.writable {
+            return Err(fs_err!(EBADF, "handle not open for writing"));
+        }
+        match mode {
+            libc::FALLOC_FL_KEEP_SIZE => Ok(()),
+            0 => {
+                let end = offset
+                    .checked_add(length)
+                    .filter(|&e| e <= MAX_FILE_SIZE)
+                    .ok_or(fs_err!(EFBIG, "beyond the largest file"))?;
+                let mut c = f.content.lock();
+                let cur = self.attr(f.ino)?.size;
+                if end > cur {
+                    c.truncate(self.store.objects(), cur, end)
+                        .map_err(|e| FsError::io("extending", &e))?;
+                    let time = now_ns();
+                    let mut t = self.tree.write();
+                    let a = &mut t.node_mut(f.ino)?.attr;
+                    a.size = end;
+                    a.ctime = time;
+                }
+                Ok(())
+            }
+            _ => Err(fs_err!(EOPNOTSUPP, "fallocate mode not supported")),
+        }
     }
 
-    /// The kernel is unmounting: commit what is dirty and flush the store.
+    /// The kernel is unmounting: nothing is lost by then (handles were released), but the
+    /// moment is logged.
     pub fn destroy(&self) {
-        todo!()
+        tracing::debug!(
+            open_handles = self.handles.len(),
+            "filesystem destroyed by the kernel"
+        );
     }
+
+    /// Commit every file still open for writing and close the store's log (unmount, exit).
+    pub fn shutdown(&self) {
+        self.store.close();
+    }
+
+    /// Apply a change made by the host itself (import), recorded like any other.
+    pub fn apply_host_change(&self, change: Change, time: TimeNs) -> FsResult<u64> {
+        self.check_store()?;
+        let mut t = self.tree.write();
+        t.apply(&change, time)?;
+        self.record(&Caller::HOST, time, change)
+    }
+
+    /// Run `f` over the live tree (read-only), e.g. to walk it.
+    pub fn with_tree<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
+        f(&self.tree.read())
+    }
+
+    // ---- helpers ----
+
+    fn attr(&self, ino: Ino) -> FsResult<Attr> {
+        if ino == ROOT_INO {
+            return Ok(self.root_attr);
+        }
+        Ok(self.tree.read().node(ino)?.attr)
+    }
+
+    fn content_of(&self, ino: Ino) -> FsResult<Arc<Content>> {
+        if ino == ROOT_INO {
+            return Err(fs_err!(EISDIR, "the mount root is a directory"));
+        }
+        let t = self.tree.read();
+        let n = t.node(ino)?;
+        match n.attr.kind {
+            FileKind::File => Ok(n.content.clone().expect("files have content")),
+            FileKind::Dir => Err(fs_err!(EISDIR, "is a directory")),
+            _ => Err(fs_err!(EINVAL, "not a regular file")),
+        }
+    }
+
+    fn entry(&self, attr: Attr) -> Entry {
+        Entry {
+            attr,
+            entry_ttl: self.config.entry_ttl,
+            attr_ttl: self.config.attr_ttl,
+            generation: 0,
+        }
+    }
+
+    fn negative_entry(&self) -> Entry {
+        let attr = Attr {
+            ino: 0,
+            nlink: 0,
+            ..self.root_attr
+        };
+        Entry {
+            attr,
+            entry_ttl: self.config.negative_ttl,
+            attr_ttl: Duration::ZERO,
+            generation: 0,
+        }
+    }
+
+    fn check_store(&self) -> FsResult<()> {
+        match self.store.failure() {
+            None => Ok(()),
+            Some(f) => Err(FsError::with(libc::EIO, f)),
+        }
+    }
+
+    /// Append a change to the log; the caller holds the tree's write lock.
+    fn record(&self, caller: &Caller, time: TimeNs, change: Change) -> FsResult<u64> {
+        self.store
+            .append(time, caller, change)
+            .map_err(|e| FsError::with(libc::EIO, e))
+    }
+
+    fn wait_durable(&self, seq: u64) -> FsResult<()> {
+        self.store
+            .wait_durable(seq)
+            .map_err(|e| FsError::with(libc::EIO, e))
+    }
+
+    /// Commit a dirty file as one write event; returns its seq (`None`: nothing to commit,
+    /// or the file is unlinked and its bytes die with its last handle).
+    fn commit(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        c: &mut MutexGuard<'_, ContentState>,
+        durable: bool,
+    ) -> FsResult<Option<u64>> {
+        if !c.is_dirty() || self.tree.read().node(ino)?.links.is_empty() {
+            return Ok(None);
+        }
+        self.check_store()?;
+        let Some(done) = c
+            .commit(self.store.objects(), durable)
+            .map_err(|e| FsError::io("committing content", &e))?
+        else {
+            return Ok(None);
+        };
+        let time = now_ns();
+        let t = self.tree.write();
+        let n = t.node(ino)?;
+        let Some(path) = t.path_of(ino) else {
+            return Ok(None);
+        };
+        let change = Change::Write {
+            path: path.into(),
+            hash: done.hash,
+            size: done.size,
+            mtime: n.attr.mtime,
+        };
+        self.record(caller, time, change).map(Some)
+    }
+}
+
+/// One path component from the kernel: UTF-8 (the log stores text), at most NAME_MAX bytes.
+fn component(name: &OsStr) -> FsResult<&str> {
+    if name.len() > NAME_MAX {
+        return Err(fs_err!(ENAMETOOLONG, "name longer than 255 bytes"));
+    }
+    name.to_str().ok_or(fs_err!(EINVAL, "names must be UTF-8"))
 }

@@ -5,10 +5,12 @@ mod config;
 mod error;
 mod fs;
 mod handles;
-mod live;
 mod types;
 
 pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

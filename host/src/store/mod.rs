@@ -1,2 +1,275 @@
-//! The durable embedded store: event log, content objects, projection of the tree.
-pub struct Store;
+//! The durable embedded store: an event log (SQLite), content objects (BLAKE3-addressed
+//! files) and the projection of the live tree that both fold into.
+//!
+//! Layout of a store directory:
+//! ```text
+//! STORE/events.db      the event log (SQLite, WAL); inspect with sqlite3
+//! STORE/objects/ab/…   file contents by hash, immutable
+//! STORE/scratch/       files being written (removed at start: uncommitted)
+//! STORE/LOCK           held (flock) by the process that serves or edits the store
+//! ```
+
+mod content;
+mod event;
+mod log;
+mod objects;
+mod projection;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+pub use content::{read_at, Committed, Content, ContentState};
+pub use event::{Change, Event};
+pub use log::FORMAT;
+pub use objects::{Hash, Objects};
+pub use projection::{NewNode, Node, Tree, NAME_MAX};
+
+use crate::core::{Caller, TimeNs};
+
+const DB_FILE: &str = "events.db";
+const LOCK_FILE: &str = "LOCK";
+
+/// A store opened for writing: it holds the lock until dropped.
+pub struct Store {
+    dir: PathBuf,
+    objects: Objects,
+    log: log::LogWriter,
+    /// A second connection for queries while the writer thread owns the first.
+    reader: Mutex<Connection>,
+    _lock: File,
+}
+
+/// What opening a store for writing hands back: the store and the live tree folded from it.
+pub struct Opened {
+    pub store: Store,
+    pub tree: Tree,
+}
+
+impl Store {
+    /// Open (or create) the store in `dir` for writing, and replay it into a tree.
+    ///
+    /// Refuses, touching nothing: a directory that holds other things, a store locked by
+    /// another process, a log that is not ours or does not replay.
+    pub fn open(dir: &Path) -> anyhow::Result<Opened> {
+        let dir = prepare_dir(dir)?;
+        let lock = take_lock(&dir)?;
+        let db_path = dir.join(DB_FILE);
+        let conn = log::open_db(&db_path, true, false).map_err(|e| corrupt(&dir, e))?;
+        let (tree, head) = replay(&conn, None).map_err(|e| corrupt(&dir, e))?;
+        let objects = Objects::open(&dir)
+            .with_context(|| format!("opening objects of store {}", dir.display()))?;
+        let reader = log::open_db(&db_path, false, true).map_err(|e| corrupt(&dir, e))?;
+        let log = log::LogWriter::start(conn, head)?;
+        tracing::info!(store = %dir.display(), events = head, nodes = tree.len(), "store opened");
+        Ok(Opened {
+            store: Store {
+                dir,
+                objects,
+                log,
+                reader: Mutex::new(reader),
+                _lock: lock,
+            },
+            tree,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// Last sequence number handed out (events up to it are in the log, in order).
+    pub fn head(&self) -> u64 {
+        self.log.head()
+    }
+
+    /// Why the store refuses changes, if it does (a failed commit).
+    pub fn failure(&self) -> Option<String> {
+        self.log.failure()
+    }
+
+    /// Record a change. Call with the tree lock held so that log order is tree order.
+    pub fn append(&self, time: TimeNs, caller: &Caller, change: Change) -> Result<u64, String> {
+        self.log.append(time, *caller, None, change)
+    }
+
+    /// Wait until every event up to `seq` is on disk.
+    pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
+        self.log.wait_durable(seq)
+    }
+
+    /// Events after `after` (up to `until`) in order.
+    pub fn events(
+        &self,
+        after: u64,
+        until: Option<u64>,
+        each: impl FnMut(Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        log::read_events(&self.reader.lock(), after, until, each)
+    }
+
+    /// Commit what is queued and stop the log writer.
+    pub fn close(&self) {
+        self.log.close();
+    }
+}
+
+/// A store opened only to read (log, export): takes no lock, so it works while the store
+/// is mounted.
+pub struct StoreReader {
+    dir: PathBuf,
+    conn: Connection,
+}
+
+impl StoreReader {
+    pub fn open(dir: &Path) -> anyhow::Result<StoreReader> {
+        if !dir.is_dir() {
+            bail!("store {} does not exist", dir.display());
+        }
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            bail!(
+                "{} is not a lighthouse-fs store (no {DB_FILE})",
+                dir.display()
+            );
+        }
+        let conn = log::open_db(&db, false, true).map_err(|e| corrupt(dir, e))?;
+        Ok(StoreReader {
+            dir: dir.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn head(&self) -> anyhow::Result<u64> {
+        log::last_seq(&self.conn)
+    }
+
+    pub fn seq_at_time(&self, time: TimeNs) -> anyhow::Result<u64> {
+        log::seq_at_time(&self.conn, time)
+    }
+
+    pub fn events(
+        &self,
+        after: u64,
+        until: Option<u64>,
+        each: impl FnMut(Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        log::read_events(&self.conn, after, until, each)
+    }
+
+    /// The tree as it was after event `seq` (all events when `None`).
+    pub fn tree_at(&self, seq: Option<u64>) -> anyhow::Result<Tree> {
+        replay(&self.conn, seq)
+            .map(|(t, _)| t)
+            .map_err(|e| corrupt(&self.dir, e))
+    }
+
+    pub fn object_path(&self, hash: &Hash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.dir.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+}
+
+/// Fold the log (up to `until`) into a tree; returns it and the last seq applied.
+fn replay(conn: &Connection, until: Option<u64>) -> anyhow::Result<(Tree, u64)> {
+    let (uid, gid) = (unsafe { libc::getuid() }, unsafe { libc::getgid() });
+    let created = log::read_first_time(conn)?.unwrap_or_else(crate::core::now_ns);
+    let mut tree = Tree::new(created, uid, gid);
+    let mut head = 0;
+    log::read_events(conn, 0, until, |e| {
+        tree.apply(&e.change, e.time).map_err(|err| {
+            anyhow::anyhow!(
+                "event {} ({} {}) does not apply: {}",
+                e.seq,
+                e.change.op(),
+                e.change.path(),
+                err
+            )
+        })?;
+        head = e.seq;
+        Ok(())
+    })?;
+    Ok((tree, head))
+}
+
+fn corrupt(dir: &Path, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "store {} is corrupt or unreadable: {:#} (left as is, not repaired)",
+        dir.display(),
+        e
+    )
+}
+
+/// Create the directory if missing; refuse a non-empty directory that is not a store.
+fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating store directory {}", dir.display()))?;
+    } else if !dir.is_dir() {
+        bail!("store {} is not a directory", dir.display());
+    }
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving store path {}", dir.display()))?;
+    if !dir.join(DB_FILE).exists() {
+        let mut entries = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading store directory {}", dir.display()))?;
+        if entries.any(|e| e.map(|e| e.file_name() != LOCK_FILE).unwrap_or(true)) {
+            bail!(
+                "{} is not empty and not a lighthouse-fs store (no {DB_FILE}); refusing to use it",
+                dir.display()
+            );
+        }
+    }
+    Ok(dir)
+}
+
+/// Take the store's exclusive lock (flock), recording our pid for the error message of
+/// whoever comes second.
+fn take_lock(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {holder})")
+            };
+            bail!(
+                "store {} is locked by another running process{who}",
+                dir.display()
+            );
+        }
+        return Err(err).with_context(|| format!("locking {}", path.display()));
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}

@@ -1,0 +1,88 @@
+//! `lighthouse-fs mount`: serve a store at a mountpoint until a signal or an unmount.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::core::{Fs, FsConfig};
+use crate::fuse::{self, mountpoint, Backend, MountOptions, StopSignal};
+use crate::store::Store;
+
+#[derive(Args)]
+pub struct MountArgs {
+    /// Where to mount (an existing, empty directory).
+    mountpoint: PathBuf,
+    /// The store directory (created if missing).
+    #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
+    store: PathBuf,
+    /// FUSE backend: fuser (threaded) or fuse3 (async, tokio).
+    #[arg(long, env = "LIGHTHOUSE_FUSE_BACKEND", default_value = "fuser", value_parser = super::parse_backend)]
+    backend: Backend,
+    /// Do not let other users use the mount (the default for root is to allow them:
+    /// agents run under their own uids).
+    #[arg(long)]
+    no_allow_other: bool,
+    /// Worker threads (fuser) or tokio workers (fuse3).
+    #[arg(long, env = "LIGHTHOUSE_THREADS")]
+    threads: Option<usize>,
+}
+
+pub fn run(args: MountArgs) -> anyhow::Result<()> {
+    // Block the termination signals in every thread (threads inherit the mask), so that
+    // one dedicated thread receives them and asks the session to unmount.
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .context("blocking termination signals")?;
+
+    let mountpoint = mountpoint::prepare(&args.mountpoint)?;
+    let opened = Store::open(&args.store)?;
+    let mut config = FsConfig::default();
+    if let Some(n) = args.threads {
+        config.worker_threads = n.max(1);
+    }
+    let store_dir = opened.store.dir().to_path_buf();
+    let fs = Arc::new(Fs::new(opened, config));
+
+    let stop = StopSignal::new();
+    {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || loop {
+                match signals.wait() {
+                    Ok(Signal::SIGHUP) => tracing::info!("SIGHUP: nothing to reload yet"),
+                    Ok(sig) => {
+                        tracing::info!(signal = %sig, "unmounting");
+                        stop.stop();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "waiting for signals failed");
+                        return;
+                    }
+                }
+            })
+            .context("starting the signal thread")?;
+    }
+
+    let is_root = nix::unistd::geteuid().is_root();
+    let opts = MountOptions {
+        mountpoint: mountpoint.clone(),
+        allow_other: is_root && !args.no_allow_other,
+        fsname: format!("lighthouse-fs:{}", store_dir.display()),
+    };
+    let backend = args.backend;
+    let result = fuse::serve(backend, fs.clone(), &opts, stop, &mut || {
+        tracing::info!(mountpoint = %mountpoint.display(), %backend, store = %store_dir.display(), "serving");
+    });
+    // Whatever happened to the session, every queued event reaches the log.
+    fs.shutdown();
+    result
+}

@@ -1,0 +1,476 @@
+//! The core and store without FUSE: operations, errnos, the log, and replay.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::Path;
+
+use super::*;
+use crate::store::{Change, Store, StoreReader};
+
+const C: Caller = Caller {
+    uid: 1000,
+    gid: 1000,
+    pid: 42,
+};
+
+fn open_fs(dir: &Path) -> Fs {
+    Fs::new(Store::open(dir).expect("open store"), FsConfig::default())
+}
+
+fn name(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn errno<T: std::fmt::Debug>(r: FsResult<T>) -> i32 {
+    r.expect_err("expected an error").errno
+}
+
+/// Create `n` in `parent` with `data`, close it; returns the inode.
+fn put(fs: &Fs, parent: Ino, n: &str, data: &[u8]) -> Ino {
+    let (e, o) = fs
+        .create(&C, parent, name(n), 0o644, 0o022, libc::O_WRONLY)
+        .unwrap();
+    assert_eq!(
+        fs.write(&C, e.attr.ino, o.fh, 0, data).unwrap() as usize,
+        data.len()
+    );
+    fs.flush(&C, e.attr.ino, o.fh).unwrap();
+    fs.release(&C, e.attr.ino, o.fh).unwrap();
+    e.attr.ino
+}
+
+fn get(fs: &Fs, ino: Ino) -> Vec<u8> {
+    let o = fs.open(&C, ino, libc::O_RDONLY).unwrap();
+    let data = fs.read(&C, ino, o.fh, 0, 1 << 20).unwrap();
+    fs.release(&C, ino, o.fh).unwrap();
+    data
+}
+
+fn lookup(fs: &Fs, parent: Ino, n: &str) -> Option<Attr> {
+    let e = fs.lookup(&C, parent, name(n)).unwrap();
+    (e.attr.ino != 0).then_some(e.attr)
+}
+
+/// Everything observable about the live tree, by path (inode numbers differ per mount).
+fn snapshot(fs: &Fs) -> BTreeMap<String, (FileKind, u32, u64, i64, u32, Option<String>, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut files = Vec::new();
+    fs.with_tree(|t| {
+        t.walk(CURRENT_INO, |path, n| {
+            let a = n.attr;
+            out.insert(
+                path.to_string(),
+                (
+                    a.kind,
+                    a.perm,
+                    a.size,
+                    a.mtime,
+                    a.nlink,
+                    n.target.as_deref().map(String::from),
+                    Vec::new(),
+                ),
+            );
+            if a.kind == FileKind::File {
+                files.push((path.to_string(), a.ino));
+            }
+        })
+    });
+    for (path, ino) in files {
+        out.get_mut(&path).unwrap().6 = get(fs, ino);
+    }
+    out
+}
+
+#[test]
+fn a_written_file_is_one_create_and_one_write_event_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let d = fs
+        .mkdir(&C, CURRENT_INO, name("src"), 0o755, 0)
+        .unwrap()
+        .attr
+        .ino;
+    let f = put(&fs, d, "main.rs", b"fn main() {}\n");
+    assert_eq!(get(&fs, f), b"fn main() {}\n");
+    let before = snapshot(&fs);
+    fs.shutdown();
+    drop(fs);
+
+    let reader = StoreReader::open(dir.path()).unwrap();
+    let mut ops = Vec::new();
+    reader
+        .events(0, None, |e| {
+            ops.push((e.seq, e.change.op(), e.change.path().to_string(), e.caller));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        ops.iter()
+            .map(|(s, o, p, _)| (*s, *o, p.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "mkdir", "/src"),
+            (2, "create", "/src/main.rs"),
+            (3, "write", "/src/main.rs")
+        ]
+    );
+    assert!(
+        ops.iter().all(|o| o.3 == C),
+        "every event records its caller"
+    );
+
+    let fs = open_fs(dir.path());
+    assert_eq!(snapshot(&fs), before);
+}
+
+#[test]
+fn errnos_of_names_follow_posix() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let f = put(&fs, CURRENT_INO, "f", b"x");
+    assert_eq!(
+        errno(fs.mkdir(&C, CURRENT_INO, name("f"), 0o755, 0)),
+        libc::EEXIST
+    );
+    assert_eq!(errno(fs.mkdir(&C, f, name("sub"), 0o755, 0)), libc::ENOTDIR);
+    assert_eq!(
+        errno(fs.unlink(&C, CURRENT_INO, name("nope"))),
+        libc::ENOENT
+    );
+    assert_eq!(errno(fs.rmdir(&C, CURRENT_INO, name("f"))), libc::ENOTDIR);
+    let d = fs
+        .mkdir(&C, CURRENT_INO, name("d"), 0o755, 0)
+        .unwrap()
+        .attr
+        .ino;
+    put(&fs, d, "inner", b"");
+    assert_eq!(errno(fs.rmdir(&C, CURRENT_INO, name("d"))), libc::ENOTEMPTY);
+    assert_eq!(errno(fs.unlink(&C, CURRENT_INO, name("d"))), libc::EISDIR);
+    assert_eq!(
+        errno(fs.lookup(&C, CURRENT_INO, name(&"a".repeat(256)))),
+        libc::ENAMETOOLONG
+    );
+    assert!(lookup(&fs, CURRENT_INO, &"a".repeat(255)).is_none());
+    use std::os::unix::ffi::OsStrExt;
+    assert_eq!(
+        errno(fs.mkdir(&C, CURRENT_INO, OsStr::from_bytes(b"\xff"), 0o755, 0)),
+        libc::EINVAL
+    );
+    assert_eq!(
+        errno(fs.mknod(&C, CURRENT_INO, name("dev"), libc::S_IFCHR | 0o600, 0, 0)),
+        libc::EPERM
+    );
+    assert_eq!(
+        errno(fs.mkdir(&C, ROOT_INO, name("x"), 0o755, 0)),
+        libc::EACCES
+    );
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("f"), ROOT_INO, name("f"), 0)),
+        libc::EXDEV
+    );
+    assert_eq!(
+        errno(fs.link(&C, d, CURRENT_INO, name("dlink"))),
+        libc::EPERM
+    );
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("d"), d, name("self"), 0)),
+        libc::EINVAL
+    );
+}
+
+#[test]
+fn rename_replaces_refuses_and_exchanges() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    put(&fs, CURRENT_INO, "a", b"A");
+    put(&fs, CURRENT_INO, "b", b"B");
+    assert_eq!(
+        errno(fs.rename(
+            &C,
+            CURRENT_INO,
+            name("a"),
+            CURRENT_INO,
+            name("b"),
+            libc::RENAME_NOREPLACE
+        )),
+        libc::EEXIST
+    );
+    fs.rename(
+        &C,
+        CURRENT_INO,
+        name("a"),
+        CURRENT_INO,
+        name("b"),
+        libc::RENAME_EXCHANGE,
+    )
+    .unwrap();
+    assert_eq!(get(&fs, lookup(&fs, CURRENT_INO, "a").unwrap().ino), b"B");
+    assert_eq!(get(&fs, lookup(&fs, CURRENT_INO, "b").unwrap().ino), b"A");
+    fs.rename(&C, CURRENT_INO, name("a"), CURRENT_INO, name("b"), 0)
+        .unwrap();
+    assert!(lookup(&fs, CURRENT_INO, "a").is_none());
+    assert_eq!(get(&fs, lookup(&fs, CURRENT_INO, "b").unwrap().ino), b"B");
+    let d1 = fs
+        .mkdir(&C, CURRENT_INO, name("d1"), 0o755, 0)
+        .unwrap()
+        .attr
+        .ino;
+    let d2 = fs
+        .mkdir(&C, CURRENT_INO, name("d2"), 0o755, 0)
+        .unwrap()
+        .attr
+        .ino;
+    put(&fs, d2, "x", b"");
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("d1"), CURRENT_INO, name("d2"), 0)),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("b"), CURRENT_INO, name("d1"), 0)),
+        libc::EISDIR
+    );
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("d1"), CURRENT_INO, name("b"), 0)),
+        libc::ENOTDIR
+    );
+    fs.rename(&C, CURRENT_INO, name("d2"), d1, name("moved"), 0)
+        .unwrap();
+    assert_eq!(
+        fs.getattr(&C, CURRENT_INO, None).unwrap().0.nlink,
+        3,
+        "current, ., d1"
+    );
+    assert_eq!(fs.getattr(&C, d1, None).unwrap().0.nlink, 3);
+    let before = snapshot(&fs);
+    fs.shutdown();
+    drop(fs);
+    assert_eq!(snapshot(&open_fs(dir.path())), before);
+}
+
+#[test]
+fn an_unlinked_open_file_stays_readable_and_leaves_no_write_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let f = put(&fs, CURRENT_INO, "f", b"old");
+    let o = fs.open(&C, f, libc::O_RDWR).unwrap();
+    fs.unlink(&C, CURRENT_INO, name("f")).unwrap();
+    fs.write(&C, f, o.fh, 0, b"new").unwrap();
+    assert_eq!(fs.read(&C, f, o.fh, 0, 10).unwrap(), b"new");
+    let head = fs.store().head();
+    fs.flush(&C, f, o.fh).unwrap();
+    fs.release(&C, f, o.fh).unwrap();
+    assert_eq!(fs.store().head(), head, "no event for an orphan's bytes");
+    fs.forget(f, 1);
+    assert_eq!(errno(fs.getattr(&C, f, None)), libc::ENOENT);
+}
+
+#[test]
+fn hard_links_share_content_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let f = put(&fs, CURRENT_INO, "a", b"one");
+    let e = fs.link(&C, f, CURRENT_INO, name("b")).unwrap();
+    assert_eq!(e.attr.ino, f);
+    assert_eq!(e.attr.nlink, 2);
+    let o = fs.open(&C, f, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    fs.write(&C, f, o.fh, 0, b"two").unwrap();
+    fs.flush(&C, f, o.fh).unwrap();
+    fs.release(&C, f, o.fh).unwrap();
+    fs.unlink(&C, CURRENT_INO, name("a")).unwrap();
+    let b = lookup(&fs, CURRENT_INO, "b").unwrap();
+    assert_eq!(b.nlink, 1);
+    assert_eq!(get(&fs, b.ino), b"two");
+    fs.shutdown();
+    drop(fs);
+    let fs = open_fs(dir.path());
+    assert_eq!(get(&fs, lookup(&fs, CURRENT_INO, "b").unwrap().ino), b"two");
+}
+
+#[test]
+fn sparse_writes_truncate_and_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let (e, o) = fs
+        .create(&C, CURRENT_INO, name("s"), 0o644, 0, libc::O_RDWR)
+        .unwrap();
+    let f = e.attr.ino;
+    fs.write(&C, f, o.fh, 1 << 20, b"end").unwrap();
+    assert_eq!(fs.getattr(&C, f, None).unwrap().0.size, (1 << 20) + 3);
+    assert_eq!(fs.read(&C, f, o.fh, 10, 4).unwrap(), vec![0; 4]);
+    fs.setattr(
+        &C,
+        f,
+        SetAttr {
+            size: Some(5),
+            fh: Some(o.fh),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(fs.read(&C, f, o.fh, 0, 100).unwrap(), vec![0; 5]);
+    fs.release(&C, f, o.fh).unwrap();
+    let a = fs.open(&C, f, libc::O_WRONLY | libc::O_APPEND).unwrap();
+    fs.write(&C, f, a.fh, 0, b"tail").unwrap();
+    fs.release(&C, f, a.fh).unwrap();
+    assert_eq!(get(&fs, f), b"\0\0\0\0\0tail");
+    // A truncate by path (no open writer) is committed at once.
+    let head = fs.store().head();
+    fs.setattr(
+        &C,
+        f,
+        SetAttr {
+            size: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(fs.store().head(), head + 1);
+    assert_eq!(get(&fs, f), b"\0\0");
+}
+
+#[test]
+fn a_second_open_of_a_store_is_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _fs = open_fs(dir.path());
+    let err = Store::open(dir.path())
+        .err()
+        .expect("second open must fail")
+        .to_string();
+    assert!(err.contains("locked"), "{err}");
+}
+
+#[test]
+fn a_corrupt_log_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let fs = open_fs(dir.path());
+        put(&fs, CURRENT_INO, "f", b"x");
+        fs.shutdown();
+    }
+    let db = dir.path().join("events.db");
+    let garbage = b"this is not a database at all, just bytes".repeat(200);
+    std::fs::write(&db, &garbage).unwrap();
+    let err = format!(
+        "{:#}",
+        Store::open(dir.path())
+            .err()
+            .expect("corrupt store must be refused")
+    );
+    assert!(err.contains("corrupt"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+#[test]
+fn a_directory_that_is_not_a_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+    let err = Store::open(dir.path())
+        .err()
+        .expect("must refuse")
+        .to_string();
+    assert!(err.contains("not a lighthouse-fs store"), "{err}");
+}
+
+#[test]
+fn replay_reproduces_a_random_history() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let names = ["a", "b", "c", "d"];
+    let mut dirs = vec![CURRENT_INO];
+    for _ in 0..600 {
+        let p = dirs[rng.random_range(0..dirs.len())];
+        let n = names[rng.random_range(0..names.len())];
+        let m = names[rng.random_range(0..names.len())];
+        let q = dirs[rng.random_range(0..dirs.len())];
+        let _ = match rng.random_range(0..9) {
+            0 => fs
+                .mkdir(&C, p, name(n), 0o755, 0)
+                .map(|e| dirs.push(e.attr.ino)),
+            1 => fs
+                .create(&C, p, name(n), 0o640, 0, libc::O_WRONLY)
+                .map(|(e, o)| {
+                    let len = rng.random_range(0..5000);
+                    let _ = fs.write(
+                        &C,
+                        e.attr.ino,
+                        o.fh,
+                        rng.random_range(0..100),
+                        &vec![rng.random(); len],
+                    );
+                    let _ = fs.release(&C, e.attr.ino, o.fh);
+                }),
+            2 => fs.unlink(&C, p, name(n)),
+            3 => fs.rmdir(&C, p, name(n)),
+            4 => fs.rename(
+                &C,
+                p,
+                name(n),
+                q,
+                name(m),
+                [0, libc::RENAME_NOREPLACE, libc::RENAME_EXCHANGE][rng.random_range(0..3)],
+            ),
+            5 => fs.lookup(&C, p, name(n)).and_then(|e| {
+                if e.attr.ino == 0 {
+                    Ok(())
+                } else {
+                    fs.link(&C, e.attr.ino, q, name(m)).map(drop)
+                }
+            }),
+            6 => fs.symlink(&C, p, name(n), name("target")).map(drop),
+            7 => fs.lookup(&C, p, name(n)).and_then(|e| {
+                if e.attr.ino == 0 {
+                    Ok(())
+                } else {
+                    fs.setattr(
+                        &C,
+                        e.attr.ino,
+                        SetAttr {
+                            mode: Some(0o600),
+                            mtime: Some(TimeSpec::At(12345)),
+                            ..Default::default()
+                        },
+                    )
+                    .map(drop)
+                }
+            }),
+            _ => fs.lookup(&C, p, name(n)).and_then(|e| {
+                if e.attr.kind != FileKind::File || e.attr.ino == 0 {
+                    Ok(())
+                } else {
+                    fs.setattr(
+                        &C,
+                        e.attr.ino,
+                        SetAttr {
+                            size: Some(rng.random_range(0..200)),
+                            ..Default::default()
+                        },
+                    )
+                    .map(drop)
+                }
+            }),
+        };
+        dirs.retain(|&d| {
+            fs.getattr(&C, d, None)
+                .map(|(a, _)| a.nlink > 0)
+                .unwrap_or(false)
+        });
+    }
+    let live = snapshot(&fs);
+    fs.shutdown();
+    drop(fs);
+    assert_eq!(
+        snapshot(&open_fs(dir.path())),
+        live,
+        "replay differs (seed {seed})"
+    );
+    let exported = StoreReader::open(dir.path())
+        .unwrap()
+        .tree_at(None)
+        .unwrap()
+        .len();
+    assert!(exported >= 1);
+    let _ = Change::Unlink { path: "/".into() };
+}

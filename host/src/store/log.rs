@@ -1,0 +1,453 @@
+//! The event log in SQLite (WAL). Appends are queued to one writer thread that commits
+//! them in batches (group commit), so a close() never waits for the disk; fsync() waits
+//! until the log is durable up to its event.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{bail, Context};
+use parking_lot::{Condvar, Mutex};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use super::event::{Change, Event};
+use super::Hash;
+use crate::core::{Caller, FileKind, RenameFlags};
+
+/// Written in `meta` so that a store from another program, or a future format, is refused
+/// rather than misread.
+pub const FORMAT: &str = "lighthouse-fs/1";
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (
+    seq      INTEGER PRIMARY KEY,
+    time_ns  INTEGER NOT NULL,
+    agent    TEXT,
+    uid      INTEGER NOT NULL,
+    gid      INTEGER NOT NULL,
+    pid      INTEGER NOT NULL,
+    op       TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    path2    TEXT,
+    kind     TEXT,
+    mode     INTEGER,
+    owner    INTEGER,
+    grp      INTEGER,
+    size     INTEGER,
+    hash     TEXT,
+    atime_ns INTEGER,
+    mtime_ns INTEGER,
+    flags    INTEGER,
+    rdev     INTEGER
+);
+CREATE INDEX events_by_path ON events(path);
+CREATE INDEX events_by_time ON events(time_ns);
+";
+
+const COLUMNS: &str =
+    "seq, time_ns, agent, uid, gid, pid, op, path, path2, kind, mode, owner, grp, \
+                       size, hash, atime_ns, mtime_ns, flags, rdev";
+
+/// Open the database file of a store, checking that it is one. Never writes to a file that
+/// fails the check.
+pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Connection> {
+    let exists = path.exists();
+    if !exists && !create {
+        bail!("{} is missing", path.display());
+    }
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        let mut f = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if !exists {
+            f |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        f
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    if exists {
+        let format: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .context("not a lighthouse-fs event log")?;
+        match format.as_deref() {
+            Some(FORMAT) => {}
+            Some(other) => bail!("unsupported store format {other:?} (this build reads {FORMAT})"),
+            None => bail!("not a lighthouse-fs event log (no format mark)"),
+        }
+        let seqs_ok: bool = conn
+            .query_row(
+                "SELECT count(*) = 0 OR max(seq) = count(*) FROM events",
+                [],
+                |r| r.get(0),
+            )
+            .context("reading the event table")?;
+        if !seqs_ok {
+            bail!("the event sequence has gaps");
+        }
+    }
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk when it returns (the writer batches, so this costs one
+        // fsync per batch, not per event).
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !exists {
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('format', ?1)",
+            [FORMAT],
+        )?;
+    }
+    Ok(conn)
+}
+
+/// Every event with `seq > after`, in order (up to `limit`), optionally only those
+/// touching `prefix`.
+pub fn read_events(
+    conn: &Connection,
+    after: u64,
+    until: Option<u64>,
+    mut each: impl FnMut(Event) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query(params![after as i64, until as i64])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let event = row_to_event(row).with_context(|| format!("event {seq} is malformed"))?;
+        each(event)?;
+    }
+    Ok(())
+}
+
+/// The last event at or before `time_ns` (0 when none).
+pub fn seq_at_time(conn: &Connection, time_ns: i64) -> anyhow::Result<u64> {
+    let seq: Option<i64> = conn.query_row(
+        "SELECT max(seq) FROM events WHERE time_ns <= ?1",
+        [time_ns],
+        |r| r.get(0),
+    )?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+pub fn last_seq(conn: &Connection) -> anyhow::Result<u64> {
+    let seq: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+fn row_to_event(row: &Row) -> anyhow::Result<Event> {
+    let str_col = |i: usize| -> anyhow::Result<Option<Arc<str>>> {
+        Ok(row.get::<_, Option<String>>(i)?.map(Arc::from))
+    };
+    let need = |i: usize, what: &str| -> anyhow::Result<Arc<str>> {
+        str_col(i)?.with_context(|| format!("missing {what}"))
+    };
+    let u32_col = |i: usize| -> anyhow::Result<Option<u32>> {
+        Ok(row.get::<_, Option<i64>>(i)?.map(|v| v as u32))
+    };
+    let i64_col = |i: usize| -> anyhow::Result<Option<i64>> { Ok(row.get::<_, Option<i64>>(i)?) };
+    let op: String = row.get(6)?;
+    let path = need(7, "path")?;
+    let hash = match row.get::<_, Option<String>>(14)? {
+        Some(h) => Some(Hash::from_hex(&h).with_context(|| format!("bad hash {h:?}"))?),
+        None => None,
+    };
+    let change = match op.as_str() {
+        "create" | "mkdir" | "mknod" => {
+            let kind_s = need(9, "kind")?;
+            let kind = FileKind::parse(&kind_s).with_context(|| format!("bad kind {kind_s:?}"))?;
+            Change::Create {
+                path,
+                kind,
+                perm: u32_col(10)?.context("missing mode")?,
+                uid: u32_col(11)?.context("missing owner")?,
+                gid: u32_col(12)?.context("missing group")?,
+                rdev: u32_col(18)?.unwrap_or(0),
+            }
+        }
+        "symlink" => Change::Symlink {
+            path,
+            target: need(8, "target")?,
+            uid: u32_col(11)?.context("missing owner")?,
+            gid: u32_col(12)?.context("missing group")?,
+        },
+        "write" => Change::Write {
+            path,
+            hash,
+            size: i64_col(13)?.context("missing size")? as u64,
+            mtime: i64_col(16)?.context("missing mtime")?,
+        },
+        "setattr" => Change::SetAttr {
+            path,
+            perm: u32_col(10)?,
+            uid: u32_col(11)?,
+            gid: u32_col(12)?,
+            atime: i64_col(15)?,
+            mtime: i64_col(16)?,
+        },
+        "rename" => Change::Rename {
+            from: path,
+            to: need(8, "destination")?,
+            flags: RenameFlags::from_raw(u32_col(17)?.unwrap_or(0)).context("bad rename flags")?,
+        },
+        "link" => Change::Link {
+            from: path,
+            to: need(8, "destination")?,
+        },
+        "unlink" => Change::Unlink { path },
+        "rmdir" => Change::Rmdir { path },
+        other => bail!("unknown operation {other:?}"),
+    };
+    Ok(Event {
+        seq: row.get::<_, i64>(0)? as u64,
+        time: row.get(1)?,
+        agent: str_col(2)?,
+        caller: Caller {
+            uid: row.get::<_, i64>(3)? as u32,
+            gid: row.get::<_, i64>(4)? as u32,
+            pid: row.get::<_, i64>(5)? as u32,
+        },
+        change,
+    })
+}
+
+fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ))?;
+    let (mut kind, mut mode, mut owner, mut grp, mut size, mut hash) =
+        (None, None, None, None, None, None);
+    let (mut atime, mut mtime, mut flags, mut rdev) = (None, None, None, None);
+    match &e.change {
+        Change::Create {
+            kind: k,
+            perm,
+            uid,
+            gid,
+            rdev: r,
+            ..
+        } => {
+            kind = Some(k.as_str());
+            mode = Some(*perm);
+            owner = Some(*uid);
+            grp = Some(*gid);
+            rdev = (*r != 0).then_some(*r);
+        }
+        Change::Symlink { uid, gid, .. } => {
+            kind = Some("symlink");
+            owner = Some(*uid);
+            grp = Some(*gid);
+        }
+        Change::Write {
+            hash: h,
+            size: s,
+            mtime: m,
+            ..
+        } => {
+            size = Some(*s as i64);
+            hash = h.map(|h| h.to_hex());
+            mtime = Some(*m);
+        }
+        Change::SetAttr {
+            perm,
+            uid,
+            gid,
+            atime: a,
+            mtime: m,
+            ..
+        } => {
+            mode = *perm;
+            owner = *uid;
+            grp = *gid;
+            atime = *a;
+            mtime = *m;
+        }
+        Change::Rename { flags: f, .. } => flags = Some(f.to_raw()),
+        Change::Link { .. } | Change::Unlink { .. } | Change::Rmdir { .. } => {}
+    }
+    stmt.execute(params![
+        e.seq as i64,
+        e.time,
+        e.agent.as_deref(),
+        e.caller.uid,
+        e.caller.gid,
+        e.caller.pid,
+        e.change.op(),
+        e.change.path(),
+        e.change.path2(),
+        kind,
+        mode,
+        owner,
+        grp,
+        size,
+        hash,
+        atime,
+        mtime,
+        flags,
+        rdev,
+    ])?;
+    Ok(())
+}
+
+/// The append side of the log: sequence numbers, the queue, the writer thread.
+pub struct LogWriter {
+    queue: Mutex<Option<mpsc::Sender<Event>>>,
+    head: AtomicU64,
+    durable: Arc<Durable>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Durable {
+    state: Mutex<DurableState>,
+    cv: Condvar,
+}
+
+struct DurableState {
+    seq: u64,
+    failure: Option<String>,
+}
+
+impl LogWriter {
+    /// Take over `conn` (already replayed up to `head`) and start the writer thread.
+    pub fn start(conn: Connection, head: u64) -> anyhow::Result<LogWriter> {
+        let (tx, rx) = mpsc::channel::<Event>();
+        let durable = Arc::new(Durable {
+            state: Mutex::new(DurableState {
+                seq: head,
+                failure: None,
+            }),
+            cv: Condvar::new(),
+        });
+        let d = durable.clone();
+        let thread = std::thread::Builder::new()
+            .name("event-log".into())
+            .spawn(move || writer_loop(conn, rx, d))
+            .context("starting the event log writer")?;
+        Ok(LogWriter {
+            queue: Mutex::new(Some(tx)),
+            head: AtomicU64::new(head),
+            durable,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The last sequence number handed out.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Why the log can no longer be written, if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.durable.state.lock().failure.clone()
+    }
+
+    /// Queue an event; returns its sequence number. Callers serialize appends with the
+    /// mutation they record (the tree lock), so log order is tree order.
+    pub fn append(
+        &self,
+        time: i64,
+        caller: Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> Result<u64, String> {
+        if let Some(f) = self.failure() {
+            return Err(f);
+        }
+        let queue = self.queue.lock();
+        let Some(tx) = queue.as_ref() else {
+            return Err("the event log is closed".into());
+        };
+        let seq = self.head.load(Ordering::Relaxed) + 1;
+        tx.send(Event {
+            seq,
+            time,
+            caller,
+            agent,
+            change,
+        })
+        .map_err(|_| "the event log writer has stopped".to_string())?;
+        self.head.store(seq, Ordering::Release);
+        Ok(seq)
+    }
+
+    /// Block until every event up to `seq` is committed to disk.
+    pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
+        let mut state = self.durable.state.lock();
+        loop {
+            if state.seq >= seq {
+                return Ok(());
+            }
+            if let Some(f) = &state.failure {
+                return Err(f.clone());
+            }
+            self.durable.cv.wait(&mut state);
+        }
+    }
+
+    /// Commit what is queued and stop the writer. Idempotent.
+    pub fn close(&self) {
+        drop(self.queue.lock().take());
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Durable>) {
+    const MAX_BATCH: usize = 8192;
+    let mut batch = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let last = batch.last().map(|e| e.seq).unwrap_or(0);
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for e in &batch {
+                insert_event(&tx, e)?;
+            }
+            tx.commit()
+        })();
+        batch.clear();
+        let mut state = durable.state.lock();
+        match result {
+            Ok(()) => state.seq = last,
+            Err(e) => {
+                tracing::error!(error = %e, "event log commit failed; the filesystem refuses further changes");
+                state.failure = Some(format!("event log commit failed: {e}"));
+            }
+        }
+        durable.cv.notify_all();
+        if state.failure.is_some() {
+            // Nothing after a failed batch may commit, or the log would have a gap.
+            break;
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "checkpoint at close failed");
+    }
+}
+
+/// Time of the first event: the live tree's root is as old as the store.
+pub fn read_first_time(conn: &Connection) -> anyhow::Result<Option<i64>> {
+    Ok(conn.query_row("SELECT min(time_ns) FROM events", [], |r| r.get(0))?)
+}
