@@ -590,10 +590,17 @@ impl Fs {
     pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
         let h = self.handles.file(fh)?;
         let f = h.as_file();
-        let seq = if f.writable {
-            self.commit(caller, f.ino, &mut f.content.lock(), true)?
-        } else {
-            None
+        let seq = {
+            let mut c = f.content.lock();
+            let seq = if f.writable { self.commit(caller, f.ino, &mut c, true)? } else { None };
+            if seq.is_none() {
+                // Committed at an earlier close without a sync: put those bytes on disk now.
+                let reader = c.reader(self.store.objects());
+                if let Some(file) = reader.map_err(|e| FsError::io("opening content", &e))? {
+                    file.sync_data().map_err(|e| FsError::io("syncing content", &e))?;
+                }
+            }
+            seq
         };
         self.wait_durable(seq.unwrap_or_else(|| self.store.head()))
     }

@@ -318,7 +318,10 @@ struct DurableState {
 
 impl LogWriter {
     /// Take over `conn` (already replayed up to `head`) and start the writer thread.
-    pub fn start(conn: Connection, head: u64) -> anyhow::Result<LogWriter> {
+    /// `objects` is a directory on the filesystem that holds the content objects: before a
+    /// batch that refers to new content commits, that filesystem is synced, so the log
+    /// never points at bytes that a power loss could take back.
+    pub fn start(conn: Connection, head: u64, objects: std::fs::File) -> anyhow::Result<LogWriter> {
         let (tx, rx) = mpsc::channel::<Event>();
         let durable = Arc::new(Durable {
             state: Mutex::new(DurableState {
@@ -330,7 +333,7 @@ impl LogWriter {
         let d = durable.clone();
         let thread = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || writer_loop(conn, rx, d))
+            .spawn(move || writer_loop(conn, rx, d, objects))
             .context("starting the event log writer")?;
         Ok(LogWriter {
             queue: Mutex::new(Some(tx)),
@@ -408,7 +411,7 @@ impl Drop for LogWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Durable>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Durable>, objects: std::fs::File) {
     const MAX_BATCH: usize = 8192;
     let mut batch = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
@@ -420,6 +423,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Dur
             }
         }
         let last = batch.last().map(|e| e.seq).unwrap_or(0);
+        if batch.iter().any(|e| matches!(e.change, Change::Write { hash: Some(_), .. })) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: syncfs on a descriptor we own.
+            if unsafe { libc::syncfs(objects.as_raw_fd()) } != 0 {
+                let err = std::io::Error::last_os_error();
+                tracing::warn!(error = %err, "syncing the object store failed");
+            }
+        }
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             for e in &batch {

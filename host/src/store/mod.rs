@@ -65,7 +65,9 @@ impl Store {
         let objects = Objects::open(&dir)
             .with_context(|| format!("opening objects of store {}", dir.display()))?;
         let reader = log::open_db(&db_path, false, true).map_err(|e| corrupt(&dir, e))?;
-        let log = log::LogWriter::start(conn, head)?;
+        let objects_dir = File::open(dir.join("objects"))
+            .with_context(|| format!("opening objects of store {}", dir.display()))?;
+        let log = log::LogWriter::start(conn, head, objects_dir)?;
         tracing::info!(store = %dir.display(), events = head, nodes = tree.len(), "store opened");
         Ok(Opened {
             store: Store {
