@@ -1,1 +1,976 @@
-fn main() {}
+//! Mounted benchmark: the same figures on a plain tmpfs directory and on lighthouse-fs
+//! served by each FUSE backend, in one run, printed as one table with ratios to tmpfs and
+//! the bindfs targets of the design brief ("Performance yardsticks").
+//!
+//! Run: `cargo bench --bench mount` (as root: it mounts a tmpfs and FUSE, drops caches).
+//! Env: `LIGHTHOUSE_BENCH_QUICK=1` shrinks every size ~10x;
+//! `LIGHTHOUSE_BENCH_BACKENDS=fuser,fuse3` picks the backends (empty: tmpfs only).
+//! It reports and never fails on a missed target; a backend that fails to mount is
+//! skipped with the reason. The table is also written to `target/bench-mount.json`, the
+//! servers' output to `target/bench-mount-<backend>.log`.
+//!
+//! Every target gets a fresh tree on one scratch tmpfs (the stores live there too); the
+//! targets run one after another. "Cold" means: sync, then for a FUSE target stop the
+//! server and mount again (a fresh superblock: the kernel holds no dentry, inode,
+//! attribute or page of the tree, and the server rebuilds its state from the store), then
+//! `echo 3 > /proc/sys/vm/drop_caches`. No disk is ever involved. tmpfs itself cannot be
+//! made cold (its dentries and pages are the storage): its cold column is the limit.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use hdrhistogram::Histogram;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rand::{rngs::SmallRng, RngCore, SeedableRng};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
+const MIB: usize = 1 << 20;
+const PAGE: usize = 4096;
+const LOOKUP_THREADS: usize = 4;
+/// Names each lookup thread cycles through in the repeated-name run (negative cache).
+const REPEATED_NAMES: usize = 64;
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// Sizes and environment
+
+struct Sizes {
+    quick: bool,
+    stat_files: usize,
+    stat_hot_rounds: usize,
+    read_files: usize,
+    read_rounds: usize,
+    dir_entries: usize,
+    readdir_runs: usize,
+    seq_bytes: usize,
+    create_files: usize,
+    lookups_per_thread: usize,
+    tree_files: usize,
+}
+
+impl Sizes {
+    fn from_env() -> Self {
+        let quick = std::env::var("LIGHTHOUSE_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let d = if quick { 10 } else { 1 };
+        Sizes {
+            quick,
+            stat_files: 2_000 / d,
+            stat_hot_rounds: 5,
+            read_files: 1_000 / d,
+            read_rounds: 10,
+            dir_entries: 10_000 / d,
+            readdir_runs: 7,
+            seq_bytes: if quick { 32 * MIB } else { 256 * MIB },
+            create_files: 5_000 / d,
+            lookups_per_thread: 50_000 / d,
+            tree_files: 100_000 / d,
+        }
+    }
+}
+
+fn backends_from_env() -> Result<Vec<String>> {
+    let list = std::env::var("LIGHTHOUSE_BENCH_BACKENDS").unwrap_or_else(|_| "fuser,fuse3".into());
+    let backends: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(String::from)
+        .collect();
+    for b in &backends {
+        ensure!(
+            b == "fuser" || b == "fuse3",
+            "LIGHTHOUSE_BENCH_BACKENDS: unknown backend {b:?}"
+        );
+    }
+    Ok(backends)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// A temp dir with a fresh tmpfs mounted inside; unmounted on drop (also on panic).
+struct Scratch {
+    tmpfs: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lighthouse-bench-")
+            .tempdir()?;
+        let tmpfs = dir.path().join("tmpfs");
+        fs::create_dir(&tmpfs)?;
+        mount(
+            Some("tmpfs"),
+            &tmpfs,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=75%,mode=0755"),
+        )
+        .context("mounting the scratch tmpfs (needs root)")?;
+        Ok(Scratch { tmpfs, dir })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = umount2(&self.tmpfs, MntFlags::MNT_DETACH);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Targets: a tmpfs directory, or a lighthouse-fs mount with its server process
+
+/// One `lighthouse-fs mount` process; stopped and unmounted on drop (also on panic).
+struct Server {
+    backend: String,
+    mnt: PathBuf,
+    store: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    /// Highest VmHWM seen over every process this server has been (restarts included), KiB.
+    peak_kib: u64,
+}
+
+impl Server {
+    fn mount(backend: &str, mnt: PathBuf, store: PathBuf, log: PathBuf) -> Result<Self> {
+        let mut server = Server {
+            backend: backend.into(),
+            mnt,
+            store,
+            log,
+            child: None,
+            peak_kib: 0,
+        };
+        server.start()?;
+        Ok(server)
+    }
+
+    fn start(&mut self) -> Result<()> {
+        fs::create_dir_all(&self.mnt)?;
+        fs::create_dir_all(&self.store)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(BIN)
+            .arg("mount")
+            .arg(&self.mnt)
+            .arg("--store")
+            .arg(&self.store)
+            .args(["--backend", &self.backend])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {BIN}"))?;
+        let child = self.child.insert(child);
+        let deadline = Instant::now() + MOUNT_TIMEOUT;
+        while !is_mounted(&self.mnt) {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                bail!(
+                    "server exited ({status}) without mounting; log tail:\n{}",
+                    log_tail(&self.log)
+                );
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                bail!(
+                    "not mounted after {MOUNT_TIMEOUT:?}; log tail:\n{}",
+                    log_tail(&self.log)
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, wait (SIGKILL after a timeout), then detach any mount left behind.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let hwm = proc_status_kib(child.id(), "VmHWM").unwrap_or(0);
+            self.peak_kib = self.peak_kib.max(hwm);
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while matches!(child.try_wait(), Ok(None)) {
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "{}: server ignored SIGTERM for {STOP_TIMEOUT:?}, killing it",
+                        self.backend
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // A no-op (EINVAL) after a clean exit; clears a dead (ENOTCONN) mount otherwise.
+        let _ = umount2(&self.mnt, MntFlags::MNT_DETACH);
+    }
+
+    /// Fails, with the log tail, if the process is gone.
+    fn check_alive(&mut self) -> Result<()> {
+        match self.child.as_mut().map(Child::try_wait).transpose()? {
+            None => bail!("server not running"),
+            Some(Some(status)) => {
+                self.child = None;
+                bail!(
+                    "server exited ({status}); log tail:\n{}",
+                    log_tail(&self.log)
+                )
+            }
+            Some(None) => Ok(()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Target {
+    name: String,
+    /// The writable tree: a tmpfs directory, or `MNT/current`.
+    root: PathBuf,
+    server: Option<Server>,
+}
+
+impl Target {
+    /// Make the kernel forget the tree (see the module comment for what "cold" means).
+    fn cold(&mut self) -> Result<()> {
+        nix::unistd::sync();
+        if let Some(server) = &mut self.server {
+            server.stop();
+            server.start().context("remounting to go cold")?;
+        }
+        let _ = drop_caches();
+        Ok(())
+    }
+}
+
+fn is_mounted(mnt: &Path) -> bool {
+    let parent = mnt.parent().unwrap_or(Path::new("/"));
+    match (fs::metadata(mnt), fs::metadata(parent)) {
+        (Ok(m), Ok(p)) => m.dev() != p.dev(),
+        _ => false,
+    }
+}
+
+fn drop_caches() -> io::Result<()> {
+    fs::write("/proc/sys/vm/drop_caches", "3")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    match &lines[lines.len().saturating_sub(20)..] {
+        [] => "(log empty)".into(),
+        tail => tail.join("\n"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Figures: each creates what it needs under the target's root and returns (key, value)s
+
+type Figures = Vec<(&'static str, f64)>;
+type Figure = fn(&mut Target, &Ctx) -> Result<Figures>;
+
+struct Ctx {
+    sizes: Sizes,
+    /// The generated tree for the memory figure (on the scratch tmpfs).
+    tree_src: PathBuf,
+}
+
+const FIGURES: &[(&str, Figure)] = &[
+    ("stat", stat_cold_hot),
+    ("open+read+close", open_read_close),
+    ("readdir", readdir),
+    ("sequential", sequential),
+    ("create", create),
+    ("missing lookups", missing_lookups),
+    ("tree walk", tree_walk),
+];
+
+fn stat_cold_hot(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let paths = create_files(&t.root.join("stat"), ctx.sizes.stat_files, 0)?;
+    t.cold()?;
+    let mut cold = histogram();
+    for p in &paths {
+        sample(&mut cold, || fs::metadata(p))?;
+    }
+    let mut hot = histogram();
+    for _ in 0..ctx.sizes.stat_hot_rounds {
+        for p in &paths {
+            sample(&mut hot, || fs::metadata(p))?;
+        }
+    }
+    Ok([
+        percentiles(&cold, ["stat_cold_p50_us", "stat_cold_p99_us"]),
+        percentiles(&hot, ["stat_hot_p50_us", "stat_hot_p99_us"]),
+    ]
+    .concat())
+}
+
+fn open_read_close(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let paths = create_files(&t.root.join("read"), ctx.sizes.read_files, 4096)?;
+    let mut storage = vec![0u8; 2 * PAGE];
+    let buf = page_aligned(&mut storage, PAGE);
+    let mut read = |p: &Path| File::open(p)?.read_exact(buf); // close on drop
+    for p in &paths {
+        read(p)?; // warm
+    }
+    let mut h = histogram();
+    for _ in 0..ctx.sizes.read_rounds {
+        for p in &paths {
+            sample(&mut h, || read(p))?;
+        }
+    }
+    Ok(percentiles(&h, ["orc_p50_us", "orc_p99_us"]))
+}
+
+fn readdir(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let dir = t.root.join("readdir");
+    let n = ctx.sizes.dir_entries;
+    create_files(&dir, n, 0)?;
+    let mut runs = Vec::new();
+    for run in 0..=ctx.sizes.readdir_runs {
+        let start = Instant::now();
+        let mut count = 0;
+        for entry in fs::read_dir(&dir)? {
+            std::hint::black_box(entry?.file_name());
+            count += 1;
+        }
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        ensure!(count == n, "readdir listed {count} entries, expected {n}");
+        if run > 0 {
+            runs.push(ms); // run 0 warms up
+        }
+    }
+    runs.sort_by(f64::total_cmp);
+    Ok(vec![("readdir_ms", runs[runs.len() / 2])])
+}
+
+fn sequential(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let path = t.root.join("sequential.bin");
+    let bytes = ctx.sizes.seq_bytes;
+    let mut storage = vec![0u8; MIB + PAGE];
+    let buf = page_aligned(&mut storage, MIB);
+    SmallRng::seed_from_u64(7).fill_bytes(buf);
+    let start = Instant::now();
+    let mut file = File::create(&path)?;
+    for i in 0..bytes / MIB {
+        buf[..8].copy_from_slice(&(i as u64).to_le_bytes()); // no two chunks alike
+        file.write_all(buf)?;
+    }
+    drop(file); // close() is part of the figure
+    let write = mb_per_s(bytes, start.elapsed());
+
+    t.cold()?;
+    let read_cold = read_through(&path, buf, bytes)?;
+    let read_hot = read_through(&path, buf, bytes)?;
+    Ok(vec![
+        ("seq_write_mbs", write),
+        ("seq_read_cold_mbs", read_cold),
+        ("seq_read_hot_mbs", read_hot),
+    ])
+}
+
+fn read_through(path: &Path, buf: &mut [u8], expected: usize) -> Result<f64> {
+    let start = Instant::now();
+    let mut file = File::open(path)?;
+    let mut total = 0;
+    loop {
+        match file.read(buf)? {
+            0 => break,
+            n => total += n,
+        }
+    }
+    drop(file);
+    let elapsed = start.elapsed();
+    ensure!(total == expected, "read {total} bytes, expected {expected}");
+    Ok(mb_per_s(total, elapsed))
+}
+
+fn create(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let dir = t.root.join("create");
+    fs::create_dir_all(&dir)?;
+    let start = Instant::now();
+    create_files(&dir, ctx.sizes.create_files, 4096)?;
+    Ok(vec![(
+        "create_fps",
+        ctx.sizes.create_files as f64 / start.elapsed().as_secs_f64(),
+    )])
+}
+
+fn missing_lookups(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let dir = t.root.join("missing");
+    fs::create_dir_all(&dir)?;
+    let per_thread = ctx.sizes.lookups_per_thread;
+    let distinct = lookups(&dir, per_thread, |th, k| format!("d{th}-{k}"))?;
+    let repeated = lookups(&dir, per_thread, |th, k| {
+        format!("r{th}-{}", k % REPEATED_NAMES)
+    })?;
+    Ok(vec![
+        ("missing_distinct_ops", distinct),
+        ("missing_repeated_ops", repeated),
+    ])
+}
+
+/// `stat` of names that do not exist from LOOKUP_THREADS threads at once; ops/s.
+fn lookups(dir: &Path, per_thread: usize, name: impl Fn(usize, usize) -> String) -> Result<f64> {
+    let names: Vec<Vec<PathBuf>> = (0..LOOKUP_THREADS)
+        .map(|th| (0..per_thread).map(|k| dir.join(name(th, k))).collect())
+        .collect();
+    let barrier = Barrier::new(LOOKUP_THREADS + 1);
+    let (elapsed, unexpected) = thread::scope(|s| {
+        let workers: Vec<_> = names
+            .iter()
+            .map(|paths| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    paths.iter().filter(|p| !is_missing(p)).count()
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let unexpected: usize = workers
+            .into_iter()
+            .map(|w| w.join().expect("lookup thread"))
+            .sum();
+        (start.elapsed(), unexpected)
+    });
+    ensure!(
+        unexpected == 0,
+        "{unexpected} lookups of missing names did not fail with ENOENT"
+    );
+    Ok((LOOKUP_THREADS * per_thread) as f64 / elapsed.as_secs_f64())
+}
+
+fn is_missing(path: &Path) -> bool {
+    matches!(fs::metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound)
+}
+
+/// Walk the generated tree (readdir + stat of every entry). For a backend: import it into
+/// a fresh store, mount that store, walk `current/`, and read the server's VmRSS.
+fn tree_walk(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let Some(server) = &mut t.server else {
+        let (files, ms) = walk_timed(&ctx.tree_src)?;
+        ensure!(
+            files == ctx.sizes.tree_files,
+            "walked {files} files, expected {}",
+            ctx.sizes.tree_files
+        );
+        return Ok(vec![("tree_walk_ms", ms)]);
+    };
+    let store = server
+        .store
+        .with_file_name(format!("tree-store-{}", server.backend));
+    let mnt = server
+        .mnt
+        .with_file_name(format!("mnt-tree-{}", server.backend));
+    fs::create_dir_all(&store)?;
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&ctx.tree_src)
+        .arg("--store")
+        .arg(&store)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "import failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tree = Server::mount(&server.backend, mnt, store, server.log.clone())?;
+    let (files, ms) = walk_timed(&tree.mnt.join("current"))?;
+    let rss = tree
+        .pid()
+        .and_then(|pid| proc_status_kib(pid, "VmRSS"))
+        .context("reading VmRSS")?;
+    tree.stop();
+    server.peak_kib = server.peak_kib.max(tree.peak_kib);
+    ensure!(
+        files == ctx.sizes.tree_files,
+        "walked {files} files, expected {}",
+        ctx.sizes.tree_files
+    );
+    Ok(vec![
+        ("tree_walk_ms", ms),
+        ("tree_rss_mib", rss as f64 / 1024.0),
+    ])
+}
+
+fn walk_timed(root: &Path) -> Result<(usize, f64)> {
+    fn walk(dir: &Path) -> io::Result<usize> {
+        let mut files = 0;
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if fs::symlink_metadata(&path)?.is_dir() {
+                files += walk(&path)?;
+            } else {
+                files += 1;
+            }
+        }
+        Ok(files)
+    }
+    let start = Instant::now();
+    let files = walk(root).with_context(|| format!("walking {}", root.display()))?;
+    Ok((files, start.elapsed().as_secs_f64() * 1e3))
+}
+
+fn generate_tree(root: &Path, files: usize) -> Result<()> {
+    const PER_DIR: usize = 1_000;
+    for d in 0..files.div_ceil(PER_DIR) {
+        let dir = root.join(format!("d{d:03}"));
+        fs::create_dir_all(&dir)?;
+        for f in d * PER_DIR..files.min((d + 1) * PER_DIR) {
+            fs::write(dir.join(format!("f{f:06}.txt")), format!("file {f}\n"))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// `n` files `f00000..` of `len` bytes in `dir`, each stamped with its index (no two alike,
+/// so a content-addressed store cannot deduplicate them); closed before returning.
+fn create_files(dir: &Path, n: usize, len: usize) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir)?;
+    let mut storage = vec![0x5a; len + PAGE];
+    let buf = page_aligned(&mut storage, len);
+    let mut paths = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = dir.join(format!("f{i:05}"));
+        let stamp = (i as u64).to_le_bytes();
+        let k = len.min(stamp.len());
+        buf[..k].copy_from_slice(&stamp[..k]);
+        File::create(&path)?.write_all(buf)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// `len` bytes of `storage` starting on a page boundary. On this machine's CPU (AMD EPYC)
+/// the kernel copies to a user buffer 16 bytes off a page boundary (where malloc puts a
+/// large Vec) about 4x slower than to an aligned one, which would cap tmpfs reads near
+/// 2 GB/s; dd and real readers use aligned buffers.
+fn page_aligned(storage: &mut [u8], len: usize) -> &mut [u8] {
+    let offset = storage.as_ptr().align_offset(PAGE);
+    &mut storage[offset..offset + len]
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
+}
+
+/// Time one operation into `h` (nanoseconds).
+fn sample<T>(h: &mut Histogram<u64>, op: impl FnOnce() -> io::Result<T>) -> Result<T> {
+    let start = Instant::now();
+    let out = op()?;
+    h.saturating_record(start.elapsed().as_nanos().max(1) as u64);
+    Ok(out)
+}
+
+/// p50 and p99 in µs under the two keys given.
+fn percentiles(h: &Histogram<u64>, [p50, p99]: [&'static str; 2]) -> Figures {
+    let us = |q| h.value_at_quantile(q) as f64 / 1e3;
+    vec![(p50, us(0.5)), (p99, us(0.99))]
+}
+
+fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / 1e6 / elapsed.as_secs_f64()
+}
+
+// ---------------------------------------------------------------------------------------
+// Running and reporting
+
+#[derive(Default)]
+struct Outcome {
+    values: BTreeMap<&'static str, f64>,
+    errors: Vec<String>,
+}
+
+fn run(target: &mut Target, ctx: &Ctx) -> Outcome {
+    let mut outcome = Outcome::default();
+    for (name, figure) in FIGURES {
+        if let Some(server) = &mut target.server {
+            if let Err(e) = server.check_alive() {
+                outcome
+                    .errors
+                    .push(format!("{name} and after: skipped: {e:#}"));
+                break;
+            }
+        }
+        eprintln!("  {}: {name}", target.name);
+        match figure(target, ctx) {
+            Ok(values) => outcome.values.extend(values),
+            Err(e) => outcome.errors.push(format!("{name}: {e:#}")),
+        }
+    }
+    if let Some(server) = &mut target.server {
+        server.stop();
+        outcome
+            .values
+            .insert("server_hwm_mib", server.peak_kib as f64 / 1024.0);
+    }
+    outcome
+}
+
+enum Goal {
+    None,
+    AtMost(f64),
+    AtLeast(f64),
+    /// value <= k × tmpfs (a latency within k× of tmpfs)
+    AtMostTmpfs(f64),
+    /// value >= tmpfs / k (a throughput within k× of tmpfs)
+    AtLeastTmpfs(f64),
+}
+
+impl Goal {
+    fn describe(&self) -> String {
+        match self {
+            Goal::None => String::new(),
+            Goal::AtMost(v) => format!("≤ {}", num(*v)),
+            Goal::AtLeast(v) => format!("≥ {}", num(*v)),
+            Goal::AtMostTmpfs(k) => format!("≤ {k}× tmpfs"),
+            Goal::AtLeastTmpfs(k) => format!("≥ tmpfs/{k}"),
+        }
+    }
+
+    fn passes(&self, value: f64, tmpfs: Option<f64>) -> Option<bool> {
+        match (self, tmpfs) {
+            (Goal::AtMost(v), _) => Some(value <= *v),
+            (Goal::AtLeast(v), _) => Some(value >= *v),
+            (Goal::AtMostTmpfs(k), Some(base)) => Some(value <= k * base),
+            (Goal::AtLeastTmpfs(k), Some(base)) => Some(value >= base / k),
+            _ => None,
+        }
+    }
+}
+
+struct Row {
+    key: &'static str,
+    /// `{dir}`, `{seq}`, `{create}`, `{tree}` and `{names}` stand for this run's sizes.
+    label: &'static str,
+    goal: Goal,
+}
+
+/// The table, top to bottom; the goals are the design brief's bindfs targets.
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    Row { key: "stat_cold_p50_us", label: "stat, cold, p50 µs", goal: Goal::AtMost(14.0) },
+    Row { key: "stat_cold_p99_us", label: "stat, cold, p99 µs", goal: Goal::None },
+    Row { key: "stat_hot_p50_us", label: "stat, hot (cached), p50 µs", goal: Goal::AtMostTmpfs(2.0) },
+    Row { key: "stat_hot_p99_us", label: "stat, hot (cached), p99 µs", goal: Goal::None },
+    Row { key: "orc_p50_us", label: "open+read 4 KiB+close, hot, p50 µs", goal: Goal::AtMost(72.0) },
+    Row { key: "orc_p99_us", label: "open+read 4 KiB+close, hot, p99 µs", goal: Goal::None },
+    Row { key: "readdir_ms", label: "readdir of {dir} entries, median ms", goal: Goal::AtMost(5.3) },
+    Row { key: "seq_read_cold_mbs", label: "sequential read {seq}, cold, MB/s", goal: Goal::AtLeast(1100.0) },
+    Row { key: "seq_read_hot_mbs", label: "sequential read {seq}, hot, MB/s", goal: Goal::AtLeastTmpfs(2.0) },
+    Row { key: "seq_write_mbs", label: "sequential write {seq} incl. close, MB/s", goal: Goal::AtLeast(180.0) },
+    Row { key: "create_fps", label: "create+write 4 KiB+close, {create} files, files/s", goal: Goal::AtLeast(16_000.0) },
+    Row { key: "missing_distinct_ops", label: "missing names, 4 threads, all distinct, ops/s", goal: Goal::AtLeast(69_000.0) },
+    Row { key: "missing_repeated_ops", label: "missing names, 4 threads, {names} repeated (neg. cache), ops/s", goal: Goal::AtLeast(69_000.0) },
+    Row { key: "tree_walk_ms", label: "walk {tree}-file tree, stat each, ms", goal: Goal::None },
+    Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
+    Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
+];
+
+fn label(row: &Row, s: &Sizes) -> String {
+    let count = |n: usize| num(n as f64);
+    row.label
+        .replace("{dir}", &count(s.dir_entries))
+        .replace("{seq}", &format!("{} MiB", s.seq_bytes / MIB))
+        .replace("{create}", &count(s.create_files))
+        .replace("{tree}", &count(s.tree_files))
+        .replace("{names}", &REPEATED_NAMES.to_string())
+}
+
+/// Thousands separators from 1,000; fewer decimals as the number grows.
+fn num(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        let digits = format!("{:.0}", v.abs());
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if v < 0.0 {
+            out.insert(0, '-');
+        }
+        out
+    } else if v.abs() >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+struct Table {
+    names: Vec<String>,
+    outcomes: Vec<Outcome>,
+    /// ROWS' labels with this run's sizes.
+    labels: Vec<String>,
+}
+
+impl Table {
+    fn value(&self, target: usize, key: &str) -> Option<f64> {
+        self.outcomes[target].values.get(key).copied()
+    }
+
+    fn tmpfs(&self) -> Option<usize> {
+        self.names.iter().position(|n| n == "tmpfs")
+    }
+
+    fn marks(&self, row: &Row) -> Vec<(usize, bool)> {
+        let base = self.tmpfs().and_then(|i| self.value(i, row.key));
+        (0..self.names.len())
+            .filter(|&i| Some(i) != self.tmpfs())
+            .filter_map(|i| Some((i, row.goal.passes(self.value(i, row.key)?, base)?)))
+            .collect()
+    }
+
+    fn print(&self) {
+        let tmpfs = self.tmpfs();
+        let backends: Vec<usize> = (0..self.names.len())
+            .filter(|&i| Some(i) != tmpfs)
+            .collect();
+        let mut header = vec!["figure".to_string()];
+        header.extend(self.names.iter().cloned());
+        header.extend(backends.iter().map(|&i| format!("{}/tmpfs", self.names[i])));
+        header.extend(["bindfs target".to_string(), "mark".to_string()]);
+        let mut lines = vec![header];
+        for (row, label) in ROWS.iter().zip(&self.labels) {
+            let mut cells = vec![label.clone()];
+            for i in 0..self.names.len() {
+                cells.push(self.value(i, row.key).map_or("-".into(), num));
+            }
+            for &i in &backends {
+                let ratio =
+                    tmpfs.and_then(|b| Some(self.value(i, row.key)? / self.value(b, row.key)?));
+                cells.push(ratio.map_or("-".into(), |r| format!("{r:.2}×")));
+            }
+            cells.push(row.goal.describe());
+            let marks = self
+                .marks(row)
+                .into_iter()
+                .map(|(i, ok)| format!("{} {}", self.names[i], if ok { "pass" } else { "MISS" }));
+            cells.push(marks.collect::<Vec<_>>().join(", "));
+            lines.push(cells);
+        }
+        let widths: Vec<usize> = (0..lines[0].len())
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|l| l[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for (n, line) in lines.iter().enumerate() {
+            let mut out = String::new();
+            for (c, cell) in line.iter().enumerate() {
+                let pad = widths[c] - cell.chars().count();
+                let numeric = c > 0 && c < line.len() - 2;
+                let (l, r) = if numeric { (pad, 0) } else { (0, pad) };
+                let _ = write!(out, "{}{}{}  ", " ".repeat(l), cell, " ".repeat(r));
+            }
+            println!("{}", out.trim_end());
+            if n == 0 {
+                println!(
+                    "{}",
+                    "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+                );
+            }
+        }
+        for (name, outcome) in self.names.iter().zip(&self.outcomes) {
+            for e in &outcome.errors {
+                println!("{name}: {e}");
+            }
+        }
+    }
+
+    fn json(&self, sizes: &Sizes) -> String {
+        let per_target = |f: &dyn Fn(usize) -> Option<String>| {
+            json_obj((0..self.names.len()).filter_map(|i| Some((&self.names[i], f(i)?))))
+        };
+        let rows: Vec<String> = ROWS
+            .iter()
+            .zip(&self.labels)
+            .map(|(row, label)| {
+                let marks = self.marks(row);
+                json_obj([
+                    ("key", json_str(row.key)),
+                    ("label", json_str(label)),
+                    ("target", json_str(&row.goal.describe())),
+                    (
+                        "values",
+                        per_target(&|i| self.value(i, row.key).map(|v| v.to_string())),
+                    ),
+                    (
+                        "pass",
+                        per_target(&|i| marks.iter().find(|m| m.0 == i).map(|m| m.1.to_string())),
+                    ),
+                ])
+            })
+            .collect();
+        let errors = per_target(&|i| {
+            let errors: Vec<String> = self.outcomes[i]
+                .errors
+                .iter()
+                .map(|e| json_str(e))
+                .collect();
+            Some(format!("[{}]", errors.join(", ")))
+        });
+        let rows = format!("[\n    {}\n  ]", rows.join(",\n    "));
+        json_obj([
+            ("quick", sizes.quick.to_string()),
+            ("rows", rows),
+            ("errors", errors),
+        ]) + "\n"
+    }
+}
+
+fn json_obj<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, String)>) -> String {
+    let fields: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}: {v}", json_str(k.as_ref())))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The tmpfs directory, or a fresh store on the scratch tmpfs mounted by `backend`.
+fn target(name: &str, scratch: &Scratch) -> Result<Target> {
+    if name == "tmpfs" {
+        let root = scratch.tmpfs.join("tmpfs-dir");
+        fs::create_dir_all(&root)?;
+        return Ok(Target {
+            name: name.into(),
+            root,
+            server: None,
+        });
+    }
+    let log = target_dir().join(format!("bench-mount-{name}.log"));
+    let _ = fs::write(&log, "");
+    let mnt = scratch.dir.path().join(format!("mnt-{name}"));
+    let server = Server::mount(
+        name,
+        mnt.clone(),
+        scratch.tmpfs.join(format!("store-{name}")),
+        log,
+    )?;
+    Ok(Target {
+        name: name.into(),
+        root: mnt.join("current"),
+        server: Some(server),
+    })
+}
+
+fn main() -> Result<()> {
+    // cargo passes `--bench`; there are no arguments to read.
+    let sizes = Sizes::from_env();
+    let backends = backends_from_env()?;
+    let scratch = Scratch::new()?;
+    if drop_caches().is_err() {
+        eprintln!("note: cannot write /proc/sys/vm/drop_caches; cold relies on remounting alone");
+    }
+    let tree_src = scratch.tmpfs.join("tree-src");
+    eprintln!(
+        "generating a {}-file tree for the memory figure",
+        sizes.tree_files
+    );
+    generate_tree(&tree_src, sizes.tree_files)?;
+    let ctx = Ctx { sizes, tree_src };
+
+    let mut table = Table {
+        names: vec![],
+        outcomes: vec![],
+        labels: ROWS.iter().map(|row| label(row, &ctx.sizes)).collect(),
+    };
+    for name in std::iter::once("tmpfs").chain(backends.iter().map(String::as_str)) {
+        eprintln!("running on {name}");
+        let outcome = match target(name, &scratch) {
+            Ok(mut target) => run(&mut target, &ctx),
+            Err(e) => {
+                eprintln!("{name}: skipped: {e:#}");
+                Outcome {
+                    errors: vec![format!("skipped: {e:#}")],
+                    ..Outcome::default()
+                }
+            }
+        };
+        table.names.push(name.into());
+        table.outcomes.push(outcome);
+    }
+
+    println!(
+        "\nlighthouse-fs mounted benchmark{} (cold = remount + drop_caches; stores on tmpfs)\n",
+        if ctx.sizes.quick { ", QUICK sizes" } else { "" }
+    );
+    table.print();
+    let json_path = target_dir().join("bench-mount.json");
+    fs::write(&json_path, table.json(&ctx.sizes))
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    println!("\nwritten to {}", json_path.display());
+    Ok(())
+}
