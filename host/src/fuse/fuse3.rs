@@ -1,10 +1,697 @@
-//! Adapter for the `fuse3` crate (async).
+//! Adapter for the `fuse3` crate (async, on a tokio runtime owned by `serve`): fuse3
+//! spawns one task per request; short core calls run inline on the worker, the ones that
+//! may hash a large file or wait for a disk sync run on the blocking pool. Translation
+//! only; the twin of `fuser.rs`, method for method.
+
+use std::ffi::{OsStr, OsString};
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use ::fuse3::notify::Notify;
+use ::fuse3::raw::reply::{
+    DirectoryEntry, DirectoryEntryPlus, FileAttr, ReplyAttr, ReplyCreated, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEntry, ReplyInit, ReplyOpen, ReplyStatFs, ReplyWrite,
+};
+use ::fuse3::raw::{Filesystem, MountHandle, Request, Session};
+use ::fuse3::{Errno, FileType, Inode, Timestamp};
+use anyhow::{anyhow, Context};
+use futures_util::stream::{self, Stream};
+
+use super::common::{self, run, KernelSettings, Lifecycle};
+use super::mountpoint::{self, Unmounted};
 use super::*;
+use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Opened, SetAttr, TimeSpec};
+
+type Result<T> = std::result::Result<T, Errno>;
+
+/// `sizeof(struct fuse_dirent)`, `sizeof(struct fuse_direntplus)`.
+const DIRENT_HEADER: usize = 24;
+const DIRENTPLUS_HEADER: usize = 152;
+
+/// `fuse_open_out.open_flags` bits (the kernel ABI; fuse3 does not export its copy).
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+
+/// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
 pub fn serve(
-    _fs: Arc<Fs>,
-    _opts: &MountOptions,
-    _stop: StopSignal,
-    _ready: &mut dyn FnMut(),
+    fs: Arc<Fs>,
+    opts: &MountOptions,
+    stop: StopSignal,
+    ready: &mut dyn FnMut(),
 ) -> anyhow::Result<()> {
-    anyhow::bail!("fuse3 adapter not written yet")
+    let path = opts.mountpoint.as_path();
+    let context = || format!("mounting {} with fuse3", path.display());
+
+    let settings = KernelSettings::from_config(fs.config());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(fs.config().worker_threads.max(1))
+        .thread_name("fuse3-worker")
+        .enable_all()
+        .build()
+        .with_context(context)?;
+
+    let mut options = ::fuse3::MountOptions::default();
+    options
+        .fs_name(opts.fsname.clone())
+        .allow_other(opts.allow_other)
+        .read_only(false)
+        // fuser does not insist on an empty mountpoint either.
+        .nonempty(true)
+        // `default_permissions` as a raw option, not fuse3's setting: that setting also
+        // makes fuse3 answer INIT with FUSE_POSIX_ACL, which fuser does not. nodev and
+        // nosuid have no fuse3 setting and are not mount(2) data: see `restrict`.
+        .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE));
+
+    let life = Lifecycle::new(fs.clone());
+    let initialized = Arc::new(tokio::sync::Notify::new());
+    let adapter = Fuse3Fs {
+        fs,
+        life: life.clone(),
+        settings,
+        initialized: initialized.clone(),
+        dir_budget: page_size(),
+    };
+
+    let result = runtime.block_on(async {
+        let root = nix::unistd::geteuid().is_root();
+        let session = Session::new(options);
+        let mut handle = if root {
+            session.mount(adapter, path).await
+        } else {
+            // fusermount3 mounts nodev,nosuid for users by itself.
+            session.mount_with_unprivileged(adapter, path).await
+        }
+        .with_context(context)?;
+        if root {
+            if let Err(e) = restrict(path) {
+                let _ = handle.unmount().await;
+                return Err(e).with_context(context);
+            }
+        }
+        // fuser's mount returns once INIT is answered; wait for the same here.
+        tokio::select! {
+            _ = initialized.notified() => {}
+            ended = &mut handle => {
+                let why = ended.err().map_or("no error".to_string(), |e| e.to_string());
+                return Err(anyhow!("the session ended before INIT: {why}")).with_context(context);
+            }
+        }
+        ready();
+
+        let ended = loop {
+            tokio::select! {
+                ended = &mut handle => break Some(ended),
+                _ = tokio::time::sleep(common::STOP_POLL) => {
+                    if stop.is_stopped() {
+                        break None;
+                    }
+                }
+            }
+        };
+        match ended {
+            Some(ended) => {
+                tracing::info!(mountpoint = %path.display(), "unmounted from outside; fuse3 session ended");
+                ended.with_context(|| format!("serving {} with fuse3", path.display()))
+            }
+            None => stop_session(handle, path).await,
+        }
+    });
+    runtime.shutdown_timeout(common::STOP_GRACE);
+    life.destroy_once();
+    result
+}
+
+/// Unmount (lazily when busy), then wait for the session to end. The unmount goes first,
+/// as on fuser (fuse3's own `MountHandle::unmount` runs `destroy` while the mount still
+/// takes requests, then fails on a busy mount): the session ends when the kernel closes
+/// the connection, and `destroy` runs after the last request.
+async fn stop_session(mut handle: MountHandle, path: &Path) -> anyhow::Result<()> {
+    let owned = path.to_path_buf();
+    let outcome = tokio::task::spawn_blocking(move || mountpoint::unmount_with_outcome(&owned))
+        .await
+        .map_err(|e| anyhow!("unmount task failed: {e}"))?
+        .with_context(|| format!("stopping fuse3 at {}", path.display()))?;
+    let serving = || format!("serving {} with fuse3", path.display());
+    match outcome {
+        Unmounted::Clean => (&mut handle).await.with_context(serving),
+        Unmounted::Lazy => match tokio::time::timeout(common::STOP_GRACE, &mut handle).await {
+            Ok(ended) => ended.with_context(serving),
+            Err(_) => {
+                tracing::warn!(
+                    mountpoint = %path.display(),
+                    "the detached mount is still in use; no longer waiting for its users"
+                );
+                // Dropping the handle would have fuse3 unmount the path again, which now
+                // names whatever lies below the detached mount.
+                std::mem::forget(handle);
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Make the mount nodev,nosuid, as fuser's mount(2) does (fuse3 cannot ask for it):
+/// a bind remount changes only the per-mount flags (and keeps rw, relatime).
+fn restrict(path: &Path) -> anyhow::Result<()> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
+        None::<&str>,
+    )
+    .context("remounting nodev,nosuid")
+}
+
+/// The kernel never sends a READDIR(PLUS) smaller than one page (and fuse3 does not tell
+/// the filesystem the request's size).
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096).max(4096)
+}
+
+struct Fuse3Fs {
+    fs: Arc<Fs>,
+    life: Arc<Lifecycle>,
+    settings: KernelSettings,
+    /// Told when INIT has been answered.
+    initialized: Arc<tokio::sync::Notify>,
+    /// Bytes of directory entries per READDIR(PLUS) reply. fuse3 silently drops entries
+    /// past the request's size, and a dropped readdirplus entry would leave a lookup
+    /// reference counted in the core that the kernel never got; one page always fits.
+    dir_budget: usize,
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid,
+        gid: req.gid,
+        pid: req.pid,
+    }
+}
+
+fn errno(errno: i32) -> Errno {
+    Errno::from(errno)
+}
+
+fn file_type(kind: FileKind) -> FileType {
+    match kind {
+        FileKind::File => FileType::RegularFile,
+        FileKind::Dir => FileType::Directory,
+        FileKind::Symlink => FileType::Symlink,
+        FileKind::Fifo => FileType::NamedPipe,
+        FileKind::Socket => FileType::Socket,
+    }
+}
+
+fn timestamp(ns: crate::core::TimeNs) -> Timestamp {
+    let (sec, nsec) = common::split_time(ns);
+    Timestamp::new(sec, nsec)
+}
+
+fn file_attr(attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino: attr.ino,
+        size: attr.size,
+        blocks: attr.blocks(),
+        atime: timestamp(attr.atime),
+        mtime: timestamp(attr.mtime),
+        ctime: timestamp(attr.ctime),
+        kind: file_type(attr.kind),
+        perm: (attr.perm & 0o7777) as u16,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: attr.rdev,
+        blksize: Attr::BLOCK_SIZE,
+    }
+}
+
+/// fuse3 turns UTIME_NOW into its own clock reading before we see it.
+fn time_spec(time: Timestamp) -> TimeSpec {
+    TimeSpec::At(common::join_time(time.sec, time.nsec))
+}
+
+fn fopen_flags(opened: &Opened) -> u32 {
+    let mut flags = 0;
+    if opened.keep_cache {
+        flags |= FOPEN_KEEP_CACHE;
+    }
+    if opened.direct_io {
+        flags |= FOPEN_DIRECT_IO;
+    }
+    flags
+}
+
+/// An entry reply, positive or negative (`ino == 0`) alike.
+fn reply_entry(result: std::result::Result<Entry, i32>) -> Result<ReplyEntry> {
+    let e = result.map_err(errno)?;
+    Ok(ReplyEntry {
+        ttl: common::entry_ttl(&e),
+        attr: file_attr(&e.attr),
+        generation: e.generation,
+    })
+}
+
+fn reply_empty(result: std::result::Result<(), i32>) -> Result<()> {
+    result.map_err(errno)
+}
+
+fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
+    let o = result.map_err(errno)?;
+    Ok(ReplyOpen {
+        fh: o.fh,
+        flags: fopen_flags(&o),
+    })
+}
+
+/// Run a core call that may take long (hashing, disk sync) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    ino: Ino,
+    f: impl FnOnce() -> FsResult<T> + Send + 'static,
+) -> std::result::Result<T, i32> {
+    match tokio::task::spawn_blocking(move || run(op, ino, f)).await {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(op, ino, "blocking task failed: {e}");
+            Err(libc::EIO)
+        }
+    }
+}
+
+impl Filesystem for Fuse3Fs {
+    async fn init(&self, _req: Request) -> Result<ReplyInit> {
+        let s = self.settings;
+        // fuse3 answers max_readahead with the kernel's offer, and the capability set
+        // itself (see fuser.rs CAPABILITIES); only these are ours to set.
+        let mut reply = ReplyInit::new(NonZeroU32::new(s.max_write).unwrap_or(NonZeroU32::MIN));
+        reply.max_background = Some(s.max_background);
+        reply.congestion_threshold = Some(s.congestion_threshold);
+        Ok(reply)
+    }
+
+    async fn ready(&self, _notify: Notify) {
+        self.initialized.notify_one();
+    }
+
+    async fn destroy(&self, _req: Request) {
+        let life = self.life.clone();
+        let _ = tokio::task::spawn_blocking(move || life.destroy_once()).await;
+    }
+
+    async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
+        let c = caller(&req);
+        reply_entry(run("lookup", parent, || self.fs.lookup(&c, parent, name)))
+    }
+
+    async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
+        let _ = run("forget", inode, || {
+            self.fs.forget(inode, nlookup);
+            Ok(())
+        });
+    }
+
+    async fn batch_forget(&self, _req: Request, inodes: &[(Inode, u64)]) {
+        for &(inode, nlookup) in inodes {
+            let _ = run("forget", inode, || {
+                self.fs.forget(inode, nlookup);
+                Ok(())
+            });
+        }
+    }
+
+    async fn getattr(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: Option<u64>,
+        _flags: u32,
+    ) -> Result<ReplyAttr> {
+        let c = caller(&req);
+        let (attr, ttl) =
+            run("getattr", inode, || self.fs.getattr(&c, inode, fh)).map_err(errno)?;
+        Ok(ReplyAttr {
+            ttl,
+            attr: file_attr(&attr),
+        })
+    }
+
+    async fn setattr(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: Option<u64>,
+        set_attr: ::fuse3::SetAttr,
+    ) -> Result<ReplyAttr> {
+        let c = caller(&req);
+        let set = SetAttr {
+            mode: set_attr.mode,
+            uid: set_attr.uid,
+            gid: set_attr.gid,
+            size: set_attr.size,
+            atime: set_attr.atime.map(time_spec),
+            mtime: set_attr.mtime.map(time_spec),
+            fh,
+        };
+        let fs = self.fs.clone();
+        let (attr, ttl) = blocking("setattr", inode, move || fs.setattr(&c, inode, set))
+            .await
+            .map_err(errno)?;
+        Ok(ReplyAttr {
+            ttl,
+            attr: file_attr(&attr),
+        })
+    }
+
+    async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
+        let c = caller(&req);
+        let target = run("readlink", inode, || self.fs.readlink(&c, inode)).map_err(errno)?;
+        Ok(ReplyData {
+            data: target.into(),
+        })
+    }
+
+    async fn mknod(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+    ) -> Result<ReplyEntry> {
+        let c = caller(&req);
+        // fuse3 drops the umask of MKNOD; the kernel has applied it to `mode` already.
+        reply_entry(run("mknod", parent, || {
+            self.fs.mknod(&c, parent, name, mode, 0, rdev)
+        }))
+    }
+
+    async fn mkdir(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+    ) -> Result<ReplyEntry> {
+        let c = caller(&req);
+        reply_entry(run("mkdir", parent, || {
+            self.fs.mkdir(&c, parent, name, mode, umask)
+        }))
+    }
+
+    async fn unlink(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("unlink", parent, || self.fs.unlink(&c, parent, name)))
+    }
+
+    async fn rmdir(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("rmdir", parent, || self.fs.rmdir(&c, parent, name)))
+    }
+
+    async fn symlink(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        link: &OsStr,
+    ) -> Result<ReplyEntry> {
+        let c = caller(&req);
+        reply_entry(run("symlink", parent, || {
+            self.fs.symlink(&c, parent, name, link)
+        }))
+    }
+
+    async fn rename(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        new_parent: Inode,
+        new_name: &OsStr,
+    ) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("rename", parent, || {
+            self.fs.rename(&c, parent, name, new_parent, new_name, 0)
+        }))
+    }
+
+    async fn rename2(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        new_parent: Inode,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("rename", parent, || {
+            self.fs
+                .rename(&c, parent, name, new_parent, new_name, flags)
+        }))
+    }
+
+    async fn link(
+        &self,
+        req: Request,
+        inode: Inode,
+        new_parent: Inode,
+        new_name: &OsStr,
+    ) -> Result<ReplyEntry> {
+        let c = caller(&req);
+        reply_entry(run("link", inode, || {
+            self.fs.link(&c, inode, new_parent, new_name)
+        }))
+    }
+
+    async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
+        let c = caller(&req);
+        reply_open(run("open", inode, || self.fs.open(&c, inode, flags as i32)))
+    }
+
+    async fn read(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> Result<ReplyData> {
+        let c = caller(&req);
+        let data =
+            run("read", inode, || self.fs.read(&c, inode, fh, offset, size)).map_err(errno)?;
+        Ok(ReplyData { data: data.into() })
+    }
+
+    async fn write(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: u32,
+    ) -> Result<ReplyWrite> {
+        let c = caller(&req);
+        let written = run("write", inode, || {
+            self.fs.write(&c, inode, fh, offset, data)
+        })
+        .map_err(errno)?;
+        Ok(ReplyWrite { written })
+    }
+
+    async fn flush(&self, req: Request, inode: Inode, fh: u64, _lock_owner: u64) -> Result<()> {
+        let c = caller(&req);
+        let fs = self.fs.clone();
+        reply_empty(blocking("flush", inode, move || fs.flush(&c, inode, fh)).await)
+    }
+
+    async fn release(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: u64,
+        _flags: u32,
+        _lock_owner: u64,
+        _flush: bool,
+    ) -> Result<()> {
+        let c = caller(&req);
+        let fs = self.fs.clone();
+        reply_empty(blocking("release", inode, move || fs.release(&c, inode, fh)).await)
+    }
+
+    async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
+        let c = caller(&req);
+        let fs = self.fs.clone();
+        reply_empty(blocking("fsync", inode, move || fs.fsync(&c, inode, fh, datasync)).await)
+    }
+
+    async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
+        let c = caller(&req);
+        reply_open(run("opendir", inode, || {
+            self.fs.opendir(&c, inode, flags as i32)
+        }))
+    }
+
+    async fn readdir<'a>(
+        &'a self,
+        req: Request,
+        parent: Inode,
+        fh: u64,
+        offset: i64,
+    ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
+        let c = caller(&req);
+        let mut entries = Vec::new();
+        let mut used = 0;
+        // `add` returns false when the budget is spent and the entry was not added.
+        run("readdir", parent, || {
+            self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
+                let size = common::dirent_size(DIRENT_HEADER, item.name.len());
+                if used + size > self.dir_budget {
+                    return false;
+                }
+                used += size;
+                entries.push(Ok(DirectoryEntry {
+                    inode: item.ino,
+                    kind: file_type(item.kind),
+                    name: OsString::from(&*item.name),
+                    offset: item.offset as i64,
+                }));
+                true
+            })
+        })
+        .map_err(errno)?;
+        Ok(ReplyDirectory {
+            entries: stream::iter(entries),
+        })
+    }
+
+    async fn readdirplus<'a>(
+        &'a self,
+        req: Request,
+        parent: Inode,
+        fh: u64,
+        offset: u64,
+        _lock_owner: u64,
+    ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
+    {
+        let c = caller(&req);
+        let mut entries = Vec::new();
+        let mut used = 0;
+        // As fuser, which can only take the entry's inode and type from its attributes.
+        run("readdirplus", parent, || {
+            self.fs
+                .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
+                    let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
+                    if used + size > self.dir_budget {
+                        return false;
+                    }
+                    used += size;
+                    let ttl = common::entry_ttl(entry);
+                    entries.push(Ok(DirectoryEntryPlus {
+                        inode: entry.attr.ino,
+                        generation: entry.generation,
+                        kind: file_type(entry.attr.kind),
+                        name: OsString::from(&*item.name),
+                        offset: item.offset as i64,
+                        attr: file_attr(&entry.attr),
+                        entry_ttl: ttl,
+                        attr_ttl: ttl,
+                    }));
+                    true
+                })
+        })
+        .map_err(errno)?;
+        Ok(ReplyDirectoryPlus {
+            entries: stream::iter(entries),
+        })
+    }
+
+    async fn releasedir(&self, req: Request, inode: Inode, fh: u64, _flags: u32) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("releasedir", inode, || {
+            self.fs.releasedir(&c, inode, fh)
+        }))
+    }
+
+    async fn fsyncdir(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
+        let c = caller(&req);
+        let fs = self.fs.clone();
+        reply_empty(
+            blocking("fsyncdir", inode, move || {
+                fs.fsyncdir(&c, inode, fh, datasync)
+            })
+            .await,
+        )
+    }
+
+    async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
+        let c = caller(&req);
+        let s = run("statfs", inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
+        Ok(ReplyStatFs {
+            blocks: s.blocks,
+            bfree: s.bfree,
+            bavail: s.bavail,
+            files: s.files,
+            ffree: s.ffree,
+            bsize: s.bsize,
+            namelen: s.namelen,
+            frsize: s.frsize,
+        })
+    }
+
+    async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
+        let c = caller(&req);
+        reply_empty(run("access", inode, || {
+            self.fs.access(&c, inode, mask as i32)
+        }))
+    }
+
+    async fn create(
+        &self,
+        req: Request,
+        parent: Inode,
+        name: &OsStr,
+        mode: u32,
+        flags: u32,
+    ) -> Result<ReplyCreated> {
+        let c = caller(&req);
+        // fuse3 drops the umask of CREATE; the kernel has applied it to `mode` already.
+        let (e, o) = run("create", parent, || {
+            self.fs.create(&c, parent, name, mode, 0, flags as i32)
+        })
+        .map_err(errno)?;
+        Ok(ReplyCreated {
+            ttl: common::entry_ttl(&e),
+            attr: file_attr(&e.attr),
+            generation: e.generation,
+            fh: o.fh,
+            flags: fopen_flags(&o),
+        })
+    }
+
+    async fn fallocate(
+        &self,
+        req: Request,
+        inode: Inode,
+        fh: u64,
+        offset: u64,
+        length: u64,
+        mode: u32,
+    ) -> Result<()> {
+        let c = caller(&req);
+        let fs = self.fs.clone();
+        reply_empty(
+            blocking("fallocate", inode, move || {
+                fs.fallocate(&c, inode, fh, offset, length, mode as i32)
+            })
+            .await,
+        )
+    }
 }

@@ -1,6 +1,7 @@
 //! FUSE adapters: one thin module per backend. Each translates kernel requests into calls
 //! on [`crate::core::Fs`] and the core's answers into replies — no filesystem logic here.
 
+mod common;
 pub mod fuse3;
 pub mod fuser;
 pub mod mountpoint;

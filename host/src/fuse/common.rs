@@ -1,0 +1,188 @@
+//! What both adapters share, so that the two backends cannot drift apart: the kernel
+//! settings derived from [`FsConfig`], the TTL rule for entry replies, time conversion,
+//! error logging, panic containment and the once-only `destroy`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, TimeNs};
+
+/// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
+pub(super) const SUBTYPE: &str = "lighthouse";
+
+/// How often `serve` looks at the stop signal while the mount is live.
+pub(super) const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// After a stop, how long `serve` waits for the session to end. A clean unmount ends it at
+/// once; after a lazy (busy) unmount the session keeps serving the processes that still
+/// use the detached tree, and `serve` stops waiting for them after this long.
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Bounds of the FUSE protocol for `max_write` (fuser cannot go above 16 MiB; the kernel
+/// raises anything below 4 KiB to 4 KiB).
+const MIN_MAX_WRITE: u32 = 4096;
+const MAX_MAX_WRITE: u32 = 16 << 20;
+
+/// The kernel connection settings both backends answer INIT with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct KernelSettings {
+    pub max_write: u32,
+    /// An upper bound: the kernel offers its own read-ahead in INIT and only accepts less.
+    pub max_readahead: u32,
+    pub max_background: u16,
+    /// 3/4 of `max_background`, as libfuse and the kernel default do.
+    pub congestion_threshold: u16,
+}
+
+impl KernelSettings {
+    pub fn from_config(config: &FsConfig) -> Self {
+        let max_background = config.max_background.max(1);
+        KernelSettings {
+            max_write: config.max_write.clamp(MIN_MAX_WRITE, MAX_MAX_WRITE),
+            max_readahead: config.max_readahead.max(1),
+            max_background,
+            congestion_threshold: ((u32::from(max_background) * 3 / 4) as u16).max(1),
+        }
+    }
+}
+
+/// The one TTL of an entry reply. Neither crate can send separate entry and attribute
+/// TTLs everywhere (fuser's create and readdirplus replies, and every fuse3 entry reply,
+/// carry a single TTL), so both adapters send this everywhere an entry goes out:
+/// the shorter of the two, which never lets the kernel keep a name or attributes longer
+/// than the core allows. A negative entry (`attr.ino == 0`) has no attributes for the
+/// kernel to cache, so its TTL is the entry TTL alone.
+pub(super) fn entry_ttl(entry: &Entry) -> Duration {
+    if entry.attr.ino == 0 {
+        entry.entry_ttl
+    } else {
+        entry.entry_ttl.min(entry.attr_ttl)
+    }
+}
+
+/// Nanoseconds since the epoch → (seconds, nanoseconds 0..1e9), floor division so times
+/// before 1970 come out right.
+pub(super) fn split_time(ns: TimeNs) -> (i64, u32) {
+    (
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+/// (seconds, nanoseconds) → nanoseconds since the epoch, saturating.
+pub(super) fn join_time(sec: i64, nsec: u32) -> TimeNs {
+    sec.saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(nsec))
+}
+
+/// Size of one entry in a READDIR (`header` = 24) or READDIRPLUS (`header` = 152) reply:
+/// header plus name, padded to 8 bytes, exactly as both crates and the kernel count it.
+pub(super) fn dirent_size(header: usize, name_len: usize) -> usize {
+    (header + name_len).next_multiple_of(8)
+}
+
+/// Run one core call: contain a panic (answer EIO instead of killing a fuser worker or
+/// leaving a fuse3 request unanswered forever), log a failure at debug level, and hand
+/// back the errno to reply with.
+pub(super) fn run<T>(
+    op: &'static str,
+    ino: Ino,
+    f: impl FnOnce() -> FsResult<T>,
+) -> Result<T, i32> {
+    let result = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            tracing::error!(op, ino, "filesystem core panicked: {what}");
+            Err(FsError::new(libc::EIO, "filesystem core panicked"))
+        }
+    };
+    result.map_err(|e| {
+        tracing::debug!(op, ino, errno = e.name(), "{}", e.message);
+        e.errno
+    })
+}
+
+/// Calls [`Fs::destroy`] exactly once, whichever comes first: the session's own destroy
+/// callback or `serve`'s backstop after the session ended (fuse3 skips the callback when
+/// its session dies of a failed reply; fuser's session may outlive `serve` after a lazy
+/// unmount).
+pub(super) struct Lifecycle {
+    fs: Arc<Fs>,
+    destroyed: AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn new(fs: Arc<Fs>) -> Arc<Self> {
+        Arc::new(Lifecycle {
+            fs,
+            destroyed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn destroy_once(&self) {
+        if !self.destroyed.swap(true, Ordering::SeqCst) {
+            let _ = run("destroy", crate::core::ROOT_INO, || {
+                self.fs.destroy();
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_round_trip_before_and_after_epoch() {
+        for ns in [
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            -1,
+            -1_000_000_001,
+            1_700_000_000_123_456_789,
+        ] {
+            let (s, n) = split_time(ns);
+            assert!(n < 1_000_000_000);
+            assert_eq!(join_time(s, n), ns);
+        }
+        assert_eq!(split_time(-1), (-1, 999_999_999));
+    }
+
+    #[test]
+    fn dirent_sizes_match_the_abi() {
+        assert_eq!(dirent_size(24, 1), 32);
+        assert_eq!(dirent_size(24, 8), 32);
+        assert_eq!(dirent_size(24, 9), 40);
+        assert_eq!(dirent_size(152, 3), 160);
+    }
+
+    #[test]
+    fn kernel_settings_are_clamped() {
+        let config = FsConfig {
+            max_write: 64 << 20,
+            max_background: 64,
+            ..FsConfig::default()
+        };
+        let s = KernelSettings::from_config(&config);
+        assert_eq!(s.max_write, 16 << 20);
+        assert_eq!(s.congestion_threshold, 48);
+        let config = FsConfig {
+            max_write: 0,
+            max_background: 1,
+            ..FsConfig::default()
+        };
+        let s = KernelSettings::from_config(&config);
+        assert_eq!(s.max_write, 4096);
+        assert_eq!(s.congestion_threshold, 1);
+    }
+}
