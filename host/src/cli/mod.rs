@@ -73,10 +73,14 @@ pub fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
 }
+
+/// Without RUST_LOG: our own notices, and of fuser only errors — it warns once per mount for
+/// each operation left to the kernel's ENOSYS fallback (xattrs), which is by design.
+const DEFAULT_LOG: &str = "info,fuser=error";

@@ -70,11 +70,17 @@ impl Fs {
     pub fn lookup(&self, _caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
         let name = component(name)?;
         let t = self.tree.read();
-        let child = if parent == ROOT_INO {
-            (name == "current").then_some(CURRENT_INO)
-        } else {
-            t.child(parent, name)?
+        // "." and ".." arrive only through handle-based opens (export support).
+        let child = match (parent, name) {
+            (_, ".") => Some(parent),
+            (ROOT_INO, "..") => Some(ROOT_INO),
+            (_, "..") => Some(t.parent_of(parent)),
+            (ROOT_INO, _) => (name == "current").then_some(CURRENT_INO),
+            _ => t.child(parent, name)?,
         };
+        if child == Some(ROOT_INO) {
+            return Ok(self.entry(self.root_attr));
+        }
         match child {
             Some(ino) => {
                 let n = t.node(ino)?;
@@ -592,12 +598,17 @@ impl Fs {
         let f = h.as_file();
         let seq = {
             let mut c = f.content.lock();
-            let seq = if f.writable { self.commit(caller, f.ino, &mut c, true)? } else { None };
+            let seq = if f.writable {
+                self.commit(caller, f.ino, &mut c, true)?
+            } else {
+                None
+            };
             if seq.is_none() {
                 // Committed at an earlier close without a sync: put those bytes on disk now.
                 let reader = c.reader(self.store.objects());
                 if let Some(file) = reader.map_err(|e| FsError::io("opening content", &e))? {
-                    file.sync_data().map_err(|e| FsError::io("syncing content", &e))?;
+                    file.sync_data()
+                        .map_err(|e| FsError::io("syncing content", &e))?;
                 }
             }
             seq

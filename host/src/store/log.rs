@@ -411,7 +411,12 @@ impl Drop for LogWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Durable>, objects: std::fs::File) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Event>,
+    durable: Arc<Durable>,
+    objects: std::fs::File,
+) {
     const MAX_BATCH: usize = 8192;
     let mut batch = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
@@ -423,7 +428,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Event>, durable: Arc<Dur
             }
         }
         let last = batch.last().map(|e| e.seq).unwrap_or(0);
-        if batch.iter().any(|e| matches!(e.change, Change::Write { hash: Some(_), .. })) {
+        if batch
+            .iter()
+            .any(|e| matches!(e.change, Change::Write { hash: Some(_), .. }))
+        {
             use std::os::fd::AsRawFd;
             // SAFETY: syncfs on a descriptor we own.
             if unsafe { libc::syncfs(objects.as_raw_fd()) } != 0 {

@@ -153,7 +153,7 @@ impl Objects {
         let mut reader = io::BufReader::with_capacity(1 << 20, file);
         // `&File` reads from the current position; hash from the start explicitly.
         use std::io::Seek;
-        (&mut reader).seek(io::SeekFrom::Start(0))?;
+        reader.seek(io::SeekFrom::Start(0))?;
         io::copy(&mut reader, &mut hasher)?;
         Ok(Hash::from(hasher.finalize()))
     }

@@ -448,7 +448,8 @@ impl Tree {
         Ok(())
     }
 
-    /// chmod / chown / utimens.
+    /// chmod / chown / utimens: the fields of a `Change::SetAttr`, each optional.
+    #[allow(clippy::too_many_arguments)]
     pub fn set_attr(
         &mut self,
         ino: Ino,
