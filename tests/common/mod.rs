@@ -1,0 +1,1572 @@
+//! Harness for the mounted integration tests of lighthouse-fs.
+//!
+//! - [`Mount`]: a guard around `lighthouse-fs mount MNT --store DIR --backend B`. It waits
+//!   until the mount is live, and on drop (success, failure or panic) stops the server,
+//!   kills it after a timeout and lazily unmounts, so no stale mount is ever left behind.
+//! - [`both_backends!`]: one test body `fn name(backend: Backend)` becomes the two tests
+//!   `name::fuser` and `name::fuse3`, each run under a timeout by [`run_test`].
+//! - [`run_test`]: runs a body in its own thread; on timeout it aborts every mount the body
+//!   started (fusectl abort + SIGKILL + lazy umount) so stuck syscalls return, then panics
+//!   with the test name.
+//! - [`run_as`]: runs a closure in a forked child as another uid/gid (permission tests).
+//! - [`Tmpfs`]: a fresh tmpfs mounted in a temp dir (the reference filesystem).
+//! - [`snapshot`] / [`assert_trees_eq`]: a whole tree as comparable data.
+//! - [`cli`]: runs the binary with a timeout and captures its output.
+//! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json`.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::io::{self, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
+
+/// The binary the tests run: `LIGHTHOUSE_FS_BIN` if set (e.g. a release build), else
+/// the one cargo built for this test run.
+pub fn bin() -> PathBuf {
+    std::env::var_os("LIGHTHOUSE_FS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
+
+/// Timeout of a mounted test unless it asks for another.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a mount may take to become live.
+pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the server may take to exit after SIGTERM / umount.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// Backends and the per-test runner
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Fuser,
+    Fuse3,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Fuser, Backend::Fuse3];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Fuser => "fuser",
+            Backend::Fuse3 => "fuse3",
+        }
+    }
+
+    pub fn other(self) -> Backend {
+        match self {
+            Backend::Fuser => Backend::Fuse3,
+            Backend::Fuse3 => Backend::Fuser,
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `both_backends! { fn name(backend: Backend) { ... } }` generates the tests
+/// `name::fuser` and `name::fuse3`; `#[timeout_secs(N)]` before `fn` overrides the
+/// default timeout. (Without a proc-macro, identifiers cannot be concatenated, so the
+/// pair lives in a module named after the test: filter with `name` or `fuse3`.)
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[timeout_secs($t:expr)])? fn $name:ident($b:ident : Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($b: $crate::common::Backend) $body
+
+            #[test]
+            fn fuser() {
+                $crate::common::run_test(
+                    concat!(stringify!($name), "_fuser"),
+                    $crate::both_backends!(@timeout $($t)?),
+                    || body($crate::common::Backend::Fuser),
+                );
+            }
+
+            #[test]
+            fn fuse3() {
+                $crate::common::run_test(
+                    concat!(stringify!($name), "_fuse3"),
+                    $crate::both_backends!(@timeout $($t)?),
+                    || body($crate::common::Backend::Fuse3),
+                );
+            }
+        }
+    };
+    (@timeout) => {
+        $crate::common::DEFAULT_TIMEOUT
+    };
+    (@timeout $t:expr) => {
+        ::std::time::Duration::from_secs($t)
+    };
+}
+
+/// What a test thread has mounted; aborted by [`run_test`] on timeout.
+#[derive(Default)]
+struct Registry {
+    mounts: Mutex<Vec<Arc<Shared>>>,
+}
+
+impl Registry {
+    fn abort_all(&self) {
+        let mounts: Vec<_> = self.mounts.lock().unwrap().clone();
+        for m in mounts {
+            m.abort();
+        }
+    }
+}
+
+thread_local! {
+    static REGISTRY: RefCell<Option<Arc<Registry>>> = const { RefCell::new(None) };
+}
+
+struct SendOnDrop(mpsc::Sender<()>);
+impl Drop for SendOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Run `body` in its own thread under `timeout`. A panic in the body fails the test as
+/// usual. On timeout every mount the body started is aborted (so its stuck syscalls
+/// return and its guards can unwind), then the test panics naming itself.
+pub fn run_test<F>(name: &str, timeout: Duration, body: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    let registry = Arc::new(Registry::default());
+    let reg = registry.clone();
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            REGISTRY.with(|r| *r.borrow_mut() = Some(reg));
+            let _done = SendOnDrop(tx);
+            body();
+        })
+        .expect("spawn test thread");
+    match rx.recv_timeout(timeout) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(payload) = handle.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            eprintln!("test {name} timed out after {timeout:?}: aborting its mounts");
+            registry.abort_all();
+            // Let the body unwind and drop its guards (temp dirs, mounts).
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+            panic!("test {name} timed out after {timeout:?} (its mounts were aborted)");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small syscall helpers
+// ---------------------------------------------------------------------------------------
+
+pub fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
+}
+
+/// -1 → `Err(last_os_error)`.
+pub fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The errno of an `io::Error` (panics on a non-OS error).
+pub fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error()
+        .unwrap_or_else(|| panic!("not an OS error: {e}"))
+}
+
+/// Assert that `r` failed with errno `want`.
+#[track_caller]
+pub fn assert_errno<T: fmt::Debug>(r: io::Result<T>, want: i32, what: &str) {
+    match r {
+        Ok(v) => panic!(
+            "{what}: expected {} but succeeded with {v:?}",
+            errno_name(want)
+        ),
+        Err(e) => assert_eq!(
+            errno_of(&e),
+            want,
+            "{what}: expected {} got {e}",
+            errno_name(want)
+        ),
+    }
+}
+
+pub fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::EACCES => "EACCES",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::ENODATA => "ENODATA",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::EBUSY => "EBUSY",
+        libc::EBADF => "EBADF",
+        _ => return format!("errno {e}"),
+    };
+    format!("{name}({e})")
+}
+
+pub fn stat_dev(p: &Path) -> io::Result<u64> {
+    Ok(std::fs::metadata(p)?.dev())
+}
+
+/// The kernel's dev_t of a userspace st_dev: the name of the fusectl connection dir.
+pub fn kernel_dev(st_dev: u64) -> u64 {
+    let major = ((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & !0xfff);
+    let minor = (st_dev & 0xff) | ((st_dev >> 12) & !0xff);
+    (major << 20) | minor
+}
+
+/// `renameat2(AT_FDCWD, from, AT_FDCWD, to, flags)`.
+pub fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+    let (a, b) = (cpath(from), cpath(to));
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            flags,
+        )
+    };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn mknod(p: &Path, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
+    let c = cpath(p);
+    check(unsafe { libc::mknod(c.as_ptr(), mode, dev) }).map(|_| ())
+}
+
+pub fn truncate(p: &Path, len: u64) -> io::Result<()> {
+    let c = cpath(p);
+    check(unsafe { libc::truncate(c.as_ptr(), len as libc::off_t) }).map(|_| ())
+}
+
+pub fn lchown(p: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    let c = cpath(p);
+    check(unsafe { libc::lchown(c.as_ptr(), uid, gid) }).map(|_| ())
+}
+
+pub fn chmod(p: &Path, mode: u32) -> io::Result<()> {
+    let c = cpath(p);
+    check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) }).map(|_| ())
+}
+
+/// `utimensat(AT_FDCWD, p, [atime, mtime], flags)`; a time is `(sec, nsec)` and nsec
+/// may be `libc::UTIME_OMIT` / `libc::UTIME_NOW`.
+pub fn utimensat(p: &Path, atime: (i64, i64), mtime: (i64, i64), flags: i32) -> io::Result<()> {
+    let c = cpath(p);
+    let ts = [
+        libc::timespec {
+            tv_sec: atime.0 as libc::time_t,
+            tv_nsec: atime.1 as _,
+        },
+        libc::timespec {
+            tv_sec: mtime.0 as libc::time_t,
+            tv_nsec: mtime.1 as _,
+        },
+    ];
+    check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), flags) }).map(|_| ())
+}
+
+pub fn statfs(p: &Path) -> io::Result<libc::statfs> {
+    let c = cpath(p);
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
+    Ok(st)
+}
+
+pub fn setxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let c = cpath(p);
+    let n = CString::new(name).unwrap();
+    check(unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(|_| ())
+}
+
+/// `(sec, nsec)` of a metadata's mtime.
+pub fn mtime_of(md: &std::fs::Metadata) -> (i64, i64) {
+    (md.mtime(), md.mtime_nsec())
+}
+
+/// Send a signal to a pid.
+pub fn signal(pid: u32, sig: i32) {
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Mount table
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct MountEntry {
+    pub mount_point: PathBuf,
+    /// userspace-style "major:minor" as in mountinfo.
+    pub major: u64,
+    pub minor: u64,
+    pub fstype: String,
+}
+
+impl MountEntry {
+    pub fn kernel_dev(&self) -> u64 {
+        (self.major << 20) | self.minor
+    }
+}
+
+fn unescape_mountinfo(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Parsed /proc/self/mountinfo (never touches the mounts themselves, so it cannot hang
+/// on a stuck FUSE server).
+pub fn mounts() -> Vec<MountEntry> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 7 {
+            continue;
+        }
+        let (maj, min) = fields[2].split_once(':').unwrap_or(("0", "0"));
+        let sep = fields
+            .iter()
+            .position(|f| *f == "-")
+            .unwrap_or(fields.len() - 1);
+        out.push(MountEntry {
+            mount_point: unescape_mountinfo(fields[4]),
+            major: maj.parse().unwrap_or(0),
+            minor: min.parse().unwrap_or(0),
+            fstype: fields.get(sep + 1).unwrap_or(&"").to_string(),
+        });
+    }
+    out
+}
+
+pub fn mounts_at(p: &Path) -> Vec<MountEntry> {
+    mounts()
+        .into_iter()
+        .filter(|m| m.mount_point == p)
+        .collect()
+}
+
+pub fn is_mounted(p: &Path) -> bool {
+    !mounts_at(p).is_empty()
+}
+
+/// All FUSE mounts (type fuse or fuse.*) currently in the mount table.
+pub fn fuse_mounts() -> Vec<MountEntry> {
+    mounts()
+        .into_iter()
+        .filter(|m| m.fstype == "fuse" || m.fstype.starts_with("fuse."))
+        .collect()
+}
+
+pub fn umount_lazy(p: &Path) -> io::Result<()> {
+    let c = cpath(p);
+    check(unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) }).map(|_| ())
+}
+
+/// Lazily unmount every mount at `p` (whatever it is). Used by cleanup guards.
+pub fn detach_all(p: &Path) {
+    for _ in 0..8 {
+        if !is_mounted(p) {
+            return;
+        }
+        if umount_lazy(p).is_err() {
+            return;
+        }
+    }
+}
+
+/// Make sure fusectl is mounted so connections can be aborted.
+fn ensure_fusectl() {
+    let dir = Path::new("/sys/fs/fuse/connections");
+    if dir.exists() && !is_mounted(dir) {
+        let _ = Command::new("mount")
+            .args(["-t", "fusectl", "fusectl"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Abort a FUSE connection by its kernel dev number: every pending and future request
+/// fails with ENOTCONN at once.
+pub fn abort_fuse_connection(kdev: u64) {
+    ensure_fusectl();
+    let p = format!("/sys/fs/fuse/connections/{kdev}/abort");
+    let _ = std::fs::write(p, b"1");
+}
+
+/// Guard that lazily unmounts whatever is mounted at a path when dropped.
+pub struct DetachOnDrop(pub PathBuf);
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        for m in mounts_at(&self.0) {
+            if m.fstype == "fuse" || m.fstype.starts_with("fuse.") {
+                abort_fuse_connection(m.kernel_dev());
+            }
+        }
+        detach_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Mount guard
+// ---------------------------------------------------------------------------------------
+
+/// What the guard and the test runner share about one server.
+struct Shared {
+    pid: u32,
+    mnt: PathBuf,
+    /// Kernel dev of the live mount (fusectl connection name), once live.
+    kdev: Mutex<Option<u64>>,
+    reaped: AtomicBool,
+}
+
+impl Shared {
+    /// Hard stop: abort the FUSE connection, SIGKILL the server, lazily unmount ours.
+    fn abort(&self) {
+        let kdev = *self.kdev.lock().unwrap();
+        if let Some(k) = kdev {
+            abort_fuse_connection(k);
+        }
+        if !self.reaped.load(Ordering::SeqCst) {
+            signal(self.pid, libc::SIGKILL);
+        }
+        self.detach_ours();
+    }
+
+    /// Lazily unmount the mount(s) at `mnt` that belong to this server. Before the mount
+    /// went live (kdev unknown) any FUSE mount at `mnt` is taken as ours.
+    fn detach_ours(&self) {
+        let kdev = *self.kdev.lock().unwrap();
+        for _ in 0..8 {
+            let ours = mounts_at(&self.mnt).into_iter().any(|m| match kdev {
+                Some(k) => m.kernel_dev() == k,
+                None => m.fstype == "fuse" || m.fstype.starts_with("fuse."),
+            });
+            if !ours || umount_lazy(&self.mnt).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn is_mounted(&self) -> bool {
+        let kdev = *self.kdev.lock().unwrap();
+        match kdev {
+            Some(k) => mounts_at(&self.mnt).iter().any(|m| m.kernel_dev() == k),
+            None => false,
+        }
+    }
+}
+
+/// Captures a child's pipe into a shared buffer on a background thread.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn spawn<R: Read + Send + 'static>(mut r: R) -> (Captured, thread::JoinHandle<()>) {
+        let c = Captured::default();
+        let c2 = c.clone();
+        let h = thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => c2.0.lock().unwrap().extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        (c, h)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A running `lighthouse-fs mount`. See the module docs.
+pub struct Mount {
+    backend: Backend,
+    store: PathBuf,
+    mnt: PathBuf,
+    child: Child,
+    shared: Arc<Shared>,
+    stderr: Captured,
+    stdout: Captured,
+    /// Temp dir holding `mnt` when the guard created it (removed after unmounting).
+    tmp: Option<tempfile::TempDir>,
+}
+
+impl Mount {
+    /// Mount `store` on a fresh mountpoint with `backend`.
+    pub fn start(backend: Backend, store: &Path) -> Mount {
+        Self::start_with(backend, store, &[])
+    }
+
+    /// Like [`Mount::start`] with extra command-line arguments.
+    pub fn start_with(backend: Backend, store: &Path, extra: &[&str]) -> Mount {
+        let tmp = tempfile::Builder::new()
+            .prefix("lhfs-mnt-")
+            .tempdir()
+            .expect("temp dir");
+        let base = tmp.path().canonicalize().expect("canonical temp dir");
+        let mnt = base.join("mnt");
+        std::fs::create_dir(&mnt).expect("create mountpoint");
+        Self::spawn(backend, store, mnt, extra, Some(tmp))
+    }
+
+    /// Mount at an existing mountpoint owned by the caller (must be absolute and
+    /// canonical: it is matched against /proc/self/mountinfo).
+    pub fn start_at(backend: Backend, store: &Path, mnt: &Path, extra: &[&str]) -> Mount {
+        Self::spawn(backend, store, mnt.to_path_buf(), extra, None)
+    }
+
+    fn spawn(
+        backend: Backend,
+        store: &Path,
+        mnt: PathBuf,
+        extra: &[&str],
+        tmp: Option<tempfile::TempDir>,
+    ) -> Mount {
+        let parent_dev = stat_dev(mnt.parent().expect("mountpoint has a parent"))
+            .expect("stat parent of mountpoint");
+        let mut child = Command::new(bin())
+            .arg("mount")
+            .arg(&mnt)
+            .arg("--store")
+            .arg(store)
+            .arg("--backend")
+            .arg(backend.as_str())
+            .args(extra)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin().display()));
+        let (stderr, _) = Captured::spawn(child.stderr.take().unwrap());
+        let (stdout, _) = Captured::spawn(child.stdout.take().unwrap());
+        let shared = Arc::new(Shared {
+            pid: child.id(),
+            mnt: mnt.clone(),
+            kdev: Mutex::new(None),
+            reaped: AtomicBool::new(false),
+        });
+        REGISTRY.with(|r| {
+            if let Some(reg) = &*r.borrow() {
+                reg.mounts.lock().unwrap().push(shared.clone());
+            }
+        });
+        let mut m = Mount {
+            backend,
+            store: store.to_path_buf(),
+            mnt,
+            child,
+            shared,
+            stderr,
+            stdout,
+            tmp,
+        };
+        m.wait_live(parent_dev);
+        m
+    }
+
+    fn wait_live(&mut self, parent_dev: u64) {
+        let deadline = Instant::now() + MOUNT_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.shared.reaped.store(true, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
+                panic!(
+                    "lighthouse-fs mount {} ({}) exited before the mount was live: {status}\nstderr:\n{}",
+                    self.mnt.display(),
+                    self.backend,
+                    self.stderr.text()
+                );
+            }
+            if let Ok(dev) = stat_dev(&self.mnt) {
+                if dev != parent_dev {
+                    *self.shared.kdev.lock().unwrap() = Some(kernel_dev(dev));
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "mount {} ({}) not live after {MOUNT_TIMEOUT:?}\nstderr:\n{}",
+                    self.mnt.display(),
+                    self.backend,
+                    self.stderr.text()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+    pub fn store(&self) -> &Path {
+        &self.store
+    }
+    /// The mountpoint (lists exactly `current`).
+    pub fn root(&self) -> &Path {
+        &self.mnt
+    }
+    /// `MNT/current`, the live tree.
+    pub fn current(&self) -> PathBuf {
+        self.mnt.join("current")
+    }
+    /// `MNT/current/<rel>`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.current().join(rel)
+    }
+    pub fn pid(&self) -> u32 {
+        self.shared.pid
+    }
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+    /// Is this server's mount still in the mount table?
+    pub fn is_mounted(&self) -> bool {
+        self.shared.is_mounted()
+    }
+
+    /// Wait up to `timeout` for the server to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                self.shared.reaped.store(true, Ordering::SeqCst);
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Send `sig` to the server.
+    pub fn signal(&self, sig: i32) {
+        if !self.shared.reaped.load(Ordering::SeqCst) {
+            signal(self.shared.pid, sig);
+        }
+    }
+
+    /// Wait for the server to exit on its own (after `sig` or an unmount) and assert it
+    /// exited 0 with the mount gone.
+    #[track_caller]
+    pub fn assert_clean_exit(&mut self, what: &str) {
+        match self.wait_exit(EXIT_TIMEOUT) {
+            None => {
+                self.shared.abort();
+                panic!(
+                    "{what}: server did not exit within {EXIT_TIMEOUT:?}\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            Some(st) => {
+                thread::sleep(Duration::from_millis(20));
+                assert_eq!(
+                    st.code(),
+                    Some(0),
+                    "{what}: server exit status {st}\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+        assert!(
+            !self.is_mounted(),
+            "{what}: server exited but {} is still mounted",
+            self.mnt.display()
+        );
+    }
+
+    /// SIGTERM, wait, assert exit status 0 and that the mount is gone. Returns stderr.
+    #[track_caller]
+    pub fn stop(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        self.assert_clean_exit("stop (SIGTERM)");
+        self.stderr()
+    }
+
+    /// SIGKILL the server and reap it. The mount stays behind as a dead entry
+    /// (ENOTCONN) until [`Mount::lazy_umount`] or the guard's drop.
+    pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        if self.wait_exit(Duration::from_secs(10)).is_none() {
+            // Stuck in the kernel: abort the connection so it can die.
+            self.shared.abort();
+            self.wait_exit(Duration::from_secs(10))
+                .expect("server did not die after SIGKILL and connection abort");
+        }
+    }
+
+    /// Lazily unmount this server's mount (if still mounted).
+    pub fn lazy_umount(&self) {
+        self.shared.detach_ours();
+    }
+
+    /// Hard abort: fusectl abort + SIGKILL + lazy umount.
+    pub fn abort(&mut self) {
+        self.shared.abort();
+        let _ = self.wait_exit(Duration::from_secs(10));
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if !self.shared.reaped.load(Ordering::SeqCst) {
+            // Gentle first: the server unmounts itself on SIGTERM.
+            self.signal(libc::SIGTERM);
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                self.shared.abort();
+                if self.wait_exit(Duration::from_secs(10)).is_none() {
+                    eprintln!(
+                        "warning: lighthouse-fs pid {} survived SIGKILL",
+                        self.shared.pid
+                    );
+                }
+            }
+        }
+        self.shared.detach_ours();
+        REGISTRY.with(|r| {
+            if let Some(reg) = &*r.borrow() {
+                reg.mounts
+                    .lock()
+                    .unwrap()
+                    .retain(|s| !Arc::ptr_eq(s, &self.shared));
+            }
+        });
+        if let Some(tmp) = self.tmp.take() {
+            if is_mounted(&self.mnt) {
+                // Never recurse into a mount: leak the temp dir instead.
+                eprintln!(
+                    "warning: {} still mounted; leaking its temp dir",
+                    self.mnt.display()
+                );
+                std::mem::forget(tmp);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Other processes: another uid, the CLI
+// ---------------------------------------------------------------------------------------
+
+/// Outcome of [`run_as_pid`].
+pub struct AsUser {
+    pub pid: u32,
+    pub result: Result<(), i32>,
+}
+
+/// Run `f` in a forked child as `uid`/`gid` (no supplementary groups). `Ok(())` when `f`
+/// returned Ok; `Err(errno)` when it returned an OS error. Panics if the child panicked
+/// or failed in a way that carries no errno.
+pub fn run_as<F: FnOnce() -> io::Result<()>>(uid: u32, gid: u32, f: F) -> Result<(), i32> {
+    run_as_pid(uid, gid, f).result
+}
+
+/// Like [`run_as`], also returning the child's pid.
+pub fn run_as_pid<F: FnOnce() -> io::Result<()>>(uid: u32, gid: u32, f: F) -> AsUser {
+    const PANICKED: i32 = 255;
+    const NOT_OS: i32 = 254;
+    const SETID: i32 = 253;
+    // SAFETY: the child only runs `f` (plain syscalls) and then `_exit`s.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            let code = unsafe {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    SETID
+                } else {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                        Ok(Ok(())) => 0,
+                        Ok(Err(e)) => match e.raw_os_error() {
+                            Some(n) if (1..=200).contains(&n) => n,
+                            _ => NOT_OS,
+                        },
+                        Err(_) => PANICKED,
+                    }
+                }
+            };
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
+            let pid = child.as_raw() as u32;
+            let result = match status {
+                nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+                nix::sys::wait::WaitStatus::Exited(_, PANICKED) => {
+                    panic!("child as uid {uid} panicked")
+                }
+                nix::sys::wait::WaitStatus::Exited(_, NOT_OS) => {
+                    panic!("child as uid {uid} failed without an errno")
+                }
+                nix::sys::wait::WaitStatus::Exited(_, SETID) => {
+                    panic!("child could not switch to uid {uid} gid {gid}")
+                }
+                nix::sys::wait::WaitStatus::Exited(_, n) => Err(n),
+                other => panic!("child as uid {uid}: {other:?}"),
+            };
+            AsUser { pid, result }
+        }
+    }
+}
+
+/// Captured output of one CLI run.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub args: Vec<OsString>,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Assert exit 0; returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert!(
+            self.status.success(),
+            "lighthouse-fs {:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+            self.args,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Assert the contract's error shape: exit code 1, exactly one line on stderr,
+    /// starting with `lighthouse-fs: error:` and containing every needle
+    /// (case-insensitive).
+    #[track_caller]
+    pub fn assert_error(&self, needles: &[&str]) {
+        let ctx = format!(
+            "lighthouse-fs {:?}: status {}\nstderr:\n{}",
+            self.args, self.status, self.stderr
+        );
+        assert_eq!(self.code(), Some(1), "exit code must be 1: {ctx}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "exactly one stderr line expected: {ctx}");
+        assert!(
+            lines[0].starts_with("lighthouse-fs: error:"),
+            "stderr must start with `lighthouse-fs: error:`: {ctx}"
+        );
+        let lower = lines[0].to_lowercase();
+        for n in needles {
+            assert!(
+                lower.contains(&n.to_lowercase()),
+                "error line must mention {n:?}: {ctx}"
+            );
+        }
+    }
+}
+
+/// Run `lighthouse-fs ARGS` to completion (panics after 300 s).
+pub fn cli<I, S>(args: I) -> CliOutput
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    cli_timeout(&args, Duration::from_secs(300))
+        .unwrap_or_else(|| panic!("lighthouse-fs {args:?} did not finish within 300 s"))
+}
+
+/// Run `lighthouse-fs ARGS`; `None` (after SIGKILL) when it runs longer than `timeout`.
+pub fn cli_timeout(args: &[OsString], timeout: Duration) -> Option<CliOutput> {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin().display()));
+    let (out, hout) = Captured::spawn(child.stdout.take().unwrap());
+    let (err, herr) = Captured::spawn(child.stderr.take().unwrap());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let _ = hout.join();
+    let _ = herr.join();
+    Some(CliOutput {
+        args: args.to_vec(),
+        status,
+        stdout: out.text(),
+        stderr: err.text(),
+    })
+}
+
+/// Run a `mount` that is expected to fail. If it keeps running (i.e. it mounted), kill
+/// it, lazily unmount `mnt` and panic.
+#[track_caller]
+pub fn mount_expect_failure(
+    backend: Backend,
+    store: &Path,
+    mnt: &Path,
+    extra: &[&str],
+) -> CliOutput {
+    let mut args: Vec<OsString> = vec![
+        "mount".into(),
+        mnt.into(),
+        "--store".into(),
+        store.into(),
+        "--backend".into(),
+        backend.as_str().into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    mount_args_expect_failure(mnt, args)
+}
+
+/// Run `lighthouse-fs ARGS` (a `mount` of `mnt` expected to fail); if it keeps running,
+/// kill it, lazily unmount what it mounted at `mnt` and panic.
+#[track_caller]
+pub fn mount_args_expect_failure(mnt: &Path, args: Vec<OsString>) -> CliOutput {
+    let before: Vec<u64> = mounts_at(mnt).iter().map(|m| m.kernel_dev()).collect();
+    match cli_timeout(&args, Duration::from_secs(20)) {
+        Some(out) => out,
+        None => {
+            for m in mounts_at(mnt) {
+                if !before.contains(&m.kernel_dev()) {
+                    abort_fuse_connection(m.kernel_dev());
+                    let _ = umount_lazy(mnt);
+                }
+            }
+            panic!("lighthouse-fs {args:?} was expected to fail but kept running");
+        }
+    }
+}
+
+/// `lighthouse-fs import SRC --store STORE`, asserting success.
+#[track_caller]
+pub fn import(src: &Path, store: &Path) {
+    cli([
+        OsStr::new("import"),
+        src.as_os_str(),
+        OsStr::new("--store"),
+        store.as_os_str(),
+    ])
+    .ok();
+}
+
+/// `lighthouse-fs export DEST --store STORE [--at AT]`, asserting success.
+#[track_caller]
+pub fn export(dest: &Path, store: &Path, at: Option<&str>) {
+    let mut args: Vec<OsString> =
+        vec!["export".into(), dest.into(), "--store".into(), store.into()];
+    if let Some(at) = at {
+        args.push("--at".into());
+        args.push(at.into());
+    }
+    cli(args).ok();
+}
+
+/// `lighthouse-fs log --store STORE [PATH] --json`, parsed, one object per line.
+#[track_caller]
+pub fn log_json(store: &Path, path: Option<&str>) -> Vec<json::Value> {
+    let mut args: Vec<OsString> = vec!["log".into(), "--store".into(), store.into()];
+    if let Some(p) = path {
+        args.push(p.into());
+    }
+    args.push("--json".into());
+    let out = cli(args);
+    out.ok()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| json::parse(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// A fresh store location (not yet created) inside its own temp dir.
+pub fn fresh_store() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::Builder::new()
+        .prefix("lhfs-store-")
+        .tempdir()
+        .expect("temp dir");
+    let p = t.path().canonicalize().unwrap().join("store");
+    (t, p)
+}
+
+/// A temp dir with a canonical path.
+pub fn temp_dir(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    let p = t.path().canonicalize().unwrap();
+    (t, p)
+}
+
+// ---------------------------------------------------------------------------------------
+// tmpfs reference
+// ---------------------------------------------------------------------------------------
+
+/// A fresh tmpfs mounted in a temp dir; lazily unmounted on drop.
+pub struct Tmpfs {
+    path: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Tmpfs {
+    pub fn new() -> Tmpfs {
+        let (tmp, path) = temp_dir("lhfs-tmpfs-");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some("mode=0755,size=4g"),
+        )
+        .expect("mount tmpfs (needs root)");
+        Tmpfs {
+            path,
+            _tmp: Some(tmp),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        detach_all(&self.path);
+        if is_mounted(&self.path) {
+            if let Some(t) = self._tmp.take() {
+                std::mem::forget(t);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Trees as data
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Other,
+}
+
+pub fn kind_of(ft: std::fs::FileType) -> Kind {
+    if ft.is_file() {
+        Kind::File
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else {
+        Kind::Other
+    }
+}
+
+/// File content with a short Debug form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Content(pub Vec<u8>);
+
+impl fmt::Debug for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = &self.0[..self.0.len().min(24)];
+        write!(
+            f,
+            "Content(len {}, fnv {:016x}, head {:?})",
+            self.0.len(),
+            fnv(&self.0),
+            String::from_utf8_lossy(head)
+        )
+    }
+}
+
+pub fn fnv(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &x in b {
+        h ^= x as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// One entry of a tree, as far as the tests compare it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub kind: Kind,
+    /// Permission bits (mode & 0o7777).
+    pub perm: u32,
+    /// Size of non-directories.
+    pub size: Option<u64>,
+    /// Link count of non-directories.
+    pub nlink: Option<u64>,
+    pub owner: Option<(u32, u32)>,
+    pub mtime: Option<(i64, i64)>,
+    pub content: Option<Content>,
+    pub target: Option<PathBuf>,
+    /// For files with nlink > 1: every path of the tree sharing the inode (sorted).
+    pub link_group: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SnapOpts {
+    pub mtimes: bool,
+    /// Compare directory mtimes too (only when `mtimes`).
+    pub dir_mtimes: bool,
+    pub owners: bool,
+    pub content: bool,
+}
+
+impl SnapOpts {
+    /// Everything the contract keeps across remount.
+    pub const FULL: SnapOpts = SnapOpts {
+        mtimes: true,
+        dir_mtimes: true,
+        owners: true,
+        content: true,
+    };
+    /// Shape, sizes, modes, content, targets, links: no times, no owners.
+    pub const SHAPE: SnapOpts = SnapOpts {
+        mtimes: false,
+        dir_mtimes: false,
+        owners: false,
+        content: true,
+    };
+}
+
+pub type Tree = BTreeMap<String, Node>;
+
+/// The whole tree under `root` (excluding `root` itself), keyed by relative path.
+pub fn snapshot(root: &Path, opts: SnapOpts) -> Tree {
+    let mut out = Tree::new();
+    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let rd =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()));
+        for ent in rd {
+            let ent = ent.unwrap_or_else(|e| panic!("read_dir entry in {}: {e}", dir.display()));
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let path = ent.path();
+            let relp = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let md = std::fs::symlink_metadata(&path)
+                .unwrap_or_else(|e| panic!("lstat {}: {e}", path.display()));
+            let kind = kind_of(md.file_type());
+            let is_dir = kind == Kind::Dir;
+            let content = if kind == Kind::File && opts.content {
+                Some(Content(
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+                ))
+            } else {
+                None
+            };
+            let target = if kind == Kind::Symlink {
+                Some(
+                    std::fs::read_link(&path)
+                        .unwrap_or_else(|e| panic!("readlink {}: {e}", path.display())),
+                )
+            } else {
+                None
+            };
+            if !is_dir && md.nlink() > 1 {
+                inodes.entry(md.ino()).or_default().push(relp.clone());
+            }
+            out.insert(
+                relp.clone(),
+                Node {
+                    kind,
+                    perm: md.mode() & 0o7777,
+                    size: (!is_dir).then_some(md.size()),
+                    nlink: (!is_dir).then_some(md.nlink()),
+                    owner: opts.owners.then_some((md.uid(), md.gid())),
+                    mtime: (opts.mtimes && kind != Kind::Symlink && (!is_dir || opts.dir_mtimes))
+                        .then_some(mtime_of(&md)),
+                    content,
+                    target,
+                    link_group: None,
+                },
+            );
+            if is_dir {
+                stack.push((path, relp));
+            }
+        }
+    }
+    for (_, mut names) in inodes {
+        names.sort();
+        for n in &names {
+            out.get_mut(n).unwrap().link_group = Some(names.clone());
+        }
+    }
+    out
+}
+
+/// Compare two trees; on difference, panic listing (up to 20) differing paths.
+#[track_caller]
+pub fn assert_trees_eq(got: &Tree, want: &Tree, context: &str) {
+    if got == want {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for (k, w) in want {
+        match got.get(k) {
+            None => diffs.push(format!("  missing {k}: want {w:?}")),
+            Some(g) if g != w => {
+                diffs.push(format!("  differs {k}:\n    got  {g:?}\n    want {w:?}"))
+            }
+            _ => {}
+        }
+    }
+    for (k, g) in got {
+        if !want.contains_key(k) {
+            diffs.push(format!("  unexpected {k}: {g:?}"));
+        }
+    }
+    let n = diffs.len();
+    diffs.truncate(20);
+    panic!(
+        "{context}: trees differ ({n} paths; got {} entries, want {}):\n{}",
+        got.len(),
+        want.len(),
+        diffs.join("\n")
+    );
+}
+
+/// Deterministic pseudo-random bytes (xorshift) for file contents.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Minimal JSON (for `log --json`), numbers kept as their source text.
+// ---------------------------------------------------------------------------------------
+
+pub mod json {
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Value {
+        Null,
+        Bool(bool),
+        /// The number's source text (so u64 values are exact).
+        Num(String),
+        Str(String),
+        Arr(Vec<Value>),
+        Obj(BTreeMap<String, Value>),
+    }
+
+    impl Value {
+        pub fn get(&self, k: &str) -> Option<&Value> {
+            match self {
+                Value::Obj(m) => m.get(k),
+                _ => None,
+            }
+        }
+        pub fn as_u64(&self) -> Option<u64> {
+            match self {
+                Value::Num(s) => s.parse().ok(),
+                _ => None,
+            }
+        }
+        pub fn as_i64(&self) -> Option<i64> {
+            match self {
+                Value::Num(s) => s.parse().ok(),
+                _ => None,
+            }
+        }
+        pub fn as_str(&self) -> Option<&str> {
+            match self {
+                Value::Str(s) => Some(s),
+                _ => None,
+            }
+        }
+        pub fn is_null(&self) -> bool {
+            matches!(self, Value::Null)
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Value, String> {
+        let mut p = Parser {
+            b: s.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.b.len() {
+            return Err(format!("trailing data at {}", p.i));
+        }
+        Ok(v)
+    }
+
+    struct Parser<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) -> Result<(), String> {
+            self.ws();
+            if self.b.get(self.i) == Some(&c) {
+                self.i += 1;
+                Ok(())
+            } else {
+                Err(format!("expected {:?} at {}", c as char, self.i))
+            }
+        }
+        fn lit(&mut self, word: &str, v: Value) -> Result<Value, String> {
+            if self.b[self.i..].starts_with(word.as_bytes()) {
+                self.i += word.len();
+                Ok(v)
+            } else {
+                Err(format!("bad literal at {}", self.i))
+            }
+        }
+        fn value(&mut self) -> Result<Value, String> {
+            self.ws();
+            match self.b.get(self.i) {
+                None => Err("unexpected end".into()),
+                Some(b'n') => self.lit("null", Value::Null),
+                Some(b't') => self.lit("true", Value::Bool(true)),
+                Some(b'f') => self.lit("false", Value::Bool(false)),
+                Some(b'"') => Ok(Value::Str(self.string()?)),
+                Some(b'[') => {
+                    self.i += 1;
+                    let mut v = Vec::new();
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Ok(Value::Arr(v));
+                    }
+                    loop {
+                        v.push(self.value()?);
+                        self.ws();
+                        match self.b.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                return Ok(Value::Arr(v));
+                            }
+                            _ => return Err(format!("bad array at {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'{') => {
+                    self.i += 1;
+                    let mut m = BTreeMap::new();
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Value::Obj(m));
+                    }
+                    loop {
+                        self.ws();
+                        let k = self.string()?;
+                        self.eat(b':')?;
+                        let v = self.value()?;
+                        m.insert(k, v);
+                        self.ws();
+                        match self.b.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b'}') => {
+                                self.i += 1;
+                                return Ok(Value::Obj(m));
+                            }
+                            _ => return Err(format!("bad object at {}", self.i)),
+                        }
+                    }
+                }
+                Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                    let start = self.i;
+                    while self.i < self.b.len()
+                        && matches!(
+                            self.b[self.i],
+                            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+                        )
+                    {
+                        self.i += 1;
+                    }
+                    Ok(Value::Num(
+                        String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
+                    ))
+                }
+                Some(c) => Err(format!("unexpected {:?} at {}", *c as char, self.i)),
+            }
+        }
+        fn string(&mut self) -> Result<String, String> {
+            if self.b.get(self.i) != Some(&b'"') {
+                return Err(format!("expected string at {}", self.i));
+            }
+            self.i += 1;
+            let mut out: Vec<u8> = Vec::new();
+            loop {
+                let c = *self.b.get(self.i).ok_or("unterminated string")?;
+                self.i += 1;
+                match c {
+                    b'"' => break,
+                    b'\\' => {
+                        let e = *self.b.get(self.i).ok_or("bad escape")?;
+                        self.i += 1;
+                        match e {
+                            b'"' => out.push(b'"'),
+                            b'\\' => out.push(b'\\'),
+                            b'/' => out.push(b'/'),
+                            b'b' => out.push(8),
+                            b'f' => out.push(12),
+                            b'n' => out.push(b'\n'),
+                            b'r' => out.push(b'\r'),
+                            b't' => out.push(b'\t'),
+                            b'u' => {
+                                let mut cp = self.hex4()?;
+                                if (0xD800..0xDC00).contains(&cp)
+                                    && self.b[self.i..].starts_with(b"\\u")
+                                {
+                                    self.i += 2;
+                                    let lo = self.hex4()?;
+                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                }
+                                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                                let mut buf = [0u8; 4];
+                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            }
+                            _ => return Err(format!("bad escape at {}", self.i)),
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            String::from_utf8(out).map_err(|e| e.to_string())
+        }
+        fn hex4(&mut self) -> Result<u32, String> {
+            let s = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+            self.i += 4;
+            u32::from_str_radix(std::str::from_utf8(s).map_err(|e| e.to_string())?, 16)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Paths of `MNT/current/<rel>` etc. from a root, as OsStr (for non-UTF-8 names).
+pub fn join_bytes(root: &Path, name: &[u8]) -> PathBuf {
+    root.join(OsStr::from_bytes(name))
+}
