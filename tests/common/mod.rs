@@ -660,8 +660,11 @@ impl Mount {
                     self.stderr.text()
                 );
             }
+            // A stale mount of a dead server at the same place also has its own st_dev
+            // (stat may even be answered from the kernel's cache): a listing must reach
+            // a live server before the mount counts as ours.
             if let Ok(dev) = stat_dev(&self.mnt) {
-                if dev != parent_dev {
+                if dev != parent_dev && std::fs::read_dir(&self.mnt).is_ok() {
                     *self.shared.kdev.lock().unwrap() = Some(kernel_dev(dev));
                     return;
                 }

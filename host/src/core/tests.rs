@@ -119,6 +119,7 @@ fn a_written_file_is_one_create_and_one_write_event_and_survives_reopen() {
         "every event records its caller"
     );
 
+    drop(reader); // it holds the store's shared lock
     let fs = open_fs(dir.path());
     assert_eq!(snapshot(&fs), before);
 }

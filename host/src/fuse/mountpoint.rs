@@ -30,6 +30,10 @@ pub(super) enum Unmounted {
 /// FUSE filesystem is already mounted there. A stale FUSE mount (its daemon died) is
 /// unmounted lazily, logged, and the path checked again.
 pub fn prepare(path: &Path) -> anyhow::Result<PathBuf> {
+    prepare_once(path, false)
+}
+
+fn prepare_once(path: &Path, cleaned: bool) -> anyhow::Result<PathBuf> {
     let abs = std::path::absolute(path)
         .with_context(|| format!("mountpoint {}: cannot make it absolute", path.display()))?;
     let meta = match std::fs::metadata(&abs) {
@@ -47,6 +51,14 @@ pub fn prepare(path: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("mountpoint {}: cannot resolve it", abs.display()))?;
     if let Some(mount) = top_mount(&real)? {
         if mount.is_fuse() {
+            // A dead daemon's mount can still answer stat from the kernel's attribute
+            // cache; listing it must reach the daemon, so it tells live from stale.
+            if let Err(e) = std::fs::read_dir(&real) {
+                if e.raw_os_error() == Some(libc::ENOTCONN) && !cleaned {
+                    clean_stale(&real)?;
+                    return prepare_once(path, true);
+                }
+            }
             bail!(
                 "mountpoint {} is already mounted ({} from {}); unmount it first",
                 real.display(),

@@ -22,7 +22,8 @@ pub struct ContentState {
     committed: Option<Hash>,
     /// Open file of the committed object (opened on first read).
     object: Option<Arc<File>>,
-    scratch: Option<Scratch>,
+    // Boxed: a hasher is ~2 KiB, and only files being written have one.
+    scratch: Option<Box<Scratch>>,
 }
 
 struct Scratch {
@@ -118,12 +119,12 @@ impl ContentState {
                 }
             }
             let hasher = (len == 0).then(|| (blake3::Hasher::new(), 0));
-            self.scratch = Some(Scratch {
+            self.scratch = Some(Box::new(Scratch {
                 file: Arc::new(file),
                 path,
                 len,
                 hasher,
-            });
+            }));
         }
         Ok(self.scratch.as_mut().expect("just created"))
     }
@@ -189,7 +190,7 @@ impl ContentState {
         }
         if let Err(e) = objects.adopt(&s.path, &s.file, &hash, durable) {
             // Keep the scratch copy: the bytes are still the file's current content.
-            self.scratch = Some(Scratch { hasher: None, ..s });
+            self.scratch = Some(Box::new(Scratch { hasher: None, ..*s }));
             return Err(e);
         }
         self.committed = Some(hash);

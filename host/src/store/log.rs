@@ -4,9 +4,9 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use parking_lot::{Condvar, Mutex};
@@ -69,27 +69,7 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
     };
     let conn = Connection::open_with_flags(path, flags)?;
     if exists {
-        let format: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .context("not a lighthouse-fs event log")?;
-        match format.as_deref() {
-            Some(FORMAT) => {}
-            Some(other) => bail!("unsupported store format {other:?} (this build reads {FORMAT})"),
-            None => bail!("not a lighthouse-fs event log (no format mark)"),
-        }
-        let seqs_ok: bool = conn
-            .query_row(
-                "SELECT count(*) = 0 OR max(seq) = count(*) FROM events",
-                [],
-                |r| r.get(0),
-            )
-            .context("reading the event table")?;
-        if !seqs_ok {
-            bail!("the event sequence has gaps");
-        }
+        check_format(&conn)?;
     }
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -105,6 +85,47 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
             [FORMAT],
         )?;
     }
+    Ok(conn)
+}
+
+/// Is this our event log, in a format this build reads, with no gaps?
+fn check_format(conn: &Connection) -> anyhow::Result<()> {
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .context("not a lighthouse-fs event log")?;
+    match format.as_deref() {
+        Some(FORMAT) => {}
+        Some(other) => bail!("unsupported store format {other:?} (this build reads {FORMAT})"),
+        None => bail!("not a lighthouse-fs event log (no format mark)"),
+    }
+    let seqs_ok: bool = conn
+        .query_row(
+            "SELECT count(*) = 0 OR max(seq) = count(*) FROM events",
+            [],
+            |r| r.get(0),
+        )
+        .context("reading the event table")?;
+    if !seqs_ok {
+        bail!("the event sequence has gaps");
+    }
+    Ok(())
+}
+
+/// Open the log only to read it. `quiescent`: no process writes the store (we hold its
+/// shared lock), so SQLite may treat the file as immutable and touch nothing beside it.
+pub fn open_db_readonly(path: &Path, quiescent: bool) -> anyhow::Result<Connection> {
+    if !quiescent {
+        return open_db(path, false, true);
+    }
+    let uri = format!("file:{}?immutable=1", path.display());
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&uri, flags)?;
+    check_format(&conn)?;
     Ok(conn)
 }
 
@@ -298,17 +319,35 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// How long the writer gathers events before it commits them as one transaction (unless
+/// an fsync asks sooner): the "commit interval" of the durability contract. One fsync of
+/// the log per interval instead of per event.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(5);
+
 /// The append side of the log: sequence numbers, the queue, the writer thread.
+///
+/// Appends only push onto a queue under a mutex; the writer is woken once per batch (when
+/// the queue stops being empty) and not per event, so a close() costs no thread wake-up.
 pub struct LogWriter {
-    queue: Mutex<Option<mpsc::Sender<Event>>>,
+    shared: Arc<Shared>,
     head: AtomicU64,
-    durable: Arc<Durable>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-struct Durable {
-    state: Mutex<DurableState>,
-    cv: Condvar,
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer: first event of a batch, a sync request, close.
+    wake: Condvar,
+    durable: Mutex<DurableState>,
+    /// Wakes `wait_durable` callers after each commit.
+    committed: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: Vec<Event>,
+    sync_requested: bool,
+    closed: bool,
 }
 
 struct DurableState {
@@ -322,23 +361,23 @@ impl LogWriter {
     /// batch that refers to new content commits, that filesystem is synced, so the log
     /// never points at bytes that a power loss could take back.
     pub fn start(conn: Connection, head: u64, objects: std::fs::File) -> anyhow::Result<LogWriter> {
-        let (tx, rx) = mpsc::channel::<Event>();
-        let durable = Arc::new(Durable {
-            state: Mutex::new(DurableState {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            durable: Mutex::new(DurableState {
                 seq: head,
                 failure: None,
             }),
-            cv: Condvar::new(),
+            committed: Condvar::new(),
         });
-        let d = durable.clone();
+        let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || writer_loop(conn, rx, d, objects))
+            .spawn(move || writer_loop(conn, s, objects))
             .context("starting the event log writer")?;
         Ok(LogWriter {
-            queue: Mutex::new(Some(tx)),
+            shared,
             head: AtomicU64::new(head),
-            durable,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -350,7 +389,7 @@ impl LogWriter {
 
     /// Why the log can no longer be written, if it cannot.
     pub fn failure(&self) -> Option<String> {
-        self.durable.state.lock().failure.clone()
+        self.shared.durable.lock().failure.clone()
     }
 
     /// Queue an event; returns its sequence number. Callers serialize appends with the
@@ -365,26 +404,34 @@ impl LogWriter {
         if let Some(f) = self.failure() {
             return Err(f);
         }
-        let queue = self.queue.lock();
-        let Some(tx) = queue.as_ref() else {
+        let mut q = self.shared.queue.lock();
+        if q.closed {
             return Err("the event log is closed".into());
-        };
+        }
         let seq = self.head.load(Ordering::Relaxed) + 1;
-        tx.send(Event {
+        q.events.push(Event {
             seq,
             time,
             caller,
             agent,
             change,
-        })
-        .map_err(|_| "the event log writer has stopped".to_string())?;
+        });
         self.head.store(seq, Ordering::Release);
+        if q.events.len() == 1 {
+            self.shared.wake.notify_one();
+        }
         Ok(seq)
     }
 
     /// Block until every event up to `seq` is committed to disk.
     pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
-        let mut state = self.durable.state.lock();
+        let mut state = self.shared.durable.lock();
+        if state.seq < seq && state.failure.is_none() {
+            // Someone waits: the writer commits now instead of at the end of its interval.
+            let mut q = self.shared.queue.lock();
+            q.sync_requested = true;
+            self.shared.wake.notify_one();
+        }
         loop {
             if state.seq >= seq {
                 return Ok(());
@@ -392,13 +439,17 @@ impl LogWriter {
             if let Some(f) = &state.failure {
                 return Err(f.clone());
             }
-            self.durable.cv.wait(&mut state);
+            self.shared.committed.wait(&mut state);
         }
     }
 
     /// Commit what is queued and stop the writer. Idempotent.
     pub fn close(&self) {
-        drop(self.queue.lock().take());
+        {
+            let mut q = self.shared.queue.lock();
+            q.closed = true;
+            self.shared.wake.notify_one();
+        }
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -411,53 +462,28 @@ impl Drop for LogWriter {
     }
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Event>,
-    durable: Arc<Durable>,
-    objects: std::fs::File,
-) {
-    const MAX_BATCH: usize = 8192;
-    let mut batch = Vec::with_capacity(64);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
+fn writer_loop(mut conn: Connection, shared: Arc<Shared>, objects: std::fs::File) {
+    loop {
+        let (batch, closing) = {
+            let mut q = shared.queue.lock();
+            while q.events.is_empty() && !q.closed {
+                q.sync_requested = false;
+                shared.wake.wait(&mut q);
             }
+            // Gather for one interval unless someone waits for durability or we close.
+            let deadline = Instant::now() + COMMIT_INTERVAL;
+            while !q.sync_requested && !q.closed {
+                if shared.wake.wait_until(&mut q, deadline).timed_out() {
+                    break;
+                }
+            }
+            q.sync_requested = false;
+            (std::mem::take(&mut q.events), q.closed)
+        };
+        if !batch.is_empty() && !commit_batch(&mut conn, &shared, &objects, &batch) {
+            break; // Nothing after a failed batch may commit, or the log would have a gap.
         }
-        let last = batch.last().map(|e| e.seq).unwrap_or(0);
-        if batch
-            .iter()
-            .any(|e| matches!(e.change, Change::Write { hash: Some(_), .. }))
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: syncfs on a descriptor we own.
-            if unsafe { libc::syncfs(objects.as_raw_fd()) } != 0 {
-                let err = std::io::Error::last_os_error();
-                tracing::warn!(error = %err, "syncing the object store failed");
-            }
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            for e in &batch {
-                insert_event(&tx, e)?;
-            }
-            tx.commit()
-        })();
-        batch.clear();
-        let mut state = durable.state.lock();
-        match result {
-            Ok(()) => state.seq = last,
-            Err(e) => {
-                tracing::error!(error = %e, "event log commit failed; the filesystem refuses further changes");
-                state.failure = Some(format!("event log commit failed: {e}"));
-            }
-        }
-        durable.cv.notify_all();
-        if state.failure.is_some() {
-            // Nothing after a failed batch may commit, or the log would have a gap.
+        if closing {
             break;
         }
     }
@@ -466,6 +492,47 @@ fn writer_loop(
     }
 }
 
+/// Commit one batch as one transaction; false when the log can no longer be written.
+fn commit_batch(
+    conn: &mut Connection,
+    shared: &Shared,
+    objects: &std::fs::File,
+    batch: &[Event],
+) -> bool {
+    let last = batch.last().map(|e| e.seq).unwrap_or(0);
+    if batch
+        .iter()
+        .any(|e| matches!(e.change, Change::Write { hash: Some(_), .. }))
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs on a descriptor we own.
+        if unsafe { libc::syncfs(objects.as_raw_fd()) } != 0 {
+            let err = std::io::Error::last_os_error();
+            tracing::warn!(error = %err, "syncing the object store failed");
+        }
+    }
+    let result = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        for e in batch {
+            insert_event(&tx, e)?;
+        }
+        tx.commit()
+    })();
+    let mut state = shared.durable.lock();
+    let ok = match result {
+        Ok(()) => {
+            state.seq = last;
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "event log commit failed; the filesystem refuses further changes");
+            state.failure = Some(format!("event log commit failed: {e}"));
+            false
+        }
+    };
+    shared.committed.notify_all();
+    ok
+}
 /// Time of the first event: the live tree's root is as old as the store.
 pub fn read_first_time(conn: &Connection) -> anyhow::Result<Option<i64>> {
     Ok(conn.query_row("SELECT min(time_ns) FROM events", [], |r| r.get(0))?)

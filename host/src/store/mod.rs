@@ -41,7 +41,7 @@ pub struct Store {
     objects: Objects,
     log: log::LogWriter,
     /// A second connection for queries while the writer thread owns the first.
-    reader: Mutex<Connection>,
+    reader: Mutex<Option<Connection>>,
     _lock: File,
 }
 
@@ -58,7 +58,7 @@ impl Store {
     /// another process, a log that is not ours or does not replay.
     pub fn open(dir: &Path) -> anyhow::Result<Opened> {
         let dir = prepare_dir(dir)?;
-        let lock = take_lock(&dir)?;
+        let mut lock = take_lock(&dir)?;
         let db_path = dir.join(DB_FILE);
         let conn = log::open_db(&db_path, true, false).map_err(|e| corrupt(&dir, e))?;
         let (tree, head) = replay(&conn, None).map_err(|e| corrupt(&dir, e))?;
@@ -68,13 +68,15 @@ impl Store {
         let objects_dir = File::open(dir.join("objects"))
             .with_context(|| format!("opening objects of store {}", dir.display()))?;
         let log = log::LogWriter::start(conn, head, objects_dir)?;
+        write_pid(&mut lock)
+            .with_context(|| format!("writing the lock file of {}", dir.display()))?;
         tracing::info!(store = %dir.display(), events = head, nodes = tree.len(), "store opened");
         Ok(Opened {
             store: Store {
                 dir,
                 objects,
                 log,
-                reader: Mutex::new(reader),
+                reader: Mutex::new(Some(reader)),
                 _lock: lock,
             },
             tree,
@@ -116,11 +118,17 @@ impl Store {
         until: Option<u64>,
         each: impl FnMut(Event) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        log::read_events(&self.reader.lock(), after, until, each)
+        match self.reader.lock().as_ref() {
+            Some(conn) => log::read_events(conn, after, until, each),
+            None => bail!("the store is closed"),
+        }
     }
 
     /// Commit what is queued and stop the log writer.
     pub fn close(&self) {
+        // The writer's connection must be the last one open: SQLite then checkpoints and
+        // removes the -wal and -shm files, leaving the store as one file.
+        drop(self.reader.lock().take());
         self.log.close();
     }
 }
@@ -130,6 +138,7 @@ impl Store {
 pub struct StoreReader {
     dir: PathBuf,
     conn: Connection,
+    _shared: Option<File>,
 }
 
 impl StoreReader {
@@ -144,10 +153,18 @@ impl StoreReader {
                 dir.display()
             );
         }
-        let conn = log::open_db(&db, false, true).map_err(|e| corrupt(dir, e))?;
+        // With no server holding the store, a shared lock keeps one from starting while we
+        // read, and the log can be opened immutable: SQLite then creates no -shm/-wal file
+        // and reading leaves the store byte for byte as it was.
+        let shared = File::open(dir.join(LOCK_FILE)).ok().filter(|f| {
+            // SAFETY: flock on a descriptor we own.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
+        });
+        let conn = log::open_db_readonly(&db, shared.is_some()).map_err(|e| corrupt(dir, e))?;
         Ok(StoreReader {
             dir: dir.to_path_buf(),
             conn,
+            _shared: shared,
         })
     }
 
@@ -270,8 +287,13 @@ fn take_lock(dir: &Path) -> anyhow::Result<File> {
         }
         return Err(err).with_context(|| format!("locking {}", path.display()));
     }
-    file.set_len(0)?;
-    file.rewind()?;
-    write!(file, "{}", std::process::id())?;
     Ok(file)
+}
+
+/// Record our pid in the lock file, for the error message of whoever comes second. Done
+/// only once the store has proved valid: a refused store is left byte for byte.
+fn write_pid(lock: &mut File) -> std::io::Result<()> {
+    lock.set_len(0)?;
+    lock.rewind()?;
+    write!(lock, "{}", std::process::id())
 }
