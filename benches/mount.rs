@@ -97,6 +97,17 @@ fn backends_from_env() -> Result<Vec<String>> {
     Ok(backends)
 }
 
+/// The C peer's name as a target and as a command.
+const BINDFS: &str = "bindfs";
+
+fn bindfs_available() -> bool {
+    std::env::var("LIGHTHOUSE_BENCH_PEER").map_or(true, |v| v != "none")
+        && Command::new(BINDFS)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -169,12 +180,21 @@ impl Server {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(BIN)
-            .arg("mount")
-            .arg(&self.mnt)
-            .arg("--store")
-            .arg(&self.store)
-            .args(["--backend", &self.backend])
+        let mut command = if self.backend == BINDFS {
+            // The C peer: bindfs (libfuse3) over a plain directory, in the foreground.
+            let mut c = Command::new(BINDFS);
+            c.arg("-f").arg(&self.store).arg(&self.mnt);
+            c
+        } else {
+            let mut c = Command::new(BIN);
+            c.arg("mount")
+                .arg(&self.mnt)
+                .arg("--store")
+                .arg(&self.store);
+            c.args(["--backend", &self.backend]);
+            c
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -260,6 +280,15 @@ struct Target {
 }
 
 impl Target {
+    /// Where the tree lives under a mount: lighthouse-fs serves it in `current/`.
+    fn tree_root(server: &Server) -> PathBuf {
+        if server.backend == BINDFS {
+            server.mnt.clone()
+        } else {
+            server.mnt.join("current")
+        }
+    }
+
     /// Make the kernel forget the tree (see the module comment for what "cold" means).
     fn cold(&mut self) -> Result<()> {
         nix::unistd::sync();
@@ -507,6 +536,11 @@ fn tree_walk(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
     let mnt = server
         .mnt
         .with_file_name(format!("mnt-tree-{}", server.backend));
+    if server.backend == BINDFS {
+        // The peer serves the generated tree as it is (no store to import into).
+        let tree = Server::mount(BINDFS, mnt, ctx.tree_src.clone(), server.log.clone())?;
+        return walk_server(server, tree, ctx);
+    }
     fs::create_dir_all(&store)?;
     let out = Command::new(BIN)
         .arg("import")
@@ -520,8 +554,13 @@ fn tree_walk(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut tree = Server::mount(&server.backend, mnt, store, server.log.clone())?;
-    let (files, ms) = walk_timed(&tree.mnt.join("current"))?;
+    let tree = Server::mount(&server.backend, mnt, store, server.log.clone())?;
+    walk_server(server, tree, ctx)
+}
+
+/// Walk the tree a server serves; its time and the server's resident memory after it.
+fn walk_server(server: &mut Server, mut tree: Server, ctx: &Ctx) -> Result<Figures> {
+    let (files, ms) = walk_timed(&Target::tree_root(&tree))?;
     let rss = tree
         .pid()
         .and_then(|pid| proc_status_kib(pid, "VmRSS"))
@@ -782,6 +821,15 @@ impl Table {
         let mut header = vec!["figure".to_string()];
         header.extend(self.names.iter().cloned());
         header.extend(backends.iter().map(|&i| format!("{}/tmpfs", self.names[i])));
+        let peer = self.names.iter().position(|n| n == BINDFS);
+        let ours: Vec<usize> = backends
+            .iter()
+            .copied()
+            .filter(|&i| Some(i) != peer)
+            .collect();
+        if peer.is_some() {
+            header.extend(ours.iter().map(|&i| format!("{}/bindfs", self.names[i])));
+        }
         header.extend(["bindfs target".to_string(), "mark".to_string()]);
         let mut lines = vec![header];
         for (row, label) in ROWS.iter().zip(&self.labels) {
@@ -793,6 +841,15 @@ impl Table {
                 let ratio =
                     tmpfs.and_then(|b| Some(self.value(i, row.key)? / self.value(b, row.key)?));
                 cells.push(ratio.map_or("-".into(), |r| format!("{r:.2}×")));
+            }
+            if let Some(p) = peer {
+                for &i in &ours {
+                    let ratio = self
+                        .value(i, row.key)
+                        .zip(self.value(p, row.key))
+                        .map(|(v, b)| v / b);
+                    cells.push(ratio.map_or("-".into(), |r| format!("{r:.2}×")));
+                }
             }
             cells.push(row.goal.describe());
             let marks = self
@@ -921,7 +978,7 @@ fn target(name: &str, scratch: &Scratch) -> Result<Target> {
     )?;
     Ok(Target {
         name: name.into(),
-        root: mnt.join("current"),
+        root: Target::tree_root(&server),
         server: Some(server),
     })
 }
@@ -947,7 +1004,13 @@ fn main() -> Result<()> {
         outcomes: vec![],
         labels: ROWS.iter().map(|row| label(row, &ctx.sizes)).collect(),
     };
-    for name in std::iter::once("tmpfs").chain(backends.iter().map(String::as_str)) {
+    // The C peer runs in the same run when it is installed (Debian `bindfs`): targets
+    // are then judged against bindfs measured here and now, not only the brief's figures.
+    let peer = bindfs_available().then_some(BINDFS);
+    for name in std::iter::once("tmpfs")
+        .chain(peer)
+        .chain(backends.iter().map(String::as_str))
+    {
         eprintln!("running on {name}");
         let outcome = match target(name, &scratch) {
             Ok(mut target) => run(&mut target, &ctx),
