@@ -52,7 +52,17 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line, like every other error: clap's first line without its prefix.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("lighthouse-fs: error: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     init_tracing();
     let result = match cli.command {
         Command::Mount(args) => mount::run(args),
