@@ -59,7 +59,10 @@ pub fn main() -> ExitCode {
             // One line, like every other error: clap's first line without its prefix.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or_default();
-            eprintln!("lighthouse-fs: error: {}", first.trim_start_matches("error: "));
+            eprintln!(
+                "lighthouse-fs: error: {}",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };

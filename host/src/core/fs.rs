@@ -470,6 +470,8 @@ impl Fs {
             fh,
             keep_cache: true,
             direct_io: false,
+            noflush: !writable,
+            cache_dir: false,
         })
     }
 
@@ -624,10 +626,14 @@ impl Fs {
             ino,
             listing: Default::default(),
         }));
+        // Every change to a directory passes through this kernel, which drops its cached
+        // listing when it does: keep the listing across opens.
         Ok(Opened {
             fh,
-            keep_cache: false,
+            keep_cache: true,
             direct_io: false,
+            noflush: true,
+            cache_dir: true,
         })
     }
 

@@ -173,6 +173,12 @@ pub struct Opened {
     pub keep_cache: bool,
     /// Bypass the page cache (streams, content without a fixed size).
     pub direct_io: bool,
+    /// No FLUSH at close: nothing to commit through this handle (read-only opens), so
+    /// close() costs no round trip.
+    pub noflush: bool,
+    /// The kernel may cache this directory's listing (it drops it when the directory
+    /// changes through the mount).
+    pub cache_dir: bool,
 }
 
 /// One directory entry as `readdir` yields it. `offset` is the cookie of the *next*

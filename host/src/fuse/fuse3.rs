@@ -31,6 +31,8 @@ const DIRENTPLUS_HEADER: usize = 152;
 /// `fuse_open_out.open_flags` bits (the kernel ABI; fuse3 does not export its copy).
 const FOPEN_DIRECT_IO: u32 = 1 << 0;
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+const FOPEN_CACHE_DIR: u32 = 1 << 3;
+const FOPEN_NOFLUSH: u32 = 1 << 5;
 
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
 pub fn serve(
@@ -251,6 +253,12 @@ fn fopen_flags(opened: &Opened) -> u32 {
     }
     if opened.direct_io {
         flags |= FOPEN_DIRECT_IO;
+    }
+    if opened.noflush {
+        flags |= FOPEN_NOFLUSH;
+    }
+    if opened.cache_dir {
+        flags |= FOPEN_CACHE_DIR;
     }
     flags
 }

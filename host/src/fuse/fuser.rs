@@ -213,6 +213,12 @@ fn fopen_flags(opened: &Opened) -> FopenFlags {
     if opened.direct_io {
         flags |= FopenFlags::FOPEN_DIRECT_IO;
     }
+    if opened.noflush {
+        flags |= FopenFlags::FOPEN_NOFLUSH;
+    }
+    if opened.cache_dir {
+        flags |= FopenFlags::FOPEN_CACHE_DIR;
+    }
     flags
 }
 
