@@ -475,3 +475,77 @@ fn replay_reproduces_a_random_history() {
     assert!(exported >= 1);
     let _ = Change::Unlink { path: "/".into() };
 }
+
+#[test]
+fn history_serves_past_trees_and_per_path_events() {
+    use crate::store::History;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let d = fs
+        .mkdir(&C, CURRENT_INO, name("src"), 0o755, 0)
+        .unwrap()
+        .attr
+        .ino;
+    let f = put(&fs, d, "a.rs", b"version one");
+    let after_one = fs.store().head();
+    let o = fs.open(&C, f, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    fs.write(&C, f, o.fh, 0, b"two").unwrap();
+    fs.release(&C, f, o.fh).unwrap();
+    fs.rename(&C, d, name("a.rs"), CURRENT_INO, name("b.rs"), 0)
+        .unwrap();
+    let head = fs.store().head();
+
+    let h = History::new(fs.store().clone());
+    // Walk forward and back: cached trees and trees folded from a nearer kept one agree.
+    for seq in [after_one, head, 1, after_one] {
+        let _ = h.tree_at(seq).unwrap();
+    }
+    assert_eq!(
+        h.read_at("/src/a.rs", after_one, 0, 100).unwrap(),
+        b"version one"
+    );
+    assert_eq!(h.read_at("/src/a.rs", after_one, 8, 100).unwrap(), b"one");
+    assert_eq!(h.node_at("/src/a.rs", after_one).unwrap().attr.size, 11);
+    assert_eq!(h.read_at("/b.rs", head, 0, 100).unwrap(), b"two");
+    assert_eq!(
+        h.node_at("/src/a.rs", head).unwrap_err().errno,
+        libc::ENOENT
+    );
+    assert_eq!(
+        h.tree_at(head + 1).err().map(|e| e.errno),
+        Some(libc::ENOENT)
+    );
+    let names: Vec<String> = h
+        .list_at("/", head)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(names, ["b.rs", "src"]);
+    assert!(
+        h.list_at("/", 0).unwrap().is_empty(),
+        "seq 0 is the empty tree"
+    );
+
+    let ops: Vec<(u64, &str)> = h
+        .events(0, 100, Some("/src/a.rs"))
+        .unwrap()
+        .iter()
+        .map(|e| (e.seq, e.change.op()))
+        .collect();
+    assert_eq!(
+        ops,
+        [(2, "create"), (3, "write"), (4, "write"), (5, "rename")]
+    );
+    assert_eq!(h.events(0, 2, None).unwrap().len(), 2);
+    assert_eq!(
+        h.events(0, 100, Some("/sr")).unwrap().len(),
+        0,
+        "a prefix matches whole components"
+    );
+
+    // The same states as export's independent fold.
+    fs.shutdown();
+    let t = fs.store().events(0, None, |_| Ok(())); // closed store refuses politely
+    assert!(t.is_err());
+}

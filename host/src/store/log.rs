@@ -150,6 +150,33 @@ pub fn read_events(
     Ok(())
 }
 
+/// Up to `limit` events after `after` in order; with `prefix`, only those whose path or
+/// path2 is `prefix` or lies below it.
+pub fn read_events_matching(
+    conn: &Connection,
+    after: u64,
+    limit: u32,
+    prefix: Option<&str>,
+) -> anyhow::Result<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut stmt = match prefix {
+        None => conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?,
+        Some(_) => conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq > ?1 AND (path = ?3 OR substr(path, 1, length(?3) + 1) = ?3 || '/' \
+             OR path2 = ?3 OR substr(path2, 1, length(?3) + 1) = ?3 || '/') ORDER BY seq LIMIT ?2"
+        ))?,
+    };
+    let mut rows = match prefix {
+        None => stmt.query(params![after as i64, limit as i64])?,
+        Some(p) => stmt.query(params![after as i64, limit as i64, p.trim_end_matches('/')])?,
+    };
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        out.push(row_to_event(row).with_context(|| format!("event {seq} is malformed"))?);
+    }
+    Ok(out)
+}
+
 /// The last event at or before `time_ns` (0 when none).
 pub fn seq_at_time(conn: &Connection, time_ns: i64) -> anyhow::Result<u64> {
     let seq: Option<i64> = conn.query_row(

@@ -11,6 +11,7 @@
 
 mod content;
 mod event;
+mod history;
 mod log;
 mod objects;
 mod projection;
@@ -26,6 +27,7 @@ use rusqlite::Connection;
 
 pub use content::{read_at, Committed, Content, ContentState};
 pub use event::{Change, Event};
+pub use history::History;
 pub use log::FORMAT;
 pub use objects::{Hash, Objects};
 pub use projection::{NewNode, Node, Tree, NAME_MAX};
@@ -124,6 +126,17 @@ impl Store {
         }
     }
 
+    /// Run `f` with the store's read connection (queries beside the writer thread).
+    fn with_reader<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        match self.reader.lock().as_ref() {
+            Some(conn) => f(conn),
+            None => bail!("the store is closed"),
+        }
+    }
+
     /// Commit what is queued and stop the log writer.
     pub fn close(&self) {
         // The writer's connection must be the last one open: SQLite then checkpoints and
@@ -204,11 +217,29 @@ impl StoreReader {
 
 /// Fold the log (up to `until`) into a tree; returns it and the last seq applied.
 fn replay(conn: &Connection, until: Option<u64>) -> anyhow::Result<(Tree, u64)> {
+    let mut tree = empty_tree(conn)?;
+    let head = replay_onto(conn, &mut tree, 0, until)?;
+    Ok((tree, head))
+}
+
+/// The tree before the first event: an empty root as old as the store.
+fn empty_tree(conn: &Connection) -> anyhow::Result<Tree> {
+    // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = (unsafe { libc::getuid() }, unsafe { libc::getgid() });
     let created = log::read_first_time(conn)?.unwrap_or_else(crate::core::now_ns);
-    let mut tree = Tree::new(created, uid, gid);
-    let mut head = 0;
-    log::read_events(conn, 0, until, |e| {
+    Ok(Tree::new(created, uid, gid))
+}
+
+/// Apply the events after `after` (up to `until`) to `tree`; returns the last seq applied
+/// (`after` when there were none).
+fn replay_onto(
+    conn: &Connection,
+    tree: &mut Tree,
+    after: u64,
+    until: Option<u64>,
+) -> anyhow::Result<u64> {
+    let mut head = after;
+    log::read_events(conn, after, until, |e| {
         tree.apply(&e.change, e.time).map_err(|err| {
             anyhow::anyhow!(
                 "event {} ({} {}) does not apply: {}",
@@ -221,7 +252,7 @@ fn replay(conn: &Connection, until: Option<u64>) -> anyhow::Result<(Tree, u64)> 
         head = e.seq;
         Ok(())
     })?;
-    Ok((tree, head))
+    Ok(head)
 }
 
 fn corrupt(dir: &Path, e: anyhow::Error) -> anyhow::Error {

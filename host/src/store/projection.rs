@@ -582,6 +582,31 @@ impl Tree {
         }
     }
 
+    /// A copy that shares nothing mutable with this tree: committed content only, no
+    /// kernel references or open handles (a past state to fold further events onto).
+    pub fn detached_copy(&self) -> Tree {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|(&ino, n)| {
+                let copy = Node {
+                    attr: n.attr,
+                    links: n.links.clone(),
+                    children: n.children.clone(),
+                    target: n.target.clone(),
+                    content: n.content.as_ref().map(|c| Content::new(c.committed())),
+                    lookups: AtomicU64::new(0),
+                    open: AtomicU32::new(0),
+                };
+                (ino, copy)
+            })
+            .collect();
+        Tree {
+            nodes,
+            next_ino: self.next_ino,
+        }
+    }
+
     /// Every node below `dir` (depth first, parents before children), for export.
     pub fn walk(&self, dir: Ino, mut each: impl FnMut(&str, &Node)) {
         let mut stack = vec![(dir, String::new())];

@@ -1,0 +1,151 @@
+//! The store as it was: trees at past points of the log, for views (history) and export.
+//!
+//! A tree at seq N is folded from the log once and kept (a few of them, least recently
+//! used first out); a later point is built from the nearest earlier kept tree by
+//! replaying only the events between, so walking forward through history is cheap.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{log, read_at, replay_onto, Event, Hash, Store, Tree};
+use crate::core::{Attr, FsError, FsResult, TimeNs};
+use crate::fs_err;
+
+/// How many past trees stay in memory.
+const KEPT_TREES: usize = 8;
+
+pub struct History {
+    store: Arc<Store>,
+    /// (seq, tree), most recently used last.
+    kept: Mutex<Vec<(u64, Arc<Tree>)>>,
+}
+
+/// One node of a past tree, as a view sees it.
+#[derive(Debug, Clone)]
+pub struct PastNode {
+    pub attr: Attr,
+    pub hash: Option<Hash>,
+    pub target: Option<Arc<str>>,
+}
+
+impl History {
+    pub fn new(store: Arc<Store>) -> History {
+        History {
+            store,
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The newest event (queued or committed).
+    pub fn head(&self) -> u64 {
+        self.store.head()
+    }
+
+    /// The tree after event `seq` (`seq` beyond the head: ENOENT).
+    pub fn tree_at(&self, seq: u64) -> FsResult<Arc<Tree>> {
+        if seq > self.store.head() {
+            return Err(fs_err!(ENOENT, "that point is in the future of the log"));
+        }
+        // Events up to seq must be in SQLite before we read them (the writer batches).
+        self.store
+            .wait_durable(seq)
+            .map_err(|e| FsError::with(libc::EIO, e))?;
+        let base = {
+            let mut kept = self.kept.lock();
+            if let Some(i) = kept.iter().position(|(s, _)| *s == seq) {
+                let hit = kept.remove(i);
+                let tree = hit.1.clone();
+                kept.push(hit);
+                return Ok(tree);
+            }
+            kept.iter()
+                .filter(|(s, _)| *s < seq)
+                .max_by_key(|(s, _)| *s)
+                .cloned()
+        };
+        let tree = self
+            .store
+            .with_reader(|conn| {
+                let (mut tree, from) = match &base {
+                    Some((s, t)) => (t.detached_copy(), *s),
+                    None => (super::empty_tree(conn)?, 0),
+                };
+                replay_onto(conn, &mut tree, from, Some(seq))?;
+                Ok(tree)
+            })
+            .map_err(|e| FsError::with(libc::EIO, format!("folding the log up to {seq}: {e:#}")))?;
+        let tree = Arc::new(tree);
+        let mut kept = self.kept.lock();
+        if kept.len() >= KEPT_TREES {
+            kept.remove(0);
+        }
+        kept.push((seq, tree.clone()));
+        Ok(tree)
+    }
+
+    /// A node of the tree after `seq`, by path relative to `current/`.
+    pub fn node_at(&self, path: &str, seq: u64) -> FsResult<PastNode> {
+        let tree = self.tree_at(seq)?;
+        let n = tree.node(tree.resolve(path)?)?;
+        Ok(PastNode {
+            attr: n.attr,
+            hash: n.content.as_ref().and_then(|c| c.committed()),
+            target: n.target.clone(),
+        })
+    }
+
+    /// Names and kinds in a directory of the tree after `seq`.
+    pub fn list_at(
+        &self,
+        path: &str,
+        seq: u64,
+    ) -> FsResult<Vec<(Arc<str>, crate::core::FileKind)>> {
+        let tree = self.tree_at(seq)?;
+        let children = tree.children(tree.resolve(path)?)?;
+        Ok(children
+            .iter()
+            .filter_map(|(name, &ino)| tree.node(ino).ok().map(|n| (name.clone(), n.attr.kind)))
+            .collect())
+    }
+
+    /// Bytes of a file of the tree after `seq`.
+    pub fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        let node = self.node_at(path, seq)?;
+        match node.attr.kind {
+            crate::core::FileKind::File => {}
+            crate::core::FileKind::Dir => return Err(fs_err!(EISDIR, "is a directory")),
+            _ => return Err(fs_err!(EINVAL, "not a regular file")),
+        }
+        let Some(hash) = node.hash else {
+            return Ok(Vec::new());
+        };
+        let file = self
+            .store
+            .objects()
+            .open_object(&hash)
+            .map_err(|e| FsError::io(&format!("object {hash}"), &e))?;
+        read_at(&file, offset, len as usize)
+            .map_err(|e| FsError::io(&format!("reading object {hash}"), &e))
+    }
+
+    /// Up to `limit` events after `after`, only those touching `prefix` when given.
+    pub fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> FsResult<Vec<Event>> {
+        self.store
+            .wait_durable(self.store.head())
+            .map_err(|e| FsError::with(libc::EIO, e))?;
+        self.store
+            .with_reader(|conn| log::read_events_matching(conn, after, limit, prefix))
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
+    }
+
+    /// The newest event at or before `time` (0 when none).
+    pub fn seq_at_time(&self, time: TimeNs) -> FsResult<u64> {
+        self.store
+            .wait_durable(self.store.head())
+            .map_err(|e| FsError::with(libc::EIO, e))?;
+        self.store
+            .with_reader(|conn| log::seq_at_time(conn, time))
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
+    }
+}
