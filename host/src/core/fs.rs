@@ -6,12 +6,13 @@
 
 use std::ffi::OsStr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{MutexGuard, RwLock};
 
 use super::handles::{DirHandle, FileHandle, Handle, Handles};
+use super::views::{self, is_view_ino, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
 use crate::store::{self, Change, Content, ContentState, NewNode, Store, Tree, NAME_MAX};
@@ -25,8 +26,11 @@ pub struct Fs {
     config: FsConfig,
     store: Arc<Store>,
     tree: RwLock<Tree>,
-    handles: Handles,
-    root_attr: Attr,
+    pub(super) handles: Handles,
+    pub(super) root_attr: Attr,
+    /// The views serving every top-level directory but `current/` (none until set).
+    pub(super) views: OnceLock<Arc<dyn Views>>,
+    pub(super) view_inodes: ViewInodes,
 }
 
 impl Fs {
@@ -53,6 +57,15 @@ impl Fs {
             tree: RwLock::new(opened.tree),
             handles: Handles::default(),
             root_attr,
+            views: OnceLock::new(),
+            view_inodes: ViewInodes::default(),
+        }
+    }
+
+    /// Serve `views` beside `current/` (once, before mounting).
+    pub fn set_views(&self, views: Arc<dyn Views>) {
+        if self.views.set(views).is_err() {
+            tracing::warn!("views were already set; keeping the first");
         }
     }
 
@@ -67,8 +80,11 @@ impl Fs {
     /// Resolve `name` in `parent`. A missing name answers `Ok` with a negative entry
     /// (`attr.ino == 0`) so the kernel caches the miss; adapters pass it through as is.
     /// A positive answer counts one kernel lookup reference (see [`Fs::forget`]).
-    pub fn lookup(&self, _caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
+    pub fn lookup(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
         let name = component(name)?;
+        if let Some(entry) = self.view_lookup(caller, parent, name)? {
+            return Ok(entry);
+        }
         let t = self.tree.read();
         // "." and ".." arrive only through handle-based opens (export support).
         let child = match (parent, name) {
@@ -93,7 +109,7 @@ impl Fs {
 
     /// The kernel drops `nlookup` references to `ino`.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        if ino == ROOT_INO {
+        if ino == ROOT_INO || is_view_ino(ino) {
             return;
         }
         let unreferenced = {
@@ -115,14 +131,20 @@ impl Fs {
     /// Attributes and how long the kernel may cache them.
     pub fn getattr(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         ino: Ino,
         _fh: Option<u64>,
     ) -> FsResult<(Attr, Duration)> {
+        if is_view_ino(ino) {
+            return self.view_getattr(caller, ino);
+        }
         Ok((self.attr(ino)?, self.config.attr_ttl))
     }
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
+        if is_view_ino(ino) {
+            return Err(fs_err!(EROFS, "attributes of a view are the view's"));
+        }
         if ino == ROOT_INO {
             return Err(fs_err!(EACCES, "the mount root is read-only"));
         }
@@ -187,7 +209,10 @@ impl Fs {
         Ok(())
     }
 
-    pub fn readlink(&self, _caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
+    pub fn readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
+        if is_view_ino(ino) {
+            return self.view_readlink(caller, ino);
+        }
         let t = self.tree.read();
         let n = t.node(ino)?;
         n.target
@@ -280,9 +305,7 @@ impl Fs {
         rdev: u32,
         target: Option<Arc<str>>,
     ) -> FsResult<Entry> {
-        if parent == ROOT_INO {
-            return Err(fs_err!(EACCES, "the mount root is read-only"));
-        }
+        Self::refuse_change(&self.section(parent))?;
         let name = component(name)?;
         self.check_store()?;
         let time = now_ns();
@@ -341,12 +364,17 @@ impl Fs {
 
     fn remove(&self, caller: &Caller, parent: Ino, name: &OsStr, dir: bool) -> FsResult<()> {
         let name = component(name)?;
+        if is_view_ino(parent) {
+            return Err(fs_err!(EROFS, "this view is read-only"));
+        }
         if parent == ROOT_INO {
-            return Err(if name == "current" {
-                fs_err!(EACCES, "the mount root is read-only")
-            } else {
-                fs_err!(ENOENT, "no such name")
-            });
+            return Err(
+                if name == "current" || self.view_names().iter().any(|v| &**v == name) {
+                    fs_err!(EACCES, "the mount root is read-only")
+                } else {
+                    fs_err!(ENOENT, "no such name")
+                },
+            );
         }
         self.check_store()?;
         let time = now_ns();
@@ -375,13 +403,11 @@ impl Fs {
     ) -> FsResult<()> {
         let flags =
             RenameFlags::from_raw(flags).ok_or(fs_err!(EINVAL, "unsupported rename flags"))?;
-        if parent == ROOT_INO || newparent == ROOT_INO {
-            return Err(if parent != newparent {
-                fs_err!(EXDEV, "rename between sections of the mount")
-            } else {
-                fs_err!(EACCES, "the mount root is read-only")
-            });
+        let section = self.section(parent);
+        if section != self.section(newparent) {
+            return Err(fs_err!(EXDEV, "rename between sections of the mount"));
         }
+        Self::refuse_change(&section)?;
         let (name, newname) = (component(name)?, component(newname)?);
         self.check_store()?;
         let time = now_ns();
@@ -400,13 +426,14 @@ impl Fs {
         newparent: Ino,
         newname: &OsStr,
     ) -> FsResult<Entry> {
-        if newparent == ROOT_INO || ino == ROOT_INO {
-            return Err(if newparent == ROOT_INO && ino != ROOT_INO {
-                fs_err!(EXDEV, "link between sections of the mount")
-            } else {
-                fs_err!(EPERM, "hard link to a directory")
-            });
+        if ino == ROOT_INO {
+            return Err(fs_err!(EPERM, "hard link to a directory"));
         }
+        let section = self.section(ino);
+        if section != self.section(newparent) {
+            return Err(fs_err!(EXDEV, "link between sections of the mount"));
+        }
+        Self::refuse_change(&section)?;
         let newname = component(newname)?;
         self.check_store()?;
         let time = now_ns();
@@ -428,7 +455,10 @@ impl Fs {
     }
 
     /// Open a file; `flags` are the raw `open(2)` flags.
-    pub fn open(&self, _caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
+    pub fn open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
+        if is_view_ino(ino) {
+            return self.view_open(caller, ino, flags);
+        }
         let content = self.content_of(ino)?;
         let acc = flags & libc::O_ACCMODE;
         let writable = acc != libc::O_RDONLY;
@@ -501,12 +531,16 @@ impl Fs {
     /// Up to `size` bytes from `offset`; fewer only at end of file.
     pub fn read(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         _ino: Ino,
         fh: u64,
         offset: u64,
         size: u32,
     ) -> FsResult<Vec<u8>> {
+        let h = self.handles.get(fh)?;
+        if let Handle::View(v) = &*h {
+            return self.view_read(caller, v, offset, size);
+        }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
         if !f.readable {
@@ -527,12 +561,16 @@ impl Fs {
     /// Write `data` at `offset` (at end of file for O_APPEND handles); returns bytes written.
     pub fn write(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         _ino: Ino,
         fh: u64,
         offset: u64,
         data: &[u8],
     ) -> FsResult<u32> {
+        let h = self.handles.get(fh)?;
+        if let Handle::View(v) = &*h {
+            return self.view_write(caller, v, offset, data);
+        }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
         if !f.writable {
@@ -558,6 +596,9 @@ impl Fs {
 
     /// `close()` of one descriptor: a dirty file is committed to the store as one event.
     pub fn flush(&self, caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
+        if let Handle::View(_) = &*self.handles.get(fh)? {
+            return Ok(()); // a view's writes take effect as they are made
+        }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
         if f.writable {
@@ -596,6 +637,9 @@ impl Fs {
 
     /// Commit the file and wait until the store has it on disk.
     pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
+        if let Handle::View(_) = &*self.handles.get(fh)? {
+            return self.wait_durable(self.store.head());
+        }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
         let seq = {
@@ -618,22 +662,33 @@ impl Fs {
         self.wait_durable(seq.unwrap_or_else(|| self.store.head()))
     }
 
-    pub fn opendir(&self, _caller: &Caller, ino: Ino, _flags: i32) -> FsResult<Opened> {
-        if ino != ROOT_INO && !self.tree.read().node(ino)?.is_dir() {
+    pub fn opendir(&self, caller: &Caller, ino: Ino, _flags: i32) -> FsResult<Opened> {
+        // Every change to a live directory passes through this kernel, which drops its
+        // cached listing when it does: keep it across opens. The root's listing changes
+        // as views come and go, a view's as the view says.
+        let cache = if ino == ROOT_INO {
+            false
+        } else if is_view_ino(ino) {
+            let (attr, ttl) = self.view_getattr(caller, ino)?;
+            if attr.kind != FileKind::Dir {
+                return Err(fs_err!(ENOTDIR, "not a directory"));
+            }
+            ttl >= views::Caching::Immutable.ttl()
+        } else if !self.tree.read().node(ino)?.is_dir() {
             return Err(fs_err!(ENOTDIR, "not a directory"));
-        }
+        } else {
+            true
+        };
         let fh = self.handles.insert(Handle::Dir(DirHandle {
             ino,
             listing: Default::default(),
         }));
-        // Every change to a directory passes through this kernel, which drops its cached
-        // listing when it does: keep the listing across opens.
         Ok(Opened {
             fh,
-            keep_cache: true,
+            keep_cache: cache,
             direct_io: false,
             noflush: true,
-            cache_dir: true,
+            cache_dir: cache,
         })
     }
 
@@ -641,13 +696,13 @@ impl Fs {
     /// `add` in order until it returns `false` (the reply buffer is full).
     pub fn readdir(
         &self,
-        _caller: &Caller,
-        ino: Ino,
+        caller: &Caller,
+        _ino: Ino,
         fh: u64,
         offset: u64,
         add: &mut dyn FnMut(&DirItem) -> bool,
     ) -> FsResult<()> {
-        let listing = self.listing(ino, fh, offset)?;
+        let listing = self.listing(caller, fh, offset)?;
         for item in listing.iter().skip(offset as usize) {
             if !add(item) {
                 break;
@@ -660,13 +715,24 @@ impl Fs {
     /// `add` accepts counts one kernel lookup reference, as for [`Fs::lookup`].
     pub fn readdirplus(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         ino: Ino,
         fh: u64,
         offset: u64,
         add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
     ) -> FsResult<()> {
-        let listing = self.listing(ino, fh, offset)?;
+        let listing = self.listing(caller, fh, offset)?;
+        if is_view_ino(ino) {
+            for item in listing.iter().skip(offset as usize) {
+                let Some(entry) = self.view_entry(caller, item.ino) else {
+                    continue;
+                };
+                if !add(item, &entry) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let t = self.tree.read();
         for item in listing.iter().skip(offset as usize) {
             let dots = &*item.name == "." || &*item.name == "..";
@@ -690,19 +756,22 @@ impl Fs {
     }
 
     /// The handle's snapshot of its directory, taken anew when reading from the start.
-    fn listing(&self, _ino: Ino, fh: u64, offset: u64) -> FsResult<Arc<[DirItem]>> {
+    fn listing(&self, caller: &Caller, fh: u64, offset: u64) -> FsResult<Arc<[DirItem]>> {
         let h = self.handles.get(fh)?;
         let Handle::Dir(d) = &*h else {
             return Err(fs_err!(ENOTDIR, "not a directory handle"));
         };
         let mut listing = d.listing.lock();
         if offset == 0 || listing.is_none() {
-            *listing = Some(self.list(d.ino)?);
+            *listing = Some(self.list(caller, d.ino)?);
         }
         Ok(listing.clone().expect("set above"))
     }
 
-    fn list(&self, ino: Ino) -> FsResult<Arc<[DirItem]>> {
+    fn list(&self, caller: &Caller, ino: Ino) -> FsResult<Arc<[DirItem]>> {
+        if is_view_ino(ino) {
+            return self.view_list(caller, ino);
+        }
         let item = |ino, kind, name: &str, offset| DirItem {
             ino,
             offset,
@@ -710,11 +779,25 @@ impl Fs {
             name: Arc::from(name),
         };
         if ino == ROOT_INO {
-            return Ok(Arc::from(vec![
+            let mut items = vec![
                 item(ROOT_INO, FileKind::Dir, ".", 1),
                 item(ROOT_INO, FileKind::Dir, "..", 2),
                 item(CURRENT_INO, FileKind::Dir, "current", 3),
-            ]));
+            ];
+            for name in self.view_names() {
+                let vp = views::ViewPath {
+                    view: name.clone(),
+                    path: "/".into(),
+                };
+                let offset = items.len() as u64 + 1;
+                items.push(DirItem {
+                    ino: self.view_inodes.ino(&vp),
+                    offset,
+                    kind: FileKind::Dir,
+                    name,
+                });
+            }
+            return Ok(Arc::from(items));
         }
         let t = self.tree.read();
         let children = t.children(ino)?;
@@ -764,7 +847,11 @@ impl Fs {
 
     /// `access(2)`: `mask` is R_OK|W_OK|X_OK bits, or F_OK (0).
     pub fn access(&self, caller: &Caller, ino: Ino, mask: i32) -> FsResult<()> {
-        let a = self.attr(ino)?;
+        let a = if is_view_ino(ino) {
+            self.view_getattr(caller, ino)?.0
+        } else {
+            self.attr(ino)?
+        };
         if mask == libc::F_OK {
             return Ok(());
         }

@@ -13,6 +13,7 @@ use crate::store::Content;
 pub enum Handle {
     File(FileHandle),
     Dir(DirHandle),
+    View(super::view_ops::ViewFileHandle),
 }
 
 pub struct FileHandle {
@@ -57,6 +58,7 @@ impl Handles {
         match &*h {
             Handle::File(_) => Ok(h),
             Handle::Dir(_) => Err(fs_err!(EISDIR, "file operation on a directory handle")),
+            Handle::View(_) => Err(fs_err!(EROFS, "not a file of the live tree")),
         }
     }
 
@@ -73,7 +75,7 @@ impl Handle {
     pub fn as_file(&self) -> &FileHandle {
         match self {
             Handle::File(f) => f,
-            Handle::Dir(_) => unreachable!("checked by Handles::file"),
+            Handle::Dir(_) | Handle::View(_) => unreachable!("checked by Handles::file"),
         }
     }
 }

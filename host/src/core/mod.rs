@@ -6,6 +6,8 @@ mod error;
 mod fs;
 mod handles;
 mod types;
+mod view_ops;
+pub mod views;
 
 pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
+use super::views;
 use super::*;
 use crate::store::{Change, Store, StoreReader};
 
@@ -548,4 +549,142 @@ fn history_serves_past_trees_and_per_path_events() {
     fs.shutdown();
     let t = fs.store().events(0, None, |_| Ok(())); // closed store refuses politely
     assert!(t.is_err());
+}
+
+/// A view in plain Rust: `/hello` (immutable) and `/now` (volatile), read-only.
+struct FakeViews;
+
+impl views::Views for FakeViews {
+    fn names(&self) -> Vec<Arc<str>> {
+        vec!["fake".into()]
+    }
+    fn getattr(&self, _: &Caller, view: &str, path: &str) -> FsResult<views::ViewAttr> {
+        assert_eq!(view, "fake");
+        let (kind, size, caching) = match path {
+            "/" => (FileKind::Dir, 0, views::Caching::Immutable),
+            "/hello" => (FileKind::File, 5, views::Caching::Immutable),
+            "/now" => (FileKind::File, 0, views::Caching::Volatile),
+            _ => return Err(crate::fs_err!(ENOENT, "no such path")),
+        };
+        Ok(views::ViewAttr {
+            kind,
+            size,
+            mtime: 1,
+            perm: 0o644,
+            writable: false,
+            caching,
+        })
+    }
+    fn readdir(&self, _: &Caller, _: &str, path: &str) -> FsResult<Vec<(Arc<str>, FileKind)>> {
+        match path {
+            "/" => Ok(vec![
+                ("hello".into(), FileKind::File),
+                ("now".into(), FileKind::File),
+            ]),
+            _ => Err(crate::fs_err!(ENOTDIR, "not a directory")),
+        }
+    }
+    fn read(&self, _: &Caller, _: &str, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        let data: &[u8] = if path == "/hello" { b"hello" } else { b"tick" };
+        let start = (offset as usize).min(data.len());
+        Ok(data[start..(start + len as usize).min(data.len())].to_vec())
+    }
+    fn readlink(&self, _: &Caller, _: &str, _: &str) -> FsResult<String> {
+        Err(crate::fs_err!(EINVAL, "not a symlink"))
+    }
+    fn write(&self, _: &Caller, _: &str, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
+        Err(crate::fs_err!(EROFS, "read-only"))
+    }
+}
+
+use std::sync::Arc;
+
+#[test]
+fn views_appear_beside_current_read_only_with_their_caching() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    fs.set_views(Arc::new(FakeViews));
+    let root = fs.opendir(&C, ROOT_INO, 0).unwrap();
+    let mut names = Vec::new();
+    fs.readdir(&C, ROOT_INO, root.fh, 0, &mut |i| {
+        names.push(i.name.to_string());
+        true
+    })
+    .unwrap();
+    assert_eq!(names, [".", "..", "current", "fake"]);
+
+    let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
+    assert!(views::is_view_ino(v.attr.ino));
+    assert_eq!(v.attr.kind, FileKind::Dir);
+    let hello = fs.lookup(&C, v.attr.ino, name("hello")).unwrap();
+    assert_eq!(
+        (hello.attr.size, hello.attr.perm),
+        (5, 0o444),
+        "read-only views lose write bits"
+    );
+    assert_eq!(hello.attr_ttl, views::Caching::Immutable.ttl());
+    assert_eq!(errno(fs.lookup(&C, v.attr.ino, name("nope"))), libc::ENOENT);
+    assert_eq!(
+        fs.lookup(&C, v.attr.ino, name("hello")).unwrap().attr.ino,
+        hello.attr.ino,
+        "stable inode"
+    );
+
+    let o = fs.open(&C, hello.attr.ino, libc::O_RDONLY).unwrap();
+    assert!(o.keep_cache && !o.direct_io);
+    assert_eq!(fs.read(&C, hello.attr.ino, o.fh, 1, 10).unwrap(), b"ello");
+    fs.release(&C, hello.attr.ino, o.fh).unwrap();
+    let now = fs.lookup(&C, v.attr.ino, name("now")).unwrap();
+    assert_eq!(now.attr_ttl, std::time::Duration::ZERO);
+    assert!(
+        fs.open(&C, now.attr.ino, libc::O_RDONLY).unwrap().direct_io,
+        "volatile content bypasses the page cache"
+    );
+
+    assert_eq!(
+        errno(fs.open(&C, hello.attr.ino, libc::O_WRONLY)),
+        libc::EROFS
+    );
+    assert_eq!(
+        errno(fs.create(&C, v.attr.ino, name("new"), 0o644, 0, libc::O_WRONLY)),
+        libc::EROFS
+    );
+    assert_eq!(
+        errno(fs.mkdir(&C, v.attr.ino, name("d"), 0o755, 0)),
+        libc::EROFS
+    );
+    assert_eq!(errno(fs.unlink(&C, v.attr.ino, name("hello"))), libc::EROFS);
+    assert_eq!(
+        errno(fs.setattr(
+            &C,
+            hello.attr.ino,
+            SetAttr {
+                mode: Some(0o600),
+                ..Default::default()
+            }
+        )),
+        libc::EROFS
+    );
+    put(&fs, CURRENT_INO, "f", b"x");
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("f"), v.attr.ino, name("f"), 0)),
+        libc::EXDEV
+    );
+    assert_eq!(errno(fs.rmdir(&C, ROOT_INO, name("fake"))), libc::EACCES);
+
+    let d = fs.opendir(&C, v.attr.ino, 0).unwrap();
+    let mut listed = Vec::new();
+    fs.readdirplus(&C, v.attr.ino, d.fh, 0, &mut |i, e| {
+        listed.push((i.name.to_string(), i.ino == e.attr.ino));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(),
+        [".", "..", "hello", "now"]
+    );
+    assert!(
+        listed[2..].iter().all(|l| l.1),
+        "readdirplus entries carry their own inode"
+    );
 }

@@ -1,0 +1,232 @@
+//! The view section of the mount: every top-level directory but `current/` belongs to a
+//! view, which answers for the paths below it. The core gives view paths stable inode
+//! numbers, turns a view's caching policy into kernel TTLs, and keeps views read-only
+//! where they say so. What a view *is* (a WebAssembly component) is not the core's
+//! business: it sees the [`Views`] trait.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+
+use super::{Attr, Caller, Entry, FileKind, FsResult, Ino, TimeNs};
+use crate::fs_err;
+
+/// Inode numbers of view paths start here, far above any live-tree inode.
+pub const VIEW_INO_BASE: Ino = 1 << 48;
+
+/// How long an answer may be kept (the view decides, per answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caching {
+    /// Ask again every time.
+    Volatile,
+    Millis(u32),
+    /// Never changes while this version of the view is loaded.
+    Immutable,
+}
+
+impl Caching {
+    /// The kernel TTL for this policy. "Immutable" is bounded all the same, so that a view
+    /// replaced by a new version is asked again within the hour even without notify.
+    pub fn ttl(self) -> Duration {
+        match self {
+            Caching::Volatile => Duration::ZERO,
+            Caching::Millis(ms) => Duration::from_millis(ms.into()),
+            Caching::Immutable => Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A view's answer to getattr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewAttr {
+    pub kind: FileKind,
+    pub size: u64,
+    pub mtime: TimeNs,
+    pub perm: u32,
+    pub writable: bool,
+    pub caching: Caching,
+}
+
+/// What the core needs of the loaded views. Paths are relative to the view's root ("/").
+pub trait Views: Send + Sync {
+    /// Names of the loaded views (their top-level directories), sorted.
+    fn names(&self) -> Vec<Arc<str>>;
+    fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr>;
+    fn readdir(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+    ) -> FsResult<Vec<(Arc<str>, FileKind)>>;
+    fn read(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        offset: u64,
+        len: u32,
+    ) -> FsResult<Vec<u8>>;
+    fn readlink(&self, caller: &Caller, view: &str, path: &str) -> FsResult<String>;
+    fn write(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> FsResult<u32>;
+}
+
+/// A view path: which view, and the path inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ViewPath {
+    pub view: Arc<str>,
+    pub path: Arc<str>,
+}
+
+impl ViewPath {
+    pub fn child(&self, name: &str) -> ViewPath {
+        let path = if &*self.path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{}/{name}", self.path)
+        };
+        ViewPath {
+            view: self.view.clone(),
+            path: path.into(),
+        }
+    }
+
+    pub fn parent(&self) -> Option<ViewPath> {
+        if &*self.path == "/" {
+            return None;
+        }
+        let cut = self.path.rfind('/').unwrap_or(0);
+        let parent = if cut == 0 { "/" } else { &self.path[..cut] };
+        Some(ViewPath {
+            view: self.view.clone(),
+            path: parent.into(),
+        })
+    }
+}
+
+/// Stable inode numbers for view paths, for the life of the mount. Numbers are never
+/// reused, so a kernel holding an old number gets ESTALE-free answers for the same path.
+#[derive(Default)]
+pub struct ViewInodes {
+    next: AtomicU64,
+    map: RwLock<Maps>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_path: FxHashMap<ViewPath, Ino>,
+    by_ino: FxHashMap<Ino, ViewPath>,
+}
+
+impl ViewInodes {
+    pub fn ino(&self, vp: &ViewPath) -> Ino {
+        if let Some(&ino) = self.map.read().by_path.get(vp) {
+            return ino;
+        }
+        let mut m = self.map.write();
+        if let Some(&ino) = m.by_path.get(vp) {
+            return ino;
+        }
+        let ino = VIEW_INO_BASE + self.next.fetch_add(1, Ordering::Relaxed);
+        m.by_path.insert(vp.clone(), ino);
+        m.by_ino.insert(ino, vp.clone());
+        ino
+    }
+
+    pub fn path(&self, ino: Ino) -> FsResult<ViewPath> {
+        self.map
+            .read()
+            .by_ino
+            .get(&ino)
+            .cloned()
+            .ok_or(fs_err!(ESTALE, "unknown view inode"))
+    }
+}
+
+pub fn is_view_ino(ino: Ino) -> bool {
+    ino >= VIEW_INO_BASE
+}
+
+/// Attributes of a view path as `stat` shows them: owned by the mounting user, read-only
+/// unless the view says it takes writes.
+pub fn attr_of(ino: Ino, a: &ViewAttr, uid: u32, gid: u32) -> Attr {
+    let perm = if a.writable {
+        a.perm & 0o777
+    } else {
+        a.perm & 0o555
+    };
+    Attr {
+        ino,
+        kind: a.kind,
+        perm,
+        nlink: if a.kind == FileKind::Dir { 2 } else { 1 },
+        uid,
+        gid,
+        size: a.size,
+        atime: a.mtime,
+        mtime: a.mtime,
+        ctime: a.mtime,
+        rdev: 0,
+    }
+}
+
+/// The entry for a view path: TTLs follow the view's caching policy.
+pub fn entry_of(attr: Attr, caching: Caching) -> Entry {
+    let ttl = caching.ttl();
+    Entry {
+        attr,
+        entry_ttl: ttl,
+        attr_ttl: ttl,
+        generation: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_paths_have_stable_inodes_and_parents() {
+        let inodes = ViewInodes::default();
+        let root = ViewPath {
+            view: "history".into(),
+            path: "/".into(),
+        };
+        let a = root.child("@3").child("src");
+        assert_eq!(&*a.path, "/@3/src");
+        assert_eq!(a.parent().unwrap().parent().unwrap(), root);
+        assert!(root.parent().is_none());
+        let ino = inodes.ino(&a);
+        assert!(is_view_ino(ino));
+        assert_eq!(inodes.ino(&a), ino);
+        assert_ne!(inodes.ino(&root), ino);
+        assert_eq!(inodes.path(ino).unwrap(), a);
+        assert_eq!(inodes.path(5).unwrap_err().errno, libc::ESTALE);
+    }
+
+    #[test]
+    fn read_only_views_lose_write_bits() {
+        let a = ViewAttr {
+            kind: FileKind::File,
+            size: 3,
+            mtime: 7,
+            perm: 0o666,
+            writable: false,
+            caching: Caching::Immutable,
+        };
+        assert_eq!(attr_of(VIEW_INO_BASE, &a, 0, 0).perm, 0o444);
+        assert_eq!(
+            entry_of(attr_of(VIEW_INO_BASE, &a, 0, 0), a.caching).entry_ttl,
+            Duration::from_secs(3600)
+        );
+    }
+}
