@@ -16,6 +16,9 @@ mod history;
 mod log;
 mod when;
 
+#[cfg(test)]
+mod tests;
+
 use lighthouse_view_sdk::{store, Attrs, Caller, DirEntry, Event, FsError, View, ViewInfo};
 
 use crate::history::{History, Store};
