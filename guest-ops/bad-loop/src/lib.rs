@@ -1,0 +1,46 @@
+//! `bad-loop/`, a deliberately bad view for the host's tests: a read of `/spin` loops
+//! forever (the host's deadline must stop it). Everything else behaves like a one-file
+//! view, so the host can load it, list it and read it.
+
+use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+
+const ROOT: FixedDir = FixedDir {
+    files: &[("spin", b"never served\n"), ("ok", b"fine\n")],
+    mtime_ns: 0,
+};
+
+struct Bad;
+
+impl View for Bad {
+    fn info() -> ViewInfo {
+        lighthouse_view_sdk::view_info!("bad-loop", "deliberately bad test view")
+    }
+
+    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
+        ROOT.getattr(&path)
+    }
+
+    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
+        ROOT.readdir(&path)
+    }
+
+    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        if path == "/spin" {
+            let mut turns = 0u64;
+            loop {
+                turns = std::hint::black_box(turns.wrapping_add(1));
+            }
+        }
+        ROOT.read(&path, offset, len)
+    }
+
+    fn readlink(_: Caller, path: String) -> Result<String, FsError> {
+        ROOT.readlink(&path)
+    }
+
+    fn write(_: Caller, path: String, _offset: u64, _data: Vec<u8>) -> Result<u32, FsError> {
+        ROOT.write(&path)
+    }
+}
+
+lighthouse_view_sdk::export!(Bad);

@@ -1,0 +1,350 @@
+//! The history view against a model store: a log of events folded into trees.
+
+use std::collections::BTreeMap;
+
+use lighthouse_view_sdk::{attrs, Attrs, Caching, DirEntry, Event, FsError, NodeKind};
+
+use crate::history::{History, Store, RECENT};
+use crate::log::event;
+
+const S: i64 = 1_000_000_000;
+/// 2026-11-23T21:40:00Z
+const T0: i64 = 1_795_470_000 * S;
+
+#[derive(Clone)]
+enum Node {
+    File(Vec<u8>, i64),
+    Dir(i64),
+    Symlink(String, i64),
+}
+
+/// Events plus the content each write committed; trees are folded on demand.
+struct Model {
+    events: Vec<(Event, Option<Vec<u8>>)>,
+    now_ns: i64,
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            events: Vec::new(),
+            now_ns: T0 + 3600 * S,
+        }
+    }
+
+    fn push(
+        &mut self,
+        time_ns: i64,
+        op: &str,
+        path: &str,
+        path2: Option<&str>,
+        data: Option<&[u8]>,
+    ) {
+        let seq = self.events.len() as u64 + 1;
+        let mut e = event(seq, time_ns, op, path, path2);
+        e.size = data.map(|d| d.len() as u64);
+        self.events.push((e, data.map(|d| d.to_vec())));
+    }
+
+    fn tree(&self, seq: u64) -> BTreeMap<String, Node> {
+        let mut tree = BTreeMap::new();
+        tree.insert("/".to_string(), Node::Dir(0));
+        for (e, data) in self.events.iter().take(seq as usize) {
+            let t = e.time_ns;
+            match e.op.as_str() {
+                "mkdir" => drop(tree.insert(e.path.clone(), Node::Dir(t))),
+                "write" => drop(tree.insert(e.path.clone(), Node::File(data.clone().unwrap(), t))),
+                "symlink" => {
+                    drop(tree.insert(e.path.clone(), Node::Symlink(e.path2.clone().unwrap(), t)))
+                }
+                "unlink" => drop(tree.remove(&e.path)),
+                "rename" => {
+                    let node = tree.remove(&e.path).unwrap();
+                    tree.insert(e.path2.clone().unwrap(), node);
+                }
+                op => panic!("model has no {op}"),
+            }
+        }
+        tree
+    }
+}
+
+impl Store for &Model {
+    fn head(&self) -> u64 {
+        self.events.len() as u64
+    }
+    fn now_ns(&self) -> i64 {
+        self.now_ns
+    }
+    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<Event> {
+        let under = |p: &str, prefix: &str| p == prefix || p.starts_with(&format!("{prefix}/"));
+        self.events
+            .iter()
+            .map(|(e, _)| e.clone())
+            .filter(|e| e.seq > after)
+            .filter(|e| match prefix {
+                None => true,
+                Some(p) => under(&e.path, p) || e.path2.as_deref().is_some_and(|p2| under(p2, p)),
+            })
+            .take(limit as usize)
+            .collect()
+    }
+    fn seq_at_time(&self, time_ns: i64) -> u64 {
+        self.events
+            .iter()
+            .filter(|(e, _)| e.time_ns <= time_ns)
+            .map(|(e, _)| e.seq)
+            .max()
+            .unwrap_or(0)
+    }
+    fn stat_at(&self, path: &str, seq: u64) -> Result<Attrs, FsError> {
+        Ok(match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
+            Node::File(data, t) => Attrs {
+                perm: 0o644,
+                ..attrs::file(data.len() as u64, *t, Caching::Volatile)
+            },
+            Node::Dir(t) => Attrs {
+                perm: 0o755,
+                ..attrs::dir(*t, Caching::Volatile)
+            },
+            Node::Symlink(target, t) => attrs::symlink(target.len() as u64, *t, Caching::Volatile),
+        })
+    }
+    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<DirEntry>, FsError> {
+        let tree = self.tree(seq);
+        match tree.get(path).ok_or(FsError::NotFound)? {
+            Node::Dir(_) => {}
+            _ => return Err(FsError::NotADirectory),
+        }
+        let prefix = if path == "/" {
+            "/".to_string()
+        } else {
+            format!("{path}/")
+        };
+        Ok(tree
+            .iter()
+            .filter_map(|(p, node)| {
+                let name = p.strip_prefix(&prefix)?;
+                (!name.is_empty() && !name.contains('/')).then(|| {
+                    let kind = match node {
+                        Node::File(..) => NodeKind::File,
+                        Node::Dir(_) => NodeKind::Directory,
+                        Node::Symlink(..) => NodeKind::Symlink,
+                    };
+                    attrs::entry(name, kind)
+                })
+            })
+            .collect())
+    }
+    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
+            Node::File(data, _) => Ok(lighthouse_view_sdk::slice_read(data, offset, len)),
+            Node::Dir(_) => Err(FsError::IsADirectory),
+            Node::Symlink(..) => Err(FsError::Invalid("symlink".into())),
+        }
+    }
+    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, FsError> {
+        match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
+            Node::Symlink(target, _) => Ok(target.clone()),
+            _ => Err(FsError::Invalid("not a symlink".into())),
+        }
+    }
+}
+
+/// 1 mkdir /src, 2 write /src/a v1, 3 write /src/a v2, 4 symlink /l -> src/a,
+/// 5 rename /src/a -> /src/b, 6 write /gone, 7 unlink /gone; one second apart.
+fn sample() -> Model {
+    let mut m = Model::new();
+    m.push(T0 + S, "mkdir", "/src", None, None);
+    m.push(T0 + 2 * S, "write", "/src/a", None, Some(b"version one\n"));
+    m.push(T0 + 3 * S, "write", "/src/a", None, Some(b"v2\n"));
+    m.push(T0 + 4 * S, "symlink", "/l", Some("src/a"), None);
+    m.push(T0 + 5 * S, "rename", "/src/a", Some("/src/b"), None);
+    m.push(T0 + 6 * S, "write", "/gone", None, Some(b"x"));
+    m.push(T0 + 7 * S, "unlink", "/gone", None, None);
+    m
+}
+
+fn names(entries: &[DirEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.name.as_str()).collect()
+}
+
+fn read_all<S: Store>(view: &History<S>, path: &str) -> Result<Vec<u8>, FsError> {
+    view.read(path, 0, u32::MAX)
+}
+
+#[test]
+fn root_lists_log_and_both_names_of_each_event() {
+    let m = sample();
+    let view = History { store: &m };
+    let root = view.readdir("/").unwrap();
+    assert_eq!(root[0], attrs::entry(".log", NodeKind::Directory));
+    assert_eq!(root.len(), 1 + 2 * 7);
+    assert!(root.iter().all(|e| e.kind == NodeKind::Directory));
+    let names = names(&root);
+    assert!(names.contains(&"@1") && names.contains(&"@7"));
+    assert!(names.contains(&"2026-11-23T21:40:03.000000000Z"));
+    // Every listed name resolves, and a time name to exactly its event.
+    for name in &names[1..] {
+        let attrs = view.getattr(&format!("/{name}")).unwrap();
+        assert_eq!(attrs.kind, NodeKind::Directory);
+        assert_eq!(attrs.perm, 0o555);
+    }
+    let at3 = view.getattr("/2026-11-23T21:40:03.000000000Z").unwrap();
+    assert_eq!(at3.mtime_ns, T0 + 3 * S);
+    assert_eq!(at3.caching, Caching::Immutable);
+    assert_eq!(view.getattr("/@3").unwrap(), at3);
+    let root_attrs = view.getattr("/").unwrap();
+    assert_eq!(
+        (root_attrs.mtime_ns, root_attrs.caching),
+        (T0 + 7 * S, Caching::Volatile)
+    );
+}
+
+#[test]
+fn root_lists_only_the_recent_events_and_times_that_resolve_back() {
+    let mut m = Model::new();
+    for i in 0..30 {
+        // Pairs of events share a timestamp: only the later of each pair owns the time.
+        m.push(T0 + (i / 2) * S, "write", "/f", None, Some(b"x"));
+    }
+    let view = History { store: &m };
+    let root = view.readdir("/").unwrap();
+    let names = names(&root);
+    assert!(!names.contains(&"@10") && names.contains(&"@11") && names.contains(&"@30"));
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with('@')).count(),
+        RECENT as usize
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with('Z')).count(),
+        RECENT as usize / 2
+    );
+    for name in names.iter().filter(|n| n.ends_with('Z')) {
+        let seq = (&m).seq_at_time(lighthouse_view_sdk::time::parse_rfc3339(name).unwrap());
+        assert_eq!(seq % 2, 0, "{name} resolves to the later event of its pair");
+    }
+}
+
+#[test]
+fn points_serve_the_tree_as_it_was() {
+    let m = sample();
+    let view = History { store: &m };
+    assert_eq!(read_all(&view, "/@2/src/a").unwrap(), b"version one\n");
+    assert_eq!(read_all(&view, "/@3/src/a").unwrap(), b"v2\n");
+    assert_eq!(view.read("/@2/src/a", 8, 100).unwrap(), b"one\n");
+    let a = view.getattr("/@2/src/a").unwrap();
+    assert_eq!(
+        (a.kind, a.size, a.mtime_ns),
+        (NodeKind::File, 12, T0 + 2 * S)
+    );
+    assert_eq!(
+        (a.perm, a.writable, a.caching),
+        (0o444, false, Caching::Immutable)
+    );
+    assert_eq!(view.getattr("/@2/src").unwrap().perm, 0o555);
+    assert_eq!(names(&view.readdir("/@5/src").unwrap()), ["b"]);
+    assert_eq!(names(&view.readdir("/@5").unwrap()), ["l", "src"]);
+    assert_eq!(view.readlink("/@4/l").unwrap(), "src/a");
+    assert_eq!(view.getattr("/@1/src/a"), Err(FsError::NotFound));
+    // The empty tree before the log, and the head itself.
+    assert!(view.readdir("/@0").unwrap().is_empty());
+    assert_eq!(view.getattr("/@0").unwrap().mtime_ns, 0);
+    assert!(view.getattr("/@7").is_ok());
+    assert_eq!(view.read("/@3", 0, 1), Err(FsError::IsADirectory));
+    // Times, with any spelling; before the first event is the empty tree.
+    assert_eq!(
+        read_all(&view, "/2026-11-23T21:40:02.5Z/src/a").unwrap(),
+        b"version one\n"
+    );
+    assert_eq!(
+        read_all(&view, "/2026-11-23T22:40:03+01:00/src/a").unwrap(),
+        b"v2\n"
+    );
+    assert!(view.readdir("/2026-11-23T21:40:00Z").unwrap().is_empty());
+    // Relative to the host's now: an hour after T0 everything has happened.
+    assert_eq!(read_all(&view, "/-10m/src/b").unwrap(), b"v2\n");
+    assert_eq!(
+        view.getattr("/-10m/src/b").unwrap().caching,
+        Caching::Volatile
+    );
+    assert!(view.readdir("/-2h").unwrap().is_empty());
+}
+
+#[test]
+fn names_that_are_not_points_are_not_found() {
+    let m = sample();
+    let view = History { store: &m };
+    for path in [
+        "/@8", "/@8/src", "/now", "/src", "/12", "/@", "/-1x", "/@1x",
+    ] {
+        assert_eq!(view.getattr(path), Err(FsError::NotFound), "{path}");
+    }
+    assert!(matches!(view.getattr("/@1/../x"), Err(FsError::Invalid(_))));
+    assert_eq!(view.write("/@1/src/a"), Err(FsError::ReadOnly));
+}
+
+#[test]
+fn a_time_is_immutable_once_a_later_event_exists() {
+    let m = sample();
+    let view = History { store: &m };
+    let last = "/2026-11-23T21:40:07.000000000Z";
+    assert_eq!(view.getattr(last).unwrap().caching, Caching::Volatile);
+    assert_eq!(
+        view.getattr("/2030-01-01T00:00:00Z").unwrap().caching,
+        Caching::Volatile
+    );
+    assert_eq!(
+        view.getattr("/2026-11-23T21:40:06.000000000Z")
+            .unwrap()
+            .caching,
+        Caching::Immutable
+    );
+}
+
+#[test]
+fn log_files_hold_each_paths_events() {
+    let m = sample();
+    let view = History { store: &m };
+    assert_eq!(names(&view.readdir("/.log").unwrap()), ["l", "src"]);
+    assert_eq!(view.readdir("/.log").unwrap()[0].kind, NodeKind::File); // symlink's log
+    assert_eq!(names(&view.readdir("/.log/src").unwrap()), ["b"]);
+    assert_eq!(view.getattr("/.log/src").unwrap().kind, NodeKind::Directory);
+
+    let log = String::from_utf8(read_all(&view, "/.log/src/a").unwrap()).unwrap();
+    let seqs: Vec<&str> = log.lines().map(|l| &l[..8]).collect();
+    assert_eq!(seqs, [r#"{"seq":2"#, r#"{"seq":3"#, r#"{"seq":5"#]);
+    assert!(log
+        .lines()
+        .next()
+        .unwrap()
+        .contains(r#""op":"write","path":"/src/a","path2":null,"size":12"#));
+    let b = view.getattr("/.log/src/b").unwrap();
+    assert_eq!(
+        (b.kind, b.mtime_ns, b.caching),
+        (NodeKind::File, T0 + 5 * S, Caching::Volatile)
+    );
+    assert_eq!(
+        b.size as usize,
+        read_all(&view, "/.log/src/b").unwrap().len()
+    );
+    // The symlink's log does not leak into its target's.
+    assert_eq!(
+        String::from_utf8(read_all(&view, "/.log/l").unwrap())
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    // A deleted path keeps its log; a path the log never saw has none.
+    assert_eq!(
+        String::from_utf8(read_all(&view, "/.log/gone").unwrap())
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert_eq!(view.getattr("/.log/never"), Err(FsError::NotFound));
+    assert_eq!(view.read("/.log/src", 0, 10), Err(FsError::IsADirectory));
+    assert_eq!(view.readdir("/.log/src/b"), Err(FsError::NotADirectory));
+}
