@@ -5,3 +5,4 @@ pub mod cli;
 pub mod core;
 pub mod fuse;
 pub mod store;
+pub mod views;

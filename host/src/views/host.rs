@@ -1,0 +1,431 @@
+//! [`ViewHost`]: the public face of the view runtime.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{wit, ViewComponentPre, ViewExports};
+use super::component::{check_view_name, compile, new_linker};
+use super::engine::new_engine;
+use super::error::ViewCallError;
+use super::host_store::StoreAccess;
+use super::instance_state::InstanceState;
+use super::limits::ViewLimits;
+use super::pool::{Loaded, ViewInstance};
+use super::types::{Caller, ViewAttrs, ViewDirEntry, ViewInfo};
+
+/// A loaded view, as `views()` (and `debug/views.json`) reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedView {
+    /// Its top-level directory.
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Unique per load; a hot swap of the view gives it a larger one. Answers marked
+    /// `Caching::Immutable` hold for one generation only.
+    pub generation: u64,
+    /// Where the component came from, as given to [`ViewHost::load`].
+    pub origin: String,
+    /// The last fault (trap, timeout, memory cap, bad answer), with the operation and path.
+    pub last_error: Option<String>,
+    /// Faults since this generation was loaded.
+    pub faults: u64,
+    /// Instances idle in its pool.
+    pub idle_instances: usize,
+}
+
+/// One view name: the current generation, swapped atomically, and its fault record.
+struct ViewSlot {
+    name: Arc<str>,
+    current: ArcSwap<Loaded>,
+    faults: Mutex<Faults>,
+}
+
+#[derive(Default)]
+struct Faults {
+    last_error: Option<String>,
+    count: u64,
+}
+
+/// Loads view components and calls into them. Shared by every FUSE worker (it is
+/// `Send + Sync`; wrap it in an `Arc`).
+///
+/// All methods are synchronous and may run wasm: call them from plain threads (FUSE
+/// workers) or tokio blocking sections (`spawn_blocking`, `block_in_place`), never
+/// directly from an async task. A call runs on the caller's stack (up to
+/// `ViewLimits::max_wasm_stack` of it) and takes at most `ViewLimits::call_deadline`.
+///
+/// Per-call methods take the view's name (its top-level directory), the caller, and a
+/// path relative to the view's root ("/" is the view's directory itself).
+pub struct ViewHost {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    limits: Arc<ViewLimits>,
+    store_access: Arc<dyn StoreAccess>,
+    /// Read on every call without a lock; replaced (copy-on-write) when a name is added
+    /// or removed, under `admin`.
+    views: ArcSwap<FxHashMap<Arc<str>, Arc<ViewSlot>>>,
+    admin: Mutex<()>,
+    next_generation: AtomicU64,
+}
+
+impl ViewHost {
+    /// A host with no views loaded. Starts the wasmtime engine (and its epoch ticker
+    /// thread, which stops when the host and every instance are gone).
+    pub fn new(limits: ViewLimits, store_access: Arc<dyn StoreAccess>) -> Result<Self> {
+        let engine = new_engine(&limits)?;
+        let linker = new_linker(&engine)?;
+        Ok(ViewHost {
+            engine,
+            linker,
+            limits: Arc::new(limits),
+            store_access,
+            views: ArcSwap::from_pointee(FxHashMap::default()),
+            admin: Mutex::new(()),
+            next_generation: AtomicU64::new(1),
+        })
+    }
+
+    pub fn limits(&self) -> &ViewLimits {
+        &self.limits
+    }
+
+    /// Compiles and checks a component without loading it (`lighthouse-fs views check`):
+    /// compile, link against the contract, instantiate, call `info`, check its name.
+    /// Compiling takes tens of milliseconds (a second in an unoptimised build).
+    pub fn check(&self, bytes: &[u8]) -> Result<ViewInfo> {
+        self.prepare(bytes).map(|(_, info, _)| info)
+    }
+
+    /// Loads a component and serves it under the name its `info` gives. A view already
+    /// loaded under that name is replaced atomically (hot swap): calls in flight finish
+    /// on the old generation, later calls use the new one. `origin` is for humans (a file
+    /// path, `builtin:history`). The compile happens before any lock is taken.
+    pub fn load(&self, bytes: &[u8], origin: &str) -> Result<ViewInfo> {
+        let (pre, info, instance) = self
+            .prepare(bytes)
+            .with_context(|| format!("cannot load view from {origin}"))?;
+        let _admin = self.admin.lock();
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let loaded = Arc::new(Loaded::new(
+            generation,
+            info.clone(),
+            origin.to_owned(),
+            pre,
+            self.store_access.clone(),
+            self.limits.clone(),
+        ));
+        loaded.checkin(instance);
+        let views = self.views.load();
+        if let Some(slot) = views.get(info.name.as_str()) {
+            let old = slot.current.swap(loaded);
+            *slot.faults.lock() = Faults::default();
+            tracing::info!(view = %info.name, version = %info.version, origin, generation,
+                replaced = old.generation, "view swapped");
+        } else {
+            let name: Arc<str> = info.name.as_str().into();
+            let slot = Arc::new(ViewSlot {
+                name: name.clone(),
+                current: ArcSwap::new(loaded),
+                faults: Mutex::new(Faults::default()),
+            });
+            let mut next = FxHashMap::clone(&views);
+            next.insert(name, slot);
+            self.views.store(Arc::new(next));
+            tracing::info!(view = %info.name, version = %info.version, origin, generation,
+                "view loaded");
+        }
+        Ok(info)
+    }
+
+    /// Stops serving a view; calls in flight finish. `false` when no such view.
+    pub fn unload(&self, name: &str) -> bool {
+        let _admin = self.admin.lock();
+        let views = self.views.load();
+        if !views.contains_key(name) {
+            return false;
+        }
+        let mut next = FxHashMap::clone(&views);
+        next.remove(name);
+        self.views.store(Arc::new(next));
+        tracing::info!(view = name, "view unloaded");
+        true
+    }
+
+    /// The loaded views, sorted by name.
+    pub fn views(&self) -> Vec<LoadedView> {
+        let views = self.views.load();
+        let mut out: Vec<LoadedView> = views
+            .values()
+            .map(|slot| {
+                let loaded = slot.current.load();
+                let faults = slot.faults.lock();
+                LoadedView {
+                    name: loaded.info.name.clone(),
+                    version: loaded.info.version.clone(),
+                    description: loaded.info.description.clone(),
+                    generation: loaded.generation,
+                    origin: loaded.origin.clone(),
+                    last_error: faults.last_error.clone(),
+                    faults: faults.count,
+                    idle_instances: loaded.idle_count(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// `true` when a view of that name is loaded (cheap: one hash lookup, no lock).
+    pub fn has_view(&self, name: &str) -> bool {
+        self.views.load().contains_key(name)
+    }
+
+    /// The current generation of a view (to key caches of `Immutable` answers).
+    pub fn generation(&self, name: &str) -> Option<u64> {
+        self.views
+            .load()
+            .get(name)
+            .map(|slot| slot.current.load().generation)
+    }
+
+    /// The view's `getattr` of `path`.
+    pub fn getattr(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+    ) -> Result<ViewAttrs, ViewCallError> {
+        let caller = wit::Caller::from(caller);
+        self.call(view, "getattr", path, |v, store| {
+            v.call_getattr(store, &caller, path)
+        })
+        .map(|(_, attrs)| attrs.into())
+    }
+
+    /// The view's `readdir` of `path` (entry names are checked: one path component each).
+    pub fn readdir(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+    ) -> Result<Vec<ViewDirEntry>, ViewCallError> {
+        let caller = wit::Caller::from(caller);
+        let (slot, entries) = self.call(view, "readdir", path, |v, store| {
+            v.call_readdir(store, &caller, path)
+        })?;
+        if let Some(bad) = entries.iter().find(|e| !is_entry_name(&e.name)) {
+            let message = format!("readdir returned the invalid entry name {:?}", bad.name);
+            return Err(self.bad_answer(&slot, "readdir", path, message));
+        }
+        Ok(entries.into_iter().map(Into::into).collect())
+    }
+
+    /// The view's `read` of up to `len` bytes of `path` from `offset`.
+    pub fn read(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ViewCallError> {
+        let caller = wit::Caller::from(caller);
+        let (slot, data) = self.call(view, "read", path, |v, store| {
+            v.call_read(store, &caller, path, offset, len)
+        })?;
+        if data.len() > len as usize {
+            let message = format!("read returned {} bytes, {len} were asked", data.len());
+            return Err(self.bad_answer(&slot, "read", path, message));
+        }
+        Ok(data)
+    }
+
+    /// The view's `readlink` of `path`.
+    pub fn readlink(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+    ) -> Result<String, ViewCallError> {
+        let caller = wit::Caller::from(caller);
+        self.call(view, "readlink", path, |v, store| {
+            v.call_readlink(store, &caller, path)
+        })
+        .map(|(_, target)| target)
+    }
+
+    /// The view's `write` of `data` at `offset` of `path`; the number of bytes taken.
+    pub fn write(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u32, ViewCallError> {
+        let caller = wit::Caller::from(caller);
+        let (slot, n) = self.call(view, "write", path, |v, store| {
+            v.call_write(store, &caller, path, offset, data)
+        })?;
+        if n as usize > data.len() {
+            let message = format!("write took {n} bytes of {}", data.len());
+            return Err(self.bad_answer(&slot, "write", path, message));
+        }
+        Ok(n)
+    }
+
+    /// Compile, check, instantiate and ask `info`; the instance joins the pool on load.
+    fn prepare(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(ViewComponentPre<InstanceState>, ViewInfo, ViewInstance)> {
+        let pre = compile(&self.engine, &self.linker, &self.limits, bytes)?;
+        let mut instance =
+            Loaded::instantiate(&pre, &self.engine, self.store_access.clone(), &self.limits)
+                .map_err(anyhow::Error::from)
+                .context("cannot instantiate the component")?;
+        let info = match instance
+            .view
+            .lighthouse_fs_view()
+            .call_info(&mut instance.store)
+        {
+            Ok(info) => ViewInfo::from(info),
+            Err(e) => {
+                let failure = classify(&e, &instance.store, "(loading)".into(), &self.limits);
+                anyhow::bail!("the component's `info` failed: {failure}\n{e:?}");
+            }
+        };
+        check_view_name(&info.name)?;
+        Ok((pre, info, instance))
+    }
+
+    /// Runs one call on a pooled instance: the instance goes back to the pool unless the
+    /// call failed (a failed `Store` is poisoned and dropped). Returns the slot too, for
+    /// the callers that check the answer.
+    #[inline]
+    fn call<R>(
+        &self,
+        view: &str,
+        op: &'static str,
+        path: &str,
+        f: impl FnOnce(
+            &ViewExports,
+            &mut Store<InstanceState>,
+        ) -> wasmtime::Result<Result<R, wit::FsError>>,
+    ) -> Result<(Arc<ViewSlot>, R), ViewCallError> {
+        let slot = self
+            .views
+            .load()
+            .get(view)
+            .cloned()
+            .ok_or(ViewCallError::NoSuchView)?;
+        let loaded = slot.current.load_full();
+        let mut instance = match loaded.checkout() {
+            Ok(instance) => instance,
+            Err(e) => {
+                let err = ViewCallError::Unavailable {
+                    view: slot.name.clone(),
+                    message: format!("{e:#}"),
+                };
+                return Err(self.fault(&slot, &loaded, op, path, err, &format!("{e:?}")));
+            }
+        };
+        let ViewInstance {
+            store,
+            view: bindings,
+        } = &mut instance;
+        match f(bindings.lighthouse_fs_view(), store) {
+            Ok(Ok(value)) => {
+                loaded.checkin(instance);
+                Ok((slot, value))
+            }
+            Ok(Err(e)) => {
+                loaded.checkin(instance);
+                Err(ViewCallError::View(e.into()))
+            }
+            Err(e) => {
+                let err = classify(&e, &instance.store, slot.name.clone(), &self.limits);
+                Err(self.fault(&slot, &loaded, op, path, err, &format!("{e:?}")))
+                // `instance` (its poisoned Store) is dropped here.
+            }
+        }
+    }
+
+    fn bad_answer(&self, slot: &ViewSlot, op: &str, path: &str, message: String) -> ViewCallError {
+        let loaded = slot.current.load();
+        let err = ViewCallError::BadAnswer {
+            view: slot.name.clone(),
+            message,
+        };
+        self.fault(slot, &loaded, op, path, err, "")
+    }
+
+    /// Logs a fault and records it as the view's `last_error`.
+    fn fault(
+        &self,
+        slot: &ViewSlot,
+        loaded: &Loaded,
+        op: &str,
+        path: &str,
+        err: ViewCallError,
+        detail: &str,
+    ) -> ViewCallError {
+        tracing::warn!(view = %slot.name, generation = loaded.generation, op, path,
+            error = %err, detail, "view call failed");
+        let mut faults = slot.faults.lock();
+        faults.count += 1;
+        faults.last_error = Some(format!("{op} {path}: {err}"));
+        err
+    }
+}
+
+/// What kind of failure a failed call was, with the view's stderr (its panic message).
+fn classify(
+    e: &wasmtime::Error,
+    store: &Store<InstanceState>,
+    view: Arc<str>,
+    limits: &ViewLimits,
+) -> ViewCallError {
+    let state = store.data();
+    if state.memory.exceeded.is_some() {
+        return ViewCallError::MemoryCap {
+            view,
+            cap: state.memory.cap,
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => ViewCallError::Timeout {
+            view,
+            deadline: limits.call_deadline,
+        },
+        Some(trap) => {
+            let stderr = state.stderr.take();
+            let message = if stderr.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap}; the view's stderr: {stderr}")
+            };
+            ViewCallError::Trap { view, message }
+        }
+        None => ViewCallError::Trap {
+            view,
+            message: format!("{e:#}"),
+        },
+    }
+}
+
+/// A directory entry name the core can serve: one path component.
+fn is_entry_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 255
+        && !name.bytes().any(|b| b == b'/' || b == 0)
+}

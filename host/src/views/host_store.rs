@@ -1,0 +1,92 @@
+//! The `store` import of the WIT contract: what the host lets a view see of the event
+//! store. The core implements [`StoreAccess`]; this module adapts it to the component.
+
+use super::bindings::{lighthouse::fs::store, wit};
+use super::instance_state::InstanceState;
+use super::types::{EventInfo, ViewAttrs, ViewDirEntry, ViewError};
+
+/// The read-only window onto the event store that views get, implemented by the core.
+///
+/// Paths are relative to `current/`, with a leading "/". Calls come from whichever
+/// thread is calling into a view (FUSE workers, tokio blocking sections), concurrently,
+/// and sit inside the view's time budget: answer from memory where possible, never block
+/// for long, and never panic (a panic here unwinds through the view into the caller).
+/// The host caps `limit` of [`events`](Self::events) and `len` of
+/// [`read_at`](Self::read_at) (see `ViewLimits`) before calling.
+pub trait StoreAccess: Send + Sync {
+    /// Sequence number of the newest event (0: empty log).
+    fn head(&self) -> u64;
+    /// The host's clock, nanoseconds since the Unix epoch.
+    fn now_ns(&self) -> i64;
+    /// Up to `limit` events with seq > `after`, in order; with `prefix`, only events
+    /// whose path or path2 is `prefix` or below it.
+    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo>;
+    /// The newest event at or before `time_ns` (0 when none).
+    fn seq_at_time(&self, time_ns: i64) -> u64;
+    /// The attributes of `path` in the tree after event `seq` (seq 0: the empty tree).
+    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError>;
+    /// The entries of directory `path` after event `seq`.
+    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError>;
+    /// Up to `len` bytes of file `path` from `offset`, after event `seq`.
+    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError>;
+    /// The target of symlink `path` after event `seq`.
+    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError>;
+}
+
+impl wit::Host for InstanceState {}
+
+impl store::Host for InstanceState {
+    fn head(&mut self) -> u64 {
+        self.store_access.head()
+    }
+
+    fn now_ns(&mut self) -> i64 {
+        self.store_access.now_ns()
+    }
+
+    fn events(&mut self, after: u64, limit: u32, prefix: Option<String>) -> Vec<wit::Event> {
+        let limit = limit.min(self.max_events_per_call);
+        self.store_access
+            .events(after, limit, prefix.as_deref())
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    fn seq_at_time(&mut self, time_ns: i64) -> u64 {
+        self.store_access.seq_at_time(time_ns)
+    }
+
+    fn stat_at(&mut self, path: String, seq: u64) -> Result<wit::Attrs, wit::FsError> {
+        self.store_access
+            .stat_at(&path, seq)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn list_at(&mut self, path: String, seq: u64) -> Result<Vec<wit::DirEntry>, wit::FsError> {
+        match self.store_access.list_at(&path, seq) {
+            Ok(entries) => Ok(entries.into_iter().map(Into::into).collect()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read_at(
+        &mut self,
+        path: String,
+        seq: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, wit::FsError> {
+        let len = len.min(self.max_read_bytes);
+        self.store_access
+            .read_at(&path, seq, offset, len)
+            .map_err(Into::into)
+    }
+
+    fn readlink_at(&mut self, path: String, seq: u64) -> Result<String, wit::FsError> {
+        self.store_access
+            .readlink_at(&path, seq)
+            .map_err(Into::into)
+    }
+}

@@ -1,0 +1,188 @@
+//! What each view instance's `Store` carries: the core's [`StoreAccess`], an empty WASI
+//! context, the memory limiter, and the tail of the view's stderr.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::host_store::StoreAccess;
+use super::limits::ViewLimits;
+
+/// The data of one view instance's `Store`.
+pub(crate) struct InstanceState {
+    pub(crate) store_access: Arc<dyn StoreAccess>,
+    pub(crate) max_events_per_call: u32,
+    pub(crate) max_read_bytes: u32,
+    pub(crate) memory: MemoryCap,
+    pub(crate) stderr: StderrTail,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl InstanceState {
+    pub(crate) fn new(store_access: Arc<dyn StoreAccess>, limits: &ViewLimits) -> Self {
+        let stderr = StderrTail::new(limits.stderr_tail_bytes);
+        // No preopens, no environment, no arguments, no sockets (the builder denies every
+        // address by default), stdin closed, stdout discarded: a view has no ambient
+        // authority. Its stderr is kept (the last few KiB) for the log when it traps.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        InstanceState {
+            store_access,
+            max_events_per_call: limits.max_events_per_call,
+            max_read_bytes: limits.max_read_bytes,
+            memory: MemoryCap {
+                cap: limits.memory_per_instance,
+                exceeded: None,
+            },
+            stderr,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps an instance's linear memory and remembers that the cap was hit, so a call that
+/// traps for it is reported as "memory cap exceeded" rather than a bare trap.
+pub(crate) struct MemoryCap {
+    pub(crate) cap: usize,
+    /// The size the instance asked for when it was refused.
+    pub(crate) exceeded: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.exceeded = Some(desired);
+            wasmtime::bail!(
+                "memory cap exceeded: the view asked for {desired} bytes, the cap is {}",
+                self.cap
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Bounded by the pool's `table_elements`.
+        Ok(true)
+    }
+}
+
+/// The last `capacity` bytes a view wrote to stderr (where a Rust guest's panic message
+/// goes). Writes never fail and never block, so a chatty view is not punished.
+#[derive(Clone)]
+pub(crate) struct StderrTail {
+    inner: Arc<Mutex<VecDeque<u8>>>,
+    capacity: usize,
+}
+
+impl StderrTail {
+    fn new(capacity: usize) -> Self {
+        StderrTail {
+            inner: Arc::new(Mutex::new(VecDeque::new())),
+            capacity,
+        }
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = &bytes[bytes.len().saturating_sub(self.capacity)..];
+        let overflow = (buf.len() + bytes.len()).saturating_sub(self.capacity);
+        buf.drain(..overflow);
+        buf.extend(bytes);
+    }
+
+    /// Takes what was written since the last call (lossy UTF-8, trimmed).
+    pub(crate) fn take(&self) -> String {
+        let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes: Vec<u8> = buf.drain(..).collect();
+        String::from_utf8_lossy(&bytes).trim().to_owned()
+    }
+}
+
+impl IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for StderrTail {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for StderrTail {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for StderrTail {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 << 10)
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.push(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}

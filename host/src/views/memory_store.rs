@@ -1,0 +1,218 @@
+//! [`MemoryStore`]: a small in-memory [`StoreAccess`] — the test double of the views'
+//! unit tests, and the empty store `views check` runs a component against.
+
+use std::collections::BTreeMap;
+
+use parking_lot::RwLock;
+
+use super::host_store::StoreAccess;
+use super::types::{Caching, EventInfo, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
+
+#[derive(Clone, Debug)]
+enum Node {
+    File(Vec<u8>),
+    Dir,
+    Symlink(String),
+}
+
+/// An event log kept in memory; trees are folded from it on demand (fine for tests).
+/// Understands `mkdir`, `write` (content replaced), `symlink`, `unlink`, `rmdir`, `rename`.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: Vec<(EventInfo, Option<Vec<u8>>)>,
+    now_ns: i64,
+}
+
+impl MemoryStore {
+    /// An empty log (head 0) with the clock at `now_ns`.
+    pub fn new(now_ns: i64) -> Self {
+        MemoryStore {
+            inner: RwLock::new(Inner {
+                events: Vec::new(),
+                now_ns,
+            }),
+        }
+    }
+
+    /// Appends an event at `time_ns` (which also becomes the clock); returns its seq.
+    pub fn push(
+        &self,
+        time_ns: i64,
+        op: &str,
+        path: &str,
+        path2: Option<&str>,
+        data: Option<&[u8]>,
+    ) -> u64 {
+        let mut inner = self.inner.write();
+        let seq = inner.events.len() as u64 + 1;
+        inner.now_ns = inner.now_ns.max(time_ns);
+        inner.events.push((
+            EventInfo {
+                seq,
+                time_ns,
+                agent: Some("test".into()),
+                uid: 0,
+                gid: 0,
+                pid: 1,
+                op: op.into(),
+                path: path.into(),
+                path2: path2.map(Into::into),
+                size: data.map(|d| d.len() as u64),
+                hash: None,
+            },
+            data.map(<[u8]>::to_vec),
+        ));
+        seq
+    }
+
+    fn tree(&self, seq: u64) -> BTreeMap<String, (Node, i64)> {
+        let inner = self.inner.read();
+        let mut tree = BTreeMap::new();
+        tree.insert("/".to_owned(), (Node::Dir, 0));
+        for (e, data) in inner.events.iter().take(seq as usize) {
+            let t = e.time_ns;
+            match e.op.as_str() {
+                "mkdir" => drop(tree.insert(e.path.clone(), (Node::Dir, t))),
+                "write" => {
+                    let content = data.clone().unwrap_or_default();
+                    drop(tree.insert(e.path.clone(), (Node::File(content), t)))
+                }
+                "symlink" => {
+                    let target = e.path2.clone().unwrap_or_default();
+                    drop(tree.insert(e.path.clone(), (Node::Symlink(target), t)))
+                }
+                "unlink" | "rmdir" => drop(tree.remove(&e.path)),
+                "rename" => {
+                    if let (Some(node), Some(to)) = (tree.remove(&e.path), &e.path2) {
+                        tree.insert(to.clone(), node);
+                    }
+                }
+                _ => {}
+            }
+        }
+        tree
+    }
+
+    fn node(&self, path: &str, seq: u64) -> Result<(Node, i64), ViewError> {
+        self.tree(seq).remove(path).ok_or(ViewError::NotFound)
+    }
+}
+
+fn kind(node: &Node) -> NodeKind {
+    match node {
+        Node::File(_) => NodeKind::File,
+        Node::Dir => NodeKind::Directory,
+        Node::Symlink(_) => NodeKind::Symlink,
+    }
+}
+
+impl StoreAccess for MemoryStore {
+    fn head(&self) -> u64 {
+        self.inner.read().events.len() as u64
+    }
+
+    fn now_ns(&self) -> i64 {
+        self.inner.read().now_ns
+    }
+
+    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo> {
+        let under = |p: &str, prefix: &str| {
+            prefix == "/"
+                || p == prefix
+                || (p.starts_with(prefix) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
+        };
+        self.inner
+            .read()
+            .events
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| e.seq > after)
+            .filter(|e| {
+                prefix.is_none_or(|pre| {
+                    under(&e.path, pre) || e.path2.as_deref().is_some_and(|p2| under(p2, pre))
+                })
+            })
+            .take(limit as usize)
+            .cloned()
+            .collect()
+    }
+
+    fn seq_at_time(&self, time_ns: i64) -> u64 {
+        self.inner
+            .read()
+            .events
+            .iter()
+            .take_while(|(e, _)| e.time_ns <= time_ns)
+            .last()
+            .map_or(0, |(e, _)| e.seq)
+    }
+
+    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+        let (node, mtime_ns) = self.node(path, seq)?;
+        let size = match &node {
+            Node::File(data) => data.len() as u64,
+            Node::Dir => 0,
+            Node::Symlink(target) => target.len() as u64,
+        };
+        Ok(ViewAttrs {
+            kind: kind(&node),
+            size,
+            mtime_ns,
+            perm: if matches!(node, Node::Dir) {
+                0o755
+            } else {
+                0o644
+            },
+            writable: true,
+            caching: Caching::Volatile,
+        })
+    }
+
+    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
+        let tree = self.tree(seq);
+        match tree.get(path) {
+            None => return Err(ViewError::NotFound),
+            Some((Node::Dir, _)) => {}
+            Some(_) => return Err(ViewError::NotADirectory),
+        }
+        let prefix = if path == "/" {
+            "/".to_owned()
+        } else {
+            format!("{path}/")
+        };
+        Ok(tree
+            .iter()
+            .filter_map(|(p, (node, _))| {
+                let rest = p.strip_prefix(&prefix)?;
+                (!rest.is_empty() && !rest.contains('/')).then(|| ViewDirEntry {
+                    name: rest.to_owned(),
+                    kind: kind(node),
+                })
+            })
+            .collect())
+    }
+
+    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
+        match self.node(path, seq)?.0 {
+            Node::File(data) => {
+                let start = (offset as usize).min(data.len());
+                let end = start.saturating_add(len as usize).min(data.len());
+                Ok(data[start..end].to_vec())
+            }
+            Node::Dir => Err(ViewError::IsADirectory),
+            Node::Symlink(_) => Err(ViewError::Invalid("a symlink".into())),
+        }
+    }
+
+    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        match self.node(path, seq)?.0 {
+            Node::Symlink(target) => Ok(target),
+            _ => Err(ViewError::Invalid("not a symlink".into())),
+        }
+    }
+}

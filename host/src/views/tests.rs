@@ -1,0 +1,334 @@
+//! The view host against the components of guest-ops/ (embedded by build.rs) and a
+//! [`MemoryStore`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const S: i64 = 1_000_000_000;
+/// 2026-11-23T21:40:00Z
+const T0: i64 = 1_795_470_000 * S;
+
+/// The component with this file stem; `None` (the test is skipped) only when build.rs
+/// found no guest-ops workspace at all.
+fn component(stem: &str) -> Option<&'static [u8]> {
+    if builtin::BUILTIN.is_empty() && builtin::TEST_COMPONENTS.is_empty() {
+        eprintln!("skipped: guest-ops/ has no workspace, no components were built");
+        return None;
+    }
+    Some(builtin::component(stem).unwrap_or_else(|| panic!("guest-ops built no {stem}.wasm")))
+}
+
+fn test_limits() -> ViewLimits {
+    ViewLimits {
+        max_instances: 16,
+        ..ViewLimits::default()
+    }
+}
+
+fn host_with(store: Arc<MemoryStore>) -> ViewHost {
+    ViewHost::new(test_limits(), store).expect("view host")
+}
+
+fn host() -> ViewHost {
+    host_with(Arc::new(MemoryStore::new(T0)))
+}
+
+fn caller() -> Caller {
+    Caller {
+        agent: Some("tester".into()),
+        uid: 1000,
+        gid: 1000,
+        pid: 42,
+    }
+}
+
+#[test]
+fn hello_serves_its_greeting() {
+    let Some(bytes) = component("hello") else {
+        return;
+    };
+    let host = host();
+    let info = host.load(bytes, "builtin:hello").unwrap();
+    assert_eq!(info.name, "hello");
+    let c = caller();
+
+    let root = host.getattr("hello", &c, "/").unwrap();
+    assert_eq!(root.kind, NodeKind::Directory);
+    let entries = host.readdir("hello", &c, "/").unwrap();
+    assert_eq!(
+        entries,
+        vec![ViewDirEntry {
+            name: "greeting".into(),
+            kind: NodeKind::File
+        }]
+    );
+    let attrs = host.getattr("hello", &c, "/greeting").unwrap();
+    let data = host.read("hello", &c, "/greeting", 0, 4096).unwrap();
+    assert_eq!(data, b"Hello from a lighthouse-fs view!\n");
+    assert_eq!(attrs.size, data.len() as u64);
+    assert_eq!(host.read("hello", &c, "/greeting", 6, 4).unwrap(), b"from");
+
+    let missing = host.getattr("hello", &c, "/nope").unwrap_err();
+    assert!(matches!(missing, ViewCallError::View(ViewError::NotFound)));
+    assert_eq!(missing.errno(), libc::ENOENT);
+    let write = host.write("hello", &c, "/greeting", 0, b"x").unwrap_err();
+    assert_eq!(write.errno(), libc::EROFS);
+
+    let views = host.views();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].name, "hello");
+    assert_eq!(views[0].origin, "builtin:hello");
+    assert_eq!(views[0].last_error, None);
+    assert!(views[0].idle_instances >= 1);
+}
+
+#[test]
+fn unknown_view_is_enoent() {
+    let host = host();
+    let err = host.getattr("nothing", &caller(), "/").unwrap_err();
+    assert!(matches!(err, ViewCallError::NoSuchView));
+    assert_eq!(err.errno(), libc::ENOENT);
+    assert!(!host.has_view("nothing"));
+}
+
+#[test]
+fn history_reads_the_tree_at_a_point() {
+    let Some(bytes) = component("history") else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new(T0));
+    store.push(T0, "mkdir", "/docs", None, None);
+    store.push(T0 + S, "write", "/docs/a.txt", None, Some(b"one\n"));
+    store.push(T0 + 2 * S, "write", "/docs/a.txt", None, Some(b"two!\n"));
+    let host = host_with(store.clone());
+    assert_eq!(host.load(bytes, "builtin:history").unwrap().name, "history");
+    let c = caller();
+
+    let root: Vec<String> = host
+        .readdir("history", &c, "/")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(root.contains(&"@3".to_owned()), "{root:?}");
+    assert!(root.contains(&".log".to_owned()), "{root:?}");
+
+    assert_eq!(
+        host.read("history", &c, "/@2/docs/a.txt", 0, 100).unwrap(),
+        b"one\n"
+    );
+    assert_eq!(
+        host.read("history", &c, "/@3/docs/a.txt", 0, 100).unwrap(),
+        b"two!\n"
+    );
+    let attrs = host.getattr("history", &c, "/@2/docs/a.txt").unwrap();
+    assert_eq!((attrs.kind, attrs.size), (NodeKind::File, 4));
+    assert!(!attrs.writable);
+    let at1 = host.readdir("history", &c, "/@1/docs").unwrap();
+    assert!(at1.is_empty(), "{at1:?}");
+    assert!(host.getattr("history", &c, "/@1/docs/a.txt").is_err());
+    let at2: Vec<String> = host
+        .readdir("history", &c, "/@2/docs")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(at2, ["a.txt"]);
+    // The view sees the store move.
+    store.push(T0 + 3 * S, "unlink", "/docs/a.txt", None, None);
+    assert!(host.getattr("history", &c, "/@4").is_ok());
+    assert!(host.readdir("history", &c, "/@4/docs").unwrap().is_empty());
+}
+
+#[test]
+fn a_panic_traps_and_the_view_recovers() {
+    let Some(bytes) = component("bad_panic") else {
+        return;
+    };
+    let host = host();
+    host.load(bytes, "test:bad-panic").unwrap();
+    let c = caller();
+    assert_eq!(
+        host.read("bad-panic", &c, "/ok", 0, 100).unwrap(),
+        b"fine\n"
+    );
+
+    let err = host.read("bad-panic", &c, "/boom", 0, 100).unwrap_err();
+    let ViewCallError::Trap { view, message } = &err else {
+        panic!("expected a trap, got {err:?}")
+    };
+    assert_eq!(&**view, "bad-panic");
+    assert!(message.contains("bad-panic: read of /boom"), "{message}");
+    assert_eq!(err.errno(), libc::EIO);
+    assert!(err.is_fault());
+
+    // The poisoned store was dropped: the next call gets a healthy instance.
+    for _ in 0..3 {
+        assert_eq!(
+            host.read("bad-panic", &c, "/ok", 0, 100).unwrap(),
+            b"fine\n"
+        );
+    }
+    let view = &host.views()[0];
+    assert_eq!(view.faults, 1);
+    let last = view.last_error.as_deref().unwrap();
+    assert!(last.starts_with("read /boom: "), "{last}");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline() {
+    let Some(bytes) = component("bad_loop") else {
+        return;
+    };
+    let host = host();
+    host.load(bytes, "test:bad-loop").unwrap();
+    let c = caller();
+    let started = Instant::now();
+    let err = host.read("bad-loop", &c, "/spin", 0, 100).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, ViewCallError::Timeout { .. }), "{err:?}");
+    assert_eq!(err.errno(), libc::EIO);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(host.read("bad-loop", &c, "/ok", 0, 100).unwrap(), b"fine\n");
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_cap() {
+    let Some(bytes) = component("bad_memory") else {
+        return;
+    };
+    let host = host();
+    host.load(bytes, "test:bad-memory").unwrap();
+    let c = caller();
+    let err = host.read("bad-memory", &c, "/hog", 0, 100).unwrap_err();
+    assert!(
+        matches!(err, ViewCallError::MemoryCap { cap, .. } if cap == 64 << 20),
+        "{err:?}"
+    );
+    assert_eq!(err.errno(), libc::EIO);
+    assert_eq!(
+        host.read("bad-memory", &c, "/ok", 0, 100).unwrap(),
+        b"fine\n"
+    );
+}
+
+#[test]
+fn a_view_whose_info_traps_is_refused() {
+    let Some(bytes) = component("bad_info") else {
+        return;
+    };
+    let host = host();
+    let err = host.load(bytes, "test:bad-info").unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("`info` failed"), "{message}");
+    assert!(message.contains("bad-info: info panics"), "{message}");
+    assert!(host.views().is_empty());
+}
+
+#[test]
+fn garbage_and_core_modules_are_not_components() {
+    let host = host();
+    let err = host.check(b"this is not wasm at all").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not a WebAssembly component"),
+        "{err:#}"
+    );
+    // The smallest core module: magic, version 1, layer 0.
+    let err = host.check(b"\0asm\x01\0\0\0").unwrap_err();
+    assert!(format!("{err:#}").contains("core module"), "{err:#}");
+    // A component preamble with garbage after it.
+    let err = host.check(b"\0asm\x0d\0\x01\0\xff\xff\xff").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not a valid WebAssembly component"),
+        "{err:#}"
+    );
+    let err = check_component(b"").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not a WebAssembly component"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn check_reports_the_info() {
+    let Some(bytes) = component("hello") else {
+        return;
+    };
+    let info = check_component(bytes).unwrap();
+    assert_eq!(info.name, "hello");
+    assert!(!info.version.is_empty());
+}
+
+#[test]
+fn view_names_must_be_one_path_component() {
+    for good in ["history", "hello", ".hidden", "a b"] {
+        check_view_name(good).unwrap();
+    }
+    for bad in ["", ".", "..", "a/b", "/", "nul\0", "current", "debug"] {
+        assert!(check_view_name(bad).is_err(), "{bad:?}");
+    }
+    assert!(check_view_name(&"x".repeat(256)).is_err());
+}
+
+#[test]
+fn loading_again_swaps_in_a_new_generation() {
+    let Some(bytes) = component("hello") else {
+        return;
+    };
+    let host = host();
+    host.load(bytes, "first").unwrap();
+    let first = host.generation("hello").unwrap();
+    host.load(bytes, "second").unwrap();
+    let views = host.views();
+    assert_eq!(views.len(), 1);
+    assert!(views[0].generation > first);
+    assert_eq!(views[0].origin, "second");
+    assert!(host.read("hello", &caller(), "/greeting", 0, 5).is_ok());
+    assert!(host.unload("hello"));
+    assert!(!host.unload("hello"));
+    assert!(matches!(
+        host.read("hello", &caller(), "/greeting", 0, 5),
+        Err(ViewCallError::NoSuchView)
+    ));
+}
+
+#[test]
+fn four_threads_call_concurrently() {
+    let (Some(hello), Some(history)) = (component("hello"), component("history")) else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new(T0));
+    store.push(T0, "write", "/f", None, Some(b"content"));
+    let host = Arc::new(host_with(store));
+    host.load(hello, "builtin:hello").unwrap();
+    host.load(history, "builtin:history").unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                let c = Caller { pid: t, ..caller() };
+                for _ in 0..300 {
+                    let greeting = host.read("hello", &c, "/greeting", 0, 64).unwrap();
+                    assert_eq!(&greeting[..5], b"Hello");
+                    assert_eq!(
+                        host.read("history", &c, "/@1/f", 0, 64).unwrap(),
+                        b"content"
+                    );
+                    assert!(matches!(
+                        host.getattr("hello", &c, "/missing"),
+                        Err(ViewCallError::View(ViewError::NotFound))
+                    ));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for view in host.views() {
+        assert_eq!(view.faults, 0, "{view:?}");
+        assert!(view.idle_instances <= test_limits().idle_instances_per_view);
+    }
+}

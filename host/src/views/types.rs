@@ -1,0 +1,132 @@
+//! Plain Rust mirrors of the records of `wit/lighthouse-fs.wit` (`interface types`).
+//!
+//! These are what the rest of the host sees; the wasmtime bindings' own types stay inside
+//! `views::component` (see `wire.rs` for the conversions).
+
+use std::fmt;
+
+/// `node-kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    File,
+    Directory,
+    Symlink,
+}
+
+/// `caching`: how long the host (and the kernel) may keep an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Caching {
+    /// Ask again every time (live data).
+    Volatile,
+    /// May be kept this many milliseconds.
+    Millis(u32),
+    /// Never changes for this component generation.
+    Immutable,
+}
+
+/// `attrs`: what `getattr` answers (and what `StoreAccess::stat_at` returns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewAttrs {
+    pub kind: NodeKind,
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Permission bits (e.g. 0o444).
+    pub perm: u16,
+    pub writable: bool,
+    pub caching: Caching,
+}
+
+/// `dir-entry`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewDirEntry {
+    pub name: String,
+    pub kind: NodeKind,
+}
+
+/// `fs-error`: an answer of the view (or of the store) that is an error by design.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewError {
+    NotFound,
+    NotADirectory,
+    IsADirectory,
+    ReadOnly,
+    PermissionDenied,
+    /// The host parks the read until the store's head moves, then asks again.
+    WouldBlock,
+    /// EINVAL, with the reason for the log.
+    Invalid(String),
+    /// EIO, with the reason for the log.
+    Internal(String),
+}
+
+impl ViewError {
+    /// The errno this error becomes in a FUSE reply. `WouldBlock` maps to EAGAIN, but the
+    /// core is expected to park the read and retry rather than reply with it.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ViewError::NotFound => libc::ENOENT,
+            ViewError::NotADirectory => libc::ENOTDIR,
+            ViewError::IsADirectory => libc::EISDIR,
+            ViewError::ReadOnly => libc::EROFS,
+            ViewError::PermissionDenied => libc::EACCES,
+            ViewError::WouldBlock => libc::EAGAIN,
+            ViewError::Invalid(_) => libc::EINVAL,
+            ViewError::Internal(_) => libc::EIO,
+        }
+    }
+}
+
+impl fmt::Display for ViewError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViewError::NotFound => f.write_str("not found"),
+            ViewError::NotADirectory => f.write_str("not a directory"),
+            ViewError::IsADirectory => f.write_str("is a directory"),
+            ViewError::ReadOnly => f.write_str("read-only"),
+            ViewError::PermissionDenied => f.write_str("permission denied"),
+            ViewError::WouldBlock => f.write_str("would block"),
+            ViewError::Invalid(why) => write!(f, "invalid: {why}"),
+            ViewError::Internal(why) => write!(f, "internal: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ViewError {}
+
+/// `event`: one change to the live tree, as the event log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventInfo {
+    pub seq: u64,
+    pub time_ns: i64,
+    pub agent: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+    /// create, mkdir, symlink, mknod, write, setattr, rename, link, unlink, rmdir
+    pub op: String,
+    /// Relative to current/, with a leading "/".
+    pub path: String,
+    /// Rename/link destination, or symlink target.
+    pub path2: Option<String>,
+    pub size: Option<u64>,
+    /// Hex BLAKE3 of the content a write committed (none when empty).
+    pub hash: Option<String>,
+}
+
+/// `caller`: who is asking (from the FUSE request).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub agent: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+}
+
+/// `view-info`: what a view says about itself (its name is its top-level directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
