@@ -22,6 +22,7 @@ const NO_OWNERS: SnapOpts = SnapOpts {
     dir_mtimes: true,
     owners: false,
     content: true,
+    perm_mask: 0o7777,
 };
 
 /// A tree with every kind of thing the store has to keep.

@@ -1223,6 +1223,8 @@ pub struct SnapOpts {
     pub dir_mtimes: bool,
     pub owners: bool,
     pub content: bool,
+    /// Which permission bits to compare (read-only views clear the write bits).
+    pub perm_mask: u32,
 }
 
 impl SnapOpts {
@@ -1232,6 +1234,7 @@ impl SnapOpts {
         dir_mtimes: true,
         owners: true,
         content: true,
+        perm_mask: 0o7777,
     };
     /// Shape, sizes, modes, content, targets, links: no times, no owners.
     pub const SHAPE: SnapOpts = SnapOpts {
@@ -1239,6 +1242,7 @@ impl SnapOpts {
         dir_mtimes: false,
         owners: false,
         content: true,
+        perm_mask: 0o7777,
     };
 }
 
@@ -1287,7 +1291,7 @@ pub fn snapshot(root: &Path, opts: SnapOpts) -> Tree {
                 relp.clone(),
                 Node {
                     kind,
-                    perm: md.mode() & 0o7777,
+                    perm: md.mode() & opts.perm_mask,
                     size: (!is_dir).then_some(md.size()),
                     nlink: (!is_dir).then_some(md.nlink()),
                     owner: opts.owners.then_some((md.uid(), md.gid())),

@@ -5,6 +5,7 @@ mod import;
 mod log;
 mod mount;
 mod time;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Print the event log (optionally only events touching PATH).
     Log(log::LogArgs),
+    /// Work with view components.
+    #[command(subcommand)]
+    Views(views::ViewsCommand),
 }
 
 /// The store used when --store is not given: `$XDG_DATA_HOME/lighthouse-fs/store`
@@ -73,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Export(args) => export::run(args),
         Command::Log(args) => log::run(args),
+        Command::Views(cmd) => views::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

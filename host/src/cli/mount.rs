@@ -10,6 +10,7 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::core::{Fs, FsConfig};
 use crate::fuse::{self, mountpoint, Backend, MountOptions, StopSignal};
 use crate::store::Store;
+use crate::views::CoreViews;
 
 #[derive(Args)]
 pub struct MountArgs {
@@ -28,6 +29,10 @@ pub struct MountArgs {
     /// Worker threads (fuser) or tokio workers (fuse3).
     #[arg(long, env = "LIGHTHOUSE_THREADS")]
     threads: Option<usize>,
+    /// Extra views: every `*.wasm` component in DIR (one named like a built-in view
+    /// replaces it).
+    #[arg(long, env = "LIGHTHOUSE_VIEWS")]
+    views: Option<PathBuf>,
 }
 
 pub fn run(args: MountArgs) -> anyhow::Result<()> {
@@ -49,6 +54,8 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     }
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
+    let host = super::views::start_views(&fs, args.views.as_deref())?;
+    fs.set_views(Arc::new(CoreViews(host)));
 
     let stop = StopSignal::new();
     {

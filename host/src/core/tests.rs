@@ -52,8 +52,11 @@ fn lookup(fs: &Fs, parent: Ino, n: &str) -> Option<Attr> {
     (e.attr.ino != 0).then_some(e.attr)
 }
 
+/// kind, perm, size, mtime, nlink, symlink target, content.
+type Observed = (FileKind, u32, u64, i64, u32, Option<String>, Vec<u8>);
+
 /// Everything observable about the live tree, by path (inode numbers differ per mount).
-fn snapshot(fs: &Fs) -> BTreeMap<String, (FileKind, u32, u64, i64, u32, Option<String>, Vec<u8>)> {
+fn snapshot(fs: &Fs) -> BTreeMap<String, Observed> {
     let mut out = BTreeMap::new();
     let mut files = Vec::new();
     fs.with_tree(|t| {

@@ -47,10 +47,6 @@ impl History {
         if seq > self.store.head() {
             return Err(fs_err!(ENOENT, "that point is in the future of the log"));
         }
-        // Events up to seq must be in SQLite before we read them (the writer batches).
-        self.store
-            .wait_durable(seq)
-            .map_err(|e| FsError::with(libc::EIO, e))?;
         let base = {
             let mut kept = self.kept.lock();
             if let Some(i) = kept.iter().position(|(s, _)| *s == seq) {
@@ -64,6 +60,9 @@ impl History {
                 .max_by_key(|(s, _)| *s)
                 .cloned()
         };
+        // SQLite lags the head by up to one commit interval: what it does not have yet
+        // comes from the writer's queue (taken first, so no event falls between).
+        let pending = self.store.pending_events();
         let tree = self
             .store
             .with_reader(|conn| {
@@ -71,7 +70,11 @@ impl History {
                     Some((s, t)) => (t.detached_copy(), *s),
                     None => (super::empty_tree(conn)?, 0),
                 };
-                replay_onto(conn, &mut tree, from, Some(seq))?;
+                let applied = replay_onto(conn, &mut tree, from, Some(seq))?;
+                for e in pending.iter().filter(|e| e.seq > applied && e.seq <= seq) {
+                    tree.apply(&e.change, e.time)
+                        .map_err(|err| anyhow::anyhow!("event {} does not apply: {err}", e.seq))?;
+                }
                 Ok(tree)
             })
             .map_err(|e| FsError::with(libc::EIO, format!("folding the log up to {seq}: {e:#}")))?;
@@ -131,21 +134,37 @@ impl History {
 
     /// Up to `limit` events after `after`, only those touching `prefix` when given.
     pub fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> FsResult<Vec<Event>> {
-        self.store
-            .wait_durable(self.store.head())
-            .map_err(|e| FsError::with(libc::EIO, e))?;
-        self.store
+        let pending = self.store.pending_events();
+        let mut events = self
+            .store
             .with_reader(|conn| log::read_events_matching(conn, after, limit, prefix))
-            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
+        let last = events.last().map_or(after, |e| e.seq);
+        let prefix = prefix.map(|p| match p.trim_end_matches('/') {
+            "" => "/",
+            p => p,
+        });
+        events.extend(
+            pending
+                .into_iter()
+                .filter(|e| e.seq > last && prefix.is_none_or(|p| e.touches(p))),
+        );
+        events.truncate(limit as usize);
+        Ok(events)
     }
 
     /// The newest event at or before `time` (0 when none).
     pub fn seq_at_time(&self, time: TimeNs) -> FsResult<u64> {
-        self.store
-            .wait_durable(self.store.head())
-            .map_err(|e| FsError::with(libc::EIO, e))?;
-        self.store
+        let pending = self.store.pending_events();
+        let committed = self
+            .store
             .with_reader(|conn| log::seq_at_time(conn, time))
-            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
+        let queued = pending
+            .iter()
+            .filter(|e| e.time <= time)
+            .map(|e| e.seq)
+            .max();
+        Ok(committed.max(queued.unwrap_or(0)))
     }
 }

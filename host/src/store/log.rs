@@ -373,6 +373,8 @@ struct Shared {
 #[derive(Default)]
 struct Queue {
     events: Vec<Event>,
+    /// The batch the writer is committing (taken from `events`, not yet in SQLite).
+    inflight: Arc<Vec<Event>>,
     sync_requested: bool,
     closed: bool,
 }
@@ -450,6 +452,13 @@ impl LogWriter {
         Ok(seq)
     }
 
+    /// Events handed out but not yet in SQLite (the batch being committed and the queue),
+    /// in order. Read this *before* querying SQLite: together they cover every event.
+    pub fn pending(&self) -> Vec<Event> {
+        let q = self.shared.queue.lock();
+        q.inflight.iter().chain(q.events.iter()).cloned().collect()
+    }
+
     /// Block until every event up to `seq` is committed to disk.
     pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
         let mut state = self.shared.durable.lock();
@@ -505,9 +514,12 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, objects: std::fs::File
                 }
             }
             q.sync_requested = false;
-            (std::mem::take(&mut q.events), q.closed)
+            q.inflight = Arc::new(std::mem::take(&mut q.events));
+            (q.inflight.clone(), q.closed)
         };
-        if !batch.is_empty() && !commit_batch(&mut conn, &shared, &objects, &batch) {
+        let committed = batch.is_empty() || commit_batch(&mut conn, &shared, &objects, &batch);
+        shared.queue.lock().inflight = Arc::default();
+        if !committed {
             break; // Nothing after a failed batch may commit, or the log would have a gap.
         }
         if closing {

@@ -108,6 +108,11 @@ impl Store {
         self.log.append(time, *caller, None, change)
     }
 
+    /// Events not yet committed to SQLite, in order (see [`log::LogWriter::pending`]).
+    pub fn pending_events(&self) -> Vec<Event> {
+        self.log.pending()
+    }
+
     /// Wait until every event up to `seq` is on disk.
     pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
         self.log.wait_durable(seq)

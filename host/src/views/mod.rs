@@ -13,6 +13,7 @@
 //! import), `bindings` (generated from the WIT, with conversions to [`types`]).
 
 mod bindings;
+mod bridge;
 mod component;
 mod engine;
 mod error;
@@ -29,6 +30,7 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use bridge::{CoreViews, HistoryAccess};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::ViewCallError;
 pub use host::{LoadedView, ViewHost};

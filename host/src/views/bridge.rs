@@ -1,0 +1,218 @@
+//! Where the view host meets the rest of the host: the store seen through
+//! [`History`] as the views' `store` import, and the [`ViewHost`] seen by the core as its
+//! [`Views`](crate::core::views::Views).
+
+use std::sync::Arc;
+
+use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
+use super::{StoreAccess, ViewCallError, ViewHost};
+use crate::core::views::{Caching, ViewAttr, Views};
+use crate::core::{Caller, FileKind, FsError, FsResult};
+use crate::store::{Event, History};
+
+/// The event store as views see it: past trees by seq, the log, the host's clock.
+pub struct HistoryAccess(pub History);
+
+fn kind_out(kind: FileKind) -> NodeKind {
+    match kind {
+        FileKind::Dir => NodeKind::Directory,
+        FileKind::Symlink => NodeKind::Symlink,
+        // FIFOs and sockets have no bytes to show in the past: plain (empty) files.
+        FileKind::File | FileKind::Fifo | FileKind::Socket => NodeKind::File,
+    }
+}
+
+fn error_out(e: FsError) -> ViewError {
+    match e.errno {
+        libc::ENOENT => ViewError::NotFound,
+        libc::ENOTDIR => ViewError::NotADirectory,
+        libc::EISDIR => ViewError::IsADirectory,
+        libc::EINVAL => ViewError::Invalid(e.message.into_owned()),
+        _ => ViewError::Internal(e.to_string()),
+    }
+}
+
+fn event_out(e: Event) -> vt::EventInfo {
+    let (size, hash) = match &e.change {
+        crate::store::Change::Write { size, hash, .. } => (Some(*size), hash.map(|h| h.to_hex())),
+        _ => (None, None),
+    };
+    vt::EventInfo {
+        seq: e.seq,
+        time_ns: e.time,
+        agent: e.agent.as_deref().map(String::from),
+        uid: e.caller.uid,
+        gid: e.caller.gid,
+        pid: e.caller.pid,
+        op: e.change.op().to_string(),
+        path: e.change.path().to_string(),
+        path2: e.change.path2().map(String::from),
+        size,
+        hash,
+    }
+}
+
+impl StoreAccess for HistoryAccess {
+    fn head(&self) -> u64 {
+        self.0.head()
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::core::now_ns()
+    }
+
+    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<vt::EventInfo> {
+        match self.0.events(after, limit, prefix) {
+            Ok(events) => events.into_iter().map(event_out).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "events for a view");
+                Vec::new()
+            }
+        }
+    }
+
+    fn seq_at_time(&self, time_ns: i64) -> u64 {
+        self.0.seq_at_time(time_ns).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "seq-at-time for a view");
+            0
+        })
+    }
+
+    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+        let n = self.0.node_at(path, seq).map_err(error_out)?;
+        Ok(ViewAttrs {
+            kind: kind_out(n.attr.kind),
+            size: n.attr.size,
+            mtime_ns: n.attr.mtime,
+            perm: (n.attr.perm & 0o7777) as u16,
+            writable: false,
+            caching: vt::Caching::Immutable,
+        })
+    }
+
+    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
+        let entries = self.0.list_at(path, seq).map_err(error_out)?;
+        Ok(entries
+            .into_iter()
+            .map(|(name, kind)| ViewDirEntry {
+                name: name.to_string(),
+                kind: kind_out(kind),
+            })
+            .collect())
+    }
+
+    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
+        self.0.read_at(path, seq, offset, len).map_err(error_out)
+    }
+
+    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        let n = self.0.node_at(path, seq).map_err(error_out)?;
+        n.target
+            .map(|t| t.to_string())
+            .ok_or(ViewError::Invalid("not a symlink".into()))
+    }
+}
+
+/// The loaded views, as the core sees them.
+pub struct CoreViews(pub Arc<ViewHost>);
+
+fn caller_out(c: &Caller) -> vt::Caller {
+    vt::Caller {
+        agent: None,
+        uid: c.uid,
+        gid: c.gid,
+        pid: c.pid,
+    }
+}
+
+fn call_error(e: ViewCallError) -> FsError {
+    FsError::with(e.errno(), e.to_string())
+}
+
+fn kind_in(kind: NodeKind) -> FileKind {
+    match kind {
+        NodeKind::File => FileKind::File,
+        NodeKind::Directory => FileKind::Dir,
+        NodeKind::Symlink => FileKind::Symlink,
+    }
+}
+
+impl Views for CoreViews {
+    fn names(&self) -> Vec<Arc<str>> {
+        let mut names: Vec<Arc<str>> = self
+            .0
+            .views()
+            .into_iter()
+            .map(|v| Arc::from(v.name.as_ref()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr> {
+        let a = self
+            .0
+            .getattr(view, &caller_out(caller), path)
+            .map_err(call_error)?;
+        Ok(ViewAttr {
+            kind: kind_in(a.kind),
+            size: a.size,
+            mtime: a.mtime_ns,
+            perm: a.perm.into(),
+            writable: a.writable,
+            caching: match a.caching {
+                vt::Caching::Volatile => Caching::Volatile,
+                vt::Caching::Millis(ms) => Caching::Millis(ms),
+                vt::Caching::Immutable => Caching::Immutable,
+            },
+        })
+    }
+
+    fn readdir(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+    ) -> FsResult<Vec<(Arc<str>, FileKind)>> {
+        let entries = self
+            .0
+            .readdir(view, &caller_out(caller), path)
+            .map_err(call_error)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (Arc::from(e.name), kind_in(e.kind)))
+            .collect())
+    }
+
+    fn read(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        offset: u64,
+        len: u32,
+    ) -> FsResult<Vec<u8>> {
+        self.0
+            .read(view, &caller_out(caller), path, offset, len)
+            .map_err(call_error)
+    }
+
+    fn readlink(&self, caller: &Caller, view: &str, path: &str) -> FsResult<String> {
+        self.0
+            .readlink(view, &caller_out(caller), path)
+            .map_err(call_error)
+    }
+
+    fn write(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> FsResult<u32> {
+        self.0
+            .write(view, &caller_out(caller), path, offset, data)
+            .map_err(call_error)
+    }
+}

@@ -1,0 +1,182 @@
+//! Views through a real mount, on both backends: the built-in `history` view against
+//! `export --at` (byte for byte, seeded), its errors, listing and per-file log, and
+//! deliberately bad components (panic, endless loop, memory hog) that must cost the
+//! caller EIO and nothing else.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// History shows what export writes: content, kinds, sizes, mtimes, targets; a view is
+/// read-only, so only the read/execute bits can match; owners are the mounting user's.
+const HISTORY: SnapOpts = SnapOpts {
+    mtimes: true,
+    dir_mtimes: true,
+    owners: false,
+    content: true,
+    perm_mask: 0o555,
+};
+
+fn seed() -> u64 {
+    match std::env::var("LIGHTHOUSE_TEST_SEED") {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("LIGHTHOUSE_TEST_SEED={s:?} is not a u64")),
+        Err(_) => rand::random(),
+    }
+}
+
+/// Seeded creates, overwrites, renames, deletes, directories and symlinks in `c`.
+fn workload(c: &Path, seed: u64, steps: usize) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let names = ["a", "b", "c", "d", "e"];
+    for step in 0..steps {
+        let dir = if rng.random_bool(0.3) {
+            c.join("sub")
+        } else {
+            c.to_path_buf()
+        };
+        let _ = fs::create_dir(c.join("sub"));
+        let n = dir.join(names[rng.random_range(0..names.len())]);
+        let m = dir.join(names[rng.random_range(0..names.len())]);
+        let _ = match rng.random_range(0..6) {
+            0 | 1 => fs::write(&n, pattern(seed ^ step as u64, rng.random_range(0..5000))),
+            2 => fs::rename(&n, &m),
+            3 => fs::remove_file(&n),
+            4 => symlink("a", &n),
+            _ => fs::create_dir(&n).and_then(|_| fs::write(n.join("inner"), b"inner")),
+        };
+    }
+}
+
+/// The newest seq of the log, once everything done through `m` is committed: an fsync
+/// of a directory waits for the log (close() alone leaves it up to one commit interval
+/// behind in the store's file, which `lighthouse-fs log` reads).
+fn head_seq(m: &Mount, store: &Path) -> u64 {
+    fs::File::open(m.current()).unwrap().sync_all().unwrap();
+    log_json(store, None)
+        .last()
+        .and_then(|e| e.get("seq")?.as_u64())
+        .unwrap_or(0)
+}
+
+both_backends! {
+    #[timeout_secs(180)]
+    fn history_matches_export_at(backend: Backend) {
+        let seed = seed();
+        let ctx = |what: &str| format!("[{backend}] {what} (seed {seed}; rerun with LIGHTHOUSE_TEST_SEED={seed})");
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let mut points = Vec::new();
+        for round in 0..4 {
+            workload(&m.current(), seed.wrapping_add(round), 40);
+            points.push(head_seq(&m, &store));
+        }
+        for &seq in &points {
+            let (_d, dest) = temp_dir("lhfs-export-");
+            export(&dest, &store, Some(&seq.to_string()));
+            let want = snapshot(&dest, HISTORY);
+            let got = snapshot(&m.root().join(format!("history/@{seq}")), HISTORY);
+            assert_trees_eq(&got, &want, &ctx(&format!("history/@{seq} vs export --at {seq}")));
+        }
+        // The time spelling of a listed point resolves to the same state.
+        let listed: Vec<String> = fs::read_dir(m.root().join("history"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let last = *points.last().unwrap();
+        assert!(listed.contains(&format!("@{last}")), "{}: {listed:?}", ctx("history lists the newest point"));
+        let times: Vec<&String> = listed.iter().filter(|n| n.starts_with("20")).collect();
+        assert!(!times.is_empty(), "{}: {listed:?}", ctx("history lists times too"));
+        for t in times.iter().take(3) {
+            assert!(m.root().join("history").join(t).is_dir(), "{}", ctx(&format!("{t} resolves")));
+        }
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn history_is_read_only_and_refuses_unknown_points(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        fs::write(m.path("f"), b"one").unwrap();
+        let seq = head_seq(&m, &store);
+        let h = m.root().join("history");
+        let at = h.join(format!("@{seq}"));
+        assert_eq!(fs::read(at.join("f")).unwrap(), b"one");
+        assert_errno(fs::write(at.join("f"), b"two"), libc::EROFS, "overwrite in history");
+        assert_errno(fs::write(at.join("new"), b"x"), libc::EROFS, "create in history");
+        assert_errno(fs::create_dir(at.join("d")), libc::EROFS, "mkdir in history");
+        assert_errno(fs::remove_file(at.join("f")), libc::EROFS, "unlink in history");
+        assert_errno(fs::rename(m.path("f"), at.join("g")), libc::EXDEV, "rename into history");
+        assert_errno(fs::metadata(h.join(format!("@{}", seq + 1000))), libc::ENOENT, "a point after the head");
+        assert_errno(fs::metadata(h.join("yesterday-ish")), libc::ENOENT, "not a point");
+        // A relative time sees the present tree; the past is not changed by the present.
+        fs::write(m.path("f"), b"two").unwrap();
+        assert_eq!(fs::read(at.join("f")).unwrap(), b"one", "history at a point is immutable");
+        assert_eq!(fs::read(h.join("-0s").join("f")).unwrap(), b"two");
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn history_log_lists_the_versions_of_a_path(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        fs::write(m.path("notes.txt"), b"v1").unwrap();
+        fs::write(m.path("notes.txt"), b"version 2").unwrap();
+        fs::write(m.path("other"), b"x").unwrap();
+        fs::File::open(m.current()).unwrap().sync_all().unwrap();
+        let mut text = String::new();
+        fs::File::open(m.root().join("history/.log/notes.txt")).unwrap().read_to_string(&mut text).unwrap();
+        let lines: Vec<json::Value> = text.lines().map(|l| json::parse(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
+        let want: Vec<(u64, String)> = log_json(&store, Some("/notes.txt"))
+            .iter()
+            .map(|e| (e.get("seq").unwrap().as_u64().unwrap(), e.get("op").unwrap().as_str().unwrap().to_string()))
+            .collect();
+        let got: Vec<(u64, String)> = lines
+            .iter()
+            .map(|e| (e.get("seq").unwrap().as_u64().unwrap(), e.get("op").unwrap().as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(got, want, "[{backend}] .log/notes.txt is the log of that path");
+        assert_eq!(got.iter().map(|g| g.1.as_str()).collect::<Vec<_>>(), ["create", "write", "write"]);
+        assert_eq!(lines[2].get("size").unwrap().as_u64(), Some(9));
+        m.stop();
+    }
+}
+
+both_backends! {
+    #[timeout_secs(120)]
+    fn bad_components_give_eio_and_the_mount_survives(backend: Backend) {
+        let (_d, views) = temp_dir("lhfs-views-");
+        for (name, bytes) in lighthouse_fs::views::builtin::TEST_COMPONENTS {
+            fs::write(views.join(format!("{name}.wasm")), bytes).unwrap();
+        }
+        let (_t, store) = fresh_store();
+        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        let root: Vec<String> = fs::read_dir(m.root()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        for v in ["bad-panic", "bad-loop", "bad-memory", "current", "history"] {
+            assert!(root.contains(&v.to_string()), "[{backend}] {v} is served: {root:?}");
+        }
+        assert!(!root.contains(&"bad-info".to_string()), "[{backend}] a component whose info traps is refused: {root:?}");
+        fs::write(m.path("alive"), b"yes").unwrap();
+        for (view, file) in [("bad-panic", "boom"), ("bad-loop", "spin"), ("bad-memory", "hog")] {
+            let started = Instant::now();
+            assert_errno(fs::read(m.root().join(view).join(file)), libc::EIO, &format!("[{backend}] {view}/{file}"));
+            assert!(started.elapsed() < Duration::from_secs(30), "[{backend}] {view} answered promptly");
+            // The view's next call gets a fresh instance; every other path keeps working.
+            assert!(fs::read_dir(m.root().join(view)).is_ok(), "[{backend}] {view} still lists after its trap");
+            assert_eq!(fs::read(m.path("alive")).unwrap(), b"yes");
+        }
+        assert!(m.stderr().contains("bad-panic"), "[{backend}] the trap is logged with the view's name");
+        m.stop();
+    }
+}
