@@ -355,6 +355,7 @@ const FIGURES: &[(&str, Figure)] = &[
     ("create", create),
     ("missing lookups", missing_lookups),
     ("tree walk", tree_walk),
+    ("history", history_vs_current),
 ];
 
 fn stat_cold_hot(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -392,6 +393,68 @@ fn open_read_close(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         }
     }
     Ok(percentiles(&h, ["orc_p50_us", "orc_p99_us"]))
+}
+
+/// The same 4 KiB files through `history/@N/` (a WebAssembly view) and `current/`, warm:
+/// stat and open+read+close p50/p99. lighthouse-fs targets only.
+fn history_vs_current(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let Some(server) = &t.server else {
+        return Ok(vec![]);
+    };
+    if server.backend == BINDFS {
+        return Ok(vec![]);
+    }
+    let mnt = server.mnt.clone();
+    let paths = create_files(&t.root.join("hist"), ctx.sizes.read_files, 4096)?;
+    File::open(&t.root)?.sync_all()?; // the log has every event before we pick the point
+    let head = fs::read_dir(mnt.join("history"))?
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix('@')?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .context("history lists no @SEQ point")?;
+    let past: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| {
+            mnt.join(format!("history/@{head}"))
+                .join(p.strip_prefix(&t.root).expect("below root"))
+        })
+        .collect();
+    let mut storage = vec![0u8; 2 * PAGE];
+    let buf = page_aligned(&mut storage, PAGE);
+    let mut figures = Vec::new();
+    for (set, stat_keys, orc_keys) in [
+        (
+            &paths,
+            ["cur_stat_p50_us", "cur_stat_p99_us"],
+            ["cur_orc_p50_us", "cur_orc_p99_us"],
+        ),
+        (
+            &past,
+            ["hist_stat_p50_us", "hist_stat_p99_us"],
+            ["hist_orc_p50_us", "hist_orc_p99_us"],
+        ),
+    ] {
+        let mut read = |p: &Path| File::open(p)?.read_exact(buf);
+        for p in set.iter() {
+            read(p)?; // warm
+        }
+        let (mut st, mut orc) = (histogram(), histogram());
+        for _ in 0..ctx.sizes.read_rounds {
+            for p in set.iter() {
+                sample(&mut st, || fs::metadata(p))?;
+                sample(&mut orc, || read(p))?;
+            }
+        }
+        figures.extend(percentiles(&st, stat_keys));
+        figures.extend(percentiles(&orc, orc_keys));
+    }
+    Ok(figures)
 }
 
 fn readdir(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -751,6 +814,11 @@ const ROWS: &[Row] = &[
     Row { key: "missing_distinct_ops", label: "missing names, 4 threads, all distinct, ops/s", goal: Goal::AtLeast(69_000.0) },
     Row { key: "missing_repeated_ops", label: "missing names, 4 threads, {names} repeated (neg. cache), ops/s", goal: Goal::AtLeast(69_000.0) },
     Row { key: "tree_walk_ms", label: "walk {tree}-file tree, stat each, ms", goal: Goal::None },
+    Row { key: "cur_stat_p50_us", label: "stat current/ file, warm, p50 µs", goal: Goal::None },
+    Row { key: "hist_stat_p50_us", label: "stat history/@N/ file, warm, p50 µs", goal: Goal::None },
+    Row { key: "cur_orc_p50_us", label: "open+read 4 KiB+close current/, p50 µs", goal: Goal::None },
+    Row { key: "hist_orc_p50_us", label: "open+read 4 KiB+close history/@N/, p50 µs", goal: Goal::None },
+    Row { key: "hist_orc_p99_us", label: "open+read 4 KiB+close history/@N/, p99 µs", goal: Goal::None },
     Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
     Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
 ];
