@@ -67,7 +67,15 @@ impl Fs {
         };
         let ino = self.view_inodes.ino(&vp);
         let (attr, va) = self.view_attr(caller, ino, &vp)?;
-        Ok(Some(entry_of(attr, va.caching)))
+        let mut entry = entry_of(attr, va.caching);
+        if parent == ROOT_INO {
+            // A view's name and its directory stand while the view is loaded, however
+            // volatile its contents: no LOOKUP and no GETATTR (the kernel's permission
+            // check of the path walk) for the view's root on every path through it.
+            entry.entry_ttl = self.config().entry_ttl;
+            entry.attr_ttl = self.config().attr_ttl;
+        }
+        Ok(Some(entry))
     }
 
     fn entry_for_root(&self) -> Entry {
@@ -77,7 +85,12 @@ impl Fs {
     pub(super) fn view_getattr(&self, caller: &Caller, ino: Ino) -> FsResult<(Attr, Duration)> {
         let vp = self.view_inodes.path(ino)?;
         let (attr, va) = self.view_attr(caller, ino, &vp)?;
-        Ok((attr, va.caching.ttl()))
+        let ttl = if &*vp.path == "/" {
+            self.config().attr_ttl
+        } else {
+            va.caching.ttl()
+        };
+        Ok((attr, ttl))
     }
 
     pub(super) fn view_readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
