@@ -454,6 +454,18 @@ fn history_vs_current(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         figures.extend(percentiles(&st, stat_keys));
         figures.extend(percentiles(&orc, orc_keys));
     }
+    // A relative point is volatile (TTL 0): every stat is one FUSE lookup that reaches
+    // the view. Against `cargo bench --bench view_calls`, this shows what share of a
+    // round trip the wasm call is.
+    let live_point = mnt.join("history/-0s");
+    let mut st = histogram();
+    for _ in 0..ctx.sizes.read_rounds * ctx.sizes.read_files {
+        sample(&mut st, || fs::metadata(&live_point))?;
+    }
+    figures.extend(percentiles(
+        &st,
+        ["hist_live_stat_p50_us", "hist_live_stat_p99_us"],
+    ));
     Ok(figures)
 }
 
@@ -819,6 +831,8 @@ const ROWS: &[Row] = &[
     Row { key: "cur_orc_p50_us", label: "open+read 4 KiB+close current/, p50 µs", goal: Goal::None },
     Row { key: "hist_orc_p50_us", label: "open+read 4 KiB+close history/@N/, p50 µs", goal: Goal::None },
     Row { key: "hist_orc_p99_us", label: "open+read 4 KiB+close history/@N/, p99 µs", goal: Goal::None },
+    Row { key: "hist_live_stat_p50_us", label: "stat history/-0s (uncached: lookup + view call), p50 µs", goal: Goal::None },
+    Row { key: "hist_live_stat_p99_us", label: "stat history/-0s (uncached: lookup + view call), p99 µs", goal: Goal::None },
     Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
     Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
 ];

@@ -179,8 +179,8 @@ impl Views for CoreViews {
             .readdir(view, &caller_out(caller), path)
             .map_err(call_error)?;
         Ok(entries
-            .into_iter()
-            .map(|e| (Arc::from(e.name), kind_in(e.kind)))
+            .iter()
+            .map(|e| (Arc::from(e.name.as_str()), kind_in(e.kind)))
             .collect())
     }
 

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
+use super::answers::{Answer, AnswerCache, AnswerCacheStats, Op};
 use super::bindings::{wit, ViewComponentPre, ViewExports};
 use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
@@ -18,7 +19,7 @@ use super::host_store::StoreAccess;
 use super::instance_state::InstanceState;
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
-use super::types::{Caller, ViewAttrs, ViewDirEntry, ViewInfo};
+use super::types::{Caching, Caller, ViewAttrs, ViewDirEntry, ViewInfo};
 
 /// A loaded view, as `views()` (and `debug/views.json`) reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +74,8 @@ pub struct ViewHost {
     views: ArcSwap<FxHashMap<Arc<str>, Arc<ViewSlot>>>,
     admin: Mutex<()>,
     next_generation: AtomicU64,
+    /// Answers views declared immutable, keyed by generation.
+    answers: AnswerCache,
 }
 
 impl ViewHost {
@@ -84,6 +87,7 @@ impl ViewHost {
         Ok(ViewHost {
             engine,
             linker,
+            answers: AnswerCache::new(limits.answer_cache_bytes),
             limits: Arc::new(limits),
             store_access,
             views: ArcSwap::from_pointee(FxHashMap::default()),
@@ -195,18 +199,34 @@ impl ViewHost {
             .map(|slot| slot.current.load().generation)
     }
 
-    /// The view's `getattr` of `path`.
+    /// How well the cache of immutable answers does (for `debug/` and tests).
+    pub fn answer_cache_stats(&self) -> AnswerCacheStats {
+        self.answers.stats()
+    }
+
+    /// The view's `getattr` of `path` (kept when the view says it is immutable).
     pub fn getattr(
         &self,
         view: &str,
         caller: &Caller,
         path: &str,
     ) -> Result<ViewAttrs, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        if let Some(Answer::Attrs(attrs)) = self.answers.get(loaded.generation, Op::Getattr, path) {
+            return Ok(attrs);
+        }
         let caller = wit::Caller::from(caller);
-        self.call(view, "getattr", path, |v, store| {
-            v.call_getattr(store, &caller, path)
-        })
-        .map(|(_, attrs)| attrs.into())
+        let attrs: ViewAttrs = self
+            .call(&slot, &loaded, "getattr", path, |v, store| {
+                v.call_getattr(store, &caller, path)
+            })?
+            .into();
+        if attrs.caching == Caching::Immutable {
+            let answer = Answer::Attrs(attrs.clone());
+            self.answers
+                .insert(loaded.generation, Op::Getattr, path, answer);
+        }
+        Ok(attrs)
     }
 
     /// The view's `readdir` of `path` (entry names are checked: one path component each).
@@ -215,16 +235,26 @@ impl ViewHost {
         view: &str,
         caller: &Caller,
         path: &str,
-    ) -> Result<Vec<ViewDirEntry>, ViewCallError> {
+    ) -> Result<Arc<[ViewDirEntry]>, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let generation = loaded.generation;
+        if let Some(Answer::Entries(entries)) = self.answers.get(generation, Op::Readdir, path) {
+            return Ok(entries);
+        }
         let caller = wit::Caller::from(caller);
-        let (slot, entries) = self.call(view, "readdir", path, |v, store| {
+        let entries = self.call(&slot, &loaded, "readdir", path, |v, store| {
             v.call_readdir(store, &caller, path)
         })?;
         if let Some(bad) = entries.iter().find(|e| !is_entry_name(&e.name)) {
             let message = format!("readdir returned the invalid entry name {:?}", bad.name);
-            return Err(self.bad_answer(&slot, "readdir", path, message));
+            return Err(self.bad_answer(&slot, &loaded, "readdir", path, message));
         }
-        Ok(entries.into_iter().map(Into::into).collect())
+        let entries: Arc<[ViewDirEntry]> = entries.into_iter().map(Into::into).collect();
+        if self.answers.is_immutable(generation, path) {
+            let answer = Answer::Entries(entries.clone());
+            self.answers.insert(generation, Op::Readdir, path, answer);
+        }
+        Ok(entries)
     }
 
     /// The view's `read` of up to `len` bytes of `path` from `offset`.
@@ -236,13 +266,22 @@ impl ViewHost {
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let (generation, op) = (loaded.generation, Op::Read { offset, len });
+        if let Some(Answer::Data(data)) = self.answers.get(generation, op, path) {
+            return Ok(data.to_vec());
+        }
         let caller = wit::Caller::from(caller);
-        let (slot, data) = self.call(view, "read", path, |v, store| {
+        let data = self.call(&slot, &loaded, "read", path, |v, store| {
             v.call_read(store, &caller, path, offset, len)
         })?;
         if data.len() > len as usize {
             let message = format!("read returned {} bytes, {len} were asked", data.len());
-            return Err(self.bad_answer(&slot, "read", path, message));
+            return Err(self.bad_answer(&slot, &loaded, "read", path, message));
+        }
+        if self.answers.is_immutable(generation, path) {
+            self.answers
+                .insert(generation, op, path, Answer::Data(data.as_slice().into()));
         }
         Ok(data)
     }
@@ -254,11 +293,20 @@ impl ViewHost {
         caller: &Caller,
         path: &str,
     ) -> Result<String, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let generation = loaded.generation;
+        if let Some(Answer::Target(target)) = self.answers.get(generation, Op::Readlink, path) {
+            return Ok(target.to_string());
+        }
         let caller = wit::Caller::from(caller);
-        self.call(view, "readlink", path, |v, store| {
+        let target = self.call(&slot, &loaded, "readlink", path, |v, store| {
             v.call_readlink(store, &caller, path)
-        })
-        .map(|(_, target)| target)
+        })?;
+        if self.answers.is_immutable(generation, path) {
+            let answer = Answer::Target(target.as_str().into());
+            self.answers.insert(generation, Op::Readlink, path, answer);
+        }
+        Ok(target)
     }
 
     /// The view's `write` of `data` at `offset` of `path`; the number of bytes taken.
@@ -270,13 +318,14 @@ impl ViewHost {
         offset: u64,
         data: &[u8],
     ) -> Result<u32, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
         let caller = wit::Caller::from(caller);
-        let (slot, n) = self.call(view, "write", path, |v, store| {
+        let n = self.call(&slot, &loaded, "write", path, |v, store| {
             v.call_write(store, &caller, path, offset, data)
         })?;
         if n as usize > data.len() {
             let message = format!("write took {n} bytes of {}", data.len());
-            return Err(self.bad_answer(&slot, "write", path, message));
+            return Err(self.bad_answer(&slot, &loaded, "write", path, message));
         }
         Ok(n)
     }
@@ -306,20 +355,8 @@ impl ViewHost {
         Ok((pre, info, instance))
     }
 
-    /// Runs one call on a pooled instance: the instance goes back to the pool unless the
-    /// call failed (a failed `Store` is poisoned and dropped). Returns the slot too, for
-    /// the callers that check the answer.
-    #[inline]
-    fn call<R>(
-        &self,
-        view: &str,
-        op: &'static str,
-        path: &str,
-        f: impl FnOnce(
-            &ViewExports,
-            &mut Store<InstanceState>,
-        ) -> wasmtime::Result<Result<R, wit::FsError>>,
-    ) -> Result<(Arc<ViewSlot>, R), ViewCallError> {
+    /// The view's slot and its current generation.
+    fn current(&self, view: &str) -> Result<(Arc<ViewSlot>, Arc<Loaded>), ViewCallError> {
         let slot = self
             .views
             .load()
@@ -327,6 +364,23 @@ impl ViewHost {
             .cloned()
             .ok_or(ViewCallError::NoSuchView)?;
         let loaded = slot.current.load_full();
+        Ok((slot, loaded))
+    }
+
+    /// Runs one call on a pooled instance of `loaded`: the instance goes back to the pool
+    /// unless the call failed (a failed `Store` is poisoned and dropped).
+    #[inline]
+    fn call<R>(
+        &self,
+        slot: &ViewSlot,
+        loaded: &Loaded,
+        op: &'static str,
+        path: &str,
+        f: impl FnOnce(
+            &ViewExports,
+            &mut Store<InstanceState>,
+        ) -> wasmtime::Result<Result<R, wit::FsError>>,
+    ) -> Result<R, ViewCallError> {
         let mut instance = match loaded.checkout() {
             Ok(instance) => instance,
             Err(e) => {
@@ -334,7 +388,7 @@ impl ViewHost {
                     view: slot.name.clone(),
                     message: format!("{e:#}"),
                 };
-                return Err(self.fault(&slot, &loaded, op, path, err, &format!("{e:?}")));
+                return Err(self.fault(slot, loaded, op, path, err, &format!("{e:?}")));
             }
         };
         let ViewInstance {
@@ -344,7 +398,7 @@ impl ViewHost {
         match f(bindings.lighthouse_fs_view(), store) {
             Ok(Ok(value)) => {
                 loaded.checkin(instance);
-                Ok((slot, value))
+                Ok(value)
             }
             Ok(Err(e)) => {
                 loaded.checkin(instance);
@@ -352,19 +406,25 @@ impl ViewHost {
             }
             Err(e) => {
                 let err = classify(&e, &instance.store, slot.name.clone(), &self.limits);
-                Err(self.fault(&slot, &loaded, op, path, err, &format!("{e:?}")))
+                Err(self.fault(slot, loaded, op, path, err, &format!("{e:?}")))
                 // `instance` (its poisoned Store) is dropped here.
             }
         }
     }
 
-    fn bad_answer(&self, slot: &ViewSlot, op: &str, path: &str, message: String) -> ViewCallError {
-        let loaded = slot.current.load();
+    fn bad_answer(
+        &self,
+        slot: &ViewSlot,
+        loaded: &Loaded,
+        op: &str,
+        path: &str,
+        message: String,
+    ) -> ViewCallError {
         let err = ViewCallError::BadAnswer {
             view: slot.name.clone(),
             message,
         };
-        self.fault(slot, &loaded, op, path, err, "")
+        self.fault(slot, loaded, op, path, err, "")
     }
 
     /// Logs a fault and records it as the view's `last_error`.
@@ -398,6 +458,12 @@ fn classify(
         return ViewCallError::MemoryCap {
             view,
             cap: state.memory.cap,
+        };
+    }
+    if state.clock.timed_out {
+        return ViewCallError::Timeout {
+            view,
+            deadline: limits.call_deadline,
         };
     }
     match e.downcast_ref::<Trap>() {

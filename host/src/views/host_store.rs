@@ -1,6 +1,8 @@
 //! The `store` import of the WIT contract: what the host lets a view see of the event
 //! store. The core implements [`StoreAccess`]; this module adapts it to the component.
 
+use std::time::Instant;
+
 use super::bindings::{lighthouse::fs::store, wit};
 use super::instance_state::InstanceState;
 use super::types::{EventInfo, ViewAttrs, ViewDirEntry, ViewError};
@@ -35,6 +37,16 @@ pub trait StoreAccess: Send + Sync {
 
 impl wit::Host for InstanceState {}
 
+impl InstanceState {
+    /// Runs one `store` call, counting its time as the host's (not the view's deadline).
+    fn timed<R>(&mut self, f: impl FnOnce(&Self) -> R) -> R {
+        let start = Instant::now();
+        let result = f(self);
+        self.clock.host_since(start);
+        result
+    }
+}
+
 impl store::Host for InstanceState {
     fn head(&mut self) -> u64 {
         self.store_access.head()
@@ -44,28 +56,28 @@ impl store::Host for InstanceState {
         self.store_access.now_ns()
     }
 
+    // The calls below may fold history or read content: timed.
+
     fn events(&mut self, after: u64, limit: u32, prefix: Option<String>) -> Vec<wit::Event> {
         let limit = limit.min(self.max_events_per_call);
-        self.store_access
-            .events(after, limit, prefix.as_deref())
+        self.timed(|s| s.store_access.events(after, limit, prefix.as_deref()))
             .into_iter()
             .map(Into::into)
             .collect()
     }
 
     fn seq_at_time(&mut self, time_ns: i64) -> u64 {
-        self.store_access.seq_at_time(time_ns)
+        self.timed(|s| s.store_access.seq_at_time(time_ns))
     }
 
     fn stat_at(&mut self, path: String, seq: u64) -> Result<wit::Attrs, wit::FsError> {
-        self.store_access
-            .stat_at(&path, seq)
+        self.timed(|s| s.store_access.stat_at(&path, seq))
             .map(Into::into)
             .map_err(Into::into)
     }
 
     fn list_at(&mut self, path: String, seq: u64) -> Result<Vec<wit::DirEntry>, wit::FsError> {
-        match self.store_access.list_at(&path, seq) {
+        match self.timed(|s| s.store_access.list_at(&path, seq)) {
             Ok(entries) => Ok(entries.into_iter().map(Into::into).collect()),
             Err(e) => Err(e.into()),
         }
@@ -79,14 +91,12 @@ impl store::Host for InstanceState {
         len: u32,
     ) -> Result<Vec<u8>, wit::FsError> {
         let len = len.min(self.max_read_bytes);
-        self.store_access
-            .read_at(&path, seq, offset, len)
+        self.timed(|s| s.store_access.read_at(&path, seq, offset, len))
             .map_err(Into::into)
     }
 
     fn readlink_at(&mut self, path: String, seq: u64) -> Result<String, wit::FsError> {
-        self.store_access
-            .readlink_at(&path, seq)
+        self.timed(|s| s.store_access.readlink_at(&path, seq))
             .map_err(Into::into)
     }
 }

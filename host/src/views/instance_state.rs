@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
@@ -20,6 +21,7 @@ pub(crate) struct InstanceState {
     pub(crate) max_read_bytes: u32,
     pub(crate) memory: MemoryCap,
     pub(crate) stderr: StderrTail,
+    pub(crate) clock: CallClock,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -40,6 +42,7 @@ impl InstanceState {
                 exceeded: None,
             },
             stderr,
+            clock: CallClock::new(),
             wasi,
             table: ResourceTable::new(),
         }
@@ -52,6 +55,48 @@ impl WasiView for InstanceState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Where the time of the current call goes. The epoch deadline counts the view's own
+/// time only: when it fires, the store's deadline callback asks [`CallClock::remaining`]
+/// and extends the deadline by the time the host spent answering the view's `store`
+/// calls, up to the wall limit.
+pub(crate) struct CallClock {
+    started: Instant,
+    in_host: Duration,
+    /// Set when the deadline ended the call (so the failure reads "timeout").
+    pub(crate) timed_out: bool,
+}
+
+impl CallClock {
+    fn new() -> Self {
+        CallClock {
+            started: Instant::now(),
+            in_host: Duration::ZERO,
+            timed_out: false,
+        }
+    }
+
+    /// A call begins.
+    pub(crate) fn start(&mut self) {
+        *self = CallClock::new();
+    }
+
+    /// The host spent the time since `since` answering the view.
+    pub(crate) fn host_since(&mut self, since: Instant) {
+        self.in_host += since.elapsed();
+    }
+
+    /// How much longer the call may run: `None` once the view's own time reaches
+    /// `deadline` or the wall time reaches `wall_limit`.
+    pub(crate) fn remaining(&self, deadline: Duration, wall_limit: Duration) -> Option<Duration> {
+        let wall = self.started.elapsed();
+        let own = wall.saturating_sub(self.in_host);
+        if own >= deadline || wall >= wall_limit {
+            return None;
+        }
+        Some((deadline - own).min(wall_limit - wall))
     }
 }
 

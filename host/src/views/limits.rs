@@ -6,11 +6,16 @@ use std::time::Duration;
 /// Limits of the view runtime. `ViewLimits::default()` is what the mount uses.
 #[derive(Clone, Debug)]
 pub struct ViewLimits {
-    /// Wall-clock budget of one call into a view (`info`, `getattr`, `read`, ...). A call
-    /// still running at the deadline traps and the caller gets EIO. 200 ms: a view
-    /// answers from the store in microseconds, so only a runaway view gets near it, and
-    /// a stuck `ls` gives up quickly enough for an agent not to notice a hang.
+    /// Budget of the view's own time in one call (`info`, `getattr`, `read`, ...): wall
+    /// time minus the time the host spends answering the view's `store` calls, so a view
+    /// is not punished for a slow disk or a cold history tree. A call past it traps and
+    /// the caller gets EIO. 200 ms: a view answers in microseconds, so only a runaway
+    /// view gets near it, and a stuck `ls` gives up quickly enough for an agent not to
+    /// notice a hang.
     pub call_deadline: Duration,
+    /// Wall-clock bound of one call, host time included: a view that keeps the host busy
+    /// (reading huge files over and over) still ends. 2 s: ten deadlines.
+    pub call_wall_limit: Duration,
     /// Period of the epoch ticker that enforces `call_deadline`. The deadline is honoured
     /// to within one tick; 10 ms costs nothing measurable (one atomic add per tick).
     pub epoch_tick: Duration,
@@ -41,12 +46,16 @@ pub struct ViewLimits {
     pub max_component_bytes: usize,
     /// Bytes of a view's stderr kept per instance (its panic message, for the log).
     pub stderr_tail_bytes: usize,
+    /// Bytes of answers declared immutable that the host keeps (over all views), so a warm
+    /// history tree is served without entering wasm. 64 MiB; 0 turns the cache off.
+    pub answer_cache_bytes: u64,
 }
 
 impl Default for ViewLimits {
     fn default() -> Self {
         ViewLimits {
             call_deadline: Duration::from_millis(200),
+            call_wall_limit: Duration::from_secs(2),
             epoch_tick: Duration::from_millis(10),
             memory_per_instance: 64 << 20,
             max_instances: 64,
@@ -57,6 +66,7 @@ impl Default for ViewLimits {
             max_read_bytes: 4 << 20,
             max_component_bytes: 32 << 20,
             stderr_tail_bytes: 4096,
+            answer_cache_bytes: 64 << 20,
         }
     }
 }
@@ -64,7 +74,11 @@ impl Default for ViewLimits {
 impl ViewLimits {
     /// The epoch deadline of one call, in ticks (at least one).
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        let tick = self.epoch_tick.as_nanos().max(1);
-        self.call_deadline.as_nanos().div_ceil(tick).max(1) as u64
+        ticks(self.call_deadline, self.epoch_tick)
     }
+}
+
+/// `time` in epoch ticks of length `tick`, rounded up (at least one).
+pub(crate) fn ticks(time: Duration, tick: Duration) -> u64 {
+    time.as_nanos().div_ceil(tick.as_nanos().max(1)).max(1) as u64
 }

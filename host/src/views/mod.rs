@@ -12,6 +12,7 @@
 //! a `Store` carries: empty WASI, memory cap, stderr tail), `host_store` (the `store`
 //! import), `bindings` (generated from the WIT, with conversions to [`types`]).
 
+mod answers;
 mod bindings;
 mod bridge;
 mod component;
@@ -30,6 +31,7 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use answers::AnswerCacheStats;
 pub use bridge::{CoreViews, HistoryAccess};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::ViewCallError;

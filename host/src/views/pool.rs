@@ -10,12 +10,12 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ViewComponent, ViewComponentPre};
 use super::host_store::StoreAccess;
 use super::instance_state::InstanceState;
-use super::limits::ViewLimits;
+use super::limits::{ticks, ViewLimits};
 use super::types::ViewInfo;
 
 /// One instance of a view, ready for a call.
@@ -70,6 +70,21 @@ impl Loaded {
         let mut store = Store::new(engine, InstanceState::new(store_access, limits));
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(limits.deadline_ticks());
+        let (deadline, wall_limit, tick) = (
+            limits.call_deadline,
+            limits.call_wall_limit,
+            limits.epoch_tick,
+        );
+        store.epoch_deadline_callback(move |mut ctx| {
+            let clock = &mut ctx.data_mut().clock;
+            Ok(match clock.remaining(deadline, wall_limit) {
+                Some(rest) => UpdateDeadline::Continue(ticks(rest, tick)),
+                None => {
+                    clock.timed_out = true;
+                    UpdateDeadline::Interrupt
+                }
+            })
+        });
         let view = pre.instantiate(&mut store)?;
         Ok(ViewInstance { store, view })
     }
@@ -87,6 +102,7 @@ impl Loaded {
             )?,
         };
         instance.store.set_epoch_deadline(self.deadline_ticks);
+        instance.store.data_mut().clock.start();
         Ok(instance)
     }
 

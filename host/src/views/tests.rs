@@ -58,8 +58,8 @@ fn hello_serves_its_greeting() {
     assert_eq!(root.kind, NodeKind::Directory);
     let entries = host.readdir("hello", &c, "/").unwrap();
     assert_eq!(
-        entries,
-        vec![ViewDirEntry {
+        *entries,
+        [ViewDirEntry {
             name: "greeting".into(),
             kind: NodeKind::File
         }]
@@ -110,7 +110,7 @@ fn history_reads_the_tree_at_a_point() {
         .readdir("history", &c, "/")
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|e| e.name.clone())
         .collect();
     assert!(root.contains(&"@3".to_owned()), "{root:?}");
     assert!(root.contains(&".log".to_owned()), "{root:?}");
@@ -133,7 +133,7 @@ fn history_reads_the_tree_at_a_point() {
         .readdir("history", &c, "/@2/docs")
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|e| e.name.clone())
         .collect();
     assert_eq!(at2, ["a.txt"]);
     // The view sees the store move.
@@ -331,4 +331,139 @@ fn four_threads_call_concurrently() {
         assert_eq!(view.faults, 0, "{view:?}");
         assert!(view.idle_instances <= test_limits().idle_instances_per_view);
     }
+}
+
+/// A history of two points: `/f` holds "v1" after event 1 and "v2" after event 2.
+fn two_point_store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new(T0));
+    store.push(T0, "write", "/f", None, Some(b"v1"));
+    store.push(T0 + S, "write", "/f", None, Some(b"v2"));
+    store
+}
+
+#[test]
+fn immutable_answers_are_kept_per_generation() {
+    let Some(bytes) = component("history") else {
+        return;
+    };
+    let host = host_with(two_point_store());
+    host.load(bytes, "builtin:history").unwrap();
+    let c = caller();
+
+    // @1 is a fixed point: its answers are kept after the first call.
+    let first = host.getattr("history", &c, "/@1/f").unwrap();
+    assert_eq!(first.caching, Caching::Immutable);
+    assert_eq!(host.read("history", &c, "/@1/f", 0, 64).unwrap(), b"v1");
+    let names = |entries: Arc<[ViewDirEntry]>| -> Vec<String> {
+        entries.iter().map(|e| e.name.clone()).collect()
+    };
+    // A listing is kept once the directory's own getattr said immutable (the kernel
+    // always looks a directory up before it lists it).
+    host.readdir("history", &c, "/@1").unwrap();
+    assert_eq!(host.answer_cache_stats().inserts, 2);
+    host.getattr("history", &c, "/@1").unwrap();
+    assert_eq!(names(host.readdir("history", &c, "/@1").unwrap()), ["f"]);
+    let before = host.answer_cache_stats();
+    assert_eq!(before.inserts, 4, "{before:?}");
+    for _ in 0..5 {
+        assert_eq!(host.getattr("history", &c, "/@1/f").unwrap(), first);
+        assert_eq!(host.read("history", &c, "/@1/f", 0, 64).unwrap(), b"v1");
+        assert_eq!(names(host.readdir("history", &c, "/@1").unwrap()), ["f"]);
+    }
+    let after = host.answer_cache_stats();
+    assert_eq!(after.hits - before.hits, 15, "{after:?}");
+    assert_eq!(after.inserts, before.inserts);
+    assert!(after.entries >= 4 && after.bytes > 0, "{after:?}");
+
+    // A relative time moves with the clock: volatile, never kept.
+    let now = host.getattr("history", &c, "/-0s/f").unwrap();
+    assert_eq!(now.caching, Caching::Volatile);
+    assert_eq!(host.read("history", &c, "/-0s/f", 0, 64).unwrap(), b"v2");
+    assert_eq!(host.answer_cache_stats().inserts, before.inserts);
+
+    // A new generation asks the component again (and keeps its own answers).
+    host.load(bytes, "again").unwrap();
+    let misses = host.answer_cache_stats().misses;
+    assert_eq!(host.read("history", &c, "/@1/f", 0, 64).unwrap(), b"v1");
+    assert!(host.answer_cache_stats().misses > misses);
+
+    // Off: nothing is kept.
+    let off = ViewHost::new(
+        ViewLimits {
+            answer_cache_bytes: 0,
+            ..test_limits()
+        },
+        two_point_store(),
+    )
+    .unwrap();
+    off.load(bytes, "builtin:history").unwrap();
+    off.getattr("history", &c, "/@1/f").unwrap();
+    off.read("history", &c, "/@1/f", 0, 64).unwrap();
+    assert_eq!(off.answer_cache_stats(), AnswerCacheStats::default());
+}
+
+/// A store whose every `stat_at` takes `delay`: a slow disk, a cold history tree.
+struct SlowStore {
+    inner: Arc<MemoryStore>,
+    delay: Duration,
+}
+
+impl StoreAccess for SlowStore {
+    fn head(&self) -> u64 {
+        self.inner.head()
+    }
+    fn now_ns(&self) -> i64 {
+        self.inner.now_ns()
+    }
+    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo> {
+        self.inner.events(after, limit, prefix)
+    }
+    fn seq_at_time(&self, time_ns: i64) -> u64 {
+        self.inner.seq_at_time(time_ns)
+    }
+    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+        std::thread::sleep(self.delay);
+        self.inner.stat_at(path, seq)
+    }
+    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
+        self.inner.list_at(path, seq)
+    }
+    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
+        self.inner.read_at(path, seq, offset, len)
+    }
+    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.inner.readlink_at(path, seq)
+    }
+}
+
+#[test]
+fn time_in_the_store_does_not_count_against_the_view() {
+    let Some(bytes) = component("history") else {
+        return;
+    };
+    // Each stat in the store takes three of the view's deadlines.
+    let slow = |wall: Duration| {
+        let limits = ViewLimits {
+            call_deadline: Duration::from_millis(40),
+            call_wall_limit: wall,
+            answer_cache_bytes: 0,
+            ..test_limits()
+        };
+        let store = SlowStore {
+            inner: two_point_store(),
+            delay: Duration::from_millis(120),
+        };
+        let host = ViewHost::new(limits, Arc::new(store)).unwrap();
+        host.load(bytes, "builtin:history").unwrap();
+        host
+    };
+    let host = slow(Duration::from_secs(5));
+    let attrs = host.getattr("history", &caller(), "/@1/f").unwrap();
+    assert_eq!(attrs.size, 2);
+    assert_eq!(host.views()[0].faults, 0);
+
+    // The wall limit still ends a call that keeps the host busy.
+    let host = slow(Duration::from_millis(60));
+    let err = host.getattr("history", &caller(), "/@1/f").unwrap_err();
+    assert!(matches!(err, ViewCallError::Timeout { .. }), "{err:?}");
 }
