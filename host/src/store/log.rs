@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use parking_lot::{Condvar, Mutex};
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::event::{Change, Event};
@@ -78,6 +79,10 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Query-planner stability: without it SQLite re-prepares a cached statement whenever
+    // a bound value could change the plan (`seq > ?`, `time_ns <= ?`), which cost a full
+    // parse on every history lookup.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if !exists {
         conn.execute_batch(SCHEMA)?;
         conn.execute(
@@ -177,13 +182,16 @@ pub fn read_events_matching(
     Ok(out)
 }
 
-/// The last event at or before `time_ns` (0 when none).
+/// The last event at or before `time_ns` (0 when none). Event times never decrease
+/// (`LogWriter::append`), so this is one probe of the time index from its end, whatever
+/// the size of the log; ties go to the newest event.
 pub fn seq_at_time(conn: &Connection, time_ns: i64) -> anyhow::Result<u64> {
-    let seq: Option<i64> = conn.query_row(
-        "SELECT max(seq) FROM events WHERE time_ns <= ?1",
-        [time_ns],
-        |r| r.get(0),
-    )?;
+    let seq: Option<i64> = conn
+        .prepare_cached(
+            "SELECT seq FROM events WHERE time_ns <= ?1 ORDER BY time_ns DESC, seq DESC LIMIT 1",
+        )?
+        .query_row([time_ns], |r| r.get(0))
+        .optional()?;
     Ok(seq.unwrap_or(0) as u64)
 }
 
@@ -377,6 +385,9 @@ struct Queue {
     inflight: Arc<Vec<Event>>,
     sync_requested: bool,
     closed: bool,
+    /// Time of the newest event: event times never decrease (a clock stepping back is
+    /// clamped), so "the newest event at or before T" is one index probe.
+    last_time: i64,
 }
 
 struct DurableState {
@@ -390,8 +401,13 @@ impl LogWriter {
     /// batch that refers to new content commits, that filesystem is synced, so the log
     /// never points at bytes that a power loss could take back.
     pub fn start(conn: Connection, head: u64, objects: std::fs::File) -> anyhow::Result<LogWriter> {
+        let last_time: Option<i64> =
+            conn.query_row("SELECT max(time_ns) FROM events", [], |r| r.get(0))?;
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                last_time: last_time.unwrap_or(i64::MIN),
+                ..Queue::default()
+            }),
             wake: Condvar::new(),
             durable: Mutex::new(DurableState {
                 seq: head,
@@ -438,6 +454,8 @@ impl LogWriter {
             return Err("the event log is closed".into());
         }
         let seq = self.head.load(Ordering::Relaxed) + 1;
+        let time = time.max(q.last_time);
+        q.last_time = time;
         q.events.push(Event {
             seq,
             time,
