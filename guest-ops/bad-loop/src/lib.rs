@@ -33,14 +33,6 @@ impl View for Bad {
         }
         ROOT.read(&path, offset, len)
     }
-
-    fn readlink(_: Caller, path: String) -> Result<String, FsError> {
-        ROOT.readlink(&path)
-    }
-
-    fn write(_: Caller, path: String, _offset: u64, _data: Vec<u8>) -> Result<u32, FsError> {
-        ROOT.write(&path)
-    }
 }
 
 lighthouse_view_sdk::export!(Bad);

@@ -30,14 +30,6 @@ impl View for Hello {
     fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
         ROOT.read(&path, offset, len)
     }
-
-    fn readlink(_: Caller, path: String) -> Result<String, FsError> {
-        ROOT.readlink(&path)
-    }
-
-    fn write(_: Caller, path: String, _offset: u64, _data: Vec<u8>) -> Result<u32, FsError> {
-        ROOT.write(&path)
-    }
 }
 
 lighthouse_view_sdk::export!(Hello);

@@ -10,7 +10,7 @@
 
 use lighthouse_view_sdk::time::rfc3339_nanos;
 use lighthouse_view_sdk::{attrs, error, path, slice_read};
-use lighthouse_view_sdk::{Attrs, Caching, DirEntry, Event, FsError, NodeKind};
+use lighthouse_view_sdk::{Attrs, Caching, DirEntry, EventFilter, FsError, NodeKind, Store};
 
 use crate::log;
 use crate::when::When;
@@ -21,18 +21,6 @@ pub const RECENT: u64 = 20;
 pub const LOG_DIR: &str = ".log";
 /// Events asked of the store per call while collecting a `.log` file.
 const EVENTS_PAGE: u32 = 1024;
-
-/// What the history view needs of the host (the WIT `store` interface).
-pub trait Store {
-    fn head(&self) -> u64;
-    fn now_ns(&self) -> i64;
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<Event>;
-    fn seq_at_time(&self, time_ns: i64) -> u64;
-    fn stat_at(&self, path: &str, seq: u64) -> Result<Attrs, FsError>;
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<DirEntry>, FsError>;
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError>;
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, FsError>;
-}
 
 /// A resolved point: the tree after event `seq`, and how long answers about it hold.
 struct Point {
@@ -103,7 +91,7 @@ impl<S: Store> History<S> {
         if seq == 0 {
             return 0;
         }
-        match self.store.events(seq - 1, 1, None).first() {
+        match self.store.events(seq - 1, 1, &EventFilter::all()).first() {
             Some(event) if event.seq == seq => event.time_ns,
             _ => 0,
         }
@@ -162,10 +150,6 @@ impl<S: Store> History<S> {
         }
     }
 
-    pub fn write(&self, _view_path: &str) -> Result<u32, FsError> {
-        Err(FsError::ReadOnly)
-    }
-
     fn head_time(&self) -> i64 {
         self.event_time(self.store.head())
     }
@@ -175,9 +159,11 @@ impl<S: Store> History<S> {
     /// the same timestamp would take the name).
     fn recent_points(&self) -> Vec<DirEntry> {
         let head = self.store.head();
-        let events = self
-            .store
-            .events(head.saturating_sub(RECENT), RECENT as u32, None);
+        let events = self.store.events(
+            head.saturating_sub(RECENT),
+            RECENT as u32,
+            &EventFilter::all(),
+        );
         let mut entries = Vec::with_capacity(1 + 2 * events.len());
         entries.push(attrs::entry(LOG_DIR, NodeKind::Directory));
         for event in events {
@@ -226,7 +212,9 @@ impl<S: Store> History<S> {
         let mut mtime_ns = 0;
         let mut after = 0;
         loop {
-            let page = self.store.events(after, EVENTS_PAGE, Some(path));
+            let page = self
+                .store
+                .events(after, EVENTS_PAGE, &EventFilter::under(path));
             let Some(last) = page.last() else { break };
             after = last.seq;
             for event in page.iter().filter(|e| log::touches(e, path)) {

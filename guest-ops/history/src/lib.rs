@@ -19,39 +19,9 @@ mod when;
 #[cfg(test)]
 mod tests;
 
-use lighthouse_view_sdk::{store, Attrs, Caller, DirEntry, Event, FsError, View, ViewInfo};
+use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FsError, HostStore, View, ViewInfo};
 
-use crate::history::{History, Store};
-
-/// The host's store, through the component's import.
-struct HostStore;
-
-impl Store for HostStore {
-    fn head(&self) -> u64 {
-        store::head()
-    }
-    fn now_ns(&self) -> i64 {
-        store::now_ns()
-    }
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<Event> {
-        store::events(after, limit, prefix)
-    }
-    fn seq_at_time(&self, time_ns: i64) -> u64 {
-        store::seq_at_time(time_ns)
-    }
-    fn stat_at(&self, path: &str, seq: u64) -> Result<Attrs, FsError> {
-        store::stat_at(path, seq)
-    }
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<DirEntry>, FsError> {
-        store::list_at(path, seq)
-    }
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        store::read_at(path, seq, offset, len)
-    }
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, FsError> {
-        store::readlink_at(path, seq)
-    }
-}
+use crate::history::History;
 
 const VIEW: History<HostStore> = History { store: HostStore };
 
@@ -79,10 +49,6 @@ impl View for HistoryView {
 
     fn readlink(_: Caller, path: String) -> Result<String, FsError> {
         VIEW.readlink(&path)
-    }
-
-    fn write(_: Caller, path: String, _offset: u64, _data: Vec<u8>) -> Result<u32, FsError> {
-        VIEW.write(&path)
     }
 }
 

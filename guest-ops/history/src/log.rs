@@ -60,6 +60,8 @@ pub(crate) fn event(seq: u64, time_ns: i64, op: &str, path: &str, path2: Option<
         path2: path2.map(Into::into),
         size: None,
         hash: None,
+        view: None,
+        body: None,
     }
 }
 

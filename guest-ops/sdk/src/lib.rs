@@ -10,7 +10,7 @@
 //! `crate-type = ["cdylib"]` built with `cargo build --target wasm32-wasip2`:
 //!
 //! ```ignore
-//! use lighthouse_view_sdk::{attrs, error, path, slice_read, Attrs, Caching, Caller, DirEntry};
+//! use lighthouse_view_sdk::{attrs, path, slice_read, Attrs, Caching, Caller, DirEntry};
 //! use lighthouse_view_sdk::{FsError, NodeKind, View, ViewInfo};
 //!
 //! const GREETING: &[u8] = b"hello from a view\n";
@@ -42,12 +42,8 @@
 //!             _ => Err(FsError::NotFound),
 //!         }
 //!     }
-//!     fn readlink(_: Caller, _: String) -> Result<String, FsError> {
-//!         Err(error::invalid("not a symlink"))
-//!     }
-//!     fn write(_: Caller, _: String, _: u64, _: Vec<u8>) -> Result<u32, FsError> {
-//!         Err(FsError::ReadOnly)
-//!     }
+//!     // readlink, open, next, write and create keep their defaults: a read-only view
+//!     // of plain files.
 //! }
 //!
 //! lighthouse_view_sdk::export!(Hello);
@@ -63,10 +59,13 @@ pub mod attrs;
 pub mod error;
 pub mod fixed;
 pub mod json;
+pub mod model;
 pub mod path;
+pub mod store_api;
 pub mod time;
 
 pub use fixed::FixedDir;
+pub use store_api::{HostStore, Store};
 
 wit_bindgen::generate!({
     world: "view-component",
@@ -76,13 +75,125 @@ wit_bindgen::generate!({
     default_bindings_module: "lighthouse_view_sdk",
 });
 
-/// What every view implements (`view` in the WIT); export it with [`export!`].
-pub use exports::lighthouse::fs::view::Guest as View;
-/// The host's read-only window onto the event store (`store` in the WIT).
+/// The host's window onto the event store (`store` in the WIT). Views usually go through
+/// the [`Store`] trait instead ([`HostStore`] in the component, [`model::ModelStore`]
+/// in native tests).
 pub use lighthouse::fs::store;
 pub use lighthouse::fs::types::{
-    Attrs, Caching, Caller, DirEntry, Event, FsError, NodeKind, ViewInfo,
+    Attrs, Caching, Caller, Chunk, DirEntry, Event, EventFilter, FsError, NodeKind, OpenMode,
+    ViewInfo,
 };
+
+use exports::lighthouse::fs::view::Guest;
+
+/// What a view implements (`view` in the WIT); export it with [`export!`].
+///
+/// `info`, `getattr`, `readdir` and `read` are the view's own; the rest default to a
+/// read-only view of plain files: `readlink` is EINVAL (no symlinks), `open` serves
+/// reads by offset and refuses writing with EROFS, `next` is EINVAL (no streams),
+/// `write` and `create` are EROFS.
+pub trait View {
+    fn info() -> ViewInfo;
+    fn getattr(c: Caller, path: String) -> Result<Attrs, FsError>;
+    fn readdir(c: Caller, path: String) -> Result<Vec<DirEntry>, FsError>;
+    fn read(c: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError>;
+
+    fn readlink(_c: Caller, path: String) -> Result<String, FsError> {
+        Err(error::not_a_symlink(&path))
+    }
+    fn open(_c: Caller, _path: String, write: bool) -> Result<OpenMode, FsError> {
+        if write {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(OpenMode::Plain)
+        }
+    }
+    fn next(_c: Caller, path: String, _cursor: u64, _max: u32) -> Result<Chunk, FsError> {
+        Err(error::invalid(format!("{path:?} is not a stream")))
+    }
+    fn write(_c: Caller, _path: String, _offset: u64, _data: Vec<u8>) -> Result<u32, FsError> {
+        Err(FsError::ReadOnly)
+    }
+    fn create(_c: Caller, _path: String, _kind: NodeKind) -> Result<Attrs, FsError> {
+        Err(FsError::ReadOnly)
+    }
+}
+
+/// The WIT export, for every [`View`].
+impl<T: View> Guest for T {
+    fn info() -> ViewInfo {
+        T::info()
+    }
+    fn getattr(c: Caller, path: String) -> Result<Attrs, FsError> {
+        T::getattr(c, path)
+    }
+    fn readdir(c: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
+        T::readdir(c, path)
+    }
+    fn read(c: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        T::read(c, path, offset, len)
+    }
+    fn readlink(c: Caller, path: String) -> Result<String, FsError> {
+        T::readlink(c, path)
+    }
+    fn open(c: Caller, path: String, write: bool) -> Result<OpenMode, FsError> {
+        T::open(c, path, write)
+    }
+    fn next(c: Caller, path: String, cursor: u64, max: u32) -> Result<Chunk, FsError> {
+        T::next(c, path, cursor, max)
+    }
+    fn write(c: Caller, path: String, offset: u64, data: Vec<u8>) -> Result<u32, FsError> {
+        T::write(c, path, offset, data)
+    }
+    fn create(c: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
+        T::create(c, path, kind)
+    }
+}
+
+impl EventFilter {
+    /// Every event.
+    pub fn all() -> Self {
+        EventFilter {
+            prefix: None,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Events about `prefix` or anything below it.
+    pub fn under(prefix: impl Into<String>) -> Self {
+        EventFilter {
+            prefix: Some(prefix.into()),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Only events with one of these ops.
+    pub fn ops(mut self, ops: &[&str]) -> Self {
+        self.ops = ops.iter().map(|op| op.to_string()).collect();
+        self
+    }
+
+    /// Does `event` pass this filter (what the host does; for models and tests)?
+    pub fn matches(&self, event: &Event) -> bool {
+        let under = |p: &str, prefix: &str| {
+            prefix == "/"
+                || p == prefix
+                || (p.starts_with(prefix) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
+        };
+        let op_ok = self.ops.is_empty() || self.ops.contains(&event.op);
+        let path_ok = match self.prefix.as_deref().map(|p| p.trim_end_matches('/')) {
+            None => true,
+            Some(p) => {
+                let p = if p.is_empty() { "/" } else { p };
+                // path2 of a symlink is its target, not a path of the tree.
+                under(&event.path, p)
+                    || (event.op != "symlink"
+                        && event.path2.as_deref().is_some_and(|p2| under(p2, p)))
+            }
+        };
+        op_ok && path_ok
+    }
+}
 
 /// The libraries views commonly need, so their versions follow the SDK's.
 pub use {chrono, serde, serde_json};
