@@ -136,6 +136,12 @@ fn to_json(e: &Event) -> serde_json::Value {
                 m.insert("flags".into(), "exchange".into());
             }
         }
+        Change::View { view, body, .. } => {
+            m.insert("view".into(), view.as_ref().into());
+            // The body is JSON by contract; shown as a document, not a string.
+            let body = serde_json::from_str(body).unwrap_or_else(|_| body.as_ref().into());
+            m.insert("body".into(), body);
+        }
         Change::Link { .. } | Change::Unlink { .. } | Change::Rmdir { .. } => {}
     }
     v
@@ -182,6 +188,7 @@ fn to_text(e: &Event) -> String {
                 s += &format!(" mtime={}", format_ns(*t));
             }
         }
+        Change::View { view, body, .. } => s += &format!(" view={view} {body}"),
         Change::Unlink { .. } | Change::Rmdir { .. } => {}
     }
     s

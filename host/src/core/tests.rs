@@ -104,13 +104,13 @@ fn a_written_file_is_one_create_and_one_write_event_and_survives_reopen() {
     let mut ops = Vec::new();
     reader
         .events(0, None, |e| {
-            ops.push((e.seq, e.change.op(), e.change.path().to_string(), e.caller));
+            ops.push((e.seq, e.change.op().to_owned(), e.change.path().to_string(), e.caller));
             Ok(())
         })
         .unwrap();
     assert_eq!(
         ops.iter()
-            .map(|(s, o, p, _)| (*s, *o, p.as_str()))
+            .map(|(s, o, p, _)| (*s, o.as_str(), p.as_str()))
             .collect::<Vec<_>>(),
         vec![
             (1, "mkdir", "/src"),
@@ -537,19 +537,29 @@ fn history_serves_past_trees_and_per_path_events() {
         "seq 0 is the empty tree"
     );
 
-    let ops: Vec<(u64, &str)> = h
-        .events(0, 100, Some("/src/a.rs"))
-        .unwrap()
-        .iter()
-        .map(|e| (e.seq, e.change.op()))
-        .collect();
+    let ops = |prefix: Option<&str>, only: &[&str]| -> Vec<(u64, String)> {
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        h.events(0, 100, prefix, &only)
+            .unwrap()
+            .iter()
+            .map(|e| (e.seq, e.change.op().to_owned()))
+            .collect()
+    };
+    let named = |v: &[(u64, &str)]| -> Vec<(u64, String)> {
+        v.iter().map(|(s, o)| (*s, o.to_string())).collect()
+    };
     assert_eq!(
-        ops,
-        [(2, "create"), (3, "write"), (4, "write"), (5, "rename")]
+        ops(Some("/src/a.rs"), &[]),
+        named(&[(2, "create"), (3, "write"), (4, "write"), (5, "rename")])
     );
-    assert_eq!(h.events(0, 2, None).unwrap().len(), 2);
     assert_eq!(
-        h.events(0, 100, Some("/sr")).unwrap().len(),
+        ops(Some("/src/a.rs"), &["write", "rename"]),
+        named(&[(3, "write"), (4, "write"), (5, "rename")])
+    );
+    assert_eq!(ops(None, &["rename"]), named(&[(5, "rename")]));
+    assert_eq!(h.events(0, 2, None, &[]).unwrap().len(), 2);
+    assert_eq!(
+        h.events(0, 100, Some("/sr"), &[]).unwrap().len(),
         0,
         "a prefix matches whole components"
     );
@@ -696,4 +706,67 @@ fn views_appear_beside_current_read_only_with_their_caching() {
         listed[2..].iter().all(|l| l.1),
         "readdirplus entries carry their own inode"
     );
+}
+
+#[test]
+fn view_events_are_logged_kept_and_leave_the_tree_alone() {
+    use crate::store::{Change, History};
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    put(&fs, CURRENT_INO, "a.rs", b"fn main() {}\n");
+    let before = snapshot(&fs);
+    let h = History::new(fs.store().clone());
+    let note = Change::View {
+        view: "shadows".into(),
+        op: "annotate".into(),
+        path: "/a.rs".into(),
+        body: r#"{"kind":"comment","text":"hi"}"#.into(),
+    };
+    let seq = h.append_view_event(&C, note.clone()).unwrap();
+    assert_eq!(seq, fs.store().head());
+    // Seen at once (still queued) and after the commit, with its filter.
+    let only = |ops: &[&str]| -> Vec<String> { ops.iter().map(|s| s.to_string()).collect() };
+    let seen = h.events(0, 10, Some("/a.rs"), &only(&["annotate"])).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].change, note);
+    fs.store().wait_durable(seq).unwrap();
+    let seen = h.events(0, 10, Some("/a.rs"), &only(&["annotate"])).unwrap();
+    assert_eq!((seen[0].seq, &seen[0].change), (seq, &note));
+    assert_eq!(seen[0].caller, C);
+    assert_eq!(h.list_at("/", seq).unwrap().len(), 1);
+    drop(h);
+    fs.shutdown();
+    drop(fs);
+
+    // Replayed at the next mount: the tree is what it was, the event is still there.
+    let fs = open_fs(dir.path());
+    assert_eq!(snapshot(&fs), before);
+    let h = History::new(fs.store().clone());
+    let all = h.events(0, 10, None, &[]).unwrap();
+    assert_eq!(all.last().unwrap().change, note);
+    fs.shutdown();
+}
+
+#[test]
+fn a_format_1_store_is_upgraded_when_opened_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    put(&fs, CURRENT_INO, "a", b"x");
+    fs.shutdown();
+    drop(fs);
+    // Make it a format-1 store: no view columns, the old mark.
+    let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
+    db.execute_batch(
+        "ALTER TABLE events DROP COLUMN view; ALTER TABLE events DROP COLUMN body;
+         UPDATE meta SET value = 'lighthouse-fs/1' WHERE key = 'format';",
+    )
+    .unwrap();
+    drop(db);
+    let err = StoreReader::open(dir.path()).err().expect("refused");
+    assert!(format!("{err:#}").contains("mount it once"), "{err:#}");
+    let fs = open_fs(dir.path());
+    assert_eq!(get(&fs, lookup(&fs, CURRENT_INO, "a").unwrap().ino), b"x");
+    fs.shutdown();
+    drop(fs);
+    assert!(StoreReader::open(dir.path()).is_ok());
 }

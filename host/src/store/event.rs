@@ -55,11 +55,27 @@ pub enum Change {
     Rmdir {
         path: Arc<str>,
     },
+    /// An event a view recorded (an annotation, a context manifest): not a change to the
+    /// tree, but in the log so history and streams see it. `op` is the view's own verb
+    /// (never one of the tree's), `path` the live path it is about, `body` one JSON
+    /// document.
+    View {
+        view: Arc<str>,
+        op: Arc<str>,
+        path: Arc<str>,
+        body: Arc<str>,
+    },
 }
+
+/// The ops of changes to the tree: a view may not record an event under these names.
+pub const TREE_OPS: &[&str] = &[
+    "create", "mkdir", "mknod", "symlink", "write", "setattr", "rename", "link", "unlink",
+    "rmdir",
+];
 
 impl Change {
     /// The operation's name as the log shows it.
-    pub fn op(&self) -> &'static str {
+    pub fn op(&self) -> &str {
         match self {
             Change::Create {
                 kind: FileKind::Dir,
@@ -77,6 +93,7 @@ impl Change {
             Change::Link { .. } => "link",
             Change::Unlink { .. } => "unlink",
             Change::Rmdir { .. } => "rmdir",
+            Change::View { op, .. } => op,
         }
     }
 
@@ -88,12 +105,29 @@ impl Change {
             | Change::Write { path, .. }
             | Change::SetAttr { path, .. }
             | Change::Unlink { path }
-            | Change::Rmdir { path } => path,
+            | Change::Rmdir { path }
+            | Change::View { path, .. } => path,
             Change::Rename { from, .. } | Change::Link { from, .. } => from,
         }
     }
 
     /// The second path: rename or link destination, symlink target.
+    /// The view that recorded the event, for view events.
+    pub fn view(&self) -> Option<&str> {
+        match self {
+            Change::View { view, .. } => Some(view),
+            _ => None,
+        }
+    }
+
+    /// The JSON document of a view event.
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            Change::View { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
     pub fn path2(&self) -> Option<&str> {
         match self {
             Change::Rename { to, .. } | Change::Link { to, .. } => Some(to),

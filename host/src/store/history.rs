@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{log, read_at, replay_onto, Event, Hash, Store, Tree};
-use crate::core::{Attr, FsError, FsResult, TimeNs};
+use super::{log, read_at, replay_onto, Change, Event, Hash, Store, Tree};
+use crate::core::{Attr, Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
 
 /// How many past trees stay in memory.
@@ -87,6 +87,14 @@ impl History {
         Ok(tree)
     }
 
+    /// Records an event of a view (see [`Change::View`]); returns its seq.
+    pub fn append_view_event(&self, caller: &Caller, change: Change) -> FsResult<u64> {
+        debug_assert!(matches!(change, Change::View { .. }));
+        self.store
+            .append(crate::core::now_ns(), caller, change)
+            .map_err(|e| FsError::with(libc::EIO, e))
+    }
+
     /// A node of the tree after `seq`, by path relative to `current/`.
     pub fn node_at(&self, path: &str, seq: u64) -> FsResult<PastNode> {
         let tree = self.tree_at(seq)?;
@@ -132,12 +140,19 @@ impl History {
             .map_err(|e| FsError::io(&format!("reading object {hash}"), &e))
     }
 
-    /// Up to `limit` events after `after`, only those touching `prefix` when given.
-    pub fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> FsResult<Vec<Event>> {
+    /// Up to `limit` events after `after`: only those touching `prefix` when given, only
+    /// those with one of `ops` when it is not empty.
+    pub fn events(
+        &self,
+        after: u64,
+        limit: u32,
+        prefix: Option<&str>,
+        ops: &[String],
+    ) -> FsResult<Vec<Event>> {
         let pending = self.store.pending_events();
         let mut events = self
             .store
-            .with_reader(|conn| log::read_events_matching(conn, after, limit, prefix))
+            .with_reader(|conn| log::read_events_matching(conn, after, limit, prefix, ops))
             .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
         let last = events.last().map_or(after, |e| e.seq);
         let prefix = prefix.map(|p| match p.trim_end_matches('/') {
@@ -147,7 +162,8 @@ impl History {
         events.extend(
             pending
                 .into_iter()
-                .filter(|e| e.seq > last && prefix.is_none_or(|p| e.touches(p))),
+                .filter(|e| e.seq > last && prefix.is_none_or(|p| e.touches(p)))
+                .filter(|e| ops.is_empty() || ops.iter().any(|op| op == e.change.op())),
         );
         events.truncate(limit as usize);
         Ok(events)

@@ -19,7 +19,10 @@ use crate::core::{Caller, FileKind, RenameFlags};
 
 /// Written in `meta` so that a store from another program, or a future format, is refused
 /// rather than misread.
-pub const FORMAT: &str = "lighthouse-fs/1";
+pub const FORMAT: &str = "lighthouse-fs/2";
+/// The format before view events (no `view`, `body` columns); upgraded in place when a
+/// store of it is opened to write.
+const FORMAT_1: &str = "lighthouse-fs/1";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,7 +45,9 @@ CREATE TABLE events (
     atime_ns INTEGER,
     mtime_ns INTEGER,
     flags    INTEGER,
-    rdev     INTEGER
+    rdev     INTEGER,
+    view     TEXT,
+    body     TEXT
 );
 CREATE INDEX events_by_path ON events(path);
 CREATE INDEX events_by_time ON events(time_ns);
@@ -50,7 +55,7 @@ CREATE INDEX events_by_time ON events(time_ns);
 
 const COLUMNS: &str =
     "seq, time_ns, agent, uid, gid, pid, op, path, path2, kind, mode, owner, grp, \
-                       size, hash, atime_ns, mtime_ns, flags, rdev";
+                       size, hash, atime_ns, mtime_ns, flags, rdev, view, body";
 
 /// Open the database file of a store, checking that it is one. Never writes to a file that
 /// fails the check.
@@ -70,6 +75,9 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
     };
     let conn = Connection::open_with_flags(path, flags)?;
     if exists {
+        if !read_only {
+            upgrade_format(&conn)?;
+        }
         check_format(&conn)?;
     }
     if !read_only {
@@ -93,6 +101,29 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
     Ok(conn)
 }
 
+/// A store of format 1 gains the columns of view events (in one transaction; nothing else
+/// changes, so a crash leaves format 1 or 2, both complete).
+fn upgrade_format(conn: &Connection) -> anyhow::Result<()> {
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or(None);
+    if format.as_deref() == Some(FORMAT_1) {
+        conn.execute_batch(&format!(
+            "BEGIN;
+             ALTER TABLE events ADD COLUMN view TEXT;
+             ALTER TABLE events ADD COLUMN body TEXT;
+             UPDATE meta SET value = '{FORMAT}' WHERE key = 'format';
+             COMMIT;"
+        ))
+        .context("upgrading the store from format 1")?;
+        tracing::info!("store upgraded from {FORMAT_1} to {FORMAT}");
+    }
+    Ok(())
+}
+
 /// Is this our event log, in a format this build reads, with no gaps?
 fn check_format(conn: &Connection) -> anyhow::Result<()> {
     let format: Option<String> = conn
@@ -103,6 +134,9 @@ fn check_format(conn: &Connection) -> anyhow::Result<()> {
         .context("not a lighthouse-fs event log")?;
     match format.as_deref() {
         Some(FORMAT) => {}
+        Some(FORMAT_1) => bail!(
+            "store format {FORMAT_1} predates view events: mount it once with this build to upgrade it"
+        ),
         Some(other) => bail!("unsupported store format {other:?} (this build reads {FORMAT})"),
         None => bail!("not a lighthouse-fs event log (no format mark)"),
     }
@@ -155,26 +189,27 @@ pub fn read_events(
     Ok(())
 }
 
-/// Up to `limit` events after `after` in order; with `prefix`, only those whose path or
-/// path2 is `prefix` or lies below it.
+/// Up to `limit` events after `after` in order; with `prefix`, only those whose path (or
+/// rename/link destination) is `prefix` or lies below it; with `ops`, only those ops.
 pub fn read_events_matching(
     conn: &Connection,
     after: u64,
     limit: u32,
     prefix: Option<&str>,
+    ops: &[String],
 ) -> anyhow::Result<Vec<Event>> {
+    // One statement for every filter (NULL = no condition), so it is prepared once.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM events WHERE seq > ?1 \
+         AND (?3 IS NULL OR path = ?3 OR substr(path, 1, length(?3) + 1) = ?3 || '/' \
+              OR (op <> 'symlink' AND (path2 = ?3 OR substr(path2, 1, length(?3) + 1) = ?3 || '/'))) \
+         AND (?4 IS NULL OR op IN (SELECT value FROM json_each(?4))) \
+         ORDER BY seq LIMIT ?2"
+    ))?;
+    let prefix = prefix.map(|p| p.trim_end_matches('/'));
+    let ops = (!ops.is_empty()).then(|| serde_json::to_string(ops).expect("strings"));
+    let mut rows = stmt.query(params![after as i64, limit as i64, prefix, ops])?;
     let mut out = Vec::new();
-    let mut stmt = match prefix {
-        None => conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?,
-        Some(_) => conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM events WHERE seq > ?1 AND (path = ?3 OR substr(path, 1, length(?3) + 1) = ?3 || '/' \
-             OR path2 = ?3 OR substr(path2, 1, length(?3) + 1) = ?3 || '/') ORDER BY seq LIMIT ?2"
-        ))?,
-    };
-    let mut rows = match prefix {
-        None => stmt.query(params![after as i64, limit as i64])?,
-        Some(p) => stmt.query(params![after as i64, limit as i64, p.trim_end_matches('/')])?,
-    };
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         out.push(row_to_event(row).with_context(|| format!("event {seq} is malformed"))?);
@@ -261,7 +296,15 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
         },
         "unlink" => Change::Unlink { path },
         "rmdir" => Change::Rmdir { path },
-        other => bail!("unknown operation {other:?}"),
+        op => match str_col(19)? {
+            Some(view) => Change::View {
+                view,
+                op: op.into(),
+                path,
+                body: need(20, "body")?,
+            },
+            None => bail!("unknown operation {op:?}"),
+        },
     };
     Ok(Event {
         seq: row.get::<_, i64>(0)? as u64,
@@ -278,7 +321,7 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
 
 fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     ))?;
     let (mut kind, mut mode, mut owner, mut grp, mut size, mut hash) =
         (None, None, None, None, None, None);
@@ -328,7 +371,10 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
             mtime = *m;
         }
         Change::Rename { flags: f, .. } => flags = Some(f.to_raw()),
-        Change::Link { .. } | Change::Unlink { .. } | Change::Rmdir { .. } => {}
+        Change::Link { .. }
+        | Change::Unlink { .. }
+        | Change::Rmdir { .. }
+        | Change::View { .. } => {}
     }
     stmt.execute(params![
         e.seq as i64,
@@ -350,6 +396,8 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
         mtime,
         flags,
         rdev,
+        e.change.view(),
+        e.change.body(),
     ])?;
     Ok(())
 }

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 pub use content::{read_at, Committed, Content, ContentState};
-pub use event::{Change, Event};
+pub use event::{Change, Event, TREE_OPS};
 pub use history::History;
 pub use log::FORMAT;
 pub use objects::{Hash, Objects};

@@ -21,6 +21,11 @@ impl Hash {
     pub fn from_hex(s: &str) -> Option<Hash> {
         blake3::Hash::from_hex(s).ok().map(|h| Hash(*h.as_bytes()))
     }
+
+    /// The hash of no bytes (an empty file has no object, but it has a hash).
+    pub fn of_empty() -> Hash {
+        Hash(*blake3::hash(b"").as_bytes())
+    }
 }
 
 impl fmt::Display for Hash {

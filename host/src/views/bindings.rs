@@ -3,7 +3,8 @@
 //! [`super::types`]. Nothing outside `views` sees these types.
 
 use super::types::{
-    Caching, Caller, EventInfo, NodeKind, ViewAttrs, ViewDirEntry, ViewError, ViewInfo,
+    Caching, Caller, Chunk, EventInfo, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewError,
+    ViewInfo,
 };
 
 wasmtime::component::bindgen!({
@@ -150,6 +151,27 @@ impl From<EventInfo> for wit::Event {
             path2: e.path2,
             size: e.size,
             hash: e.hash,
+            view: e.view,
+            body: e.body,
+        }
+    }
+}
+
+impl From<wit::OpenMode> for OpenMode {
+    fn from(m: wit::OpenMode) -> Self {
+        match m {
+            wit::OpenMode::Plain => OpenMode::Plain,
+            wit::OpenMode::Stream(cursor) => OpenMode::Stream(cursor),
+        }
+    }
+}
+
+impl From<wit::Chunk> for Chunk {
+    fn from(c: wit::Chunk) -> Self {
+        Chunk {
+            data: c.data,
+            cursor: c.cursor,
+            end: c.end,
         }
     }
 }

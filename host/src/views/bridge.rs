@@ -8,7 +8,7 @@ use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
 use crate::core::views::{Caching, ViewAttr, Views};
 use crate::core::{Caller, FileKind, FsError, FsResult};
-use crate::store::{Event, History};
+use crate::store::{Change, Event, Hash, History};
 
 /// The event store as views see it: past trees by seq, the log, the host's clock.
 pub struct HistoryAccess(pub History);
@@ -49,6 +49,8 @@ fn event_out(e: Event) -> vt::EventInfo {
         path2: e.change.path2().map(String::from),
         size,
         hash,
+        view: e.change.view().map(String::from),
+        body: e.change.body().map(String::from),
     }
 }
 
@@ -61,8 +63,11 @@ impl StoreAccess for HistoryAccess {
         crate::core::now_ns()
     }
 
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<vt::EventInfo> {
-        match self.0.events(after, limit, prefix) {
+    fn events(&self, after: u64, limit: u32, filter: &vt::EventFilter) -> Vec<vt::EventInfo> {
+        match self
+            .0
+            .events(after, limit, filter.prefix.as_deref(), &filter.ops)
+        {
             Ok(events) => events.into_iter().map(event_out).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "events for a view");
@@ -110,6 +115,39 @@ impl StoreAccess for HistoryAccess {
         n.target
             .map(|t| t.to_string())
             .ok_or(ViewError::Invalid("not a symlink".into()))
+    }
+
+    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        let n = self.0.node_at(path, seq).map_err(error_out)?;
+        match n.attr.kind {
+            FileKind::File => Ok(n.hash.unwrap_or_else(Hash::of_empty).to_hex()),
+            FileKind::Dir => Err(ViewError::IsADirectory),
+            _ => Err(ViewError::Invalid(format!("{path:?} is not a regular file"))),
+        }
+    }
+
+    fn append(
+        &self,
+        view: &str,
+        caller: &vt::Caller,
+        op: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<u64, ViewError> {
+        let change = Change::View {
+            view: view.into(),
+            op: op.into(),
+            path: path.into(),
+            body: body.into(),
+        };
+        let caller = Caller {
+            uid: caller.uid,
+            gid: caller.gid,
+            pid: caller.pid,
+        };
+        self.0
+            .append_view_event(&caller, change)
+            .map_err(error_out)
     }
 }
 

@@ -16,10 +16,10 @@ use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
 use super::error::ViewCallError;
 use super::host_store::StoreAccess;
-use super::instance_state::InstanceState;
+use super::instance_state::{CallContext, InstanceState};
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
-use super::types::{Caching, Caller, ViewAttrs, ViewDirEntry, ViewInfo};
+use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
 
 /// A loaded view, as `views()` (and `debug/views.json`) reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,10 +215,9 @@ impl ViewHost {
         if let Some(Answer::Attrs(attrs)) = self.answers.get(loaded.generation, Op::Getattr, path) {
             return Ok(attrs);
         }
-        let caller = wit::Caller::from(caller);
         let attrs: ViewAttrs = self
-            .call(&slot, &loaded, "getattr", path, |v, store| {
-                v.call_getattr(store, &caller, path)
+            .call(&slot, &loaded, "getattr", path, caller, false, |v, store, c| {
+                v.call_getattr(store, c, path)
             })?
             .into();
         if attrs.caching == Caching::Immutable {
@@ -241,9 +240,8 @@ impl ViewHost {
         if let Some(Answer::Entries(entries)) = self.answers.get(generation, Op::Readdir, path) {
             return Ok(entries);
         }
-        let caller = wit::Caller::from(caller);
-        let entries = self.call(&slot, &loaded, "readdir", path, |v, store| {
-            v.call_readdir(store, &caller, path)
+        let entries = self.call(&slot, &loaded, "readdir", path, caller, false, |v, store, c| {
+            v.call_readdir(store, c, path)
         })?;
         if let Some(bad) = entries.iter().find(|e| !is_entry_name(&e.name)) {
             let message = format!("readdir returned the invalid entry name {:?}", bad.name);
@@ -271,9 +269,8 @@ impl ViewHost {
         if let Some(Answer::Data(data)) = self.answers.get(generation, op, path) {
             return Ok(data.to_vec());
         }
-        let caller = wit::Caller::from(caller);
-        let data = self.call(&slot, &loaded, "read", path, |v, store| {
-            v.call_read(store, &caller, path, offset, len)
+        let data = self.call(&slot, &loaded, "read", path, caller, false, |v, store, c| {
+            v.call_read(store, c, path, offset, len)
         })?;
         if data.len() > len as usize {
             let message = format!("read returned {} bytes, {len} were asked", data.len());
@@ -298,9 +295,8 @@ impl ViewHost {
         if let Some(Answer::Target(target)) = self.answers.get(generation, Op::Readlink, path) {
             return Ok(target.to_string());
         }
-        let caller = wit::Caller::from(caller);
-        let target = self.call(&slot, &loaded, "readlink", path, |v, store| {
-            v.call_readlink(store, &caller, path)
+        let target = self.call(&slot, &loaded, "readlink", path, caller, false, |v, store, c| {
+            v.call_readlink(store, c, path)
         })?;
         if self.answers.is_immutable(generation, path) {
             let answer = Answer::Target(target.as_str().into());
@@ -319,15 +315,70 @@ impl ViewHost {
         data: &[u8],
     ) -> Result<u32, ViewCallError> {
         let (slot, loaded) = self.current(view)?;
-        let caller = wit::Caller::from(caller);
-        let n = self.call(&slot, &loaded, "write", path, |v, store| {
-            v.call_write(store, &caller, path, offset, data)
+        let n = self.call(&slot, &loaded, "write", path, caller, true, |v, store, c| {
+            v.call_write(store, c, path, offset, data)
         })?;
         if n as usize > data.len() {
             let message = format!("write took {n} bytes of {}", data.len());
             return Err(self.bad_answer(&slot, &loaded, "write", path, message));
         }
         Ok(n)
+    }
+
+    /// The view's `open` of `path` (`write`: opened for writing).
+    pub fn open(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+        write: bool,
+    ) -> Result<OpenMode, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let mode = self.call(&slot, &loaded, "open", path, caller, false, |v, store, c| {
+            v.call_open(store, c, path, write)
+        })?;
+        Ok(mode.into())
+    }
+
+    /// The view's `next` chunk of stream `path` from `cursor`.
+    pub fn next(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+        cursor: u64,
+        max: u32,
+    ) -> Result<Chunk, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let chunk: Chunk = self
+            .call(&slot, &loaded, "next", path, caller, false, |v, store, c| {
+                v.call_next(store, c, path, cursor, max)
+            })?
+            .into();
+        if chunk.data.len() > self.limits.max_chunk_bytes {
+            let message = format!(
+                "next returned {} bytes, the limit is {}",
+                chunk.data.len(),
+                self.limits.max_chunk_bytes
+            );
+            return Err(self.bad_answer(&slot, &loaded, "next", path, message));
+        }
+        Ok(chunk)
+    }
+
+    /// The view's `create` of a file or directory at `path`.
+    pub fn create(
+        &self,
+        view: &str,
+        caller: &Caller,
+        path: &str,
+        kind: NodeKind,
+    ) -> Result<ViewAttrs, ViewCallError> {
+        let (slot, loaded) = self.current(view)?;
+        let attrs = self.call(&slot, &loaded, "create", path, caller, true, |v, store, c| {
+            v.call_create(store, c, path, kind.into())
+        })?;
+        Ok(attrs.into())
     }
 
     /// Compile, check, instantiate and ask `info`; the instance joins the pool on load.
@@ -367,8 +418,10 @@ impl ViewHost {
         Ok((slot, loaded))
     }
 
-    /// Runs one call on a pooled instance of `loaded`: the instance goes back to the pool
-    /// unless the call failed (a failed `Store` is poisoned and dropped).
+    /// Runs one call on a pooled instance of `loaded`, for `caller` (`may_append`: the call
+    /// may record events): the instance goes back to the pool unless the call failed (a
+    /// failed `Store` is poisoned and dropped).
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn call<R>(
         &self,
@@ -376,9 +429,12 @@ impl ViewHost {
         loaded: &Loaded,
         op: &'static str,
         path: &str,
+        caller: &Caller,
+        may_append: bool,
         f: impl FnOnce(
             &ViewExports,
             &mut Store<InstanceState>,
+            &wit::Caller,
         ) -> wasmtime::Result<Result<R, wit::FsError>>,
     ) -> Result<R, ViewCallError> {
         let mut instance = match loaded.checkout() {
@@ -395,7 +451,14 @@ impl ViewHost {
             store,
             view: bindings,
         } = &mut instance;
-        match f(bindings.lighthouse_fs_view(), store) {
+        store.data_mut().call = Some(CallContext {
+            view: slot.name.clone(),
+            caller: caller.clone(),
+            may_append,
+        });
+        let result = f(bindings.lighthouse_fs_view(), store, &wit::Caller::from(caller));
+        store.data_mut().call = None;
+        match result {
             Ok(Ok(value)) => {
                 loaded.checkin(instance);
                 Ok(value)

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::bindings::{lighthouse::fs::store, wit};
 use super::instance_state::InstanceState;
-use super::types::{EventInfo, ViewAttrs, ViewDirEntry, ViewError};
+use super::types::{Caller, EventFilter, EventInfo, ViewAttrs, ViewDirEntry, ViewError};
 
 /// The read-only window onto the event store that views get, implemented by the core.
 ///
@@ -20,9 +20,8 @@ pub trait StoreAccess: Send + Sync {
     fn head(&self) -> u64;
     /// The host's clock, nanoseconds since the Unix epoch.
     fn now_ns(&self) -> i64;
-    /// Up to `limit` events with seq > `after`, in order; with `prefix`, only events
-    /// whose path or path2 is `prefix` or below it.
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo>;
+    /// Up to `limit` events with seq > `after` that pass `filter`, in order.
+    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo>;
     /// The newest event at or before `time_ns` (0 when none).
     fn seq_at_time(&self, time_ns: i64) -> u64;
     /// The attributes of `path` in the tree after event `seq` (seq 0: the empty tree).
@@ -33,6 +32,19 @@ pub trait StoreAccess: Send + Sync {
     fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError>;
     /// The target of symlink `path` after event `seq`.
     fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError>;
+    /// Hex BLAKE3 of file `path`'s content after event `seq`.
+    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError>;
+    /// Records an event of `view`, made by `caller`. The host has checked the op (not a
+    /// tree op, well formed), the path (absolute, normalised) and the body (one JSON
+    /// document, compact, within the size limit).
+    fn append(
+        &self,
+        view: &str,
+        caller: &Caller,
+        op: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<u64, ViewError>;
 }
 
 impl wit::Host for InstanceState {}
@@ -58,9 +70,13 @@ impl store::Host for InstanceState {
 
     // The calls below may fold history or read content: timed.
 
-    fn events(&mut self, after: u64, limit: u32, prefix: Option<String>) -> Vec<wit::Event> {
+    fn events(&mut self, after: u64, limit: u32, filter: wit::EventFilter) -> Vec<wit::Event> {
         let limit = limit.min(self.max_events_per_call);
-        self.timed(|s| s.store_access.events(after, limit, prefix.as_deref()))
+        let filter = EventFilter {
+            prefix: filter.prefix,
+            ops: filter.ops,
+        };
+        self.timed(|s| s.store_access.events(after, limit, &filter))
             .into_iter()
             .map(Into::into)
             .collect()
@@ -99,4 +115,69 @@ impl store::Host for InstanceState {
         self.timed(|s| s.store_access.readlink_at(&path, seq))
             .map_err(Into::into)
     }
+
+    fn hash_at(&mut self, path: String, seq: u64) -> Result<String, wit::FsError> {
+        self.timed(|s| s.store_access.hash_at(&path, seq))
+            .map_err(Into::into)
+    }
+
+    fn append(&mut self, op: String, path: String, body: String) -> Result<u64, wit::FsError> {
+        let Some(call) = self.call.as_ref().filter(|c| c.may_append) else {
+            return Err(invalid("store.append is only allowed during write and create"));
+        };
+        check_view_op(&op)?;
+        if !is_live_path(&path) {
+            return Err(invalid(format!(
+                "append: {path:?} is not a path of current/ (absolute, normalised)"
+            )));
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(invalid(format!(
+                "append: the body is {} bytes, the limit is {MAX_BODY_BYTES}",
+                body.len()
+            )));
+        }
+        // One compact JSON document per event: the log stays one line per event.
+        let body = serde_json::from_str::<serde_json::Value>(&body)
+            .map_err(|e| invalid(format!("append: the body is not one JSON document: {e}")))?
+            .to_string();
+        let (view, caller) = (call.view.clone(), call.caller.clone());
+        self.timed(|s| s.store_access.append(&view, &caller, &op, &path, &body))
+            .map_err(Into::into)
+    }
+}
+
+/// Largest body of a view event.
+pub const MAX_BODY_BYTES: usize = 64 << 10;
+
+fn invalid(why: impl Into<String>) -> wit::FsError {
+    wit::FsError::Invalid(why.into())
+}
+
+/// A view's own op: 1–32 of a-z, 0-9, '-', and not an op of the live tree.
+fn check_view_op(op: &str) -> Result<(), wit::FsError> {
+    let well_formed = (1..=32).contains(&op.len())
+        && op
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !well_formed {
+        return Err(invalid(format!(
+            "append: op {op:?} must be 1-32 characters of a-z, 0-9 and '-'"
+        )));
+    }
+    if crate::store::TREE_OPS.contains(&op) {
+        return Err(invalid(format!(
+            "append: {op:?} is an op of the live tree, a view may not record it"
+        )));
+    }
+    Ok(())
+}
+
+/// "/" or "/a/b": absolute, no empty, "." or ".." components, no trailing slash.
+fn is_live_path(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && path[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0')))
 }

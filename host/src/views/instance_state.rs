@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::host_store::StoreAccess;
 use super::limits::ViewLimits;
+use super::types::Caller;
 
 /// The data of one view instance's `Store`.
 pub(crate) struct InstanceState {
@@ -22,6 +23,8 @@ pub(crate) struct InstanceState {
     pub(crate) memory: MemoryCap,
     pub(crate) stderr: StderrTail,
     pub(crate) clock: CallClock,
+    /// The call in progress (set by the host around every call into the view).
+    pub(crate) call: Option<CallContext>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -43,6 +46,7 @@ impl InstanceState {
             },
             stderr,
             clock: CallClock::new(),
+            call: None,
             wasi,
             table: ResourceTable::new(),
         }
@@ -56,6 +60,14 @@ impl WasiView for InstanceState {
             table: &mut self.table,
         }
     }
+}
+
+/// Who a call is for, and whether it may record events (`store.append`).
+pub(crate) struct CallContext {
+    pub(crate) view: Arc<str>,
+    pub(crate) caller: Caller,
+    /// Only `write` and `create` may append: reading never changes the log.
+    pub(crate) may_append: bool,
 }
 
 /// Where the time of the current call goes. The epoch deadline counts the view's own

@@ -41,6 +41,9 @@ pub struct ViewLimits {
     pub max_events_per_call: u32,
     /// Most bytes one `store.read-at` call returns, whatever `len` the view asks for.
     pub max_read_bytes: u32,
+    /// Largest chunk one `next` may return (a stream's records are whole, so a chunk may
+    /// exceed what the reader asked; the host keeps the rest). 4 MiB.
+    pub max_chunk_bytes: usize,
     /// Largest component accepted by `load`/`check`. 32 MiB: views are a few hundred KiB;
     /// this only bounds what a bad file costs to compile.
     pub max_component_bytes: usize,
@@ -64,6 +67,7 @@ impl Default for ViewLimits {
             max_wasm_stack: 512 << 10,
             max_events_per_call: 4096,
             max_read_bytes: 4 << 20,
+            max_chunk_bytes: 4 << 20,
             max_component_bytes: 32 << 20,
             stderr_tail_bytes: 4096,
             answer_cache_bytes: 64 << 20,

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use parking_lot::RwLock;
 
 use super::host_store::StoreAccess;
-use super::types::{Caching, EventInfo, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
+use super::types::{
+    Caching, Caller, EventFilter, EventInfo, NodeKind, ViewAttrs, ViewDirEntry, ViewError,
+};
 
 #[derive(Clone, Debug)]
 enum Node {
@@ -64,6 +66,8 @@ impl MemoryStore {
                 path2: path2.map(Into::into),
                 size: data.map(|d| d.len() as u64),
                 hash: None,
+                view: None,
+                body: None,
             },
             data.map(<[u8]>::to_vec),
         ));
@@ -120,23 +124,13 @@ impl StoreAccess for MemoryStore {
         self.inner.read().now_ns
     }
 
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo> {
-        let under = |p: &str, prefix: &str| {
-            prefix == "/"
-                || p == prefix
-                || (p.starts_with(prefix) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
-        };
+    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo> {
         self.inner
             .read()
             .events
             .iter()
             .map(|(e, _)| e)
-            .filter(|e| e.seq > after)
-            .filter(|e| {
-                prefix.is_none_or(|pre| {
-                    under(&e.path, pre) || e.path2.as_deref().is_some_and(|p2| under(p2, pre))
-                })
-            })
+            .filter(|e| e.seq > after && filter.matches(e))
             .take(limit as usize)
             .cloned()
             .collect()
@@ -214,5 +208,42 @@ impl StoreAccess for MemoryStore {
             Node::Symlink(target) => Ok(target),
             _ => Err(ViewError::Invalid("not a symlink".into())),
         }
+    }
+
+    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        match self.node(path, seq)?.0 {
+            Node::File(data) => Ok(blake3::hash(&data).to_hex().to_string()),
+            Node::Dir => Err(ViewError::IsADirectory),
+            Node::Symlink(_) => Err(ViewError::Invalid("a symlink".into())),
+        }
+    }
+
+    fn append(
+        &self,
+        view: &str,
+        caller: &Caller,
+        op: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<u64, ViewError> {
+        let mut inner = self.inner.write();
+        let seq = inner.events.len() as u64 + 1;
+        let event = EventInfo {
+            seq,
+            time_ns: inner.now_ns,
+            agent: caller.agent.clone(),
+            uid: caller.uid,
+            gid: caller.gid,
+            pid: caller.pid,
+            op: op.into(),
+            path: path.into(),
+            path2: None,
+            size: None,
+            hash: None,
+            view: Some(view.into()),
+            body: Some(body.into()),
+        };
+        inner.events.push((event, None));
+        Ok(seq)
     }
 }

@@ -415,8 +415,8 @@ impl StoreAccess for SlowStore {
     fn now_ns(&self) -> i64 {
         self.inner.now_ns()
     }
-    fn events(&self, after: u64, limit: u32, prefix: Option<&str>) -> Vec<EventInfo> {
-        self.inner.events(after, limit, prefix)
+    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo> {
+        self.inner.events(after, limit, filter)
     }
     fn seq_at_time(&self, time_ns: i64) -> u64 {
         self.inner.seq_at_time(time_ns)
@@ -433,6 +433,19 @@ impl StoreAccess for SlowStore {
     }
     fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
         self.inner.readlink_at(path, seq)
+    }
+    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.inner.hash_at(path, seq)
+    }
+    fn append(
+        &self,
+        view: &str,
+        caller: &Caller,
+        op: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<u64, ViewError> {
+        self.inner.append(view, caller, op, path, body)
     }
 }
 

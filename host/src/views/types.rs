@@ -112,6 +112,56 @@ pub struct EventInfo {
     pub size: Option<u64>,
     /// Hex BLAKE3 of the content a write committed (none when empty).
     pub hash: Option<String>,
+    /// The view that recorded the event (none for changes to the live tree).
+    pub view: Option<String>,
+    /// What the view recorded: one JSON document.
+    pub body: Option<String>,
+}
+
+/// `event-filter`: which events `store.events` returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events whose path (or rename/link destination) is this or below it.
+    pub prefix: Option<String>,
+    /// Only events with one of these ops (empty: all).
+    pub ops: Vec<String>,
+}
+
+impl EventFilter {
+    /// Does `e` pass? (The store's own query does the same; this is for models.)
+    pub fn matches(&self, e: &EventInfo) -> bool {
+        let under = |p: &str, prefix: &str| {
+            prefix.is_empty()
+                || p == prefix
+                || (p.starts_with(prefix) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
+        };
+        let op_ok = self.ops.is_empty() || self.ops.contains(&e.op);
+        let path_ok = self.prefix.as_deref().is_none_or(|p| {
+            let p = p.trim_end_matches('/');
+            under(&e.path, p)
+                || (e.op != "symlink" && e.path2.as_deref().is_some_and(|p2| under(p2, p)))
+        });
+        op_ok && path_ok
+    }
+}
+
+/// `open-mode`: how the host serves an opened file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Reads by offset through `read`.
+    Plain,
+    /// A live feed from this cursor, through `next`.
+    Stream(u64),
+}
+
+/// `chunk`: the next part of a stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// Whole records; empty: nothing new yet.
+    pub data: Vec<u8>,
+    pub cursor: u64,
+    /// The stream has ended.
+    pub end: bool,
 }
 
 /// `caller`: who is asking (from the FUSE request).
