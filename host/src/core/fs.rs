@@ -143,7 +143,7 @@ impl Fs {
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
         if is_view_ino(ino) {
-            return Err(fs_err!(EROFS, "attributes of a view are the view's"));
+            return self.view_setattr(caller, ino, &set);
         }
         if ino == ROOT_INO {
             return Err(fs_err!(EACCES, "the mount root is read-only"));
@@ -305,6 +305,15 @@ impl Fs {
         rdev: u32,
         target: Option<Arc<str>>,
     ) -> FsResult<Entry> {
+        if is_view_ino(parent) && target.is_none() {
+            // FIFOs and sockets in a view are files of the view's choosing.
+            let kind = if kind == FileKind::Dir {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            };
+            return self.view_create(caller, parent, component(name)?, kind);
+        }
         Self::refuse_change(&self.section(parent))?;
         let name = component(name)?;
         self.check_store()?;
@@ -502,6 +511,7 @@ impl Fs {
             direct_io: false,
             noflush: !writable,
             cache_dir: false,
+            nonseekable: false,
         })
     }
 
@@ -689,6 +699,7 @@ impl Fs {
             direct_io: false,
             noflush: true,
             cache_dir: cache,
+            nonseekable: false,
         })
     }
 

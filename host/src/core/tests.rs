@@ -104,7 +104,12 @@ fn a_written_file_is_one_create_and_one_write_event_and_survives_reopen() {
     let mut ops = Vec::new();
     reader
         .events(0, None, |e| {
-            ops.push((e.seq, e.change.op().to_owned(), e.change.path().to_string(), e.caller));
+            ops.push((
+                e.seq,
+                e.change.op().to_owned(),
+                e.change.path().to_string(),
+                e.caller,
+            ));
             Ok(())
         })
         .unwrap();
@@ -570,8 +575,13 @@ fn history_serves_past_trees_and_per_path_events() {
     assert!(t.is_err());
 }
 
-/// A view in plain Rust: `/hello` (immutable) and `/now` (volatile), read-only.
-struct FakeViews;
+/// A view in plain Rust: `/hello` (immutable) and `/now` (volatile), read-only, and
+/// `/feed`, a stream of `line N` records up to `feed` (ended when `feed_ends`).
+#[derive(Default)]
+struct FakeViews {
+    feed: std::sync::atomic::AtomicU64,
+    feed_ends: std::sync::atomic::AtomicBool,
+}
 
 impl views::Views for FakeViews {
     fn names(&self) -> Vec<Arc<str>> {
@@ -582,7 +592,7 @@ impl views::Views for FakeViews {
         let (kind, size, caching) = match path {
             "/" => (FileKind::Dir, 0, views::Caching::Immutable),
             "/hello" => (FileKind::File, 5, views::Caching::Immutable),
-            "/now" => (FileKind::File, 0, views::Caching::Volatile),
+            "/now" | "/feed" => (FileKind::File, 0, views::Caching::Volatile),
             _ => return Err(crate::fs_err!(ENOENT, "no such path")),
         };
         Ok(views::ViewAttr {
@@ -614,6 +624,69 @@ impl views::Views for FakeViews {
     fn write(&self, _: &Caller, _: &str, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
+    fn open(&self, _: &Caller, _: &str, path: &str, _: bool) -> FsResult<views::ViewOpen> {
+        Ok(match path {
+            "/feed" => views::ViewOpen::Stream(0),
+            _ => views::ViewOpen::Plain,
+        })
+    }
+    fn next(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: &str,
+        cursor: u64,
+        _: u32,
+    ) -> FsResult<views::ViewChunk> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let upto = self.feed.load(SeqCst);
+        let data: String = (cursor + 1..=upto).map(|n| format!("line {n}\n")).collect();
+        Ok(views::ViewChunk {
+            data: data.into_bytes(),
+            cursor: upto.max(cursor),
+            end: self.feed_ends.load(SeqCst),
+        })
+    }
+    fn create(&self, _: &Caller, _: &str, _: &str, _: FileKind) -> FsResult<views::ViewAttr> {
+        Err(crate::fs_err!(EROFS, "read-only"))
+    }
+}
+
+#[test]
+fn streams_hand_out_whole_records_in_order_and_say_when_to_wait() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let views = Arc::new(FakeViews::default());
+    fs.set_views(views.clone());
+    let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
+    let feed = fs.lookup(&C, v, name("feed")).unwrap().attr.ino;
+    let o = fs.open(&C, feed, libc::O_RDONLY).unwrap();
+    assert!(o.direct_io && o.nonseekable && !o.keep_cache);
+    // Nothing yet: the read would block.
+    assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
+    views.feed.store(3, SeqCst);
+    // Small reads take the chunk piece by piece; offsets mean nothing on a stream.
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.extend(fs.read(&C, feed, o.fh, 999, 5).unwrap());
+    }
+    assert_eq!(got, b"line 1\nline 2\nline 3");
+    got.extend(fs.read(&C, feed, o.fh, 0, 4096).unwrap());
+    assert_eq!(got, b"line 1\nline 2\nline 3\n");
+    assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
+    // A second reader has its own place.
+    let o2 = fs.open(&C, feed, libc::O_RDONLY).unwrap();
+    assert_eq!(
+        fs.read(&C, feed, o2.fh, 0, 4096).unwrap(),
+        b"line 1\nline 2\nline 3\n"
+    );
+    views.feed.store(4, SeqCst);
+    views.feed_ends.store(true, SeqCst);
+    assert_eq!(fs.read(&C, feed, o.fh, 0, 4096).unwrap(), b"line 4\n");
+    assert_eq!(fs.read(&C, feed, o.fh, 0, 4096).unwrap(), b"", "ended: EOF");
+    fs.release(&C, feed, o.fh).unwrap();
+    fs.release(&C, feed, o2.fh).unwrap();
 }
 
 use std::sync::Arc;
@@ -622,7 +695,7 @@ use std::sync::Arc;
 fn views_appear_beside_current_read_only_with_their_caching() {
     let dir = tempfile::tempdir().unwrap();
     let fs = open_fs(dir.path());
-    fs.set_views(Arc::new(FakeViews));
+    fs.set_views(Arc::new(FakeViews::default()));
     let root = fs.opendir(&C, ROOT_INO, 0).unwrap();
     let mut names = Vec::new();
     fs.readdir(&C, ROOT_INO, root.fh, 0, &mut |i| {
@@ -726,11 +799,15 @@ fn view_events_are_logged_kept_and_leave_the_tree_alone() {
     assert_eq!(seq, fs.store().head());
     // Seen at once (still queued) and after the commit, with its filter.
     let only = |ops: &[&str]| -> Vec<String> { ops.iter().map(|s| s.to_string()).collect() };
-    let seen = h.events(0, 10, Some("/a.rs"), &only(&["annotate"])).unwrap();
+    let seen = h
+        .events(0, 10, Some("/a.rs"), &only(&["annotate"]))
+        .unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].change, note);
     fs.store().wait_durable(seq).unwrap();
-    let seen = h.events(0, 10, Some("/a.rs"), &only(&["annotate"])).unwrap();
+    let seen = h
+        .events(0, 10, Some("/a.rs"), &only(&["annotate"]))
+        .unwrap();
     assert_eq!((seen[0].seq, &seen[0].change), (seq, &note));
     assert_eq!(seen[0].caller, C);
     assert_eq!(h.list_at("/", seq).unwrap().len(), 1);

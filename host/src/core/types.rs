@@ -179,6 +179,8 @@ pub struct Opened {
     /// The kernel may cache this directory's listing (it drops it when the directory
     /// changes through the mount).
     pub cache_dir: bool,
+    /// A stream: no seeking, reads come in order and offsets mean nothing (pipes, feeds).
+    pub nonseekable: bool,
 }
 
 /// One directory entry as `readdir` yields it. `offset` is the cookie of the *next*

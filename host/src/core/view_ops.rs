@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::handles::Handle;
-use super::views::{attr_of, entry_of, is_view_ino, Caching, ViewAttr, ViewPath, Views};
+use super::views::{attr_of, entry_of, is_view_ino, Caching, ViewAttr, ViewOpen, ViewPath, Views};
 use super::*;
 use crate::fs_err;
 
@@ -14,7 +16,39 @@ use crate::fs_err;
 pub struct ViewFileHandle {
     pub vp: ViewPath,
     pub writable: bool,
+    /// Where a stream is (plain files have none).
+    pub stream: Option<Mutex<StreamState>>,
 }
+
+/// A reader's place in a stream: the view's cursor, and what the last chunk held beyond
+/// what the reader took (records are whole, reads are not).
+#[derive(Debug, Default)]
+pub struct StreamState {
+    pub cursor: u64,
+    pub pending: Vec<u8>,
+    /// Bytes of `pending` already handed out.
+    pub taken: usize,
+    pub ended: bool,
+}
+
+impl StreamState {
+    /// Up to `size` of the bytes held back.
+    fn take(&mut self, size: u32) -> Vec<u8> {
+        let end = (self.taken + size as usize).min(self.pending.len());
+        let out = self.pending[self.taken..end].to_vec();
+        self.taken = end;
+        if self.taken == self.pending.len() {
+            self.pending.clear();
+            self.taken = 0;
+        }
+        out
+    }
+}
+
+/// The errno of a read that would block: nothing new on a stream yet (or a view's
+/// `would-block`). The adapters park such a read until the store moves, unless the
+/// reader opened with O_NONBLOCK, who gets it as is.
+pub const WOULD_BLOCK: i32 = libc::EAGAIN;
 
 impl Fs {
     fn views(&self) -> Option<&Arc<dyn Views>> {
@@ -109,17 +143,64 @@ impl Fs {
         if writable && !va.writable {
             return Err(fs_err!(EROFS, "this view is read-only"));
         }
-        let fh = self
-            .handles
-            .insert(Handle::View(ViewFileHandle { vp, writable }));
+        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
+        let mode = views.open(caller, &vp.view, &vp.path, writable)?;
+        let stream = match mode {
+            ViewOpen::Plain => None,
+            ViewOpen::Stream(cursor) => Some(Mutex::new(StreamState {
+                cursor,
+                ..StreamState::default()
+            })),
+        };
+        let is_stream = stream.is_some();
+        let fh = self.handles.insert(Handle::View(ViewFileHandle {
+            vp,
+            writable,
+            stream,
+        }));
         Ok(Opened {
             fh,
-            keep_cache: va.caching == Caching::Immutable,
+            keep_cache: va.caching == Caching::Immutable && !is_stream,
             // Content that may change under a reader has no size to trust: read it whole.
-            direct_io: va.caching == Caching::Volatile,
+            direct_io: va.caching == Caching::Volatile || is_stream,
             noflush: true,
             cache_dir: false,
+            nonseekable: is_stream,
         })
+    }
+
+    /// Create (and open, for files) a name in a view directory: the view decides.
+    pub(super) fn view_create(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &str,
+        kind: FileKind,
+    ) -> FsResult<Entry> {
+        let vp = self.view_inodes.path(parent)?.child(name);
+        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
+        let va = views.create(caller, &vp.view, &vp.path, kind)?;
+        let ino = self.view_inodes.ino(&vp);
+        let attr = attr_of(ino, &va, self.root_attr.uid, self.root_attr.gid);
+        Ok(entry_of(attr, va.caching))
+    }
+
+    /// setattr on a view path: a writable view file takes a truncation (O_TRUNC, `>`, with
+    /// the time update that comes with it) as a no-op — what a write means is the view's
+    /// business — and nothing else.
+    pub(super) fn view_setattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        set: &SetAttr,
+    ) -> FsResult<(Attr, Duration)> {
+        let vp = self.view_inodes.path(ino)?;
+        let (attr, va) = self.view_attr(caller, ino, &vp)?;
+        let no_owner_or_mode = set.mode.is_none() && set.uid.is_none() && set.gid.is_none();
+        if !(va.writable && attr.kind == FileKind::File && no_owner_or_mode) {
+            return Err(fs_err!(EROFS, "attributes of a view are the view's"));
+        }
+        Ok((attr, va.caching.ttl()))
     }
 
     pub(super) fn view_read(
@@ -130,7 +211,29 @@ impl Fs {
         size: u32,
     ) -> FsResult<Vec<u8>> {
         let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        views.read(caller, &h.vp.view, &h.vp.path, offset, size)
+        let Some(stream) = &h.stream else {
+            return views.read(caller, &h.vp.view, &h.vp.path, offset, size);
+        };
+        // One reader of a handle at a time: its chunks come in order.
+        let mut st = stream.lock();
+        if !st.pending.is_empty() {
+            return Ok(st.take(size));
+        }
+        if st.ended {
+            return Ok(Vec::new());
+        }
+        let chunk = views.next(caller, &h.vp.view, &h.vp.path, st.cursor, size)?;
+        st.cursor = chunk.cursor;
+        st.ended = chunk.end;
+        if chunk.data.is_empty() {
+            if chunk.end {
+                return Ok(Vec::new());
+            }
+            return Err(FsError::new(WOULD_BLOCK, "nothing new in the stream yet"));
+        }
+        st.pending = chunk.data;
+        st.taken = 0;
+        Ok(st.take(size))
     }
 
     pub(super) fn view_write(
@@ -219,7 +322,8 @@ impl Fs {
         }
     }
 
-    /// Why a change in `section` is refused, if it is (only the live tree takes changes).
+    /// Why a change in `section` is refused, if it is (only the live tree takes changes;
+    /// a view's own directories take what the view accepts, see [`Fs::view_create`]).
     pub(super) fn refuse_change(section: &Section) -> FsResult<()> {
         match section {
             Section::Live => Ok(()),

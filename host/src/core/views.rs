@@ -78,6 +78,38 @@ pub trait Views: Send + Sync {
         offset: u64,
         data: &[u8],
     ) -> FsResult<u32>;
+    /// How to serve `path` once opened (`write`: opened for writing).
+    fn open(&self, caller: &Caller, view: &str, path: &str, write: bool) -> FsResult<ViewOpen>;
+    /// The next chunk of a stream from `cursor` (`max`: what the reader asked, a hint).
+    fn next(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        cursor: u64,
+        max: u32,
+    ) -> FsResult<ViewChunk>;
+    /// Create a file (`FileKind::File`) or directory at `path`.
+    fn create(&self, caller: &Caller, view: &str, path: &str, kind: FileKind)
+        -> FsResult<ViewAttr>;
+}
+
+/// How an opened view file is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewOpen {
+    /// Reads by offset.
+    Plain,
+    /// A live feed from this cursor (see [`ViewChunk`]).
+    Stream(u64),
+}
+
+/// The next part of a stream: whole records (empty: nothing new yet), where to go on
+/// from, and whether the stream has ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewChunk {
+    pub data: Vec<u8>,
+    pub cursor: u64,
+    pub end: bool,
 }
 
 /// A view path: which view, and the path inside it.

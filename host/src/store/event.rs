@@ -69,8 +69,7 @@ pub enum Change {
 
 /// The ops of changes to the tree: a view may not record an event under these names.
 pub const TREE_OPS: &[&str] = &[
-    "create", "mkdir", "mknod", "symlink", "write", "setattr", "rename", "link", "unlink",
-    "rmdir",
+    "create", "mkdir", "mknod", "symlink", "write", "setattr", "rename", "link", "unlink", "rmdir",
 ];
 
 impl Change {

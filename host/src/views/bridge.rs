@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
-use crate::core::views::{Caching, ViewAttr, Views};
+use crate::core::views::{Caching, ViewAttr, ViewChunk, ViewOpen, Views};
 use crate::core::{Caller, FileKind, FsError, FsResult};
 use crate::store::{Change, Event, Hash, History};
 
@@ -122,7 +122,9 @@ impl StoreAccess for HistoryAccess {
         match n.attr.kind {
             FileKind::File => Ok(n.hash.unwrap_or_else(Hash::of_empty).to_hex()),
             FileKind::Dir => Err(ViewError::IsADirectory),
-            _ => Err(ViewError::Invalid(format!("{path:?} is not a regular file"))),
+            _ => Err(ViewError::Invalid(format!(
+                "{path:?} is not a regular file"
+            ))),
         }
     }
 
@@ -145,9 +147,7 @@ impl StoreAccess for HistoryAccess {
             gid: caller.gid,
             pid: caller.pid,
         };
-        self.0
-            .append_view_event(&caller, change)
-            .map_err(error_out)
+        self.0.append_view_event(&caller, change).map_err(error_out)
     }
 }
 
@@ -175,6 +175,28 @@ fn kind_in(kind: NodeKind) -> FileKind {
     }
 }
 
+fn kind_out_of(kind: FileKind) -> NodeKind {
+    match kind {
+        FileKind::Dir => NodeKind::Directory,
+        _ => NodeKind::File,
+    }
+}
+
+fn attr_in(a: ViewAttrs) -> ViewAttr {
+    ViewAttr {
+        kind: kind_in(a.kind),
+        size: a.size,
+        mtime: a.mtime_ns,
+        perm: a.perm.into(),
+        writable: a.writable,
+        caching: match a.caching {
+            vt::Caching::Volatile => Caching::Volatile,
+            vt::Caching::Millis(ms) => Caching::Millis(ms),
+            vt::Caching::Immutable => Caching::Immutable,
+        },
+    }
+}
+
 impl Views for CoreViews {
     fn names(&self) -> Vec<Arc<str>> {
         let mut names: Vec<Arc<str>> = self
@@ -188,22 +210,10 @@ impl Views for CoreViews {
     }
 
     fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr> {
-        let a = self
-            .0
+        self.0
             .getattr(view, &caller_out(caller), path)
-            .map_err(call_error)?;
-        Ok(ViewAttr {
-            kind: kind_in(a.kind),
-            size: a.size,
-            mtime: a.mtime_ns,
-            perm: a.perm.into(),
-            writable: a.writable,
-            caching: match a.caching {
-                vt::Caching::Volatile => Caching::Volatile,
-                vt::Caching::Millis(ms) => Caching::Millis(ms),
-                vt::Caching::Immutable => Caching::Immutable,
-            },
-        })
+            .map(attr_in)
+            .map_err(call_error)
     }
 
     fn readdir(
@@ -251,6 +261,49 @@ impl Views for CoreViews {
     ) -> FsResult<u32> {
         self.0
             .write(view, &caller_out(caller), path, offset, data)
+            .map_err(call_error)
+    }
+
+    fn open(&self, caller: &Caller, view: &str, path: &str, write: bool) -> FsResult<ViewOpen> {
+        let mode = self
+            .0
+            .open(view, &caller_out(caller), path, write)
+            .map_err(call_error)?;
+        Ok(match mode {
+            vt::OpenMode::Plain => ViewOpen::Plain,
+            vt::OpenMode::Stream(cursor) => ViewOpen::Stream(cursor),
+        })
+    }
+
+    fn next(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        cursor: u64,
+        max: u32,
+    ) -> FsResult<ViewChunk> {
+        let c = self
+            .0
+            .next(view, &caller_out(caller), path, cursor, max)
+            .map_err(call_error)?;
+        Ok(ViewChunk {
+            data: c.data,
+            cursor: c.cursor,
+            end: c.end,
+        })
+    }
+
+    fn create(
+        &self,
+        caller: &Caller,
+        view: &str,
+        path: &str,
+        kind: FileKind,
+    ) -> FsResult<ViewAttr> {
+        self.0
+            .create(view, &caller_out(caller), path, kind_out_of(kind))
+            .map(attr_in)
             .map_err(call_error)
     }
 }

@@ -216,9 +216,15 @@ impl ViewHost {
             return Ok(attrs);
         }
         let attrs: ViewAttrs = self
-            .call(&slot, &loaded, "getattr", path, caller, false, |v, store, c| {
-                v.call_getattr(store, c, path)
-            })?
+            .call(
+                &slot,
+                &loaded,
+                "getattr",
+                path,
+                caller,
+                false,
+                |v, store, c| v.call_getattr(store, c, path),
+            )?
             .into();
         if attrs.caching == Caching::Immutable {
             let answer = Answer::Attrs(attrs.clone());
@@ -240,9 +246,15 @@ impl ViewHost {
         if let Some(Answer::Entries(entries)) = self.answers.get(generation, Op::Readdir, path) {
             return Ok(entries);
         }
-        let entries = self.call(&slot, &loaded, "readdir", path, caller, false, |v, store, c| {
-            v.call_readdir(store, c, path)
-        })?;
+        let entries = self.call(
+            &slot,
+            &loaded,
+            "readdir",
+            path,
+            caller,
+            false,
+            |v, store, c| v.call_readdir(store, c, path),
+        )?;
         if let Some(bad) = entries.iter().find(|e| !is_entry_name(&e.name)) {
             let message = format!("readdir returned the invalid entry name {:?}", bad.name);
             return Err(self.bad_answer(&slot, &loaded, "readdir", path, message));
@@ -269,9 +281,15 @@ impl ViewHost {
         if let Some(Answer::Data(data)) = self.answers.get(generation, op, path) {
             return Ok(data.to_vec());
         }
-        let data = self.call(&slot, &loaded, "read", path, caller, false, |v, store, c| {
-            v.call_read(store, c, path, offset, len)
-        })?;
+        let data = self.call(
+            &slot,
+            &loaded,
+            "read",
+            path,
+            caller,
+            false,
+            |v, store, c| v.call_read(store, c, path, offset, len),
+        )?;
         if data.len() > len as usize {
             let message = format!("read returned {} bytes, {len} were asked", data.len());
             return Err(self.bad_answer(&slot, &loaded, "read", path, message));
@@ -295,9 +313,15 @@ impl ViewHost {
         if let Some(Answer::Target(target)) = self.answers.get(generation, Op::Readlink, path) {
             return Ok(target.to_string());
         }
-        let target = self.call(&slot, &loaded, "readlink", path, caller, false, |v, store, c| {
-            v.call_readlink(store, c, path)
-        })?;
+        let target = self.call(
+            &slot,
+            &loaded,
+            "readlink",
+            path,
+            caller,
+            false,
+            |v, store, c| v.call_readlink(store, c, path),
+        )?;
         if self.answers.is_immutable(generation, path) {
             let answer = Answer::Target(target.as_str().into());
             self.answers.insert(generation, Op::Readlink, path, answer);
@@ -315,9 +339,15 @@ impl ViewHost {
         data: &[u8],
     ) -> Result<u32, ViewCallError> {
         let (slot, loaded) = self.current(view)?;
-        let n = self.call(&slot, &loaded, "write", path, caller, true, |v, store, c| {
-            v.call_write(store, c, path, offset, data)
-        })?;
+        let n = self.call(
+            &slot,
+            &loaded,
+            "write",
+            path,
+            caller,
+            true,
+            |v, store, c| v.call_write(store, c, path, offset, data),
+        )?;
         if n as usize > data.len() {
             let message = format!("write took {n} bytes of {}", data.len());
             return Err(self.bad_answer(&slot, &loaded, "write", path, message));
@@ -334,9 +364,15 @@ impl ViewHost {
         write: bool,
     ) -> Result<OpenMode, ViewCallError> {
         let (slot, loaded) = self.current(view)?;
-        let mode = self.call(&slot, &loaded, "open", path, caller, false, |v, store, c| {
-            v.call_open(store, c, path, write)
-        })?;
+        let mode = self.call(
+            &slot,
+            &loaded,
+            "open",
+            path,
+            caller,
+            false,
+            |v, store, c| v.call_open(store, c, path, write),
+        )?;
         Ok(mode.into())
     }
 
@@ -351,9 +387,15 @@ impl ViewHost {
     ) -> Result<Chunk, ViewCallError> {
         let (slot, loaded) = self.current(view)?;
         let chunk: Chunk = self
-            .call(&slot, &loaded, "next", path, caller, false, |v, store, c| {
-                v.call_next(store, c, path, cursor, max)
-            })?
+            .call(
+                &slot,
+                &loaded,
+                "next",
+                path,
+                caller,
+                false,
+                |v, store, c| v.call_next(store, c, path, cursor, max),
+            )?
             .into();
         if chunk.data.len() > self.limits.max_chunk_bytes {
             let message = format!(
@@ -375,9 +417,15 @@ impl ViewHost {
         kind: NodeKind,
     ) -> Result<ViewAttrs, ViewCallError> {
         let (slot, loaded) = self.current(view)?;
-        let attrs = self.call(&slot, &loaded, "create", path, caller, true, |v, store, c| {
-            v.call_create(store, c, path, kind.into())
-        })?;
+        let attrs = self.call(
+            &slot,
+            &loaded,
+            "create",
+            path,
+            caller,
+            true,
+            |v, store, c| v.call_create(store, c, path, kind.into()),
+        )?;
         Ok(attrs.into())
     }
 
@@ -456,7 +504,11 @@ impl ViewHost {
             caller: caller.clone(),
             may_append,
         });
-        let result = f(bindings.lighthouse_fs_view(), store, &wit::Caller::from(caller));
+        let result = f(
+            bindings.lighthouse_fs_view(),
+            store,
+            &wit::Caller::from(caller),
+        );
         store.data_mut().call = None;
         match result {
             Ok(Ok(value)) => {

@@ -123,7 +123,9 @@ impl store::Host for InstanceState {
 
     fn append(&mut self, op: String, path: String, body: String) -> Result<u64, wit::FsError> {
         let Some(call) = self.call.as_ref().filter(|c| c.may_append) else {
-            return Err(invalid("store.append is only allowed during write and create"));
+            return Err(invalid(
+                "store.append is only allowed during write and create",
+            ));
         };
         check_view_op(&op)?;
         if !is_live_path(&path) {
