@@ -13,6 +13,7 @@ pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
 pub use types::*;
+pub use view_ops::WOULD_BLOCK;
 
 #[cfg(test)]
 mod tests;

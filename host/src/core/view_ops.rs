@@ -18,6 +18,10 @@ pub struct ViewFileHandle {
     pub writable: bool,
     /// Where a stream is (plain files have none).
     pub stream: Option<Mutex<StreamState>>,
+    /// Opened with O_NONBLOCK: a read with nothing to give answers EAGAIN instead of
+    /// waiting. (From the open flags: the fuse3 crate does not pass a READ's own flags, so
+    /// a later fcntl(F_SETFL) is not seen, on either backend.)
+    pub nonblocking: bool,
 }
 
 /// A reader's place in a stream: the view's cursor, and what the last chunk held beyond
@@ -157,6 +161,7 @@ impl Fs {
             vp,
             writable,
             stream,
+            nonblocking: flags & libc::O_NONBLOCK != 0,
         }));
         Ok(Opened {
             fh,
@@ -248,6 +253,12 @@ impl Fs {
         }
         let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
         views.write(caller, &h.vp.view, &h.vp.path, offset, data)
+    }
+
+    /// Should a read of `fh` that answered [`WOULD_BLOCK`] wait (be parked by the adapter)
+    /// rather than return EAGAIN to the reader?
+    pub fn read_waits(&self, fh: u64) -> bool {
+        matches!(self.handles.get(fh).as_deref(), Ok(Handle::View(v)) if !v.nonblocking)
     }
 
     /// Names of the loaded views, for the mount root's listing.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::parking::Parking;
 use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, TimeNs};
 
 /// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
@@ -113,20 +114,43 @@ pub(super) fn run<T>(
 /// callback or `serve`'s backstop after the session ended (fuse3 skips the callback when
 /// its session dies of a failed reply; fuser's session may outlive `serve` after a lazy
 /// unmount).
+///
+/// It also holds the mount's parked reads, which must end before an unmount can finish.
 pub(super) struct Lifecycle {
     fs: Arc<Fs>,
     destroyed: AtomicBool,
+    pub parking: Arc<Parking>,
+    detached: AtomicBool,
 }
 
 impl Lifecycle {
     pub fn new(fs: Arc<Fs>) -> Arc<Self> {
         Arc::new(Lifecycle {
+            parking: Parking::new(fs.clone()),
             fs,
             destroyed: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
         })
     }
 
+    /// The mount is about to go away: end the reads that wait, so no reader keeps it
+    /// busy (readers see end-of-file).
+    pub fn stopping(&self) {
+        self.parking.stop();
+    }
+
+    /// Called on every poll of `serve`: once the mount was detached from outside (`umount
+    /// -l`), the session ends only when its last user leaves, so end the waiting readers.
+    pub fn check_attached(&self, path: &std::path::Path) {
+        if !self.detached.load(Ordering::Relaxed) && !super::mountpoint::still_attached(path) {
+            self.detached.store(true, Ordering::Relaxed);
+            tracing::info!(mountpoint = %path.display(), "the mount was detached; ending waiting reads");
+            self.parking.stop();
+        }
+    }
+
     pub fn destroy_once(&self) {
+        self.parking.stop();
         if !self.destroyed.swap(true, Ordering::SeqCst) {
             let _ = run("destroy", crate::core::ROOT_INO, || {
                 self.fs.destroy();

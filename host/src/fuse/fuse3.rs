@@ -19,6 +19,7 @@ use futures_util::stream::{self, Stream};
 
 use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
+use super::parking::ReadRequest;
 use super::*;
 use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Opened, SetAttr, TimeSpec};
 
@@ -112,6 +113,7 @@ pub fn serve(
                     if stop.is_stopped() {
                         break None;
                     }
+                    life.check_attached(path);
                 }
             }
         };
@@ -120,7 +122,10 @@ pub fn serve(
                 tracing::info!(mountpoint = %path.display(), "unmounted from outside; fuse3 session ended");
                 ended.with_context(|| format!("serving {} with fuse3", path.display()))
             }
-            None => stop_session(handle, path).await,
+            None => {
+                life.stopping();
+                stop_session(handle, path).await
+            }
         }
     });
     runtime.shutdown_timeout(common::STOP_GRACE);
@@ -506,10 +511,30 @@ impl Filesystem for Fuse3Fs {
         offset: u64,
         size: u32,
     ) -> Result<ReplyData> {
-        let c = caller(&req);
-        let data =
-            run("read", inode, || self.fs.read(&c, inode, fh, offset, size)).map_err(errno)?;
+        let read = ReadRequest {
+            unique: req.unique,
+            caller: caller(&req),
+            ino: inode,
+            fh,
+            offset,
+            size,
+        };
+        // Answered at once, or later by the parked-reads thread (a stream waiting for
+        // news); this task waits without holding a thread.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.life.parking.read(
+            read,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        let data = rx.await.unwrap_or(Err(libc::EIO)).map_err(errno)?;
         Ok(ReplyData { data: data.into() })
+    }
+
+    async fn interrupt(&self, _req: Request, unique: u64) -> Result<()> {
+        self.life.parking.interrupt(unique);
+        Ok(())
     }
 
     async fn write(

@@ -18,6 +18,7 @@ use anyhow::Context;
 
 use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
+use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
     ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Opened, SetAttr, TimeSpec,
@@ -95,8 +96,10 @@ pub fn serve(
         if stop.wait_timeout(common::STOP_POLL) {
             break true;
         }
+        life.check_attached(path);
     };
     let result = if stopped {
+        life.stopping();
         stop_session(session, path)
     } else {
         tracing::info!(mountpoint = %path.display(), "unmounted from outside; fuser session ended");
@@ -472,13 +475,22 @@ impl Filesystem for FuserFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let c = caller(req);
-        match run("read", ino.0, || {
-            self.fs.read(&c, ino.0, fh.0, offset, size)
-        }) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
-        }
+        let read = ReadRequest {
+            unique: req.unique().into(),
+            caller: caller(req),
+            ino: ino.0,
+            fh: fh.0,
+            offset,
+            size,
+        };
+        // Answered now, or later by the parked-reads thread (a stream waiting for news).
+        self.life.parking.read(
+            read,
+            Box::new(move |result| match result {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(errno(e)),
+            }),
+        );
     }
 
     fn write(

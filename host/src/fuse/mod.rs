@@ -5,6 +5,7 @@ mod common;
 pub mod fuse3;
 pub mod fuser;
 pub mod mountpoint;
+mod parking;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -184,6 +184,16 @@ fn resolve_without_stat(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
+/// Is our FUSE mount still attached at `path`? `false` once it was detached (a lazy
+/// `umount -l` from outside); `true` when mountinfo cannot be read (assume nothing).
+pub fn still_attached(path: &Path) -> bool {
+    let ours = format!("fuse.{}", super::common::SUBTYPE);
+    match top_mount(path) {
+        Ok(top) => top.is_some_and(|m| m.fstype == ours),
+        Err(_) => true,
+    }
+}
+
 /// One line of /proc/self/mountinfo, the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MountEntry {

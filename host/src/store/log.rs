@@ -415,6 +415,24 @@ pub struct LogWriter {
     shared: Arc<Shared>,
     head: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes whoever waits for the log to move (parked stream readers).
+    moved: HeadWatch,
+}
+
+/// "The log moved": a condition variable the appender notifies after every event, and
+/// others may poke (to wake the waiter for reasons of their own).
+#[derive(Default)]
+pub struct HeadWatch {
+    pokes: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl HeadWatch {
+    fn notify(&self) {
+        let mut pokes = self.pokes.lock();
+        *pokes = pokes.wrapping_add(1);
+        self.cv.notify_all();
+    }
 }
 
 struct Shared {
@@ -472,6 +490,7 @@ impl LogWriter {
             shared,
             head: AtomicU64::new(head),
             thread: Mutex::new(Some(thread)),
+            moved: HeadWatch::default(),
         })
     }
 
@@ -515,7 +534,31 @@ impl LogWriter {
         if q.events.len() == 1 {
             self.shared.wake.notify_one();
         }
+        drop(q);
+        self.moved.notify();
         Ok(seq)
+    }
+
+    /// Wait until the head passes `seen`, someone calls [`poke`](Self::poke), or
+    /// `timeout` passes; returns the head.
+    pub fn wait_moved(&self, seen: u64, timeout: Duration) -> u64 {
+        let mut pokes = self.moved.pokes.lock();
+        let start = *pokes;
+        // The head is read under the lock the appender notifies under: no lost wakeup.
+        if self.head() == seen {
+            let deadline = Instant::now() + timeout;
+            while *pokes == start && self.head() == seen {
+                if self.moved.cv.wait_until(&mut pokes, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        self.head()
+    }
+
+    /// Wake [`wait_moved`](Self::wait_moved) waiters now.
+    pub fn poke(&self) {
+        self.moved.notify();
     }
 
     /// Events handed out but not yet in SQLite (the batch being committed and the queue),

@@ -98,6 +98,17 @@ impl Store {
         self.log.head()
     }
 
+    /// Wait until the head passes `seen`, [`poke_waiters`](Self::poke_waiters) is called,
+    /// or `timeout` passes; returns the head.
+    pub fn wait_moved(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        self.log.wait_moved(seen, timeout)
+    }
+
+    /// Wake the threads in [`wait_moved`](Self::wait_moved).
+    pub fn poke_waiters(&self) {
+        self.log.poke()
+    }
+
     /// Why the store refuses changes, if it does (a failed commit).
     pub fn failure(&self) -> Option<String> {
         self.log.failure()

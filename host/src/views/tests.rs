@@ -109,7 +109,7 @@ fn history_reads_the_tree_at_a_point() {
     let root: Vec<String> = host
         .readdir("history", &c, "/")
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|e| e.name.clone())
         .collect();
     assert!(root.contains(&"@3".to_owned()), "{root:?}");
@@ -132,7 +132,7 @@ fn history_reads_the_tree_at_a_point() {
     let at2: Vec<String> = host
         .readdir("history", &c, "/@2/docs")
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|e| e.name.clone())
         .collect();
     assert_eq!(at2, ["a.txt"]);
