@@ -1,0 +1,94 @@
+//! Packages, folded from the log: each `context` event at `/<pkg>` is a manifest (or a
+//! deletion) for `<pkg>`, and the latest one up to a given seq is what the package is.
+//! A body that does not parse as a manifest (not one this view wrote) is passed over.
+
+use std::collections::BTreeMap;
+
+use lighthouse_view_sdk::{Event, EventFilter, Store};
+
+use crate::manifest::{Manifest, Record};
+use crate::name;
+
+/// The op of the events this view appends.
+pub const OP: &str = "context";
+/// Events asked of the store per call while folding.
+const PAGE: u32 = 4096;
+
+/// A package's current manifest and the event that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub manifest: Manifest,
+    pub seq: u64,
+    pub time_ns: i64,
+}
+
+/// The store path of a package's events.
+pub fn event_path(pkg: &str) -> String {
+    format!("/{pkg}")
+}
+
+/// Every event passing `filter` with a seq in (after, upto], in order.
+pub fn events_upto<S: Store>(
+    store: &S,
+    mut after: u64,
+    upto: u64,
+    filter: &EventFilter,
+    mut each: impl FnMut(&Event),
+) {
+    while after < upto {
+        let page = store.events(after, PAGE, filter);
+        let Some(last) = page.last().map(|e| e.seq) else {
+            return;
+        };
+        for event in page.iter().filter(|e| e.seq > after && e.seq <= upto) {
+            each(event);
+        }
+        if last <= after {
+            return; // a store going backwards: stop rather than loop
+        }
+        after = last;
+    }
+}
+
+fn fold(packages: &mut BTreeMap<String, Package>, event: &Event) {
+    let Some(pkg) = event.path.strip_prefix('/') else {
+        return;
+    };
+    if event.op != OP || !name::is_valid(pkg) {
+        return;
+    }
+    match event.body.as_deref().map(|b| Record::parse(b.as_bytes())) {
+        Some(Ok(Record::Manifest(manifest))) => drop(packages.insert(
+            pkg.to_string(),
+            Package {
+                manifest,
+                seq: event.seq,
+                time_ns: event.time_ns,
+            },
+        )),
+        Some(Ok(Record::Delete)) => drop(packages.remove(pkg)),
+        _ => {}
+    }
+}
+
+/// Every package that has a manifest after event `seq`.
+pub fn all<S: Store>(store: &S, seq: u64) -> BTreeMap<String, Package> {
+    let mut packages = BTreeMap::new();
+    events_upto(store, 0, seq, &EventFilter::all().ops(&[OP]), |e| {
+        fold(&mut packages, e)
+    });
+    packages
+}
+
+/// Package `pkg` after event `seq` (`None`: no manifest).
+pub fn one<S: Store>(store: &S, pkg: &str, seq: u64) -> Option<Package> {
+    let mut packages = BTreeMap::new();
+    let path = event_path(pkg);
+    let filter = EventFilter::under(path.clone()).ops(&[OP]);
+    events_upto(store, 0, seq, &filter, |e| {
+        if e.path == path {
+            fold(&mut packages, e)
+        }
+    });
+    packages.remove(pkg)
+}

@@ -1,0 +1,259 @@
+//! The context view's answers, over any [`Store`] (the host import in the component, a
+//! model in the tests).
+//!
+//! ```text
+//! context/                       the packages that have a manifest (volatile, 0755)
+//! context/<pkg>/                 any valid name resolves (0755); a package once it has a manifest
+//! context/<pkg>/manifest.json    writable (0644): what the package selects; `{}` until written
+//! context/<pkg>/files.json       read-only: the selected files, content and hashes (crate::files_json)
+//! context/<pkg>/context.json     read-only: their annotations and recent events (crate::context_json)
+//! ```
+//!
+//! Every answer is about the tree and log at the head when it is asked, and every
+//! document's size is that of the document rendered at that head, so a getattr and the
+//! reads after it agree as long as the head stays. The two rendered documents are kept
+//! (a few, by package and head) so that the reads of one document at one head render it
+//! once; they are a cache, rebuilt from the store whenever missing.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lighthouse_view_sdk::{attrs, error, path, slice_read};
+use lighthouse_view_sdk::{
+    Attrs, Caching, DirEntry, EventFilter, FsError, NodeKind, OpenMode, Store,
+};
+
+use crate::manifest::Record;
+use crate::packages::{self, Package};
+use crate::select::select;
+use crate::{context_json, files_json, name};
+
+pub const MANIFEST: &str = "manifest.json";
+pub const FILES: &str = "files.json";
+pub const CONTEXT: &str = "context.json";
+/// Rendered documents kept.
+const CACHED: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    Manifest,
+    Files,
+    Context,
+}
+
+impl Doc {
+    fn by_name(name: &str) -> Option<Doc> {
+        match name {
+            MANIFEST => Some(Doc::Manifest),
+            FILES => Some(Doc::Files),
+            CONTEXT => Some(Doc::Context),
+            _ => None,
+        }
+    }
+}
+
+/// What a view path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target<'a> {
+    Root,
+    Package(&'a str),
+    Doc(&'a str, Doc),
+}
+
+type Key = (Doc, String, u64);
+
+pub struct Context<S> {
+    pub store: S,
+    rendered: RefCell<Vec<(Key, Rc<Vec<u8>>)>>,
+}
+
+/// The attributes of a writable directory (the root and packages: `mkdir` and the
+/// manifest's `create` go through them).
+fn dir(mtime_ns: i64) -> Attrs {
+    Attrs {
+        perm: 0o755,
+        writable: true,
+        ..attrs::dir(mtime_ns, Caching::Volatile)
+    }
+}
+
+impl<S: Store> Context<S> {
+    pub const fn new(store: S) -> Self {
+        Context {
+            store,
+            rendered: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// `Err(NotFound)` for names that are not there (lookups, reads).
+    fn target<'a>(&self, parts: &[&'a str]) -> Result<Target<'a>, FsError> {
+        match *parts {
+            [] => Ok(Target::Root),
+            [pkg] if name::is_valid(pkg) => Ok(Target::Package(pkg)),
+            [pkg, file] if name::is_valid(pkg) => Doc::by_name(file)
+                .map(|doc| Target::Doc(pkg, doc))
+                .ok_or(FsError::NotFound),
+            _ => Err(FsError::NotFound),
+        }
+    }
+
+    /// For writes and creates: a bad package name is EINVAL, with the rule.
+    fn check_name(parts: &[&str]) -> Result<(), FsError> {
+        match parts.first().and_then(|pkg| name::problem(pkg)) {
+            Some(problem) => Err(FsError::Invalid(problem)),
+            None => Ok(()),
+        }
+    }
+
+    fn package(&self, pkg: &str, seq: u64) -> Option<Package> {
+        packages::one(&self.store, pkg, seq)
+    }
+
+    /// The content of `doc` of `pkg` at `seq`, and the time of its manifest.
+    fn render(&self, pkg: &str, doc: Doc, seq: u64) -> Result<(Rc<Vec<u8>>, i64), FsError> {
+        let package = self.package(pkg, seq);
+        let time_ns = package.as_ref().map_or(0, |p| p.time_ns);
+        let package = match (doc, package) {
+            (Doc::Manifest, None) => return Ok((Rc::new(b"{}\n".to_vec()), 0)),
+            (Doc::Manifest, Some(p)) => {
+                return Ok((
+                    Rc::new(lighthouse_view_sdk::json::document(&p.manifest)?),
+                    time_ns,
+                ))
+            }
+            (_, None) => return Err(FsError::NotFound),
+            (_, Some(p)) => p,
+        };
+        let key = (doc, pkg.to_string(), seq);
+        if let Some((_, bytes)) = self.rendered.borrow().iter().find(|(k, _)| *k == key) {
+            return Ok((bytes.clone(), time_ns));
+        }
+        let selection = select(&self.store, seq, &package.manifest.patterns())?;
+        let bytes = Rc::new(match doc {
+            Doc::Files => files_json::render(&self.store, pkg, &package, &selection, seq)?,
+            _ => context_json::render(&self.store, pkg, &package, &selection, seq)?,
+        });
+        let mut rendered = self.rendered.borrow_mut();
+        if rendered.len() >= CACHED {
+            rendered.remove(0);
+        }
+        rendered.push((key, bytes.clone()));
+        Ok((bytes, time_ns))
+    }
+
+    pub fn getattr(&self, view_path: &str) -> Result<Attrs, FsError> {
+        let head = self.store.head();
+        match self.target(&path::split(view_path)?)? {
+            Target::Root => Ok(dir(self.head_time(head))),
+            Target::Package(pkg) => Ok(dir(self.package(pkg, head).map_or(0, |p| p.time_ns))),
+            Target::Doc(pkg, doc) => {
+                let (bytes, mtime_ns) = self.render(pkg, doc, head)?;
+                let file = attrs::file(bytes.len() as u64, mtime_ns, Caching::Volatile);
+                Ok(match doc {
+                    Doc::Manifest => Attrs {
+                        perm: 0o644,
+                        writable: true,
+                        ..file
+                    },
+                    _ => file,
+                })
+            }
+        }
+    }
+
+    pub fn readdir(&self, view_path: &str) -> Result<Vec<DirEntry>, FsError> {
+        let head = self.store.head();
+        match self.target(&path::split(view_path)?)? {
+            Target::Root => Ok(packages::all(&self.store, head)
+                .into_keys()
+                .map(|pkg| attrs::entry(pkg, NodeKind::Directory))
+                .collect()),
+            Target::Package(pkg) => {
+                let mut names = vec![MANIFEST];
+                if self.package(pkg, head).is_some() {
+                    names.extend([FILES, CONTEXT]);
+                }
+                Ok(names
+                    .into_iter()
+                    .map(|n| attrs::entry(n, NodeKind::File))
+                    .collect())
+            }
+            Target::Doc(..) => Err(FsError::NotADirectory),
+        }
+    }
+
+    pub fn read(&self, view_path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        match self.target(&path::split(view_path)?)? {
+            Target::Root | Target::Package(_) => Err(FsError::IsADirectory),
+            Target::Doc(pkg, doc) => {
+                let (bytes, _) = self.render(pkg, doc, self.store.head())?;
+                Ok(slice_read(&bytes, offset, len))
+            }
+        }
+    }
+
+    pub fn readlink(&self, view_path: &str) -> Result<String, FsError> {
+        self.getattr(view_path)?;
+        Err(error::not_a_symlink(view_path))
+    }
+
+    pub fn open(&self, view_path: &str, write: bool) -> Result<OpenMode, FsError> {
+        match self.target(&path::split(view_path)?)? {
+            Target::Root | Target::Package(_) => Err(FsError::IsADirectory),
+            Target::Doc(_, Doc::Manifest) => Ok(OpenMode::Plain),
+            Target::Doc(..) if write => Err(FsError::ReadOnly),
+            Target::Doc(pkg, _) => match self.package(pkg, self.store.head()) {
+                Some(_) => Ok(OpenMode::Plain),
+                None => Err(FsError::NotFound),
+            },
+        }
+    }
+
+    /// A write of `manifest.json`: one whole JSON document at offset 0, checked, then
+    /// recorded as a `context` event (nothing is recorded when it is refused).
+    pub fn write(&self, view_path: &str, offset: u64, data: &[u8]) -> Result<u32, FsError> {
+        let parts = path::split(view_path)?;
+        Self::check_name(&parts)?;
+        match self.target(&parts)? {
+            Target::Root | Target::Package(_) => Err(FsError::IsADirectory),
+            Target::Doc(_, Doc::Files | Doc::Context) => Err(FsError::ReadOnly),
+            Target::Doc(pkg, Doc::Manifest) => {
+                if offset != 0 {
+                    return Err(FsError::Invalid(format!(
+                        "{pkg}/{MANIFEST}: a manifest is one whole JSON document written at offset 0, not at {offset}"
+                    )));
+                }
+                let record = Record::parse(data)
+                    .map_err(|why| FsError::Invalid(format!("{pkg}/{MANIFEST}: {why}")))?;
+                self.store
+                    .append(packages::OP, &packages::event_path(pkg), &record.body())?;
+                u32::try_from(data.len()).map_err(error::internal)
+            }
+        }
+    }
+
+    /// `mkdir <pkg>` and the creation of `<pkg>/manifest.json`; nothing else.
+    pub fn create(&self, view_path: &str, kind: NodeKind) -> Result<Attrs, FsError> {
+        let parts = path::split(view_path)?;
+        if parts.len() > 2 {
+            return Err(FsError::NotFound);
+        }
+        Self::check_name(&parts)?;
+        match (self.target(&parts), kind) {
+            (Ok(Target::Package(_)), NodeKind::Directory)
+            | (Ok(Target::Doc(_, Doc::Manifest)), NodeKind::File) => self.getattr(view_path),
+            _ => Err(FsError::PermissionDenied),
+        }
+    }
+
+    /// The time of the newest event (0: empty log).
+    fn head_time(&self, head: u64) -> i64 {
+        if head == 0 {
+            return 0;
+        }
+        match self.store.events(head - 1, 1, &EventFilter::all()).first() {
+            Some(event) if event.seq == head => event.time_ns,
+            _ => 0,
+        }
+    }
+}

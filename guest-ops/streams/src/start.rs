@@ -1,0 +1,111 @@
+//! Where a reader starts: the `@FROM` suffix of a stream's name.
+//!
+//! - `NAME`: now (the first event after the open);
+//! - `NAME@SEQ` (SEQ ≥ 1): with event SEQ (`@1` replays the whole log);
+//! - `NAME@-10m` (also `-30s`, `-2h`, `-1d`, `-1h30m`): with the first event at or
+//!   after that long before the host's now;
+//! - `NAME@2026-11-23T21:40:00Z` (any RFC 3339 time): with the first event at or after it.
+
+use lighthouse_view_sdk::{time, Store};
+
+/// A start as named, before the store resolves it to a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Now,
+    /// With event SEQ (≥ 1).
+    Seq(u64),
+    /// With the first event at or after this time (ns since the Unix epoch).
+    Since(i64),
+    /// With the first event at or after this long (ns) before the host's now.
+    Ago(i64),
+}
+
+impl Start {
+    /// The text after `@`; `None` when it names no start.
+    pub fn parse(from: &str) -> Option<Start> {
+        if !from.is_empty() && from.bytes().all(|b| b.is_ascii_digit()) {
+            return from.parse().ok().filter(|&seq| seq >= 1).map(Start::Seq);
+        }
+        if let Some(span) = from.strip_prefix('-') {
+            return parse_span(span).map(Start::Ago);
+        }
+        time::parse_rfc3339(from).map(Start::Since)
+    }
+
+    /// The cursor a reader opening now starts from: the seq of the last event it does
+    /// not get.
+    pub fn cursor<S: Store>(self, store: &S) -> u64 {
+        match self {
+            Start::Now => store.head(),
+            Start::Seq(seq) => seq - 1,
+            Start::Since(ns) => store.seq_at_time(ns.saturating_sub(1)),
+            Start::Ago(span) => {
+                store.seq_at_time(store.now_ns().saturating_sub(span).saturating_sub(1))
+            }
+        }
+    }
+}
+
+/// `10m`, `2h`, `30s`, `1d`, or several of them (`1h30m`) as nanoseconds (as history/).
+fn parse_span(mut span: &str) -> Option<i64> {
+    if span.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    while !span.is_empty() {
+        let digits = span.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let count: i64 = span[..digits].parse().ok()?;
+        let unit_len = span[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        let unit_ns: i64 = match &span[digits..digits + unit_len] {
+            "s" => 1_000_000_000,
+            "m" => 60 * 1_000_000_000,
+            "h" => 3_600 * 1_000_000_000,
+            "d" => 86_400 * 1_000_000_000,
+            _ => return None,
+        };
+        total = total.checked_add(count.checked_mul(unit_ns)?)?;
+        span = &span[digits + unit_len..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn parses_each_form() {
+        assert_eq!(Start::parse("1"), Some(Start::Seq(1)));
+        assert_eq!(Start::parse("120"), Some(Start::Seq(120)));
+        assert_eq!(Start::parse("007"), Some(Start::Seq(7)));
+        assert_eq!(Start::parse("-10m"), Some(Start::Ago(600 * S)));
+        assert_eq!(Start::parse("-1h30m"), Some(Start::Ago(5_400 * S)));
+        assert_eq!(
+            Start::parse("2026-11-23T21:40:00Z"),
+            Some(Start::Since(1_795_470_000 * S))
+        );
+        for bad in [
+            "",
+            "0",
+            "00",
+            "+1",
+            "1x",
+            "-",
+            "-10",
+            "-10x",
+            "now",
+            "@1",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(Start::parse(bad), None, "{bad:?}");
+        }
+    }
+}
