@@ -18,6 +18,9 @@ pub struct ViewFileHandle {
     pub writable: bool,
     /// Where a stream is (plain files have none).
     pub stream: Option<Mutex<StreamState>>,
+    /// A volatile file read through this handle: its whole content, taken at the first
+    /// read, so a reader in pieces sees one document, not pieces of several.
+    pub snapshot: Option<Mutex<Option<Arc<[u8]>>>>,
     /// Opened with O_NONBLOCK: a read with nothing to give answers EAGAIN instead of
     /// waiting. (From the open flags: the fuse3 crate does not pass a READ's own flags, so
     /// a later fcntl(F_SETFL) is not seen, on either backend.)
@@ -48,6 +51,9 @@ impl StreamState {
         out
     }
 }
+
+/// Largest volatile view file a handle takes a whole copy of.
+pub const MAX_SNAPSHOT: usize = 64 << 20;
 
 /// The errno of a read that would block: nothing new on a stream yet (or a view's
 /// `would-block`). The adapters park such a read until the store moves, unless the
@@ -157,10 +163,13 @@ impl Fs {
             })),
         };
         let is_stream = stream.is_some();
+        let snapshot =
+            (!is_stream && !writable && va.caching != Caching::Immutable).then(|| Mutex::new(None));
         let fh = self.handles.insert(Handle::View(ViewFileHandle {
             vp,
             writable,
             stream,
+            snapshot,
             nonblocking: flags & libc::O_NONBLOCK != 0,
         }));
         Ok(Opened {
@@ -216,6 +225,22 @@ impl Fs {
         size: u32,
     ) -> FsResult<Vec<u8>> {
         let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
+        if let Some(snapshot) = &h.snapshot {
+            let mut snap = snapshot.lock();
+            let data = match &*snap {
+                Some(data) => data.clone(),
+                None => {
+                    let data = self.read_whole(caller, views, &h.vp)?;
+                    *snap = Some(data.clone());
+                    data
+                }
+            };
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let end = start.saturating_add(size as usize).min(data.len());
+            return Ok(data[start..end].to_vec());
+        }
         let Some(stream) = &h.stream else {
             return views.read(caller, &h.vp.view, &h.vp.path, offset, size);
         };
@@ -253,6 +278,28 @@ impl Fs {
         }
         let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
         views.write(caller, &h.vp.view, &h.vp.path, offset, data)
+    }
+
+    /// All of a view file, in 1 MiB reads (at most [`MAX_SNAPSHOT`]).
+    fn read_whole(
+        &self,
+        caller: &Caller,
+        views: &Arc<dyn Views>,
+        vp: &ViewPath,
+    ) -> FsResult<Arc<[u8]>> {
+        const PIECE: u32 = 1 << 20;
+        let mut data = Vec::new();
+        loop {
+            let part = views.read(caller, &vp.view, &vp.path, data.len() as u64, PIECE)?;
+            let short = part.len() < PIECE as usize;
+            data.extend_from_slice(&part);
+            if short {
+                return Ok(data.into());
+            }
+            if data.len() >= MAX_SNAPSHOT {
+                return Err(fs_err!(EFBIG, "a volatile view file larger than 64 MiB"));
+            }
+        }
     }
 
     /// Should a read of `fh` that answered [`WOULD_BLOCK`] wait (be parked by the adapter)
