@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -356,6 +356,7 @@ const FIGURES: &[(&str, Figure)] = &[
     ("missing lookups", missing_lookups),
     ("tree walk", tree_walk),
     ("history", history_vs_current),
+    ("stream latency", stream_latency),
 ];
 
 fn stat_cold_hot(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -467,6 +468,37 @@ fn history_vs_current(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         ["hist_live_stat_p50_us", "hist_live_stat_p99_us"],
     ));
     Ok(figures)
+}
+
+/// Event-to-reader latency of `streams/file_changes`: from the return of close() of a
+/// written file to its `write` line being read by a reader blocked on the stream.
+/// lighthouse-fs targets only.
+fn stream_latency(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let Some(server) = &t.server else {
+        return Ok(vec![]);
+    };
+    if server.backend == BINDFS {
+        return Ok(vec![]);
+    }
+    let stream = File::open(server.mnt.join("streams/file_changes"))?;
+    let mut lines = io::BufReader::new(stream).lines();
+    let dir = t.root.join("stream");
+    fs::create_dir_all(&dir)?;
+    let mut h = histogram();
+    for i in 0..ctx.sizes.read_files {
+        let name = format!("lat{i}");
+        fs::write(dir.join(&name), b"x")?; // returns after close()
+        let closed = Instant::now();
+        let want = format!("\"path\":\"/stream/{name}\"");
+        loop {
+            let line = lines.next().context("the stream ended")??;
+            if line.contains("\"op\":\"write\"") && line.contains(&want) {
+                break;
+            }
+        }
+        h.saturating_record(closed.elapsed().as_nanos().max(1) as u64);
+    }
+    Ok(percentiles(&h, ["stream_p50_us", "stream_p99_us"]))
 }
 
 fn readdir(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -833,6 +865,8 @@ const ROWS: &[Row] = &[
     Row { key: "hist_orc_p99_us", label: "open+read 4 KiB+close history/@N/, p99 µs", goal: Goal::None },
     Row { key: "hist_live_stat_p50_us", label: "stat history/-0s (uncached: lookup + view call), p50 µs", goal: Goal::None },
     Row { key: "hist_live_stat_p99_us", label: "stat history/-0s (uncached: lookup + view call), p99 µs", goal: Goal::None },
+    Row { key: "stream_p50_us", label: "stream event-to-reader latency (close → line), p50 µs", goal: Goal::AtMost(1000.0) },
+    Row { key: "stream_p99_us", label: "stream event-to-reader latency (close → line), p99 µs", goal: Goal::None },
     Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
     Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
 ];
