@@ -1,26 +1,6 @@
 //! `history/.log/<path>`: the versions of one path, as JSON lines.
 
-use lighthouse_view_sdk::time::rfc3339_nanos;
 use lighthouse_view_sdk::{json, Event, FsError};
-use serde::Serialize;
-
-/// One line of a `.log` file: an event of the log, with its time spelled out.
-#[derive(Serialize)]
-struct LogLine<'a> {
-    seq: u64,
-    /// RFC 3339, UTC, nanoseconds: the name of this point under `history/`.
-    time: String,
-    time_ns: i64,
-    agent: Option<&'a str>,
-    uid: u32,
-    gid: u32,
-    pid: u32,
-    op: &'a str,
-    path: &'a str,
-    path2: Option<&'a str>,
-    size: Option<u64>,
-    hash: Option<&'a str>,
-}
 
 /// Whether `event` changed `path` itself (not something below it): its subject, or the
 /// destination of a rename or link. A symlink's `path2` is its target, not a path.
@@ -28,22 +8,9 @@ pub fn touches(event: &Event, path: &str) -> bool {
     event.path == path || (event.op != "symlink" && event.path2.as_deref() == Some(path))
 }
 
-/// `event` as one JSON line.
+/// `event` as one JSON line (the log's own line, see the SDK).
 pub fn line(event: &Event) -> Result<String, FsError> {
-    json::line(&LogLine {
-        seq: event.seq,
-        time: rfc3339_nanos(event.time_ns),
-        time_ns: event.time_ns,
-        agent: event.agent.as_deref(),
-        uid: event.uid,
-        gid: event.gid,
-        pid: event.pid,
-        op: &event.op,
-        path: &event.path,
-        path2: event.path2.as_deref(),
-        size: event.size,
-        hash: event.hash.as_deref(),
-    })
+    json::event_line(event)
 }
 
 #[cfg(test)]
@@ -80,7 +47,7 @@ mod tests {
             concat!(
                 r#"{"seq":7,"time":"2026-11-23T21:40:00.123456789Z","time_ns":1795470000123456789,"#,
                 r#""agent":"claude","uid":1000,"gid":1000,"pid":42,"op":"write","path":"/src/a.rs","#,
-                r#""path2":null,"size":12,"hash":"ab12"}"#,
+                r#""path2":null,"size":12,"hash":"ab12","view":null,"body":null}"#,
                 "\n"
             )
         );

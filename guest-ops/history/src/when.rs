@@ -1,5 +1,7 @@
 //! The names of points in the log: `<when>` in `history/<when>/...`.
 
+use lighthouse_view_sdk::time;
+
 /// A point as named, before the store resolves it to a sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
@@ -20,43 +22,14 @@ impl When {
                 .flatten();
         }
         if let Some(span) = name.strip_prefix('-') {
-            return parse_span(span).map(When::Ago);
+            return time::parse_span(span).map(When::Ago);
         }
-        lighthouse_view_sdk::time::parse_rfc3339(name).map(When::Time)
+        time::parse_rfc3339(name).map(When::Time)
     }
 }
 
 fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `10m`, `2h`, `30s`, `1d`, or several of them (`1h30m`) as nanoseconds.
-fn parse_span(mut span: &str) -> Option<i64> {
-    if span.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    while !span.is_empty() {
-        let digits = span.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let count: i64 = span[..digits].parse().ok()?;
-        let unit_len = span[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        let unit_ns: i64 = match &span[digits..digits + unit_len] {
-            "s" => 1_000_000_000,
-            "m" => 60 * 1_000_000_000,
-            "h" => 3_600 * 1_000_000_000,
-            "d" => 86_400 * 1_000_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(count.checked_mul(unit_ns)?)?;
-        span = &span[digits + unit_len..];
-    }
-    Some(total)
 }
 
 #[cfg(test)]

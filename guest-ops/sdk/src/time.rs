@@ -17,9 +17,50 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .timestamp_nanos_opt()
 }
 
+/// A span of time, `10m`, `2h`, `30s`, `1d` or several of them (`1h30m`), as nanoseconds;
+/// `None` when it is not one (or overflows).
+pub fn parse_span(mut span: &str) -> Option<i64> {
+    if span.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    while !span.is_empty() {
+        let digits = span.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let count: i64 = span[..digits].parse().ok()?;
+        let unit_len = span[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        let unit_ns: i64 = match &span[digits..digits + unit_len] {
+            "s" => 1_000_000_000,
+            "m" => 60 * 1_000_000_000,
+            "h" => 3_600 * 1_000_000_000,
+            "d" => 86_400 * 1_000_000_000,
+            _ => return None,
+        };
+        total = total.checked_add(count.checked_mul(unit_ns)?)?;
+        span = &span[digits + unit_len..];
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_add_up_their_units() {
+        const S: i64 = 1_000_000_000;
+        assert_eq!(parse_span("10m"), Some(600 * S));
+        assert_eq!(parse_span("1h30m"), Some(5_400 * S));
+        assert_eq!(parse_span("1d"), Some(86_400 * S));
+        for bad in ["", "m", "10", "10x", "1h-3m", "99999999999999999d"] {
+            assert_eq!(parse_span(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_utc_with_nanoseconds_and_round_trips() {

@@ -13,31 +13,11 @@
 //! Compact (`agent_activity`): `{"seq":7,"time":"…","agent":"claude","uid":1000,"pid":42,"op":"rename","path":"/a","path2":"/b"}`,
 //! `path2` only when set.
 
-use lighthouse_view_sdk::serde_json::{self, Value};
 use lighthouse_view_sdk::time::rfc3339_nanos;
 use lighthouse_view_sdk::{json, Event, FsError};
 use serde::Serialize;
 
 use crate::catalog::Style;
-
-#[derive(Serialize)]
-struct Full<'a> {
-    seq: u64,
-    /// RFC 3339, UTC, nanoseconds.
-    time: String,
-    time_ns: i64,
-    agent: Option<&'a str>,
-    uid: u32,
-    gid: u32,
-    pid: u32,
-    op: &'a str,
-    path: &'a str,
-    path2: Option<&'a str>,
-    size: Option<u64>,
-    hash: Option<&'a str>,
-    view: Option<&'a str>,
-    body: Option<Value>,
-}
 
 #[derive(Serialize)]
 struct Compact<'a> {
@@ -52,34 +32,13 @@ struct Compact<'a> {
     path2: Option<&'a str>,
 }
 
-/// A view's body as JSON: the document it is, or (not JSON) a string holding it.
-pub fn body_json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()))
-}
-
 /// `event` as one JSON line (ending in `\n`) in `style`.
 pub fn line(event: &Event, style: Style) -> Result<String, FsError> {
-    let time = rfc3339_nanos(event.time_ns);
     match style {
-        Style::Full => json::line(&Full {
-            seq: event.seq,
-            time,
-            time_ns: event.time_ns,
-            agent: event.agent.as_deref(),
-            uid: event.uid,
-            gid: event.gid,
-            pid: event.pid,
-            op: &event.op,
-            path: &event.path,
-            path2: event.path2.as_deref(),
-            size: event.size,
-            hash: event.hash.as_deref(),
-            view: event.view.as_deref(),
-            body: event.body.as_deref().map(body_json),
-        }),
+        Style::Full => json::event_line(event),
         Style::Compact => json::line(&Compact {
             seq: event.seq,
-            time,
+            time: rfc3339_nanos(event.time_ns),
             agent: event.agent.as_deref(),
             uid: event.uid,
             pid: event.pid,

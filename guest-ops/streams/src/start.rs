@@ -27,7 +27,7 @@ impl Start {
             return from.parse().ok().filter(|&seq| seq >= 1).map(Start::Seq);
         }
         if let Some(span) = from.strip_prefix('-') {
-            return parse_span(span).map(Start::Ago);
+            return time::parse_span(span).map(Start::Ago);
         }
         time::parse_rfc3339(from).map(Start::Since)
     }
@@ -44,35 +44,6 @@ impl Start {
             }
         }
     }
-}
-
-/// `10m`, `2h`, `30s`, `1d`, or several of them (`1h30m`) as nanoseconds (as history/).
-fn parse_span(mut span: &str) -> Option<i64> {
-    if span.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    while !span.is_empty() {
-        let digits = span.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let count: i64 = span[..digits].parse().ok()?;
-        let unit_len = span[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        let unit_ns: i64 = match &span[digits..digits + unit_len] {
-            "s" => 1_000_000_000,
-            "m" => 60 * 1_000_000_000,
-            "h" => 3_600 * 1_000_000_000,
-            "d" => 86_400 * 1_000_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(count.checked_mul(unit_ns)?)?;
-        span = &span[digits + unit_len..];
-    }
-    Some(total)
 }
 
 #[cfg(test)]
