@@ -480,3 +480,70 @@ fn time_in_the_store_does_not_count_against_the_view() {
     let err = host.getattr("history", &caller(), "/@1/f").unwrap_err();
     assert!(matches!(err, ViewCallError::Timeout { .. }), "{err:?}");
 }
+
+#[test]
+fn append_is_checked_and_only_allowed_while_writing() {
+    let Some(bytes) = component("bad_append") else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new(T0));
+    store.push(T0, "write", "/a.rs", None, Some(b"x"));
+    let host = host_with(store.clone());
+    host.load(bytes, "test:bad-append").unwrap();
+    let c = caller();
+
+    // During a read the host refuses, and the view can say so.
+    let answer = host.read("bad-append", &c, "/try", 0, 4096).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("refused: "), "{answer}");
+    assert!(
+        answer.contains("only allowed during write and create"),
+        "{answer}"
+    );
+    assert_eq!(store.head(), 1, "nothing was recorded");
+
+    let write = |text: &str| host.write("bad-append", &c, "/append", 0, text.as_bytes());
+    // A well-formed event is recorded, attributed to the caller, body compacted.
+    write("annotate\n/a.rs\n{ \"text\" : \"look\" }").unwrap();
+    let events = store.events(0, 10, &EventFilter::default());
+    let e = events.last().unwrap();
+    assert_eq!(
+        (e.seq, e.op.as_str(), e.path.as_str()),
+        (2, "annotate", "/a.rs")
+    );
+    assert_eq!(
+        (e.uid, e.pid, e.agent.as_deref()),
+        (1000, 42, Some("tester"))
+    );
+    assert_eq!(e.view.as_deref(), Some("bad-append"));
+    assert_eq!(e.body.as_deref(), Some(r#"{"text":"look"}"#));
+
+    // Everything else is EINVAL, and nothing is recorded.
+    for (bad, why) in [
+        ("write\n/a.rs\n{}", "an op of the live tree"),
+        ("Annotate\n/a.rs\n{}", "must be 1-32 characters"),
+        ("annotate\na.rs\n{}", "not a path of current/"),
+        ("annotate\n/a/../b\n{}", "not a path of current/"),
+        ("annotate\n/a.rs\nnot json", "not one JSON document"),
+        ("annotate\n/a.rs\n{} {}", "not one JSON document"),
+    ] {
+        let err = write(bad).unwrap_err();
+        let ViewCallError::View(ViewError::Invalid(message)) = &err else {
+            panic!("{bad:?}: {err:?}")
+        };
+        assert!(message.contains(why), "{bad:?}: {message}");
+    }
+    let big = format!("annotate\n/a.rs\n\"{}\"", "x".repeat(70 << 10));
+    assert!(write(&big).is_err(), "a body over 64 KiB");
+    assert_eq!(store.head(), 2);
+
+    // create may append too.
+    host.create("bad-append", &c, "/made", NodeKind::File)
+        .unwrap();
+    assert_eq!(store.events(2, 10, &EventFilter::default())[0].op, "made");
+    assert_eq!(
+        host.views()[0].faults,
+        0,
+        "refusals are answers, not faults"
+    );
+}
