@@ -733,6 +733,9 @@ impl Fs {
             }
             return Ok(());
         }
+        if ino == ROOT_INO {
+            return self.root_readdirplus(caller, &listing, offset, add);
+        }
         let t = self.tree.read();
         for item in listing.iter().skip(offset as usize) {
             let dots = &*item.name == "." || &*item.name == "..";
@@ -750,6 +753,39 @@ impl Fs {
             }
             if let (false, Some(n)) = (dots, node) {
                 n.lookups.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Fs::readdirplus`] of the mount root: its sections, each with the entry a lookup
+    /// of its name gives (views are asked without the tree lock held).
+    fn root_readdirplus(
+        &self,
+        caller: &Caller,
+        listing: &[DirItem],
+        offset: u64,
+        add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
+    ) -> FsResult<()> {
+        for item in listing.iter().skip(offset as usize) {
+            let entry = match item.ino {
+                ROOT_INO => self.entry(self.root_attr),
+                CURRENT_INO => self.entry(self.attr(CURRENT_INO)?),
+                // A view listed in the root: as its lookup answers (`None`: unloaded since).
+                _ => match self.view_lookup(caller, ROOT_INO, &item.name) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) | Err(_) => continue,
+                },
+            };
+            if !add(item, &entry) {
+                break;
+            }
+            if item.ino == CURRENT_INO {
+                self.tree
+                    .read()
+                    .node(CURRENT_INO)?
+                    .lookups
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(())

@@ -697,3 +697,26 @@ fn views_appear_beside_current_read_only_with_their_caching() {
         "readdirplus entries carry their own inode"
     );
 }
+
+#[test]
+fn readdirplus_of_the_root_lists_the_views_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    fs.set_views(Arc::new(FakeViews));
+    let root = fs.opendir(&C, ROOT_INO, 0).unwrap();
+    let mut listed = Vec::new();
+    fs.readdirplus(&C, ROOT_INO, root.fh, 0, &mut |i, e| {
+        listed.push((i.name.to_string(), i.ino == e.attr.ino, e.attr.kind));
+        true
+    })
+    .unwrap();
+    let names: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [".", "..", "current", "fake"],
+        "as readdir lists them"
+    );
+    assert!(listed.iter().all(|l| l.1 && l.2 == FileKind::Dir));
+    let fake = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
+    assert_eq!(fake.attr_ttl, FsConfig::default().attr_ttl);
+}
