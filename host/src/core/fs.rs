@@ -31,6 +31,10 @@ pub struct Fs {
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
     pub(super) view_inodes: ViewInodes,
+    /// Requests served, per operation, as the adapters record them.
+    stats: OpStats,
+    /// Where and by which backend the filesystem is served (set once, at mount).
+    pub(super) mount: OnceLock<MountInfo>,
 }
 
 impl Fs {
@@ -59,7 +63,21 @@ impl Fs {
             root_attr,
             views: OnceLock::new(),
             view_inodes: ViewInodes::default(),
+            stats: OpStats::default(),
+            mount: OnceLock::new(),
         }
+    }
+
+    /// Called by the adapter layer as it starts serving: which backend, where.
+    pub fn set_mount(&self, mount: MountInfo) {
+        if self.mount.set(mount).is_err() {
+            tracing::warn!("the mount was already set; keeping the first");
+        }
+    }
+
+    /// Per-operation request statistics; the adapters record into them.
+    pub fn op_stats(&self) -> &OpStats {
+        &self.stats
     }
 
     /// Serve `views` beside `current/` (once, before mounting).

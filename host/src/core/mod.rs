@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod fs;
 mod handles;
+mod stats;
 mod types;
 mod view_ops;
 pub mod views;
@@ -12,6 +13,7 @@ pub mod views;
 pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
+pub use stats::{Op, OpSnapshot, OpStats};
 pub use types::*;
 
 #[cfg(test)]

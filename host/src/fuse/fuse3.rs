@@ -6,6 +6,7 @@
 use std::ffi::{OsStr, OsString};
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::time::Instant;
 
 use ::fuse3::notify::Notify;
 use ::fuse3::raw::reply::{
@@ -20,7 +21,7 @@ use futures_util::stream::{self, Stream};
 use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
 use super::*;
-use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Opened, SetAttr, TimeSpec};
+use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Op, Opened, SetAttr, TimeSpec};
 
 type Result<T> = std::result::Result<T, Errno>;
 
@@ -289,18 +290,25 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
 /// close (flush, release, a truncate) run inline: they cost the hash of one file's new
 /// bytes, and a hand-off to the blocking pool and back costs more than that for the
 /// small files that dominate (two thread wake-ups per request on a small VM).
+/// The request is recorded around the hand-off, so its latency includes the wait for a
+/// blocking thread, as the caller experiences it.
 async fn blocking<T: Send + 'static>(
-    op: &'static str,
+    fs: &Fs,
+    op: Op,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T> + Send + 'static,
 ) -> std::result::Result<T, i32> {
-    match tokio::task::spawn_blocking(move || run(op, ino, f)).await {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(op, ino, "blocking task failed: {e}");
-            Err(libc::EIO)
-        }
-    }
+    let started = Instant::now();
+    let result =
+        match tokio::task::spawn_blocking(move || common::contain(op.as_str(), ino, f)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(op = op.as_str(), ino, "blocking task failed: {e}");
+                Err(libc::EIO)
+            }
+        };
+    common::record(fs, op, started, &result);
+    result
 }
 
 impl Filesystem for Fuse3Fs {
@@ -325,11 +333,13 @@ impl Filesystem for Fuse3Fs {
 
     async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("lookup", parent, || self.fs.lookup(&c, parent, name)))
+        reply_entry(run(&self.fs, Op::Lookup, parent, || {
+            self.fs.lookup(&c, parent, name)
+        }))
     }
 
     async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
-        let _ = run("forget", inode, || {
+        let _ = run(&self.fs, Op::Forget, inode, || {
             self.fs.forget(inode, nlookup);
             Ok(())
         });
@@ -337,7 +347,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn batch_forget(&self, _req: Request, inodes: &[(Inode, u64)]) {
         for &(inode, nlookup) in inodes {
-            let _ = run("forget", inode, || {
+            let _ = run(&self.fs, Op::Forget, inode, || {
                 self.fs.forget(inode, nlookup);
                 Ok(())
             });
@@ -352,8 +362,10 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyAttr> {
         let c = caller(&req);
-        let (attr, ttl) =
-            run("getattr", inode, || self.fs.getattr(&c, inode, fh)).map_err(errno)?;
+        let (attr, ttl) = run(&self.fs, Op::Getattr, inode, || {
+            self.fs.getattr(&c, inode, fh)
+        })
+        .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -377,8 +389,10 @@ impl Filesystem for Fuse3Fs {
             mtime: set_attr.mtime.map(time_spec),
             fh,
         };
-        let (attr, ttl) =
-            run("setattr", inode, || self.fs.setattr(&c, inode, set)).map_err(errno)?;
+        let (attr, ttl) = run(&self.fs, Op::Setattr, inode, || {
+            self.fs.setattr(&c, inode, set)
+        })
+        .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -387,7 +401,10 @@ impl Filesystem for Fuse3Fs {
 
     async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
         let c = caller(&req);
-        let target = run("readlink", inode, || self.fs.readlink(&c, inode)).map_err(errno)?;
+        let target = run(&self.fs, Op::Readlink, inode, || {
+            self.fs.readlink(&c, inode)
+        })
+        .map_err(errno)?;
         Ok(ReplyData {
             data: target.into(),
         })
@@ -403,7 +420,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
         // fuse3 drops the umask of MKNOD; the kernel has applied it to `mode` already.
-        reply_entry(run("mknod", parent, || {
+        reply_entry(run(&self.fs, Op::Mknod, parent, || {
             self.fs.mknod(&c, parent, name, mode, 0, rdev)
         }))
     }
@@ -417,19 +434,23 @@ impl Filesystem for Fuse3Fs {
         umask: u32,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("mkdir", parent, || {
+        reply_entry(run(&self.fs, Op::Mkdir, parent, || {
             self.fs.mkdir(&c, parent, name, mode, umask)
         }))
     }
 
     async fn unlink(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("unlink", parent, || self.fs.unlink(&c, parent, name)))
+        reply_empty(run(&self.fs, Op::Unlink, parent, || {
+            self.fs.unlink(&c, parent, name)
+        }))
     }
 
     async fn rmdir(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rmdir", parent, || self.fs.rmdir(&c, parent, name)))
+        reply_empty(run(&self.fs, Op::Rmdir, parent, || {
+            self.fs.rmdir(&c, parent, name)
+        }))
     }
 
     async fn symlink(
@@ -440,7 +461,7 @@ impl Filesystem for Fuse3Fs {
         link: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("symlink", parent, || {
+        reply_entry(run(&self.fs, Op::Symlink, parent, || {
             self.fs.symlink(&c, parent, name, link)
         }))
     }
@@ -454,7 +475,7 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rename", parent, || {
+        reply_empty(run(&self.fs, Op::Rename, parent, || {
             self.fs.rename(&c, parent, name, new_parent, new_name, 0)
         }))
     }
@@ -469,7 +490,7 @@ impl Filesystem for Fuse3Fs {
         flags: u32,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rename", parent, || {
+        reply_empty(run(&self.fs, Op::Rename, parent, || {
             self.fs
                 .rename(&c, parent, name, new_parent, new_name, flags)
         }))
@@ -483,14 +504,16 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("link", inode, || {
+        reply_entry(run(&self.fs, Op::Link, inode, || {
             self.fs.link(&c, inode, new_parent, new_name)
         }))
     }
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run("open", inode, || self.fs.open(&c, inode, flags as i32)))
+        reply_open(run(&self.fs, Op::Open, inode, || {
+            self.fs.open(&c, inode, flags as i32)
+        }))
     }
 
     async fn read(
@@ -502,8 +525,10 @@ impl Filesystem for Fuse3Fs {
         size: u32,
     ) -> Result<ReplyData> {
         let c = caller(&req);
-        let data =
-            run("read", inode, || self.fs.read(&c, inode, fh, offset, size)).map_err(errno)?;
+        let data = run(&self.fs, Op::Read, inode, || {
+            self.fs.read(&c, inode, fh, offset, size)
+        })
+        .map_err(errno)?;
         Ok(ReplyData { data: data.into() })
     }
 
@@ -518,7 +543,7 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyWrite> {
         let c = caller(&req);
-        let written = run("write", inode, || {
+        let written = run(&self.fs, Op::Write, inode, || {
             self.fs.write(&c, inode, fh, offset, data)
         })
         .map_err(errno)?;
@@ -527,7 +552,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn flush(&self, req: Request, inode: Inode, fh: u64, _lock_owner: u64) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("flush", inode, || self.fs.flush(&c, inode, fh)))
+        reply_empty(run(&self.fs, Op::Flush, inode, || {
+            self.fs.flush(&c, inode, fh)
+        }))
     }
 
     async fn release(
@@ -540,18 +567,25 @@ impl Filesystem for Fuse3Fs {
         _flush: bool,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("release", inode, || self.fs.release(&c, inode, fh)))
+        reply_empty(run(&self.fs, Op::Release, inode, || {
+            self.fs.release(&c, inode, fh)
+        }))
     }
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
         let c = caller(&req);
         let fs = self.fs.clone();
-        reply_empty(blocking("fsync", inode, move || fs.fsync(&c, inode, fh, datasync)).await)
+        reply_empty(
+            blocking(&self.fs, Op::Fsync, inode, move || {
+                fs.fsync(&c, inode, fh, datasync)
+            })
+            .await,
+        )
     }
 
     async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run("opendir", inode, || {
+        reply_open(run(&self.fs, Op::Opendir, inode, || {
             self.fs.opendir(&c, inode, flags as i32)
         }))
     }
@@ -567,7 +601,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
-        run("readdir", parent, || {
+        run(&self.fs, Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
                 if used + size > self.dir_budget {
@@ -602,7 +636,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
-        run("readdirplus", parent, || {
+        run(&self.fs, Op::Readdirplus, parent, || {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
@@ -632,7 +666,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn releasedir(&self, req: Request, inode: Inode, fh: u64, _flags: u32) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("releasedir", inode, || {
+        reply_empty(run(&self.fs, Op::Releasedir, inode, || {
             self.fs.releasedir(&c, inode, fh)
         }))
     }
@@ -641,7 +675,7 @@ impl Filesystem for Fuse3Fs {
         let c = caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking("fsyncdir", inode, move || {
+            blocking(&self.fs, Op::Fsyncdir, inode, move || {
                 fs.fsyncdir(&c, inode, fh, datasync)
             })
             .await,
@@ -650,7 +684,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
         let c = caller(&req);
-        let s = run("statfs", inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
+        let s = run(&self.fs, Op::Statfs, inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
         Ok(ReplyStatFs {
             blocks: s.blocks,
             bfree: s.bfree,
@@ -665,7 +699,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("access", inode, || {
+        reply_empty(run(&self.fs, Op::Access, inode, || {
             self.fs.access(&c, inode, mask as i32)
         }))
     }
@@ -680,7 +714,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyCreated> {
         let c = caller(&req);
         // fuse3 drops the umask of CREATE; the kernel has applied it to `mode` already.
-        let (e, o) = run("create", parent, || {
+        let (e, o) = run(&self.fs, Op::Create, parent, || {
             self.fs.create(&c, parent, name, mode, 0, flags as i32)
         })
         .map_err(errno)?;
@@ -705,7 +739,7 @@ impl Filesystem for Fuse3Fs {
         let c = caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking("fallocate", inode, move || {
+            blocking(&self.fs, Op::Fallocate, inode, move || {
                 fs.fallocate(&c, inode, fh, offset, length, mode as i32)
             })
             .await,

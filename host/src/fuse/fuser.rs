@@ -20,7 +20,8 @@ use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Opened, SetAttr, TimeSpec,
+    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Op, Opened, SetAttr,
+    TimeSpec,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is exactly the set
@@ -277,12 +278,14 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("lookup", parent.0, || self.fs.lookup(&c, parent.0, name)),
+            run(&self.fs, Op::Lookup, parent.0, || {
+                self.fs.lookup(&c, parent.0, name)
+            }),
         );
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        let _ = run("forget", ino.0, || {
+        let _ = run(&self.fs, Op::Forget, ino.0, || {
             self.fs.forget(ino.0, nlookup);
             Ok(())
         });
@@ -293,7 +296,7 @@ impl Filesystem for FuserFs {
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         let c = caller(req);
-        match run("getattr", ino.0, || {
+        match run(&self.fs, Op::Getattr, ino.0, || {
             self.fs.getattr(&c, ino.0, fh.map(|fh| fh.0))
         }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
@@ -329,7 +332,9 @@ impl Filesystem for FuserFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|fh| fh.0),
         };
-        match run("setattr", ino.0, || self.fs.setattr(&c, ino.0, set)) {
+        match run(&self.fs, Op::Setattr, ino.0, || {
+            self.fs.setattr(&c, ino.0, set)
+        }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
             Err(e) => reply.error(errno(e)),
         }
@@ -337,7 +342,9 @@ impl Filesystem for FuserFs {
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         let c = caller(req);
-        match run("readlink", ino.0, || self.fs.readlink(&c, ino.0)) {
+        match run(&self.fs, Op::Readlink, ino.0, || {
+            self.fs.readlink(&c, ino.0)
+        }) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(errno(e)),
         }
@@ -356,7 +363,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("mknod", parent.0, || {
+            run(&self.fs, Op::Mknod, parent.0, || {
                 self.fs.mknod(&c, parent.0, name, mode, umask, rdev)
             }),
         );
@@ -374,7 +381,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("mkdir", parent.0, || {
+            run(&self.fs, Op::Mkdir, parent.0, || {
                 self.fs.mkdir(&c, parent.0, name, mode, umask)
             }),
         );
@@ -384,7 +391,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("unlink", parent.0, || self.fs.unlink(&c, parent.0, name)),
+            run(&self.fs, Op::Unlink, parent.0, || {
+                self.fs.unlink(&c, parent.0, name)
+            }),
         );
     }
 
@@ -392,7 +401,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("rmdir", parent.0, || self.fs.rmdir(&c, parent.0, name)),
+            run(&self.fs, Op::Rmdir, parent.0, || {
+                self.fs.rmdir(&c, parent.0, name)
+            }),
         );
     }
 
@@ -407,7 +418,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("symlink", parent.0, || {
+            run(&self.fs, Op::Symlink, parent.0, || {
                 self.fs.symlink(&c, parent.0, link_name, target.as_os_str())
             }),
         );
@@ -426,7 +437,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("rename", parent.0, || {
+            run(&self.fs, Op::Rename, parent.0, || {
                 self.fs
                     .rename(&c, parent.0, name, newparent.0, newname, flags.bits())
             }),
@@ -444,7 +455,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("link", ino.0, || {
+            run(&self.fs, Op::Link, ino.0, || {
                 self.fs.link(&c, ino.0, newparent.0, newname)
             }),
         );
@@ -454,7 +465,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_open(
             reply,
-            run("open", ino.0, || self.fs.open(&c, ino.0, flags.0)),
+            run(&self.fs, Op::Open, ino.0, || {
+                self.fs.open(&c, ino.0, flags.0)
+            }),
         );
     }
 
@@ -470,7 +483,7 @@ impl Filesystem for FuserFs {
         reply: ReplyData,
     ) {
         let c = caller(req);
-        match run("read", ino.0, || {
+        match run(&self.fs, Op::Read, ino.0, || {
             self.fs.read(&c, ino.0, fh.0, offset, size)
         }) {
             Ok(data) => reply.data(&data),
@@ -491,7 +504,7 @@ impl Filesystem for FuserFs {
         reply: ReplyWrite,
     ) {
         let c = caller(req);
-        match run("write", ino.0, || {
+        match run(&self.fs, Op::Write, ino.0, || {
             self.fs.write(&c, ino.0, fh.0, offset, data)
         }) {
             Ok(written) => reply.written(written),
@@ -510,7 +523,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("flush", ino.0, || self.fs.flush(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Flush, ino.0, || {
+                self.fs.flush(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -527,7 +542,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("release", ino.0, || self.fs.release(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Release, ino.0, || {
+                self.fs.release(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -542,7 +559,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fsync", ino.0, || self.fs.fsync(&c, ino.0, fh.0, datasync)),
+            run(&self.fs, Op::Fsync, ino.0, || {
+                self.fs.fsync(&c, ino.0, fh.0, datasync)
+            }),
         );
     }
 
@@ -550,7 +569,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_open(
             reply,
-            run("opendir", ino.0, || self.fs.opendir(&c, ino.0, flags.0)),
+            run(&self.fs, Op::Opendir, ino.0, || {
+                self.fs.opendir(&c, ino.0, flags.0)
+            }),
         );
     }
 
@@ -564,7 +585,7 @@ impl Filesystem for FuserFs {
     ) {
         let c = caller(req);
         // `add` returns true when the buffer is full and the entry was not added.
-        let result = run("readdir", ino.0, || {
+        let result = run(&self.fs, Op::Readdir, ino.0, || {
             self.fs.readdir(&c, ino.0, fh.0, offset, &mut |item| {
                 !reply.add(
                     INodeNo(item.ino),
@@ -590,7 +611,7 @@ impl Filesystem for FuserFs {
     ) {
         let c = caller(req);
         // fuser takes the entry's inode and type from its attributes.
-        let result = run("readdirplus", ino.0, || {
+        let result = run(&self.fs, Op::Readdirplus, ino.0, || {
             self.fs
                 .readdirplus(&c, ino.0, fh.0, offset, &mut |item, entry| {
                     !reply.add(
@@ -620,7 +641,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("releasedir", ino.0, || self.fs.releasedir(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Releasedir, ino.0, || {
+                self.fs.releasedir(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -635,7 +658,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fsyncdir", ino.0, || {
+            run(&self.fs, Op::Fsyncdir, ino.0, || {
                 self.fs.fsyncdir(&c, ino.0, fh.0, datasync)
             }),
         );
@@ -643,7 +666,7 @@ impl Filesystem for FuserFs {
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         let c = caller(req);
-        match run("statfs", ino.0, || self.fs.statfs(&c, ino.0)) {
+        match run(&self.fs, Op::Statfs, ino.0, || self.fs.statfs(&c, ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
             ),
@@ -655,7 +678,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("access", ino.0, || self.fs.access(&c, ino.0, mask.bits())),
+            run(&self.fs, Op::Access, ino.0, || {
+                self.fs.access(&c, ino.0, mask.bits())
+            }),
         );
     }
 
@@ -670,7 +695,7 @@ impl Filesystem for FuserFs {
         reply: ReplyCreate,
     ) {
         let c = caller(req);
-        match run("create", parent.0, || {
+        match run(&self.fs, Op::Create, parent.0, || {
             self.fs.create(&c, parent.0, name, mode, umask, flags)
         }) {
             Ok((e, o)) => reply.created(
@@ -697,7 +722,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fallocate", ino.0, || {
+            run(&self.fs, Op::Fallocate, ino.0, || {
                 self.fs.fallocate(&c, ino.0, fh.0, offset, length, mode)
             }),
         );
