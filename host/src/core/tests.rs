@@ -510,6 +510,13 @@ fn history_serves_past_trees_and_per_path_events() {
     for seq in [after_one, head, 1, after_one] {
         let _ = h.tree_at(seq).unwrap();
     }
+    // after_one and 1 fold from the start, head from after_one's tree; then one hit.
+    let stats = fs.store().history_stats().snapshot();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.from_kept, stats.kept),
+        (1, 3, 1, 3)
+    );
+    assert!(stats.kept_nodes >= 3);
     assert_eq!(
         h.read_at("/src/a.rs", after_one, 0, 100).unwrap(),
         b"version one"
@@ -552,6 +559,14 @@ fn history_serves_past_trees_and_per_path_events() {
         h.events(0, 100, Some("/sr")).unwrap().len(),
         0,
         "a prefix matches whole components"
+    );
+
+    drop(h);
+    let stats = fs.store().history_stats().snapshot();
+    assert_eq!(
+        (stats.kept, stats.kept_nodes),
+        (0, 0),
+        "a dropped History keeps nothing"
     );
 
     // The same states as export's independent fold.
@@ -719,4 +734,21 @@ fn readdirplus_of_the_root_lists_the_views_too() {
     assert!(listed.iter().all(|l| l.1 && l.2 == FileKind::Dir));
     let fake = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
     assert_eq!(fake.attr_ttl, FsConfig::default().attr_ttl);
+}
+
+#[test]
+fn the_store_reports_how_far_the_log_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let before = fs.store().durable();
+    assert_eq!(
+        (before.seq, before.commits, before.last_commit_ns),
+        (0, 0, None)
+    );
+    put(&fs, CURRENT_INO, "f", b"x");
+    let head = fs.store().head();
+    fs.fsyncdir(&C, CURRENT_INO, 0, false).unwrap();
+    let after = fs.store().durable();
+    assert_eq!(after.seq, head);
+    assert!(after.commits >= 1 && after.last_commit_ns.is_some());
 }
