@@ -582,6 +582,18 @@ impl views::Views for FakeViews {
     fn names(&self) -> Vec<Arc<str>> {
         vec!["fake".into()]
     }
+    fn status(&self) -> Vec<views::ViewStatus> {
+        vec![views::ViewStatus {
+            name: "fake".into(),
+            version: "1.0.0".into(),
+            description: "a view in plain Rust".into(),
+            generation: 7,
+            origin: "core tests".into(),
+            last_error: Some("read /now: it is too late".into()),
+            faults: 2,
+            idle_instances: 0,
+        }]
+    }
     fn getattr(&self, _: &Caller, view: &str, path: &str) -> FsResult<views::ViewAttr> {
         assert_eq!(view, "fake");
         let (kind, size, caching) = match path {
