@@ -2,6 +2,7 @@
 //! `crate::fuse` translate requests into calls on [`Fs`] and its answers into replies.
 
 mod config;
+mod debug;
 mod error;
 mod fs;
 mod handles;

@@ -308,6 +308,34 @@ impl OpStats {
     }
 }
 
+/// How the kernel's caches are used, as far as the core can see it: the requests that
+/// reach it are the kernel's misses, and what it answers decides what the kernel keeps.
+#[derive(Default)]
+pub struct CacheCounters {
+    /// Lookups answered with an inode, and with a negative entry (which the kernel keeps
+    /// for the negative TTL).
+    pub lookups_positive: AtomicU64,
+    pub lookups_negative: AtomicU64,
+    /// Opens of files that keep the kernel's page cache, that bypass it (direct I/O), and
+    /// that drop it (neither).
+    pub opens_keep_cache: AtomicU64,
+    pub opens_direct_io: AtomicU64,
+    pub opens_uncached: AtomicU64,
+    /// Directory opens whose listing the kernel may keep, and the others.
+    pub opendirs_cached: AtomicU64,
+    pub opendirs_uncached: AtomicU64,
+}
+
+impl CacheCounters {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,15 @@ impl ViewInodes {
         ino
     }
 
+    /// View paths numbered so far (numbers are kept for the life of the mount).
+    pub fn len(&self) -> usize {
+        self.map.read().by_ino.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn path(&self, ino: Ino) -> FsResult<ViewPath> {
         self.map
             .read()
