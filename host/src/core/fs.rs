@@ -81,6 +81,13 @@ impl Fs {
         }
     }
 
+    /// May a request on `ino` call into a view (run wasm)? Lookups and listings of the
+    /// mount root ask the views, and everything below a view is the view's. (An async
+    /// adapter runs those requests where blocking is allowed.)
+    pub fn may_call_views(&self, ino: Ino) -> bool {
+        self.views.get().is_some() && (ino == ROOT_INO || is_view_ino(ino))
+    }
+
     /// Per-operation request statistics; the adapters record into them.
     pub fn op_stats(&self) -> &OpStats {
         &self.stats

@@ -1,7 +1,8 @@
 //! Adapter for the `fuse3` crate (async, on a tokio runtime owned by `serve`): fuse3
 //! spawns one task per request; short core calls run inline on the worker, the ones that
-//! may hash a large file or wait for a disk sync run on the blocking pool. Translation
-//! only; the twin of `fuser.rs`, method for method.
+//! may hash a large file or wait for a disk sync run on the blocking pool, and the ones
+//! that may call into a view run in a blocking section of their worker. Translation only; the twin of
+//! `fuser.rs`, method for method.
 
 use std::ffi::{OsStr, OsString};
 use std::num::NonZeroU32;
@@ -311,6 +312,26 @@ async fn blocking<T: Send + 'static>(
     result
 }
 
+impl Fuse3Fs {
+    /// [`run`] for a request that may call into a view. A view call is synchronous wasm,
+    /// and a guest's WASI I/O (its stderr, a panic message) blocks on wasmtime-wasi's
+    /// runtime, which panics on an async worker: so when the core says a request may
+    /// reach a view, it runs in a blocking section (`block_in_place`), as the view host
+    /// requires. Requests of the live tree stay inline.
+    fn run_near_views<T>(
+        &self,
+        op: Op,
+        ino: Ino,
+        f: impl FnOnce() -> FsResult<T>,
+    ) -> std::result::Result<T, i32> {
+        if self.fs.may_call_views(ino) {
+            tokio::task::block_in_place(|| run(&self.fs, op, ino, f))
+        } else {
+            run(&self.fs, op, ino, f)
+        }
+    }
+}
+
 impl Filesystem for Fuse3Fs {
     async fn init(&self, _req: Request) -> Result<ReplyInit> {
         let s = self.settings;
@@ -333,9 +354,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run(&self.fs, Op::Lookup, parent, || {
-            self.fs.lookup(&c, parent, name)
-        }))
+        reply_entry(self.run_near_views(Op::Lookup, parent, || self.fs.lookup(&c, parent, name)))
     }
 
     async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
@@ -362,10 +381,9 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyAttr> {
         let c = caller(&req);
-        let (attr, ttl) = run(&self.fs, Op::Getattr, inode, || {
-            self.fs.getattr(&c, inode, fh)
-        })
-        .map_err(errno)?;
+        let (attr, ttl) = self
+            .run_near_views(Op::Getattr, inode, || self.fs.getattr(&c, inode, fh))
+            .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -401,10 +419,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
         let c = caller(&req);
-        let target = run(&self.fs, Op::Readlink, inode, || {
-            self.fs.readlink(&c, inode)
-        })
-        .map_err(errno)?;
+        let target = self
+            .run_near_views(Op::Readlink, inode, || self.fs.readlink(&c, inode))
+            .map_err(errno)?;
         Ok(ReplyData {
             data: target.into(),
         })
@@ -511,9 +528,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run(&self.fs, Op::Open, inode, || {
-            self.fs.open(&c, inode, flags as i32)
-        }))
+        reply_open(self.run_near_views(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
     }
 
     async fn read(
@@ -525,10 +540,11 @@ impl Filesystem for Fuse3Fs {
         size: u32,
     ) -> Result<ReplyData> {
         let c = caller(&req);
-        let data = run(&self.fs, Op::Read, inode, || {
-            self.fs.read(&c, inode, fh, offset, size)
-        })
-        .map_err(errno)?;
+        let data = self
+            .run_near_views(Op::Read, inode, || {
+                self.fs.read(&c, inode, fh, offset, size)
+            })
+            .map_err(errno)?;
         Ok(ReplyData { data: data.into() })
     }
 
@@ -543,10 +559,11 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyWrite> {
         let c = caller(&req);
-        let written = run(&self.fs, Op::Write, inode, || {
-            self.fs.write(&c, inode, fh, offset, data)
-        })
-        .map_err(errno)?;
+        let written = self
+            .run_near_views(Op::Write, inode, || {
+                self.fs.write(&c, inode, fh, offset, data)
+            })
+            .map_err(errno)?;
         Ok(ReplyWrite { written })
     }
 
@@ -585,7 +602,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run(&self.fs, Op::Opendir, inode, || {
+        reply_open(self.run_near_views(Op::Opendir, inode, || {
             self.fs.opendir(&c, inode, flags as i32)
         }))
     }
@@ -601,7 +618,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
-        run(&self.fs, Op::Readdir, parent, || {
+        self.run_near_views(Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
                 if used + size > self.dir_budget {
@@ -636,7 +653,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
-        run(&self.fs, Op::Readdirplus, parent, || {
+        self.run_near_views(Op::Readdirplus, parent, || {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
@@ -699,9 +716,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Access, inode, || {
-            self.fs.access(&c, inode, mask as i32)
-        }))
+        reply_empty(
+            self.run_near_views(Op::Access, inode, || self.fs.access(&c, inode, mask as i32)),
+        )
     }
 
     async fn create(
