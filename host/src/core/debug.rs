@@ -100,7 +100,7 @@ impl Fs {
     /// The entry of the debug directory or one of its files: the names are fixed, a
     /// file's attributes (its size) are as fresh as its content.
     pub(super) fn debug_entry(&self, ino: Ino) -> FsResult<Entry> {
-        let (attr, attr_ttl) = self.debug_getattr(ino)?;
+        let (attr, attr_ttl) = self.debug_getattr(ino, None)?;
         Ok(Entry {
             attr,
             entry_ttl: self.config().entry_ttl,
@@ -109,7 +109,9 @@ impl Fs {
         })
     }
 
-    pub(super) fn debug_getattr(&self, ino: Ino) -> FsResult<(Attr, Duration)> {
+    /// Attributes of `debug/` or one of its files. Through an open handle (`fstat`), a
+    /// file's size is that of the document the handle holds; otherwise of one rendered now.
+    pub(super) fn debug_getattr(&self, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
         if ino == DEBUG_INO {
             let attr = Attr {
                 ino,
@@ -120,13 +122,20 @@ impl Fs {
             return Ok((attr, self.config().attr_ttl));
         }
         let file = DebugFile::from_ino(ino).ok_or(fs_err!(ESTALE, "unknown debug inode"))?;
+        let held = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .and_then(|h| match &*h {
+                Handle::Debug(d) => Some(d.bytes.len()),
+                _ => None,
+            });
+        let size = held.unwrap_or_else(|| self.render(file).len());
         let now = now_ns();
         let attr = Attr {
             ino,
             kind: FileKind::File,
             perm: 0o444,
             nlink: 1,
-            size: self.render(file).len() as u64,
+            size: size as u64,
             atime: now,
             mtime: now,
             ctime: now,

@@ -177,13 +177,13 @@ impl Fs {
         &self,
         caller: &Caller,
         ino: Ino,
-        _fh: Option<u64>,
+        fh: Option<u64>,
     ) -> FsResult<(Attr, Duration)> {
         if is_view_ino(ino) {
             return self.view_getattr(caller, ino);
         }
         if is_debug_ino(ino) {
-            return self.debug_getattr(ino);
+            return self.debug_getattr(ino, fh);
         }
         Ok((self.attr(ino)?, self.config.attr_ttl))
     }
@@ -998,7 +998,7 @@ impl Fs {
         let a = if is_view_ino(ino) {
             self.view_getattr(caller, ino)?.0
         } else if is_debug_ino(ino) {
-            self.debug_getattr(ino)?.0
+            self.debug_getattr(ino, None)?.0
         } else {
             self.attr(ino)?
         };

@@ -841,6 +841,21 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
         opened.direct_io && !opened.keep_cache,
         "never from the page cache"
     );
+    let held = fs.read(&C, health, opened.fh, 0, 1 << 20).unwrap();
+    // Ten events: head_seq gains a digit, so the document grows.
+    for i in 0..5 {
+        put(&fs, CURRENT_INO, &format!("n{i}"), b"changes the document");
+    }
+    assert_eq!(
+        fs.getattr(&C, health, Some(opened.fh)).unwrap().0.size,
+        held.len() as u64,
+        "fstat gives the size of the handle's document"
+    );
+    assert_ne!(
+        fs.getattr(&C, health, None).unwrap().0.size,
+        held.len() as u64,
+        "stat gives the size of a fresh one"
+    );
     fs.flush(&C, health, opened.fh).unwrap();
     fs.fsync(&C, health, opened.fh, false).unwrap();
     fs.release(&C, health, opened.fh).unwrap();
@@ -943,7 +958,7 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
     assert_eq!(c["kernel"]["entry_ttl_s"], 10.0);
     assert!(c["kernel"]["negative_entries_served"].as_u64().unwrap() >= 1);
     assert!(c["kernel"]["file_opens"]["direct_io"].as_u64().unwrap() >= 5);
-    assert_eq!(c["inodes"]["files"], 2);
+    assert_eq!(c["inodes"]["files"], 7);
     assert_eq!(
         c["handles"]["debug"], 0,
         "rendered before its own handle exists"
