@@ -109,8 +109,9 @@ impl Fs {
         })
     }
 
-    /// Attributes of `debug/` or one of its files. Through an open handle (`fstat`), a
-    /// file's size is that of the document the handle holds; otherwise of one rendered now.
+    /// Attributes of `debug/` or one of its files. Asked through an open handle (as the
+    /// kernel does for lseek(SEEK_END)), a file's size is that of the document the handle
+    /// holds; otherwise that of one rendered now.
     pub(super) fn debug_getattr(&self, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
         if ino == DEBUG_INO {
             let attr = Attr {

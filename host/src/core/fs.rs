@@ -49,7 +49,7 @@ impl Fs {
             ino: ROOT_INO,
             kind: FileKind::Dir,
             perm: 0o555,
-            // ".", and ".." of current/ and debug/.
+            // 2 + its native subdirectories (current/, debug/), as directories count.
             nlink: 4,
             // SAFETY: getuid/getgid cannot fail.
             uid: unsafe { libc::geteuid() },
