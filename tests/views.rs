@@ -163,7 +163,7 @@ both_backends! {
         let (_t, store) = fresh_store();
         let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
         let root: Vec<String> = fs::read_dir(m.root()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        for v in ["bad-panic", "bad-loop", "bad-memory", "current", "history"] {
+        for v in ["bad-panic", "bad-loop", "bad-memory", "current", "debug", "history"] {
             assert!(root.contains(&v.to_string()), "[{backend}] {v} is served: {root:?}");
         }
         assert!(!root.contains(&"bad-info".to_string()), "[{backend}] a component whose info traps is refused: {root:?}");

@@ -12,7 +12,7 @@
 //! - [`Tmpfs`]: a fresh tmpfs mounted in a temp dir (the reference filesystem).
 //! - [`snapshot`] / [`assert_trees_eq`]: a whole tree as comparable data.
 //! - [`cli`]: runs the binary with a timeout and captures its output.
-//! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json`.
+//! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json` and `MNT/debug/`.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
@@ -687,7 +687,7 @@ impl Mount {
     pub fn store(&self) -> &Path {
         &self.store
     }
-    /// The mountpoint (lists exactly `current`).
+    /// The mountpoint (lists `current`, `debug` and the views).
     pub fn root(&self) -> &Path {
         &self.mnt
     }
@@ -1361,7 +1361,7 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Minimal JSON (for `log --json`), numbers kept as their source text.
+// Minimal JSON (for `log --json` and `debug/`), numbers kept as their source text.
 // ---------------------------------------------------------------------------------------
 
 pub mod json {
@@ -1405,6 +1405,34 @@ pub mod json {
         }
         pub fn is_null(&self) -> bool {
             matches!(self, Value::Null)
+        }
+        pub fn as_f64(&self) -> Option<f64> {
+            match self {
+                Value::Num(s) => s.parse().ok(),
+                _ => None,
+            }
+        }
+        pub fn as_bool(&self) -> Option<bool> {
+            match self {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            }
+        }
+        pub fn as_array(&self) -> Option<&[Value]> {
+            match self {
+                Value::Arr(v) => Some(v),
+                _ => None,
+            }
+        }
+        pub fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
+            match self {
+                Value::Obj(m) => Some(m),
+                _ => None,
+            }
+        }
+        /// The value at a path of object keys: `v.at(&["store", "head_seq"])`.
+        pub fn at(&self, path: &[&str]) -> Option<&Value> {
+            path.iter().try_fold(self, |v, k| v.get(k))
         }
     }
 

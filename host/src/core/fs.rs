@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use parking_lot::{MutexGuard, RwLock};
 
+use super::debug::{is_debug_ino, DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, FileHandle, Handle, Handles};
+use super::stats::CacheCounters;
 use super::views::{self, is_view_ino, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
@@ -31,6 +33,12 @@ pub struct Fs {
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
     pub(super) view_inodes: ViewInodes,
+    /// Requests served, per operation, as the adapters record them.
+    stats: OpStats,
+    /// What the kernel is told it may cache, counted as it is answered.
+    pub(super) cache: CacheCounters,
+    /// Where and by which backend the filesystem is served (set once, at mount).
+    pub(super) mount: OnceLock<MountInfo>,
 }
 
 impl Fs {
@@ -41,7 +49,8 @@ impl Fs {
             ino: ROOT_INO,
             kind: FileKind::Dir,
             perm: 0o555,
-            nlink: 3,
+            // 2 + its native subdirectories (current/, debug/), as directories count.
+            nlink: 4,
             // SAFETY: getuid/getgid cannot fail.
             uid: unsafe { libc::geteuid() },
             gid: unsafe { libc::getegid() },
@@ -59,7 +68,29 @@ impl Fs {
             root_attr,
             views: OnceLock::new(),
             view_inodes: ViewInodes::default(),
+            stats: OpStats::default(),
+            cache: CacheCounters::default(),
+            mount: OnceLock::new(),
         }
+    }
+
+    /// Called by the adapter layer as it starts serving: which backend, where.
+    pub fn set_mount(&self, mount: MountInfo) {
+        if self.mount.set(mount).is_err() {
+            tracing::warn!("the mount was already set; keeping the first");
+        }
+    }
+
+    /// May a request on `ino` call into a view (run wasm)? Lookups and listings of the
+    /// mount root ask the views, and everything below a view is the view's. (An async
+    /// adapter runs those requests where blocking is allowed.)
+    pub fn may_call_views(&self, ino: Ino) -> bool {
+        self.views.get().is_some() && (ino == ROOT_INO || is_view_ino(ino))
+    }
+
+    /// Per-operation request statistics; the adapters record into them.
+    pub fn op_stats(&self) -> &OpStats {
+        &self.stats
     }
 
     /// Serve `views` beside `current/` (once, before mounting).
@@ -81,7 +112,20 @@ impl Fs {
     /// (`attr.ino == 0`) so the kernel caches the miss; adapters pass it through as is.
     /// A positive answer counts one kernel lookup reference (see [`Fs::forget`]).
     pub fn lookup(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
-        let name = component(name)?;
+        let entry = self.lookup_entry(caller, parent, component(name)?)?;
+        CacheCounters::count(if entry.attr.ino == 0 {
+            &self.cache.lookups_negative
+        } else {
+            &self.cache.lookups_positive
+        });
+        Ok(entry)
+    }
+
+    fn lookup_entry(&self, caller: &Caller, parent: Ino, name: &str) -> FsResult<Entry> {
+        // The native sections first: no view can shadow them.
+        if let Some(entry) = self.debug_lookup(parent, name)? {
+            return Ok(entry);
+        }
         if let Some(entry) = self.view_lookup(caller, parent, name)? {
             return Ok(entry);
         }
@@ -109,7 +153,7 @@ impl Fs {
 
     /// The kernel drops `nlookup` references to `ino`.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        if ino == ROOT_INO || is_view_ino(ino) {
+        if ino == ROOT_INO || is_view_ino(ino) || is_debug_ino(ino) {
             return;
         }
         let unreferenced = {
@@ -133,10 +177,13 @@ impl Fs {
         &self,
         caller: &Caller,
         ino: Ino,
-        _fh: Option<u64>,
+        fh: Option<u64>,
     ) -> FsResult<(Attr, Duration)> {
         if is_view_ino(ino) {
             return self.view_getattr(caller, ino);
+        }
+        if is_debug_ino(ino) {
+            return self.debug_getattr(ino, fh);
         }
         Ok((self.attr(ino)?, self.config.attr_ttl))
     }
@@ -144,6 +191,9 @@ impl Fs {
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
         if is_view_ino(ino) {
             return self.view_setattr(caller, ino, &set);
+        }
+        if is_debug_ino(ino) {
+            return Err(fs_err!(EROFS, "debug/ is read-only"));
         }
         if ino == ROOT_INO {
             return Err(fs_err!(EACCES, "the mount root is read-only"));
@@ -212,6 +262,9 @@ impl Fs {
     pub fn readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
         if is_view_ino(ino) {
             return self.view_readlink(caller, ino);
+        }
+        if is_debug_ino(ino) {
+            return Err(fs_err!(EINVAL, "not a symlink"));
         }
         let t = self.tree.read();
         let n = t.node(ino)?;
@@ -376,9 +429,15 @@ impl Fs {
         if is_view_ino(parent) {
             return Err(fs_err!(EROFS, "this view is read-only"));
         }
+        if is_debug_ino(parent) {
+            return Err(fs_err!(EROFS, "debug/ is read-only"));
+        }
         if parent == ROOT_INO {
             return Err(
-                if name == "current" || self.view_names().iter().any(|v| &**v == name) {
+                if name == "current"
+                    || name == DEBUG_DIR
+                    || self.view_names().iter().any(|v| &**v == name)
+                {
                     fs_err!(EACCES, "the mount root is read-only")
                 } else {
                     fs_err!(ENOENT, "no such name")
@@ -465,9 +524,25 @@ impl Fs {
 
     /// Open a file; `flags` are the raw `open(2)` flags.
     pub fn open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        if is_view_ino(ino) {
-            return self.view_open(caller, ino, flags);
-        }
+        let opened = if is_view_ino(ino) {
+            self.view_open(caller, ino, flags)?
+        } else if is_debug_ino(ino) {
+            self.debug_open(ino, flags)?
+        } else {
+            self.open_live(ino, flags)?
+        };
+        let c = &self.cache;
+        CacheCounters::count(if opened.keep_cache {
+            &c.opens_keep_cache
+        } else if opened.direct_io {
+            &c.opens_direct_io
+        } else {
+            &c.opens_uncached
+        });
+        Ok(opened)
+    }
+
+    fn open_live(&self, ino: Ino, flags: i32) -> FsResult<Opened> {
         let content = self.content_of(ino)?;
         let acc = flags & libc::O_ACCMODE;
         let writable = acc != libc::O_RDONLY;
@@ -548,8 +623,10 @@ impl Fs {
         size: u32,
     ) -> FsResult<Vec<u8>> {
         let h = self.handles.get(fh)?;
-        if let Handle::View(v) = &*h {
-            return self.view_read(caller, v, offset, size);
+        match &*h {
+            Handle::View(v) => return self.view_read(caller, v, offset, size),
+            Handle::Debug(d) => return Ok(Self::debug_read(d, offset, size)),
+            Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
@@ -606,8 +683,10 @@ impl Fs {
 
     /// `close()` of one descriptor: a dirty file is committed to the store as one event.
     pub fn flush(&self, caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
-        if let Handle::View(_) = &*self.handles.get(fh)? {
-            return Ok(()); // a view's writes take effect as they are made
+        match &*self.handles.get(fh)? {
+            // A view's writes take effect as they are made; debug/ is read-only.
+            Handle::View(_) | Handle::Debug(_) => return Ok(()),
+            Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
@@ -647,8 +726,10 @@ impl Fs {
 
     /// Commit the file and wait until the store has it on disk.
     pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
-        if let Handle::View(_) = &*self.handles.get(fh)? {
-            return self.wait_durable(self.store.head());
+        match &*self.handles.get(fh)? {
+            Handle::View(_) => return self.wait_durable(self.store.head()),
+            Handle::Debug(_) => return Ok(()),
+            Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
@@ -678,6 +759,11 @@ impl Fs {
         // as views come and go, a view's as the view says.
         let cache = if ino == ROOT_INO {
             false
+        } else if is_debug_ino(ino) {
+            if ino != DEBUG_INO {
+                return Err(fs_err!(ENOTDIR, "not a directory"));
+            }
+            true // its names never change
         } else if is_view_ino(ino) {
             let (attr, ttl) = self.view_getattr(caller, ino)?;
             if attr.kind != FileKind::Dir {
@@ -693,6 +779,11 @@ impl Fs {
             ino,
             listing: Default::default(),
         }));
+        CacheCounters::count(if cache {
+            &self.cache.opendirs_cached
+        } else {
+            &self.cache.opendirs_uncached
+        });
         Ok(Opened {
             fh,
             keep_cache: cache,
@@ -744,6 +835,21 @@ impl Fs {
             }
             return Ok(());
         }
+        if ino == ROOT_INO {
+            return self.root_readdirplus(caller, &listing, offset, add);
+        }
+        if ino == DEBUG_INO {
+            for item in listing.iter().skip(offset as usize) {
+                let entry = match item.ino {
+                    ROOT_INO => self.entry(self.root_attr),
+                    ino => self.debug_entry(ino)?,
+                };
+                if !add(item, &entry) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let t = self.tree.read();
         for item in listing.iter().skip(offset as usize) {
             let dots = &*item.name == "." || &*item.name == "..";
@@ -766,6 +872,40 @@ impl Fs {
         Ok(())
     }
 
+    /// [`Fs::readdirplus`] of the mount root: its sections, each with the entry a lookup
+    /// of its name gives (views are asked without the tree lock held).
+    fn root_readdirplus(
+        &self,
+        caller: &Caller,
+        listing: &[DirItem],
+        offset: u64,
+        add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
+    ) -> FsResult<()> {
+        for item in listing.iter().skip(offset as usize) {
+            let entry = match item.ino {
+                ROOT_INO => self.entry(self.root_attr),
+                CURRENT_INO => self.entry(self.attr(CURRENT_INO)?),
+                DEBUG_INO => self.debug_entry(DEBUG_INO)?,
+                // A view listed in the root: as its lookup answers (`None`: unloaded since).
+                _ => match self.view_lookup(caller, ROOT_INO, &item.name) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) | Err(_) => continue,
+                },
+            };
+            if !add(item, &entry) {
+                break;
+            }
+            if item.ino == CURRENT_INO {
+                self.tree
+                    .read()
+                    .node(CURRENT_INO)?
+                    .lookups
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
     /// The handle's snapshot of its directory, taken anew when reading from the start.
     fn listing(&self, caller: &Caller, fh: u64, offset: u64) -> FsResult<Arc<[DirItem]>> {
         let h = self.handles.get(fh)?;
@@ -783,6 +923,9 @@ impl Fs {
         if is_view_ino(ino) {
             return self.view_list(caller, ino);
         }
+        if ino == DEBUG_INO {
+            return Ok(Arc::from(self.debug_list()));
+        }
         let item = |ino, kind, name: &str, offset| DirItem {
             ino,
             offset,
@@ -794,8 +937,13 @@ impl Fs {
                 item(ROOT_INO, FileKind::Dir, ".", 1),
                 item(ROOT_INO, FileKind::Dir, "..", 2),
                 item(CURRENT_INO, FileKind::Dir, "current", 3),
+                item(DEBUG_INO, FileKind::Dir, DEBUG_DIR, 4),
             ];
+            // The native sections, then the views (none of which may take their names).
             for name in self.view_names() {
+                if &*name == "current" || &*name == DEBUG_DIR {
+                    continue;
+                }
                 let vp = views::ViewPath {
                     view: name.clone(),
                     path: "/".into(),
@@ -860,6 +1008,8 @@ impl Fs {
     pub fn access(&self, caller: &Caller, ino: Ino, mask: i32) -> FsResult<()> {
         let a = if is_view_ino(ino) {
             self.view_getattr(caller, ino)?.0
+        } else if is_debug_ino(ino) {
+            self.debug_getattr(ino, None)?.0
         } else {
             self.attr(ino)?
         };
@@ -868,6 +1018,9 @@ impl Fs {
         }
         if mask & libc::W_OK != 0 && ino == ROOT_INO {
             return Err(fs_err!(EACCES, "the mount root is read-only"));
+        }
+        if mask & libc::W_OK != 0 && is_debug_ino(ino) {
+            return Err(fs_err!(EROFS, "debug/ is read-only"));
         }
         let want = mask as u32 & 0o7;
         let granted = if caller.uid == 0 {
@@ -979,7 +1132,7 @@ impl Fs {
         }
     }
 
-    fn entry(&self, attr: Attr) -> Entry {
+    pub(super) fn entry(&self, attr: Attr) -> Entry {
         Entry {
             attr,
             entry_ttl: self.config.entry_ttl,
@@ -988,7 +1141,7 @@ impl Fs {
         }
     }
 
-    fn negative_entry(&self) -> Entry {
+    pub(super) fn negative_entry(&self) -> Entry {
         let attr = Attr {
             ino: 0,
             nlink: 0,

@@ -14,6 +14,7 @@ pub enum Handle {
     File(FileHandle),
     Dir(DirHandle),
     View(super::view_ops::ViewFileHandle),
+    Debug(super::debug::DebugFileHandle),
 }
 
 pub struct FileHandle {
@@ -58,7 +59,9 @@ impl Handles {
         match &*h {
             Handle::File(_) => Ok(h),
             Handle::Dir(_) => Err(fs_err!(EISDIR, "file operation on a directory handle")),
-            Handle::View(_) => Err(fs_err!(EROFS, "not a file of the live tree")),
+            Handle::View(_) | Handle::Debug(_) => {
+                Err(fs_err!(EROFS, "not a file of the live tree"))
+            }
         }
     }
 
@@ -69,13 +72,47 @@ impl Handles {
     pub fn len(&self) -> usize {
         self.map.read().len()
     }
+
+    /// Open handles by kind (walks the table under its read lock).
+    pub fn census(&self) -> HandleCensus {
+        let mut c = HandleCensus::default();
+        for h in self.map.read().values() {
+            c.total += 1;
+            match &**h {
+                Handle::File(f) => {
+                    c.files += 1;
+                    c.writable += usize::from(f.writable);
+                }
+                Handle::Dir(_) => c.dirs += 1,
+                Handle::View(_) => c.views += 1,
+                Handle::Debug(_) => c.debug += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Open handles by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HandleCensus {
+    pub total: usize,
+    /// Files of the live tree, and how many of them are open for writing.
+    pub files: usize,
+    pub writable: usize,
+    pub dirs: usize,
+    /// Files of views.
+    pub views: usize,
+    /// Files of `debug/`.
+    pub debug: usize,
 }
 
 impl Handle {
     pub fn as_file(&self) -> &FileHandle {
         match self {
             Handle::File(f) => f,
-            Handle::Dir(_) | Handle::View(_) => unreachable!("checked by Handles::file"),
+            Handle::Dir(_) | Handle::View(_) | Handle::Debug(_) => {
+                unreachable!("checked by Handles::file")
+            }
         }
     }
 }

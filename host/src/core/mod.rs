@@ -2,9 +2,11 @@
 //! `crate::fuse` translate requests into calls on [`Fs`] and its answers into replies.
 
 mod config;
+mod debug;
 mod error;
 mod fs;
 mod handles;
+mod stats;
 mod types;
 mod view_ops;
 pub mod views;
@@ -12,6 +14,7 @@ pub mod views;
 pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
+pub use stats::{Op, OpSnapshot, OpStats};
 pub use types::*;
 pub use view_ops::WOULD_BLOCK;
 

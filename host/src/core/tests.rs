@@ -515,6 +515,13 @@ fn history_serves_past_trees_and_per_path_events() {
     for seq in [after_one, head, 1, after_one] {
         let _ = h.tree_at(seq).unwrap();
     }
+    // after_one and 1 fold from the start, head from after_one's tree; then one hit.
+    let stats = fs.store().history_stats().snapshot();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.from_kept, stats.kept),
+        (1, 3, 1, 3)
+    );
+    assert!(stats.kept_nodes >= 3);
     assert_eq!(
         h.read_at("/src/a.rs", after_one, 0, 100).unwrap(),
         b"version one"
@@ -569,6 +576,14 @@ fn history_serves_past_trees_and_per_path_events() {
         "a prefix matches whole components"
     );
 
+    drop(h);
+    let stats = fs.store().history_stats().snapshot();
+    assert_eq!(
+        (stats.kept, stats.kept_nodes),
+        (0, 0),
+        "a dropped History keeps nothing"
+    );
+
     // The same states as export's independent fold.
     fs.shutdown();
     let t = fs.store().events(0, None, |_| Ok(())); // closed store refuses politely
@@ -586,6 +601,18 @@ struct FakeViews {
 impl views::Views for FakeViews {
     fn names(&self) -> Vec<Arc<str>> {
         vec!["fake".into()]
+    }
+    fn status(&self) -> Vec<views::ViewStatus> {
+        vec![views::ViewStatus {
+            name: "fake".into(),
+            version: "1.0.0".into(),
+            description: "a view in plain Rust".into(),
+            generation: 7,
+            origin: "core tests".into(),
+            last_error: Some("read /now: it is too late".into()),
+            faults: 2,
+            idle_instances: 0,
+        }]
     }
     fn getattr(&self, _: &Caller, view: &str, path: &str) -> FsResult<views::ViewAttr> {
         assert_eq!(view, "fake");
@@ -703,7 +730,7 @@ fn views_appear_beside_current_read_only_with_their_caching() {
         true
     })
     .unwrap();
-    assert_eq!(names, [".", "..", "current", "fake"]);
+    assert_eq!(names, [".", "..", "current", "debug", "fake"]);
 
     let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
     assert!(views::is_view_ino(v.attr.ino));
@@ -846,4 +873,244 @@ fn a_format_1_store_is_upgraded_when_opened_to_write() {
     fs.shutdown();
     drop(fs);
     assert!(StoreReader::open(dir.path()).is_ok());
+}
+
+#[test]
+fn readdirplus_of_the_root_lists_the_views_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    fs.set_views(Arc::new(FakeViews::default()));
+    let root = fs.opendir(&C, ROOT_INO, 0).unwrap();
+    let mut listed = Vec::new();
+    fs.readdirplus(&C, ROOT_INO, root.fh, 0, &mut |i, e| {
+        listed.push((i.name.to_string(), i.ino == e.attr.ino, e.attr.kind));
+        true
+    })
+    .unwrap();
+    let names: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [".", "..", "current", "debug", "fake"],
+        "as readdir lists them"
+    );
+    assert!(listed.iter().all(|l| l.1 && l.2 == FileKind::Dir));
+    let fake = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
+    assert_eq!(fake.attr_ttl, FsConfig::default().attr_ttl);
+}
+
+#[test]
+fn the_store_reports_how_far_the_log_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let before = fs.store().durable();
+    assert_eq!(
+        (before.seq, before.commits, before.last_commit_ns),
+        (0, 0, None)
+    );
+    put(&fs, CURRENT_INO, "f", b"x");
+    let head = fs.store().head();
+    fs.fsyncdir(&C, CURRENT_INO, 0, false).unwrap();
+    let after = fs.store().durable();
+    assert_eq!(after.seq, head);
+    assert!(after.commits >= 1 && after.last_commit_ns.is_some());
+}
+
+/// `debug/` without FUSE: a document of a file, parsed.
+fn debug_doc(fs: &Fs, file: &str) -> serde_json::Value {
+    let dir = fs.lookup(&C, ROOT_INO, name("debug")).unwrap().attr.ino;
+    let ino = fs.lookup(&C, dir, name(file)).unwrap().attr.ino;
+    assert_ne!(ino, 0, "{file} exists");
+    let o = fs.open(&C, ino, libc::O_RDONLY).unwrap();
+    // In small chunks: one document, rendered at open.
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = fs.read(&C, ino, o.fh, bytes.len() as u64, 7).unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        bytes.extend(chunk);
+    }
+    fs.release(&C, ino, o.fh).unwrap();
+    assert_eq!(bytes.last(), Some(&b'\n'), "{file} ends with a newline");
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{file} is JSON: {e}"))
+}
+
+#[test]
+fn debug_is_a_read_only_section_of_fresh_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    fs.set_views(Arc::new(FakeViews::default()));
+    let d = fs.lookup(&C, ROOT_INO, name("debug")).unwrap();
+    assert_eq!((d.attr.kind, d.attr.perm), (FileKind::Dir, 0o555));
+    let dino = d.attr.ino;
+    assert!(!views::is_view_ino(dino));
+
+    // The listing, plain and plus, and the attributes of the files.
+    let o = fs.opendir(&C, dino, 0).unwrap();
+    assert!(o.cache_dir, "the names of debug/ never change");
+    let mut listed = Vec::new();
+    fs.readdirplus(&C, dino, o.fh, 0, &mut |i, e| {
+        listed.push((i.name.to_string(), e.attr));
+        true
+    })
+    .unwrap();
+    fs.releasedir(&C, dino, o.fh).unwrap();
+    let names: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            ".",
+            "..",
+            "health.json",
+            "performance.json",
+            "cache_stats.json",
+            "views.json"
+        ]
+    );
+    for (n, a) in &listed[2..] {
+        assert_eq!((a.kind, a.perm), (FileKind::File, 0o444), "{n}");
+        assert!(a.size > 2, "{n}: the size of a fresh render");
+        let e = fs.lookup(&C, dino, name(n)).unwrap();
+        assert_eq!(e.attr.ino, a.ino, "{n}: stable inode");
+        assert_eq!(
+            e.attr_ttl,
+            std::time::Duration::ZERO,
+            "{n}: attributes are never cached"
+        );
+        assert_eq!(
+            fs.getattr(&C, a.ino, None).unwrap().1,
+            std::time::Duration::ZERO
+        );
+    }
+    assert_eq!(lookup(&fs, dino, "nope.json"), None, "a negative entry");
+
+    // Read-only, in every way; EXDEV between sections.
+    let health = lookup(&fs, dino, "health.json").unwrap().ino;
+    let opened = fs.open(&C, health, libc::O_RDONLY).unwrap();
+    assert!(
+        opened.direct_io && !opened.keep_cache,
+        "never from the page cache"
+    );
+    let held = fs.read(&C, health, opened.fh, 0, 1 << 20).unwrap();
+    // Ten events: head_seq gains a digit, so the document grows.
+    for i in 0..5 {
+        put(&fs, CURRENT_INO, &format!("n{i}"), b"changes the document");
+    }
+    assert_eq!(
+        fs.getattr(&C, health, Some(opened.fh)).unwrap().0.size,
+        held.len() as u64,
+        "fstat gives the size of the handle's document"
+    );
+    assert_ne!(
+        fs.getattr(&C, health, None).unwrap().0.size,
+        held.len() as u64,
+        "stat gives the size of a fresh one"
+    );
+    fs.flush(&C, health, opened.fh).unwrap();
+    fs.fsync(&C, health, opened.fh, false).unwrap();
+    fs.release(&C, health, opened.fh).unwrap();
+    assert_eq!(errno(fs.open(&C, health, libc::O_WRONLY)), libc::EROFS);
+    assert_eq!(errno(fs.open(&C, health, libc::O_RDWR)), libc::EROFS);
+    assert_eq!(errno(fs.open(&C, dino, libc::O_RDONLY)), libc::EISDIR);
+    assert_eq!(
+        errno(fs.create(&C, dino, name("new"), 0o644, 0, libc::O_WRONLY)),
+        libc::EROFS
+    );
+    assert_eq!(errno(fs.mkdir(&C, dino, name("d"), 0o755, 0)), libc::EROFS);
+    assert_eq!(
+        errno(fs.symlink(&C, dino, name("s"), name("x"))),
+        libc::EROFS
+    );
+    assert_eq!(errno(fs.unlink(&C, dino, name("health.json"))), libc::EROFS);
+    assert_eq!(
+        errno(fs.setattr(
+            &C,
+            health,
+            SetAttr {
+                size: Some(0),
+                ..Default::default()
+            }
+        )),
+        libc::EROFS
+    );
+    assert_eq!(errno(fs.readlink(&C, health)), libc::EINVAL);
+    assert_eq!(errno(fs.access(&C, health, libc::W_OK)), libc::EROFS);
+    fs.access(&C, health, libc::R_OK).unwrap();
+    put(&fs, CURRENT_INO, "f", b"x");
+    assert_eq!(
+        errno(fs.rename(&C, CURRENT_INO, name("f"), dino, name("f"), 0)),
+        libc::EXDEV
+    );
+    assert_eq!(
+        errno(fs.rename(&C, dino, name("views.json"), CURRENT_INO, name("v"), 0)),
+        libc::EXDEV
+    );
+    assert_eq!(
+        errno(fs.rename(&C, dino, name("views.json"), dino, name("v"), 0)),
+        libc::EROFS
+    );
+    let f = lookup(&fs, CURRENT_INO, "f").unwrap().ino;
+    assert_eq!(errno(fs.link(&C, f, dino, name("l"))), libc::EXDEV);
+    assert_eq!(
+        errno(fs.link(&C, health, CURRENT_INO, name("l"))),
+        libc::EXDEV
+    );
+    assert_eq!(errno(fs.rmdir(&C, ROOT_INO, name("debug"))), libc::EACCES);
+    fs.forget(dino, 1); // nothing to forget, nothing breaks
+    fs.forget(health, 1);
+
+    // Fresh on every open: health follows the log, performance the recorded requests.
+    fs.fsyncdir(&C, CURRENT_INO, 0, false).unwrap();
+    let h = debug_doc(&fs, "health.json");
+    assert_eq!(h["status"], "degraded", "the fake view has faults: {h}");
+    assert_eq!(h["store"]["head_seq"], fs.store().head());
+    assert_eq!(h["store"]["durable_seq"], fs.store().head());
+    assert_eq!(h["store"]["pending_commit"], 0);
+    assert!(h["problems"][0].as_str().unwrap().contains("view fake"));
+    assert_eq!(
+        (&h["views"]["loaded"], &h["views"]["with_faults"]),
+        (&1.into(), &1.into())
+    );
+    assert!(h["backend"].is_null(), "not mounted");
+    put(&fs, CURRENT_INO, "g", b"y");
+    fs.fsyncdir(&C, CURRENT_INO, 0, false).unwrap();
+    let h2 = debug_doc(&fs, "health.json");
+    assert_eq!(
+        h2["store"]["head_seq"],
+        h["store"]["head_seq"].as_u64().unwrap() + 2
+    );
+
+    fs.set_mount(MountInfo::new("fuser", "/mnt".into()));
+    let p = debug_doc(&fs, "performance.json");
+    assert_eq!(p["backend"], "fuser");
+    assert_eq!(p["ops"]["read"]["count"], 0);
+    for _ in 0..5 {
+        fs.op_stats()
+            .record(Op::Read, std::time::Duration::from_micros(20), None);
+    }
+    fs.op_stats().record(
+        Op::Read,
+        std::time::Duration::from_micros(20),
+        Some(libc::EIO),
+    );
+    let p = debug_doc(&fs, "performance.json");
+    let read = &p["ops"]["read"];
+    assert_eq!((&read["count"], &read["errors"]), (&6.into(), &1.into()));
+    assert_eq!(read["errnos"]["EIO"], 1);
+    assert!(read["p50_us"].as_f64().unwrap() >= 20.0);
+    assert_eq!(p["requests"], 6);
+
+    let v = debug_doc(&fs, "views.json");
+    assert_eq!(v["views"]["fake"]["generation"], 7);
+    assert_eq!(v["views"]["fake"]["faults"], 2);
+
+    let c = debug_doc(&fs, "cache_stats.json");
+    assert_eq!(c["kernel"]["entry_ttl_s"], 10.0);
+    assert!(c["kernel"]["negative_entries_served"].as_u64().unwrap() >= 1);
+    assert!(c["kernel"]["file_opens"]["direct_io"].as_u64().unwrap() >= 5);
+    assert_eq!(c["inodes"]["files"], 7);
+    assert_eq!(
+        c["handles"]["debug"], 0,
+        "rendered before its own handle exists"
+    );
 }

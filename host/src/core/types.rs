@@ -1,7 +1,8 @@
 //! The backend-neutral vocabulary of the core: what an adapter passes in and gets back.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Inode number as the kernel sees it.
 pub type Ino = u64;
@@ -240,5 +241,28 @@ impl RenameFlags {
         } else {
             0
         })
+    }
+}
+
+/// The mount an [`Fs`](super::Fs) is served at, as the adapter layer tells the core when
+/// it starts serving (for `debug/`).
+#[derive(Debug, Clone)]
+pub struct MountInfo {
+    /// The FUSE backend serving the mount: "fuser" or "fuse3".
+    pub backend: &'static str,
+    pub mountpoint: PathBuf,
+    pub started: Instant,
+    pub started_ns: TimeNs,
+}
+
+impl MountInfo {
+    /// A mount starting now.
+    pub fn new(backend: &'static str, mountpoint: PathBuf) -> MountInfo {
+        MountInfo {
+            backend,
+            mountpoint,
+            started: Instant::now(),
+            started_ns: now_ns(),
+        }
     }
 }

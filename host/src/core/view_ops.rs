@@ -83,7 +83,7 @@ impl Fs {
         name: &str,
     ) -> FsResult<Option<Entry>> {
         let vp = if parent == ROOT_INO {
-            if name == "current" || name == "." || name == ".." {
+            if name == "current" || name == super::debug::DEBUG_DIR || name == "." || name == ".." {
                 return Ok(None);
             }
             let Some(views) = self.views() else {
@@ -363,6 +363,7 @@ impl Fs {
 pub(super) enum Section {
     Root,
     Live,
+    Debug,
     View(Arc<str>),
 }
 
@@ -370,6 +371,8 @@ impl Fs {
     pub(super) fn section(&self, ino: Ino) -> Section {
         if ino == ROOT_INO {
             Section::Root
+        } else if super::debug::is_debug_ino(ino) {
+            Section::Debug
         } else if is_view_ino(ino) {
             match self.view_inodes.path(ino) {
                 Ok(vp) => Section::View(vp.view),
@@ -386,6 +389,7 @@ impl Fs {
         match section {
             Section::Live => Ok(()),
             Section::Root => Err(fs_err!(EACCES, "the mount root is read-only")),
+            Section::Debug => Err(fs_err!(EROFS, "debug/ is read-only")),
             Section::View(_) => Err(fs_err!(EROFS, "this view is read-only")),
         }
     }

@@ -50,10 +50,31 @@ pub struct ViewAttr {
     pub caching: Caching,
 }
 
+/// One loaded view, as `debug/views.json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ViewStatus {
+    /// Its top-level directory.
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Unique per load; a view loaded again (hot swap) has a larger one.
+    pub generation: u64,
+    /// Where it was loaded from (a file, or the built-in it is).
+    pub origin: String,
+    /// The last fault (trap, timeout, memory cap, bad answer) of this generation.
+    pub last_error: Option<String>,
+    /// Faults of this generation.
+    pub faults: u64,
+    /// Instances idle in its pool.
+    pub idle_instances: usize,
+}
+
 /// What the core needs of the loaded views. Paths are relative to the view's root ("/").
 pub trait Views: Send + Sync {
     /// Names of the loaded views (their top-level directories), sorted.
     fn names(&self) -> Vec<Arc<str>>;
+    /// The loaded views with their versions, generations and faults, sorted by name.
+    fn status(&self) -> Vec<ViewStatus>;
     fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr>;
     fn readdir(
         &self,
@@ -172,6 +193,15 @@ impl ViewInodes {
         m.by_path.insert(vp.clone(), ino);
         m.by_ino.insert(ino, vp.clone());
         ino
+    }
+
+    /// View paths numbered so far (numbers are kept for the life of the mount).
+    pub fn len(&self) -> usize {
+        self.map.read().by_ino.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn path(&self, ino: Ino) -> FsResult<ViewPath> {

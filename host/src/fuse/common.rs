@@ -1,14 +1,14 @@
 //! What both adapters share, so that the two backends cannot drift apart: the kernel
 //! settings derived from [`FsConfig`], the TTL rule for entry replies, time conversion,
-//! error logging, panic containment and the once-only `destroy`.
+//! error logging, panic containment, per-request statistics and the once-only `destroy`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::parking::Parking;
-use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, TimeNs};
+use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, Op, TimeNs};
 
 /// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
 pub(super) const SUBTYPE: &str = "lighthouse";
@@ -84,10 +84,30 @@ pub(super) fn dirent_size(header: usize, name_len: usize) -> usize {
     (header + name_len).next_multiple_of(8)
 }
 
-/// Run one core call: contain a panic (answer EIO instead of killing a fuser worker or
-/// leaving a fuse3 request unanswered forever), log a failure at debug level, and hand
-/// back the errno to reply with.
-pub(super) fn run<T>(
+/// Run one core call for a kernel request of type `op`: contain a panic, log a failure,
+/// and record the request in the core's [`OpStats`](crate::core::OpStats) (count,
+/// errno, latency) for `debug/performance.json`. Every request of both adapters passes
+/// through here (or [`record`] around a hand-off), so both backends measure the same span:
+/// from the adapter's call into the core to the answer ready for the reply.
+#[inline]
+pub(super) fn run<T>(fs: &Fs, op: Op, ino: Ino, f: impl FnOnce() -> FsResult<T>) -> Result<T, i32> {
+    let started = Instant::now();
+    let result = contain(op.as_str(), ino, f);
+    record(fs, op, started, &result);
+    result
+}
+
+/// Record one finished request of `op` that started at `started` (see [`run`]).
+#[inline]
+pub(super) fn record<T>(fs: &Fs, op: Op, started: Instant, result: &Result<T, i32>) {
+    fs.op_stats()
+        .record(op, started.elapsed(), result.as_ref().err().copied());
+}
+
+/// Contain a panic of `f` (answer EIO instead of killing a fuser worker or leaving a
+/// fuse3 request unanswered forever), log a failure at debug level, and hand back the
+/// errno to reply with.
+pub(super) fn contain<T>(
     op: &'static str,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T>,
@@ -152,7 +172,7 @@ impl Lifecycle {
     pub fn destroy_once(&self) {
         self.parking.stop();
         if !self.destroyed.swap(true, Ordering::SeqCst) {
-            let _ = run("destroy", crate::core::ROOT_INO, || {
+            let _ = contain("destroy", crate::core::ROOT_INO, || {
                 self.fs.destroy();
                 Ok(())
             });

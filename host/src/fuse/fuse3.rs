@@ -1,11 +1,13 @@
 //! Adapter for the `fuse3` crate (async, on a tokio runtime owned by `serve`): fuse3
 //! spawns one task per request; short core calls run inline on the worker, the ones that
-//! may hash a large file or wait for a disk sync run on the blocking pool. Translation
-//! only; the twin of `fuser.rs`, method for method.
+//! may hash a large file or wait for a disk sync run on the blocking pool, and the ones
+//! that may call into a view run in a blocking section of their worker. Translation only; the twin of
+//! `fuser.rs`, method for method.
 
 use std::ffi::{OsStr, OsString};
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::time::Instant;
 
 use ::fuse3::notify::Notify;
 use ::fuse3::raw::reply::{
@@ -19,9 +21,9 @@ use futures_util::stream::{self, Stream};
 
 use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
-use super::parking::ReadRequest;
+use super::parking::{Completion, ReadRequest};
 use super::*;
-use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Opened, SetAttr, TimeSpec};
+use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Op, Opened, SetAttr, TimeSpec};
 
 type Result<T> = std::result::Result<T, Errno>;
 
@@ -299,16 +301,43 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
 /// close (flush, release, a truncate) run inline: they cost the hash of one file's new
 /// bytes, and a hand-off to the blocking pool and back costs more than that for the
 /// small files that dominate (two thread wake-ups per request on a small VM).
+/// The request is recorded around the hand-off, so its latency includes the wait for a
+/// blocking thread, as the caller experiences it.
 async fn blocking<T: Send + 'static>(
-    op: &'static str,
+    fs: &Fs,
+    op: Op,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T> + Send + 'static,
 ) -> std::result::Result<T, i32> {
-    match tokio::task::spawn_blocking(move || run(op, ino, f)).await {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(op, ino, "blocking task failed: {e}");
-            Err(libc::EIO)
+    let started = Instant::now();
+    let result =
+        match tokio::task::spawn_blocking(move || common::contain(op.as_str(), ino, f)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(op = op.as_str(), ino, "blocking task failed: {e}");
+                Err(libc::EIO)
+            }
+        };
+    common::record(fs, op, started, &result);
+    result
+}
+
+impl Fuse3Fs {
+    /// [`run`] for a request that may call into a view. A view call is synchronous wasm,
+    /// and a guest's WASI I/O (its stderr, a panic message) blocks on wasmtime-wasi's
+    /// runtime, which panics on an async worker: so when the core says a request may
+    /// reach a view, it runs in a blocking section (`block_in_place`), as the view host
+    /// requires. Requests of the live tree stay inline.
+    fn run_near_views<T>(
+        &self,
+        op: Op,
+        ino: Ino,
+        f: impl FnOnce() -> FsResult<T>,
+    ) -> std::result::Result<T, i32> {
+        if self.fs.may_call_views(ino) {
+            tokio::task::block_in_place(|| run(&self.fs, op, ino, f))
+        } else {
+            run(&self.fs, op, ino, f)
         }
     }
 }
@@ -335,11 +364,11 @@ impl Filesystem for Fuse3Fs {
 
     async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("lookup", parent, || self.fs.lookup(&c, parent, name)))
+        reply_entry(self.run_near_views(Op::Lookup, parent, || self.fs.lookup(&c, parent, name)))
     }
 
     async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
-        let _ = run("forget", inode, || {
+        let _ = run(&self.fs, Op::Forget, inode, || {
             self.fs.forget(inode, nlookup);
             Ok(())
         });
@@ -347,7 +376,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn batch_forget(&self, _req: Request, inodes: &[(Inode, u64)]) {
         for &(inode, nlookup) in inodes {
-            let _ = run("forget", inode, || {
+            let _ = run(&self.fs, Op::Forget, inode, || {
                 self.fs.forget(inode, nlookup);
                 Ok(())
             });
@@ -362,8 +391,9 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyAttr> {
         let c = caller(&req);
-        let (attr, ttl) =
-            run("getattr", inode, || self.fs.getattr(&c, inode, fh)).map_err(errno)?;
+        let (attr, ttl) = self
+            .run_near_views(Op::Getattr, inode, || self.fs.getattr(&c, inode, fh))
+            .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -387,8 +417,10 @@ impl Filesystem for Fuse3Fs {
             mtime: set_attr.mtime.map(time_spec),
             fh,
         };
-        let (attr, ttl) =
-            run("setattr", inode, || self.fs.setattr(&c, inode, set)).map_err(errno)?;
+        let (attr, ttl) = run(&self.fs, Op::Setattr, inode, || {
+            self.fs.setattr(&c, inode, set)
+        })
+        .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -397,7 +429,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
         let c = caller(&req);
-        let target = run("readlink", inode, || self.fs.readlink(&c, inode)).map_err(errno)?;
+        let target = self
+            .run_near_views(Op::Readlink, inode, || self.fs.readlink(&c, inode))
+            .map_err(errno)?;
         Ok(ReplyData {
             data: target.into(),
         })
@@ -413,7 +447,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
         // fuse3 drops the umask of MKNOD; the kernel has applied it to `mode` already.
-        reply_entry(run("mknod", parent, || {
+        reply_entry(run(&self.fs, Op::Mknod, parent, || {
             self.fs.mknod(&c, parent, name, mode, 0, rdev)
         }))
     }
@@ -427,19 +461,23 @@ impl Filesystem for Fuse3Fs {
         umask: u32,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("mkdir", parent, || {
+        reply_entry(run(&self.fs, Op::Mkdir, parent, || {
             self.fs.mkdir(&c, parent, name, mode, umask)
         }))
     }
 
     async fn unlink(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("unlink", parent, || self.fs.unlink(&c, parent, name)))
+        reply_empty(run(&self.fs, Op::Unlink, parent, || {
+            self.fs.unlink(&c, parent, name)
+        }))
     }
 
     async fn rmdir(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rmdir", parent, || self.fs.rmdir(&c, parent, name)))
+        reply_empty(run(&self.fs, Op::Rmdir, parent, || {
+            self.fs.rmdir(&c, parent, name)
+        }))
     }
 
     async fn symlink(
@@ -450,7 +488,7 @@ impl Filesystem for Fuse3Fs {
         link: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("symlink", parent, || {
+        reply_entry(run(&self.fs, Op::Symlink, parent, || {
             self.fs.symlink(&c, parent, name, link)
         }))
     }
@@ -464,7 +502,7 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rename", parent, || {
+        reply_empty(run(&self.fs, Op::Rename, parent, || {
             self.fs.rename(&c, parent, name, new_parent, new_name, 0)
         }))
     }
@@ -479,7 +517,7 @@ impl Filesystem for Fuse3Fs {
         flags: u32,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("rename", parent, || {
+        reply_empty(run(&self.fs, Op::Rename, parent, || {
             self.fs
                 .rename(&c, parent, name, new_parent, new_name, flags)
         }))
@@ -493,14 +531,14 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = caller(&req);
-        reply_entry(run("link", inode, || {
+        reply_entry(run(&self.fs, Op::Link, inode, || {
             self.fs.link(&c, inode, new_parent, new_name)
         }))
     }
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run("open", inode, || self.fs.open(&c, inode, flags as i32)))
+        reply_open(self.run_near_views(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
     }
 
     async fn read(
@@ -520,14 +558,17 @@ impl Filesystem for Fuse3Fs {
             size,
         };
         // Answered at once, or later by the parked-reads thread (a stream waiting for
-        // news); this task waits without holding a thread.
+        // news); this task waits without holding a thread. A read that may reach a view
+        // runs in a blocking section (see `run_near_views`).
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.life.parking.read(
-            read,
-            Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        );
+        let done: Completion = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if self.fs.may_call_views(inode) {
+            tokio::task::block_in_place(|| self.life.parking.read(read, done));
+        } else {
+            self.life.parking.read(read, done);
+        }
         let data = rx.await.unwrap_or(Err(libc::EIO)).map_err(errno)?;
         Ok(ReplyData { data: data.into() })
     }
@@ -548,16 +589,19 @@ impl Filesystem for Fuse3Fs {
         _flags: u32,
     ) -> Result<ReplyWrite> {
         let c = caller(&req);
-        let written = run("write", inode, || {
-            self.fs.write(&c, inode, fh, offset, data)
-        })
-        .map_err(errno)?;
+        let written = self
+            .run_near_views(Op::Write, inode, || {
+                self.fs.write(&c, inode, fh, offset, data)
+            })
+            .map_err(errno)?;
         Ok(ReplyWrite { written })
     }
 
     async fn flush(&self, req: Request, inode: Inode, fh: u64, _lock_owner: u64) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("flush", inode, || self.fs.flush(&c, inode, fh)))
+        reply_empty(run(&self.fs, Op::Flush, inode, || {
+            self.fs.flush(&c, inode, fh)
+        }))
     }
 
     async fn release(
@@ -570,18 +614,25 @@ impl Filesystem for Fuse3Fs {
         _flush: bool,
     ) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("release", inode, || self.fs.release(&c, inode, fh)))
+        reply_empty(run(&self.fs, Op::Release, inode, || {
+            self.fs.release(&c, inode, fh)
+        }))
     }
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
         let c = caller(&req);
         let fs = self.fs.clone();
-        reply_empty(blocking("fsync", inode, move || fs.fsync(&c, inode, fh, datasync)).await)
+        reply_empty(
+            blocking(&self.fs, Op::Fsync, inode, move || {
+                fs.fsync(&c, inode, fh, datasync)
+            })
+            .await,
+        )
     }
 
     async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = caller(&req);
-        reply_open(run("opendir", inode, || {
+        reply_open(self.run_near_views(Op::Opendir, inode, || {
             self.fs.opendir(&c, inode, flags as i32)
         }))
     }
@@ -597,7 +648,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
-        run("readdir", parent, || {
+        self.run_near_views(Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
                 if used + size > self.dir_budget {
@@ -632,7 +683,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
-        run("readdirplus", parent, || {
+        self.run_near_views(Op::Readdirplus, parent, || {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
@@ -662,7 +713,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn releasedir(&self, req: Request, inode: Inode, fh: u64, _flags: u32) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("releasedir", inode, || {
+        reply_empty(run(&self.fs, Op::Releasedir, inode, || {
             self.fs.releasedir(&c, inode, fh)
         }))
     }
@@ -671,7 +722,7 @@ impl Filesystem for Fuse3Fs {
         let c = caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking("fsyncdir", inode, move || {
+            blocking(&self.fs, Op::Fsyncdir, inode, move || {
                 fs.fsyncdir(&c, inode, fh, datasync)
             })
             .await,
@@ -680,7 +731,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
         let c = caller(&req);
-        let s = run("statfs", inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
+        let s = run(&self.fs, Op::Statfs, inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
         Ok(ReplyStatFs {
             blocks: s.blocks,
             bfree: s.bfree,
@@ -695,9 +746,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
         let c = caller(&req);
-        reply_empty(run("access", inode, || {
-            self.fs.access(&c, inode, mask as i32)
-        }))
+        reply_empty(
+            self.run_near_views(Op::Access, inode, || self.fs.access(&c, inode, mask as i32)),
+        )
     }
 
     async fn create(
@@ -710,7 +761,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyCreated> {
         let c = caller(&req);
         // fuse3 drops the umask of CREATE; the kernel has applied it to `mode` already.
-        let (e, o) = run("create", parent, || {
+        let (e, o) = run(&self.fs, Op::Create, parent, || {
             self.fs.create(&c, parent, name, mode, 0, flags as i32)
         })
         .map_err(errno)?;
@@ -735,7 +786,7 @@ impl Filesystem for Fuse3Fs {
         let c = caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking("fallocate", inode, move || {
+            blocking(&self.fs, Op::Fallocate, inode, move || {
                 fs.fallocate(&c, inode, fh, offset, length, mode as i32)
             })
             .await,

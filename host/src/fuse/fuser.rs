@@ -21,7 +21,8 @@ use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Opened, SetAttr, TimeSpec,
+    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Op, Opened, SetAttr,
+    TimeSpec,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is exactly the set
@@ -283,12 +284,14 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("lookup", parent.0, || self.fs.lookup(&c, parent.0, name)),
+            run(&self.fs, Op::Lookup, parent.0, || {
+                self.fs.lookup(&c, parent.0, name)
+            }),
         );
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        let _ = run("forget", ino.0, || {
+        let _ = run(&self.fs, Op::Forget, ino.0, || {
             self.fs.forget(ino.0, nlookup);
             Ok(())
         });
@@ -299,7 +302,7 @@ impl Filesystem for FuserFs {
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         let c = caller(req);
-        match run("getattr", ino.0, || {
+        match run(&self.fs, Op::Getattr, ino.0, || {
             self.fs.getattr(&c, ino.0, fh.map(|fh| fh.0))
         }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
@@ -335,7 +338,9 @@ impl Filesystem for FuserFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|fh| fh.0),
         };
-        match run("setattr", ino.0, || self.fs.setattr(&c, ino.0, set)) {
+        match run(&self.fs, Op::Setattr, ino.0, || {
+            self.fs.setattr(&c, ino.0, set)
+        }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
             Err(e) => reply.error(errno(e)),
         }
@@ -343,7 +348,9 @@ impl Filesystem for FuserFs {
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         let c = caller(req);
-        match run("readlink", ino.0, || self.fs.readlink(&c, ino.0)) {
+        match run(&self.fs, Op::Readlink, ino.0, || {
+            self.fs.readlink(&c, ino.0)
+        }) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(errno(e)),
         }
@@ -362,7 +369,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("mknod", parent.0, || {
+            run(&self.fs, Op::Mknod, parent.0, || {
                 self.fs.mknod(&c, parent.0, name, mode, umask, rdev)
             }),
         );
@@ -380,7 +387,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("mkdir", parent.0, || {
+            run(&self.fs, Op::Mkdir, parent.0, || {
                 self.fs.mkdir(&c, parent.0, name, mode, umask)
             }),
         );
@@ -390,7 +397,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("unlink", parent.0, || self.fs.unlink(&c, parent.0, name)),
+            run(&self.fs, Op::Unlink, parent.0, || {
+                self.fs.unlink(&c, parent.0, name)
+            }),
         );
     }
 
@@ -398,7 +407,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("rmdir", parent.0, || self.fs.rmdir(&c, parent.0, name)),
+            run(&self.fs, Op::Rmdir, parent.0, || {
+                self.fs.rmdir(&c, parent.0, name)
+            }),
         );
     }
 
@@ -413,7 +424,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("symlink", parent.0, || {
+            run(&self.fs, Op::Symlink, parent.0, || {
                 self.fs.symlink(&c, parent.0, link_name, target.as_os_str())
             }),
         );
@@ -432,7 +443,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("rename", parent.0, || {
+            run(&self.fs, Op::Rename, parent.0, || {
                 self.fs
                     .rename(&c, parent.0, name, newparent.0, newname, flags.bits())
             }),
@@ -450,7 +461,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_entry(
             reply,
-            run("link", ino.0, || {
+            run(&self.fs, Op::Link, ino.0, || {
                 self.fs.link(&c, ino.0, newparent.0, newname)
             }),
         );
@@ -460,7 +471,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_open(
             reply,
-            run("open", ino.0, || self.fs.open(&c, ino.0, flags.0)),
+            run(&self.fs, Op::Open, ino.0, || {
+                self.fs.open(&c, ino.0, flags.0)
+            }),
         );
     }
 
@@ -506,7 +519,7 @@ impl Filesystem for FuserFs {
         reply: ReplyWrite,
     ) {
         let c = caller(req);
-        match run("write", ino.0, || {
+        match run(&self.fs, Op::Write, ino.0, || {
             self.fs.write(&c, ino.0, fh.0, offset, data)
         }) {
             Ok(written) => reply.written(written),
@@ -525,7 +538,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("flush", ino.0, || self.fs.flush(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Flush, ino.0, || {
+                self.fs.flush(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -542,7 +557,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("release", ino.0, || self.fs.release(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Release, ino.0, || {
+                self.fs.release(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -557,7 +574,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fsync", ino.0, || self.fs.fsync(&c, ino.0, fh.0, datasync)),
+            run(&self.fs, Op::Fsync, ino.0, || {
+                self.fs.fsync(&c, ino.0, fh.0, datasync)
+            }),
         );
     }
 
@@ -565,7 +584,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_open(
             reply,
-            run("opendir", ino.0, || self.fs.opendir(&c, ino.0, flags.0)),
+            run(&self.fs, Op::Opendir, ino.0, || {
+                self.fs.opendir(&c, ino.0, flags.0)
+            }),
         );
     }
 
@@ -579,7 +600,7 @@ impl Filesystem for FuserFs {
     ) {
         let c = caller(req);
         // `add` returns true when the buffer is full and the entry was not added.
-        let result = run("readdir", ino.0, || {
+        let result = run(&self.fs, Op::Readdir, ino.0, || {
             self.fs.readdir(&c, ino.0, fh.0, offset, &mut |item| {
                 !reply.add(
                     INodeNo(item.ino),
@@ -605,7 +626,7 @@ impl Filesystem for FuserFs {
     ) {
         let c = caller(req);
         // fuser takes the entry's inode and type from its attributes.
-        let result = run("readdirplus", ino.0, || {
+        let result = run(&self.fs, Op::Readdirplus, ino.0, || {
             self.fs
                 .readdirplus(&c, ino.0, fh.0, offset, &mut |item, entry| {
                     !reply.add(
@@ -635,7 +656,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("releasedir", ino.0, || self.fs.releasedir(&c, ino.0, fh.0)),
+            run(&self.fs, Op::Releasedir, ino.0, || {
+                self.fs.releasedir(&c, ino.0, fh.0)
+            }),
         );
     }
 
@@ -650,7 +673,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fsyncdir", ino.0, || {
+            run(&self.fs, Op::Fsyncdir, ino.0, || {
                 self.fs.fsyncdir(&c, ino.0, fh.0, datasync)
             }),
         );
@@ -658,7 +681,7 @@ impl Filesystem for FuserFs {
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         let c = caller(req);
-        match run("statfs", ino.0, || self.fs.statfs(&c, ino.0)) {
+        match run(&self.fs, Op::Statfs, ino.0, || self.fs.statfs(&c, ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
             ),
@@ -670,7 +693,9 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("access", ino.0, || self.fs.access(&c, ino.0, mask.bits())),
+            run(&self.fs, Op::Access, ino.0, || {
+                self.fs.access(&c, ino.0, mask.bits())
+            }),
         );
     }
 
@@ -685,7 +710,7 @@ impl Filesystem for FuserFs {
         reply: ReplyCreate,
     ) {
         let c = caller(req);
-        match run("create", parent.0, || {
+        match run(&self.fs, Op::Create, parent.0, || {
             self.fs.create(&c, parent.0, name, mode, umask, flags)
         }) {
             Ok((e, o)) => reply.created(
@@ -712,7 +737,7 @@ impl Filesystem for FuserFs {
         let c = caller(req);
         reply_empty(
             reply,
-            run("fallocate", ino.0, || {
+            run(&self.fs, Op::Fallocate, ino.0, || {
                 self.fs.fallocate(&c, ino.0, fh.0, offset, length, mode)
             }),
         );

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::core::Fs;
+use crate::core::{Fs, MountInfo};
 
 /// Which FUSE crate serves the mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,7 @@ pub fn serve(
     stop: StopSignal,
     ready: &mut dyn FnMut(),
 ) -> anyhow::Result<()> {
+    fs.set_mount(MountInfo::new(backend.as_str(), opts.mountpoint.clone()));
     match backend {
         Backend::Fuser => fuser::serve(fs, opts, stop, ready),
         Backend::Fuse3 => fuse3::serve(fs, opts, stop, ready),

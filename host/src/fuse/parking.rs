@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::core::{Caller, Fs, Ino, WOULD_BLOCK};
+use crate::core::{Caller, Fs, Ino, Op, WOULD_BLOCK};
 
 /// How often parked readers are checked for a pending signal.
 pub(super) const SIGNAL_POLL: Duration = Duration::from_millis(20);
@@ -77,16 +77,22 @@ impl Parking {
 
     /// Runs a read; when it would block (and the reader did not open with O_NONBLOCK),
     /// parks it and answers later through `done`.
+    /// A read answered at once counts in the request statistics; a parked one does not
+    /// (its wait is the stream's quiet time, not the filesystem's latency).
     pub(super) fn read(self: &Arc<Self>, req: ReadRequest, done: Completion) {
+        let started = Instant::now();
         let seen = self.fs.store().head();
         match self.try_read(&req) {
             Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => self.park(req, seen, done),
-            other => done(other),
+            other => {
+                super::common::record(&self.fs, Op::Read, started, &other);
+                done(other)
+            }
         }
     }
 
     fn try_read(&self, req: &ReadRequest) -> Result<Vec<u8>, i32> {
-        super::common::run("read", req.ino, || {
+        super::common::contain("read", req.ino, || {
             self.fs
                 .read(&req.caller, req.ino, req.fh, req.offset, req.size)
         })

@@ -4,6 +4,7 @@
 //! used first out); a later point is built from the nearest earlier kept tree by
 //! replaying only the events between, so walking forward through history is cheap.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -19,6 +20,61 @@ pub struct History {
     store: Arc<Store>,
     /// (seq, tree), most recently used last.
     kept: Mutex<Vec<(u64, Arc<Tree>)>>,
+}
+
+/// Counters of the kept trees, shared by every [`History`] of a store (relaxed atomics).
+#[derive(Default)]
+pub struct HistoryStats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Misses built from a kept earlier tree (the others fold the log from the start).
+    from_kept: AtomicU64,
+    kept: AtomicU64,
+    /// Nodes of the kept trees together (what they cost in memory).
+    kept_nodes: AtomicU64,
+}
+
+/// [`HistoryStats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCacheStats {
+    /// Trees a `History` keeps at most.
+    pub capacity: usize,
+    pub kept: u64,
+    pub kept_nodes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub from_kept: u64,
+}
+
+impl HistoryStats {
+    pub fn snapshot(&self) -> HistoryCacheStats {
+        HistoryCacheStats {
+            capacity: KEPT_TREES,
+            kept: self.kept.load(Relaxed),
+            kept_nodes: self.kept_nodes.load(Relaxed),
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            from_kept: self.from_kept.load(Relaxed),
+        }
+    }
+
+    fn keep(&self, tree: &Tree) {
+        self.kept.fetch_add(1, Relaxed);
+        self.kept_nodes.fetch_add(tree.len() as u64, Relaxed);
+    }
+
+    fn drop_kept(&self, tree: &Tree) {
+        self.kept.fetch_sub(1, Relaxed);
+        self.kept_nodes.fetch_sub(tree.len() as u64, Relaxed);
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        for (_, tree) in self.kept.get_mut().drain(..) {
+            self.store.history_stats().drop_kept(&tree);
+        }
+    }
 }
 
 /// One node of a past tree, as a view sees it.
@@ -53,6 +109,7 @@ impl History {
                 let hit = kept.remove(i);
                 let tree = hit.1.clone();
                 kept.push(hit);
+                self.stats().hits.fetch_add(1, Relaxed);
                 return Ok(tree);
             }
             kept.iter()
@@ -60,6 +117,10 @@ impl History {
                 .max_by_key(|(s, _)| *s)
                 .cloned()
         };
+        self.stats().misses.fetch_add(1, Relaxed);
+        if base.is_some() {
+            self.stats().from_kept.fetch_add(1, Relaxed);
+        }
         // SQLite lags the head by up to one commit interval: what it does not have yet
         // comes from the writer's queue (taken first, so no event falls between).
         let pending = self.store.pending_events();
@@ -81,8 +142,10 @@ impl History {
         let tree = Arc::new(tree);
         let mut kept = self.kept.lock();
         if kept.len() >= KEPT_TREES {
-            kept.remove(0);
+            let (_, old) = kept.remove(0);
+            self.stats().drop_kept(&old);
         }
+        self.stats().keep(&tree);
         kept.push((seq, tree.clone()));
         Ok(tree)
     }
@@ -93,6 +156,10 @@ impl History {
         self.store
             .append(crate::core::now_ns(), caller, change)
             .map_err(|e| FsError::with(libc::EIO, e))
+    }
+
+    fn stats(&self) -> &HistoryStats {
+        self.store.history_stats()
     }
 
     /// A node of the tree after `seq`, by path relative to `current/`.

@@ -459,6 +459,20 @@ struct Queue {
 struct DurableState {
     seq: u64,
     failure: Option<String>,
+    /// When the last batch committed (ns since the epoch), and how many have.
+    last_commit_ns: Option<i64>,
+    commits: u64,
+}
+
+/// How far the log is on disk (for `debug/health.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    /// Every event up to this one is committed to SQLite.
+    pub seq: u64,
+    /// When the last batch committed, since this process opened the store.
+    pub last_commit_ns: Option<i64>,
+    /// Batches committed since this process opened the store.
+    pub commits: u64,
 }
 
 impl LogWriter {
@@ -478,6 +492,8 @@ impl LogWriter {
             durable: Mutex::new(DurableState {
                 seq: head,
                 failure: None,
+                last_commit_ns: None,
+                commits: 0,
             }),
             committed: Condvar::new(),
         });
@@ -497,6 +513,16 @@ impl LogWriter {
     /// The last sequence number handed out.
     pub fn head(&self) -> u64 {
         self.head.load(Ordering::Acquire)
+    }
+
+    /// How far the log is committed.
+    pub fn durable(&self) -> Durable {
+        let state = self.shared.durable.lock();
+        Durable {
+            seq: state.seq,
+            last_commit_ns: state.last_commit_ns,
+            commits: state.commits,
+        }
     }
 
     /// Why the log can no longer be written, if it cannot.
@@ -670,6 +696,8 @@ fn commit_batch(
     let ok = match result {
         Ok(()) => {
             state.seq = last;
+            state.last_commit_ns = Some(crate::core::now_ns());
+            state.commits += 1;
             true
         }
         Err(e) => {

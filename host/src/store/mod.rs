@@ -27,8 +27,8 @@ use rusqlite::Connection;
 
 pub use content::{read_at, Committed, Content, ContentState};
 pub use event::{Change, Event, TREE_OPS};
-pub use history::History;
-pub use log::FORMAT;
+pub use history::{History, HistoryCacheStats, HistoryStats};
+pub use log::{Durable, FORMAT};
 pub use objects::{Hash, Objects};
 pub use projection::{NewNode, Node, Tree, NAME_MAX};
 
@@ -44,6 +44,8 @@ pub struct Store {
     log: log::LogWriter,
     /// A second connection for queries while the writer thread owns the first.
     reader: Mutex<Option<Connection>>,
+    /// How the past trees kept by [`History`] serve (every `History` of this store).
+    history_stats: HistoryStats,
     _lock: File,
 }
 
@@ -79,6 +81,7 @@ impl Store {
                 objects,
                 log,
                 reader: Mutex::new(Some(reader)),
+                history_stats: HistoryStats::default(),
                 _lock: lock,
             },
             tree,
@@ -112,6 +115,16 @@ impl Store {
     /// Why the store refuses changes, if it does (a failed commit).
     pub fn failure(&self) -> Option<String> {
         self.log.failure()
+    }
+
+    /// How far the log is committed to disk.
+    pub fn durable(&self) -> Durable {
+        self.log.durable()
+    }
+
+    /// How the past trees kept for views serve.
+    pub fn history_stats(&self) -> &HistoryStats {
+        &self.history_stats
     }
 
     /// Record a change. Call with the tree lock held so that log order is tree order.

@@ -95,6 +95,11 @@ impl Tree {
         self.nodes.len() <= 1
     }
 
+    /// Every node held, linked or not, in no particular order (for statistics).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
     pub fn node(&self, ino: Ino) -> FsResult<&Node> {
         self.nodes.get(&ino).ok_or(fs_err!(ENOENT, "stale inode"))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
-use crate::core::views::{Caching, ViewAttr, ViewChunk, ViewOpen, Views};
+use crate::core::views::{Caching, ViewAttr, ViewChunk, ViewOpen, ViewStatus, Views};
 use crate::core::{Caller, FileKind, FsError, FsResult};
 use crate::store::{Change, Event, Hash, History};
 
@@ -207,6 +207,20 @@ impl Views for CoreViews {
             .collect();
         names.sort();
         names
+    }
+
+    fn status(&self) -> Vec<ViewStatus> {
+        let status = |v: super::LoadedView| ViewStatus {
+            name: v.name,
+            version: v.version,
+            description: v.description,
+            generation: v.generation,
+            origin: v.origin,
+            last_error: v.last_error,
+            faults: v.faults,
+            idle_instances: v.idle_instances,
+        };
+        self.0.views().into_iter().map(status).collect()
     }
 
     fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr> {
