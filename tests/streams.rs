@@ -254,6 +254,7 @@ both_backends! {
         assert!(!files.contains("README"), "{files}");
         let context = fs::read_to_string(pkg.join("context.json")).unwrap();
         assert!(json::parse(&context).is_ok(), "{context}");
+        fs::File::open(m.current()).unwrap().sync_all().unwrap(); // the manifest is committed
         let manifests: Vec<_> = log_json(&store, None).into_iter().filter(|e| e.get("op").and_then(|o| o.as_str()) == Some("context")).collect();
         assert_eq!(manifests.len(), 1, "[{backend}] one manifest event");
         m.stop();

@@ -34,6 +34,21 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
 
 /// The binary the tests run: `LIGHTHOUSE_FS_BIN` if set (e.g. a release build), else
 /// the one cargo built for this test run.
+/// The views a mount serves with no flags (guest-ops, but the example and test ones),
+/// by name.
+pub const BUILT_IN_VIEWS: &[&str] = &["context", "history", "streams"];
+
+/// The mount root's listing: the native sections, then `views` and the built-ins by name.
+pub fn root_listing(views: &[&str]) -> Vec<String> {
+    let mut named: Vec<&str> = BUILT_IN_VIEWS.iter().chain(views).copied().collect();
+    named.sort();
+    ["current", "debug"]
+        .into_iter()
+        .chain(named)
+        .map(String::from)
+        .collect()
+}
+
 pub fn bin() -> PathBuf {
     std::env::var_os("LIGHTHOUSE_FS_BIN")
         .map(PathBuf::from)
