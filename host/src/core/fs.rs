@@ -255,6 +255,9 @@ impl Fs {
         // write that the writer's close commits.
         if !content.has_writers() {
             self.commit(caller, ino, &mut c, false)?;
+            if self.tree.read().node(ino)?.open.load(Ordering::Acquire) == 0 {
+                c.close_object();
+            }
         }
         Ok(())
     }
@@ -715,7 +718,9 @@ impl Fs {
         let orphan = {
             let t = self.tree.read();
             let n = t.node(f.ino)?;
-            n.open.fetch_sub(1, Ordering::AcqRel);
+            if n.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+                f.content.lock().close_object();
+            }
             n.links.is_empty()
         };
         if orphan {

@@ -1114,3 +1114,25 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
         "rendered before its own handle exists"
     );
 }
+
+#[test]
+fn closed_files_hold_no_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // Warm up whatever the store opens once.
+    let first = put(&fs, CURRENT_INO, "warm", b"x");
+    assert_eq!(get(&fs, first), b"x");
+    let before = fds();
+    for i in 0..200 {
+        let ino = put(&fs, CURRENT_INO, &format!("f{i}"), b"content");
+        assert_eq!(get(&fs, ino), b"content");
+    }
+    let after = fds();
+    // Other tests run in this process too: allow their noise, not one fd per file.
+    assert!(
+        after < before + 50,
+        "{before} -> {after} descriptors after 200 files"
+    );
+    fs.shutdown();
+}

@@ -91,6 +91,13 @@ impl ContentState {
         self.scratch.is_some()
     }
 
+    /// Close the committed object's file (the last handle of the live file closed): a
+    /// tree of many files read once must not hold a descriptor per file. The next
+    /// reader opens it again.
+    pub fn close_object(&mut self) {
+        self.object = None;
+    }
+
     /// The file to read the current bytes from (`None`: the file is empty).
     pub fn reader(&mut self, objects: &Objects) -> io::Result<Option<Arc<File>>> {
         if let Some(s) = &self.scratch {
