@@ -1,0 +1,3 @@
+//! `shadows/`: annotations on the files of `current/`.
+
+mod anchor;
