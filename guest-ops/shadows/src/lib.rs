@@ -1,3 +1,4 @@
 //! `shadows/`: annotations on the files of `current/`.
 
 mod anchor;
+mod input;
