@@ -1,4 +1,5 @@
 //! `shadows/`: annotations on the files of `current/`.
 
 mod anchor;
+mod fold;
 mod input;
