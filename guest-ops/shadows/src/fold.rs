@@ -179,11 +179,12 @@ impl Fold {
 
     fn rename<S: Store>(&mut self, store: &S, seq: u64, from: &str, to: &str, now: i64) {
         let involved = has_under(&self.live, from) || has_under(&self.live, to);
-        match if involved {
+        let kind = if involved {
             kind_of_rename(store, from, to, seq)
         } else {
             Rename::Move
-        } {
+        };
+        match kind {
             Rename::Nothing => return,
             Rename::Exchange => {
                 let a = take_under(&mut self.live, from);
@@ -263,11 +264,17 @@ fn kind_of_rename<S: Store>(store: &S, from: &str, to: &str, seq: u64) -> Rename
     Rename::Exchange
 }
 
-/// `notes` added to `into`, which stays in seq order without duplicates.
+/// `notes` (in seq order) added to `into`, which stays in seq order without duplicates.
 fn merge(into: &mut Notes, notes: Notes) {
+    let in_order = match (into.last(), notes.first()) {
+        (Some(last), Some(first)) => last.seq < first.seq,
+        _ => true,
+    };
     into.extend(notes);
-    into.sort_by_key(|n| n.seq);
-    into.dedup_by_key(|n| n.seq);
+    if !in_order {
+        into.sort_by_key(|n| n.seq);
+        into.dedup_by_key(|n| n.seq);
+    }
 }
 
 fn is_under(path: &str, dir: &str) -> bool {

@@ -60,6 +60,8 @@
 //! JSON, a field that is unknown or of the wrong type, a blank text, an anchor that is
 //! not within the file's lines) the write fails with EINVAL and nothing is recorded.
 //! A path that is not a regular file of `current/` is ENOENT (a directory: EISDIR).
+//! Anchors are looked for in the whole lines of a file's first 8 MiB (past that, only
+//! whole-file annotations can be written, and anchors there read as stale).
 //! Writing only ever adds: the offset is ignored and so is `O_TRUNC`, so `>` and `>>`
 //! do the same. A write must hold whole objects (`cat` of a long file of JSON lines
 //! may split one across writes; write at most 1 MiB at a time, ending in whole lines).

@@ -215,6 +215,38 @@ fn bad_annotations_are_invalid_and_record_nothing() {
     assert_eq!(write(&v, "/empty", whole).unwrap() as usize, whole.len());
     // The last line is fine.
     write(&v, "/src/a.rs", &note("comment", "last", 5, 5)).unwrap();
+    // A text within its limit whose JSON would exceed the store's 64 KiB body limit.
+    let before = m.all_events().len();
+    let escapes = json!({"kind": "note", "text": "\u{1}".repeat(16 * 1024)}).to_string();
+    match write(&v, "/src/a.rs", &escapes) {
+        Err(FsError::Invalid(why)) => assert!(why.contains("the limit is 65536"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.all_events().len(), before);
+}
+
+#[test]
+fn anchors_are_looked_for_in_the_first_8_mib() {
+    let m = sample();
+    let line = format!("{}\n", "x".repeat(1023));
+    let lines = (8 << 20) / line.len() + 2; // two lines past the first 8 MiB
+    let mut big = line.repeat(lines);
+    big.replace_range(0..4, "head");
+    m.write("/big", big.as_bytes());
+    let v = view(&m);
+    write(&v, "/big", &note("comment", "first", 1, 1)).unwrap();
+    write(&v, "/big", &note("comment", "last anchorable", 8192, 8192)).unwrap();
+    match write(&v, "/big", &note("comment", "past it", 8193, 8193)) {
+        Err(FsError::Invalid(why)) => assert!(why.contains("first 8388608 bytes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Whole-file annotations are fine, and the document is served as usual.
+    write(&v, "/big", r#"{"kind":"note","text":"big"}"#).unwrap();
+    let ns = notes(&v, "/big");
+    assert_eq!(texts(&ns), ["first", "last anchorable", "big"]);
+    assert_eq!(place(&ns[0]), (1, 1, 1, 1, "fresh"));
+    assert_eq!(place(&ns[1]), (8192, 8192, 8192, 8192, "fresh"));
+    assert_eq!(doc(&v, "/big")["size"], big.len());
 }
 
 #[test]
