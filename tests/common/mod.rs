@@ -36,7 +36,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
 /// the one cargo built for this test run.
 /// The views a mount serves with no flags (guest-ops, but the example and test ones),
 /// by name.
-pub const BUILT_IN_VIEWS: &[&str] = &["context", "history", "streams"];
+pub const BUILT_IN_VIEWS: &[&str] = &["context", "history", "shadows", "streams"];
 
 /// The mount root's listing: the native sections, then `views` and the built-ins by name.
 pub fn root_listing(views: &[&str]) -> Vec<String> {
