@@ -361,6 +361,9 @@ both_backends! {
         assert!(num(&c2, &["history_trees", "kept"]) >= 1, "{}", ctx("and kept the tree"));
         assert_eq!(num(&c2, &["handles", "writable"]), 1, "{}", ctx("one writer"));
         assert_eq!(num(&c2, &["scratch", "files"]), 1, "{}", ctx("its scratch copy"));
+        // history/@seq/f is immutable: the view host kept its answers (getattr at least).
+        assert!(num(&c2, &["view_answers", "inserts"]) >= 1, "{}", ctx("immutable answers are kept"));
+        assert!(num(&c2, &["view_answers", "capacity_bytes"]) > 0);
         drop(w);
         m.stop();
     }

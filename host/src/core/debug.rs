@@ -352,6 +352,7 @@ impl Fs {
                 hit_ratio: (asked > 0).then(|| round(history.hits as f64 / asked as f64, 3)),
             },
             scratch: scratch_figures(&self.store().dir().join("scratch")),
+            view_answers: self.views.get().and_then(|v| v.answer_cache()),
         }
     }
 
@@ -502,6 +503,8 @@ struct CacheStats {
     handles: HandleCensus,
     history_trees: HistoryTrees,
     scratch: Scratch,
+    /// Answers views declared immutable, kept by the view host (`null`: no views).
+    view_answers: Option<super::views::AnswerCacheFigures>,
 }
 
 #[derive(Serialize)]

@@ -75,6 +75,10 @@ pub trait Views: Send + Sync {
     fn names(&self) -> Vec<Arc<str>>;
     /// The loaded views with their versions, generations and faults, sorted by name.
     fn status(&self) -> Vec<ViewStatus>;
+    /// How the host's cache of answers views declared immutable serves (none: no cache).
+    fn answer_cache(&self) -> Option<AnswerCacheFigures> {
+        None
+    }
     fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr>;
     fn readdir(
         &self,
@@ -113,6 +117,17 @@ pub trait Views: Send + Sync {
     /// Create a file (`FileKind::File`) or directory at `path`.
     fn create(&self, caller: &Caller, view: &str, path: &str, kind: FileKind)
         -> FsResult<ViewAttr>;
+}
+
+/// The view host's cache of immutable answers, for `debug/cache_stats.json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AnswerCacheFigures {
+    pub hits: u64,
+    pub misses: u64,
+    pub inserts: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    pub capacity_bytes: u64,
 }
 
 /// How an opened view file is served.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
-use crate::core::views::{Caching, ViewAttr, ViewChunk, ViewOpen, ViewStatus, Views};
+use crate::core::views::{
+    AnswerCacheFigures, Caching, ViewAttr, ViewChunk, ViewOpen, ViewStatus, Views,
+};
 use crate::core::{Caller, FileKind, FsError, FsResult};
 use crate::store::{Change, Event, Hash, History};
 
@@ -207,6 +209,18 @@ impl Views for CoreViews {
             .collect();
         names.sort();
         names
+    }
+
+    fn answer_cache(&self) -> Option<AnswerCacheFigures> {
+        let s = self.0.answer_cache_stats();
+        Some(AnswerCacheFigures {
+            hits: s.hits,
+            misses: s.misses,
+            inserts: s.inserts,
+            entries: s.entries,
+            bytes: s.bytes,
+            capacity_bytes: s.capacity_bytes,
+        })
     }
 
     fn status(&self) -> Vec<ViewStatus> {
