@@ -59,7 +59,9 @@
 //! attributed to the writer. Every object is checked first, and if any is wrong (not
 //! JSON, a field that is unknown or of the wrong type, a blank text, an anchor that is
 //! not within the file's lines) the write fails with EINVAL and nothing is recorded.
-//! A path that is not a regular file of `current/` is ENOENT (a directory: EISDIR).
+//! At most 256 annotations per write. A path that is not a regular file of `current/`
+//! is ENOENT (a directory: EISDIR); `shadows/` never creates files (creating one that
+//! `current/` lacks is ENOENT) nor directories (EACCES).
 //! Anchors are looked for in the whole lines of a file's first 8 MiB (past that, only
 //! whole-file annotations can be written, and anchors there read as stale).
 //! Writing only ever adds: the offset is ignored and so is `O_TRUNC`, so `>` and `>>`
