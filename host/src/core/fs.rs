@@ -715,14 +715,17 @@ impl Fs {
         if f.writable {
             f.content.remove_writer();
         }
-        let orphan = {
+        let (orphan, last) = {
             let t = self.tree.read();
             let n = t.node(f.ino)?;
-            if n.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-                f.content.lock().close_object();
-            }
-            n.links.is_empty()
+            let last = n.open.fetch_sub(1, Ordering::AcqRel) == 1;
+            (n.links.is_empty(), last)
         };
+        // The content lock is taken before the tree's everywhere (truncate, write):
+        // never while holding the tree lock.
+        if last {
+            f.content.lock().close_object();
+        }
         if orphan {
             self.tree.write().release_if_unreferenced(f.ino);
         }
