@@ -5,8 +5,8 @@
 //!   and body), and `create` of `/made` appends a `made` event.
 
 use lighthouse_view_sdk::{
-    attrs, error, slice_read, store, Attrs, Caching, Caller, DirEntry, FixedDir, FsError,
-    NodeKind, OpenMode, View, ViewInfo,
+    attrs, error, slice_read, store, Attrs, Caching, Caller, DirEntry, FixedDir, FsError, NodeKind,
+    OpenMode, View, ViewInfo,
 };
 
 const ROOT: FixedDir = FixedDir {
