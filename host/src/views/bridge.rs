@@ -165,6 +165,22 @@ fn caller_out(c: &Caller) -> vt::Caller {
     }
 }
 
+/// A write or create a view refused as invalid: the writer only sees EINVAL, so the
+/// reason goes to the log at info level (an agent's malformed annotation, a bad manifest).
+fn refused(view: &str, op: &str, path: &str, caller: &Caller, e: ViewCallError) -> FsError {
+    if let ViewCallError::View(ViewError::Invalid(why)) = &e {
+        tracing::info!(
+            view,
+            op,
+            path,
+            uid = caller.uid,
+            pid = caller.pid,
+            "refused: {why}"
+        );
+    }
+    call_error(e)
+}
+
 fn call_error(e: ViewCallError) -> FsError {
     FsError::with(e.errno(), e.to_string())
 }
@@ -289,7 +305,7 @@ impl Views for CoreViews {
     ) -> FsResult<u32> {
         self.0
             .write(view, &caller_out(caller), path, offset, data)
-            .map_err(call_error)
+            .map_err(|e| refused(view, "write", path, caller, e))
     }
 
     fn open(&self, caller: &Caller, view: &str, path: &str, write: bool) -> FsResult<ViewOpen> {
@@ -332,6 +348,6 @@ impl Views for CoreViews {
         self.0
             .create(view, &caller_out(caller), path, kind_out_of(kind))
             .map(attr_in)
-            .map_err(call_error)
+            .map_err(|e| refused(view, "create", path, caller, e))
     }
 }
