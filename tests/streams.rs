@@ -252,8 +252,13 @@ both_backends! {
         assert!(files.contains("\"/src/main.rs\"") && files.contains("\"/src/lib.rs\""), "{files}");
         assert!(files.contains("fn main() {}\\n"), "{files}");
         assert!(!files.contains("README"), "{files}");
+        // An annotation on a selected file shows in context.json, with the recent events.
+        fs::write(m.root().join("shadows/src/main.rs"), br#"{"kind":"question","text":"why no args?"}"#).unwrap();
         let context = fs::read_to_string(pkg.join("context.json")).unwrap();
-        assert!(json::parse(&context).is_ok(), "{context}");
+        let v = json::parse(&context).unwrap_or_else(|e| panic!("context.json: {e}: {context}"));
+        assert!(v.get("annotations").and_then(|a| a.get("/src/main.rs")).is_some(), "[{backend}] {context}");
+        assert!(context.contains("why no args?"), "[{backend}] {context}");
+        assert!(context.contains("\"recent_events\""), "[{backend}] {context}");
         fs::File::open(m.current()).unwrap().sync_all().unwrap(); // the manifest is committed
         let manifests: Vec<_> = log_json(&store, None).into_iter().filter(|e| e.get("op").and_then(|o| o.as_str()) == Some("context")).collect();
         assert_eq!(manifests.len(), 1, "[{backend}] one manifest event");
