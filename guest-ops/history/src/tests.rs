@@ -1,170 +1,34 @@
 //! The history view against a model store: a log of events folded into trees.
 
-use std::collections::BTreeMap;
+use lighthouse_view_sdk::model::ModelStore;
+use lighthouse_view_sdk::{attrs, Caching, DirEntry, FsError, NodeKind};
 
-use lighthouse_view_sdk::{attrs, Attrs, Caching, DirEntry, Event, FsError, NodeKind};
-
-use lighthouse_view_sdk::{EventFilter, Store};
+use lighthouse_view_sdk::Store;
 
 use crate::history::{History, RECENT};
-use crate::log::event;
 
 const S: i64 = 1_000_000_000;
 /// 2026-11-23T21:40:00Z
 const T0: i64 = 1_795_470_000 * S;
 
-#[derive(Clone)]
-enum Node {
-    File(Vec<u8>, i64),
-    Dir(i64),
-    Symlink(String, i64),
-}
-
-/// Events plus the content each write committed; trees are folded on demand.
-struct Model {
-    events: Vec<(Event, Option<Vec<u8>>)>,
-    now_ns: i64,
-}
-
-impl Model {
-    fn new() -> Model {
-        Model {
-            events: Vec::new(),
-            now_ns: T0 + 3600 * S,
-        }
-    }
-
-    fn push(
-        &mut self,
-        time_ns: i64,
-        op: &str,
-        path: &str,
-        path2: Option<&str>,
-        data: Option<&[u8]>,
-    ) {
-        let seq = self.events.len() as u64 + 1;
-        let mut e = event(seq, time_ns, op, path, path2);
-        e.size = data.map(|d| d.len() as u64);
-        self.events.push((e, data.map(|d| d.to_vec())));
-    }
-
-    fn tree(&self, seq: u64) -> BTreeMap<String, Node> {
-        let mut tree = BTreeMap::new();
-        tree.insert("/".to_string(), Node::Dir(0));
-        for (e, data) in self.events.iter().take(seq as usize) {
-            let t = e.time_ns;
-            match e.op.as_str() {
-                "mkdir" => drop(tree.insert(e.path.clone(), Node::Dir(t))),
-                "write" => drop(tree.insert(e.path.clone(), Node::File(data.clone().unwrap(), t))),
-                "symlink" => {
-                    drop(tree.insert(e.path.clone(), Node::Symlink(e.path2.clone().unwrap(), t)))
-                }
-                "unlink" => drop(tree.remove(&e.path)),
-                "rename" => {
-                    let node = tree.remove(&e.path).unwrap();
-                    tree.insert(e.path2.clone().unwrap(), node);
-                }
-                op => panic!("model has no {op}"),
-            }
-        }
-        tree
-    }
-}
-
-impl Store for &Model {
-    fn head(&self) -> u64 {
-        self.events.len() as u64
-    }
-    fn now_ns(&self) -> i64 {
-        self.now_ns
-    }
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<Event> {
-        self.events
-            .iter()
-            .map(|(e, _)| e.clone())
-            .filter(|e| e.seq > after && filter.matches(e))
-            .take(limit as usize)
-            .collect()
-    }
-    fn hash_at(&self, _: &str, _: u64) -> Result<String, FsError> {
-        Err(FsError::Internal("the history view never asks".into()))
-    }
-    fn append(&self, _: &str, _: &str, _: &str) -> Result<u64, FsError> {
-        Err(FsError::Internal("the history view never appends".into()))
-    }
-    fn seq_at_time(&self, time_ns: i64) -> u64 {
-        self.events
-            .iter()
-            .filter(|(e, _)| e.time_ns <= time_ns)
-            .map(|(e, _)| e.seq)
-            .max()
-            .unwrap_or(0)
-    }
-    fn stat_at(&self, path: &str, seq: u64) -> Result<Attrs, FsError> {
-        Ok(match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
-            Node::File(data, t) => Attrs {
-                perm: 0o644,
-                ..attrs::file(data.len() as u64, *t, Caching::Volatile)
-            },
-            Node::Dir(t) => Attrs {
-                perm: 0o755,
-                ..attrs::dir(*t, Caching::Volatile)
-            },
-            Node::Symlink(target, t) => attrs::symlink(target.len() as u64, *t, Caching::Volatile),
-        })
-    }
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<DirEntry>, FsError> {
-        let tree = self.tree(seq);
-        match tree.get(path).ok_or(FsError::NotFound)? {
-            Node::Dir(_) => {}
-            _ => return Err(FsError::NotADirectory),
-        }
-        let prefix = if path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
-        };
-        Ok(tree
-            .iter()
-            .filter_map(|(p, node)| {
-                let name = p.strip_prefix(&prefix)?;
-                (!name.is_empty() && !name.contains('/')).then(|| {
-                    let kind = match node {
-                        Node::File(..) => NodeKind::File,
-                        Node::Dir(_) => NodeKind::Directory,
-                        Node::Symlink(..) => NodeKind::Symlink,
-                    };
-                    attrs::entry(name, kind)
-                })
-            })
-            .collect())
-    }
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
-            Node::File(data, _) => Ok(lighthouse_view_sdk::slice_read(data, offset, len)),
-            Node::Dir(_) => Err(FsError::IsADirectory),
-            Node::Symlink(..) => Err(FsError::Invalid("symlink".into())),
-        }
-    }
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, FsError> {
-        match self.tree(seq).get(path).ok_or(FsError::NotFound)? {
-            Node::Symlink(target, _) => Ok(target.clone()),
-            _ => Err(FsError::Invalid("not a symlink".into())),
-        }
-    }
+/// The SDK's model store with the clock an hour after T0 (for relative times).
+fn model() -> ModelStore {
+    let m = ModelStore::new(T0);
+    m.set_now(T0 + 3600 * S);
+    m
 }
 
 /// 1 mkdir /src, 2 write /src/a v1, 3 write /src/a v2, 4 symlink /l -> src/a,
 /// 5 rename /src/a -> /src/b, 6 write /gone, 7 unlink /gone; one second apart.
-fn sample() -> Model {
-    let mut m = Model::new();
-    m.push(T0 + S, "mkdir", "/src", None, None);
-    m.push(T0 + 2 * S, "write", "/src/a", None, Some(b"version one\n"));
-    m.push(T0 + 3 * S, "write", "/src/a", None, Some(b"v2\n"));
-    m.push(T0 + 4 * S, "symlink", "/l", Some("src/a"), None);
-    m.push(T0 + 5 * S, "rename", "/src/a", Some("/src/b"), None);
-    m.push(T0 + 6 * S, "write", "/gone", None, Some(b"x"));
-    m.push(T0 + 7 * S, "unlink", "/gone", None, None);
+fn sample() -> ModelStore {
+    let m = model();
+    m.push_at(T0 + S, "mkdir", "/src", None, None);
+    m.push_at(T0 + 2 * S, "write", "/src/a", None, Some(b"version one\n"));
+    m.push_at(T0 + 3 * S, "write", "/src/a", None, Some(b"v2\n"));
+    m.push_at(T0 + 4 * S, "symlink", "/l", Some("src/a"), None);
+    m.push_at(T0 + 5 * S, "rename", "/src/a", Some("/src/b"), None);
+    m.push_at(T0 + 6 * S, "write", "/gone", None, Some(b"x"));
+    m.push_at(T0 + 7 * S, "unlink", "/gone", None, None);
     m
 }
 
@@ -206,10 +70,10 @@ fn root_lists_log_and_both_names_of_each_event() {
 
 #[test]
 fn root_lists_only_the_recent_events_and_times_that_resolve_back() {
-    let mut m = Model::new();
+    let m = model();
     for i in 0..30 {
         // Pairs of events share a timestamp: only the later of each pair owns the time.
-        m.push(T0 + (i / 2) * S, "write", "/f", None, Some(b"x"));
+        m.push_at(T0 + (i / 2) * S, "write", "/f", None, Some(b"x"));
     }
     let view = History { store: &m };
     let root = view.readdir("/").unwrap();

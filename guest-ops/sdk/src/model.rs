@@ -48,12 +48,25 @@ impl ModelStore {
 
     /// Appends an event one second after the clock (which moves to it); returns its seq.
     pub fn push(&self, op: &str, path: &str, path2: Option<&str>, data: Option<&[u8]>) -> u64 {
+        let time_ns = self.log.borrow().now_ns + S;
+        self.push_at(time_ns, op, path, path2, data)
+    }
+
+    /// Appends an event at `time_ns` (the clock moves to it if it is later); its seq.
+    pub fn push_at(
+        &self,
+        time_ns: i64,
+        op: &str,
+        path: &str,
+        path2: Option<&str>,
+        data: Option<&[u8]>,
+    ) -> u64 {
         let mut log = self.log.borrow_mut();
-        log.now_ns += S;
+        log.now_ns = log.now_ns.max(time_ns);
         let seq = log.events.len() as u64 + 1;
         let event = Event {
             seq,
-            time_ns: log.now_ns,
+            time_ns,
             agent: self.agent.clone(),
             uid: 0,
             gid: 0,
@@ -68,6 +81,11 @@ impl ModelStore {
         };
         log.events.push((event, data.map(<[u8]>::to_vec)));
         seq
+    }
+
+    /// Sets the host's clock (what `now_ns` answers).
+    pub fn set_now(&self, now_ns: i64) {
+        self.log.borrow_mut().now_ns = now_ns;
     }
 
     pub fn mkdir(&self, path: &str) -> u64 {

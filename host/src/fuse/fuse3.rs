@@ -21,7 +21,7 @@ use futures_util::stream::{self, Stream};
 
 use super::common::{self, run, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
-use super::parking::{Completion, ReadRequest};
+use super::parking::ReadRequest;
 use super::*;
 use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Op, Opened, SetAttr, TimeSpec};
 
@@ -334,10 +334,15 @@ impl Fuse3Fs {
         ino: Ino,
         f: impl FnOnce() -> FsResult<T>,
     ) -> std::result::Result<T, i32> {
+        self.near_views(ino, || run(&self.fs, op, ino, f))
+    }
+
+    /// `f` in a blocking section when a request of `ino` may reach a view, inline else.
+    fn near_views<R>(&self, ino: Ino, f: impl FnOnce() -> R) -> R {
         if self.fs.may_call_views(ino) {
-            tokio::task::block_in_place(|| run(&self.fs, op, ino, f))
+            tokio::task::block_in_place(f)
         } else {
-            run(&self.fs, op, ino, f)
+            f()
         }
     }
 }
@@ -557,19 +562,23 @@ impl Filesystem for Fuse3Fs {
             offset,
             size,
         };
-        // Answered at once, or later by the parked-reads thread (a stream waiting for
-        // news); this task waits without holding a thread. A read that may reach a view
-        // runs in a blocking section (see `run_near_views`).
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let done: Completion = Box::new(move |result| {
-            let _ = tx.send(result);
-        });
-        if self.fs.may_call_views(inode) {
-            tokio::task::block_in_place(|| self.life.parking.read(read, done));
-        } else {
-            self.life.parking.read(read, done);
+        // A read that may reach a view runs in a blocking section (see `run_near_views`).
+        let data = match self.near_views(inode, || self.life.parking.read(read)) {
+            Ok(result) => result,
+            // A stream waiting for news: the parked-reads thread answers; this task waits
+            // without holding a thread.
+            Err(waiting) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.life.parking.park(
+                    waiting,
+                    Box::new(move |result| {
+                        let _ = tx.send(result);
+                    }),
+                );
+                rx.await.unwrap_or(Err(libc::EIO))
+            }
         }
-        let data = rx.await.unwrap_or(Err(libc::EIO)).map_err(errno)?;
+        .map_err(errno)?;
         Ok(ReplyData { data: data.into() })
     }
 

@@ -496,14 +496,18 @@ impl Filesystem for FuserFs {
             offset,
             size,
         };
-        // Answered now, or later by the parked-reads thread (a stream waiting for news).
-        self.life.parking.read(
-            read,
-            Box::new(move |result| match result {
-                Ok(data) => reply.data(&data),
-                Err(e) => reply.error(errno(e)),
-            }),
-        );
+        let answer = |reply: ReplyData, result: std::result::Result<Vec<u8>, i32>| match result {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        };
+        match self.life.parking.read(read) {
+            Ok(result) => answer(reply, result),
+            // A stream waiting for news: the parked-reads thread answers, this worker goes on.
+            Err(waiting) => self
+                .life
+                .parking
+                .park(waiting, Box::new(move |result| answer(reply, result))),
+        }
     }
 
     fn write(

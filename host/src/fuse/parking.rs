@@ -43,6 +43,13 @@ pub(super) struct ReadRequest {
     pub size: u32,
 }
 
+/// A read that found nothing and waits: what [`Parking::read`] hands back for parking.
+pub(super) struct Waiting {
+    req: ReadRequest,
+    /// The log's head before the read looked.
+    seen: u64,
+}
+
 struct Parked {
     req: ReadRequest,
     /// The log's head when the read last found nothing.
@@ -75,18 +82,19 @@ impl Parking {
         })
     }
 
-    /// Runs a read; when it would block (and the reader did not open with O_NONBLOCK),
-    /// parks it and answers later through `done`.
-    /// A read answered at once counts in the request statistics; a parked one does not
-    /// (its wait is the stream's quiet time, not the filesystem's latency).
-    pub(super) fn read(self: &Arc<Self>, req: ReadRequest, done: Completion) {
+    /// Runs a read. `Ok` is the answer to give now (counted in the request statistics);
+    /// `Err` is a read that waits (the reader did not open with O_NONBLOCK): hand it to
+    /// [`park`](Self::park) with a completion. A parked read is not counted: its wait is
+    /// the stream's quiet time, not the filesystem's latency. (Two steps, so the reads
+    /// answered at once — nearly all — allocate no completion.)
+    pub(super) fn read(&self, req: ReadRequest) -> Result<Result<Vec<u8>, i32>, Waiting> {
         let started = Instant::now();
         let seen = self.fs.store().head();
         match self.try_read(&req) {
-            Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => self.park(req, seen, done),
+            Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => Err(Waiting { req, seen }),
             other => {
                 super::common::record(&self.fs, Op::Read, started, &other);
-                done(other)
+                Ok(other)
             }
         }
     }
@@ -98,7 +106,10 @@ impl Parking {
         })
     }
 
-    fn park(self: &Arc<Self>, req: ReadRequest, seen: u64, done: Completion) {
+    /// Answers `waiting` through `done` once it has data, is interrupted, or the mount
+    /// stops.
+    pub(super) fn park(self: &Arc<Self>, waiting: Waiting, done: Completion) {
+        let Waiting { req, seen } = waiting;
         let mut st = self.state.lock();
         if st.stopping {
             drop(st);

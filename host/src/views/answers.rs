@@ -17,6 +17,7 @@ use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
 use super::types::{Caching, ViewAttrs, ViewDirEntry};
+use crate::core::views::AnswerCacheFigures;
 
 /// Which answer of a path a key names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,18 +77,6 @@ impl Weighter<Key, Answer> for ByBytes {
         };
         (96 + key.path.len() + body) as u64
     }
-}
-
-/// Counters for `debug/cache_stats.json` and tests (relaxed: statistics only).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerCacheStats {
-    pub hits: u64,
-    pub misses: u64,
-    pub inserts: u64,
-    /// Entries and their approximate bytes now.
-    pub entries: u64,
-    pub bytes: u64,
-    pub capacity_bytes: u64,
 }
 
 /// Immutable answers of every view, bounded by bytes.
@@ -156,12 +145,13 @@ impl AnswerCache {
         }
     }
 
-    pub(crate) fn stats(&self) -> AnswerCacheStats {
+    /// Counters for `debug/cache_stats.json` and tests (relaxed: statistics only).
+    pub(crate) fn stats(&self) -> AnswerCacheFigures {
         let (entries, bytes) = self
             .cache
             .as_ref()
             .map_or((0, 0), |c| (c.len() as u64, c.weight()));
-        AnswerCacheStats {
+        AnswerCacheFigures {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             inserts: self.inserts.load(Ordering::Relaxed),

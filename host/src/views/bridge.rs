@@ -228,29 +228,11 @@ impl Views for CoreViews {
     }
 
     fn answer_cache(&self) -> Option<AnswerCacheFigures> {
-        let s = self.0.answer_cache_stats();
-        Some(AnswerCacheFigures {
-            hits: s.hits,
-            misses: s.misses,
-            inserts: s.inserts,
-            entries: s.entries,
-            bytes: s.bytes,
-            capacity_bytes: s.capacity_bytes,
-        })
+        Some(self.0.answer_cache_stats())
     }
 
     fn status(&self) -> Vec<ViewStatus> {
-        let status = |v: super::LoadedView| ViewStatus {
-            name: v.name,
-            version: v.version,
-            description: v.description,
-            generation: v.generation,
-            origin: v.origin,
-            last_error: v.last_error,
-            faults: v.faults,
-            idle_instances: v.idle_instances,
-        };
-        self.0.views().into_iter().map(status).collect()
+        self.0.views()
     }
 
     fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr> {

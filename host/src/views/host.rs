@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
-use super::answers::{Answer, AnswerCache, AnswerCacheStats, Op};
+use super::answers::{Answer, AnswerCache, Op};
 use super::bindings::{wit, ViewComponentPre, ViewExports};
 use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
@@ -20,26 +20,11 @@ use super::instance_state::{CallContext, InstanceState};
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
 use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
+use crate::core::views::{AnswerCacheFigures, ViewStatus};
 
-/// A loaded view, as `views()` (and `debug/views.json`) reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadedView {
-    /// Its top-level directory.
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    /// Unique per load; a hot swap of the view gives it a larger one. Answers marked
-    /// `Caching::Immutable` hold for one generation only.
-    pub generation: u64,
-    /// Where the component came from, as given to [`ViewHost::load`].
-    pub origin: String,
-    /// The last fault (trap, timeout, memory cap, bad answer), with the operation and path.
-    pub last_error: Option<String>,
-    /// Faults since this generation was loaded.
-    pub faults: u64,
-    /// Instances idle in its pool.
-    pub idle_instances: usize,
-}
+/// A loaded view, as `views()` (and `debug/views.json`) reports it: the core's
+/// [`ViewStatus`], which is what the view host knows of a view.
+pub type LoadedView = ViewStatus;
 
 /// One view name: the current generation, swapped atomically, and its fault record.
 struct ViewSlot {
@@ -200,7 +185,7 @@ impl ViewHost {
     }
 
     /// How well the cache of immutable answers does (for `debug/` and tests).
-    pub fn answer_cache_stats(&self) -> AnswerCacheStats {
+    pub fn answer_cache_stats(&self) -> AnswerCacheFigures {
         self.answers.stats()
     }
 

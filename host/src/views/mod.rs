@@ -31,7 +31,6 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use answers::AnswerCacheStats;
 pub use bridge::{CoreViews, HistoryAccess};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::ViewCallError;

@@ -399,7 +399,10 @@ fn immutable_answers_are_kept_per_generation() {
     off.load(bytes, "builtin:history").unwrap();
     off.getattr("history", &c, "/@1/f").unwrap();
     off.read("history", &c, "/@1/f", 0, 64).unwrap();
-    assert_eq!(off.answer_cache_stats(), AnswerCacheStats::default());
+    assert_eq!(
+        off.answer_cache_stats(),
+        crate::core::views::AnswerCacheFigures::default()
+    );
 }
 
 /// A store whose every `stat_at` takes `delay`: a slow disk, a cold history tree.
