@@ -952,10 +952,10 @@ impl Fs {
                 if &*name == "current" || &*name == DEBUG_DIR {
                     continue;
                 }
-                let vp = views::ViewPath {
-                    view: name.clone(),
-                    path: "/".into(),
+                let Some(generation) = self.views.get().and_then(|v| v.generation(&name)) else {
+                    continue; // unloaded since
                 };
+                let vp = views::ViewPath::root(name.clone(), generation);
                 let offset = items.len() as u64 + 1;
                 items.push(DirItem {
                     ino: self.view_inodes.ino(&vp),

@@ -592,15 +592,82 @@ fn history_serves_past_trees_and_per_path_events() {
 
 /// A view in plain Rust: `/hello` (immutable) and `/now` (volatile), read-only, and
 /// `/feed`, a stream of `line N` records up to `feed` (ended when `feed_ends`).
-#[derive(Default)]
+/// `generation` stands for hot swaps: `/hello` reads `hello` in generation 1 and
+/// `HELLO!` after; a generation is "loaded" while a file opened on it is open.
 struct FakeViews {
+    state: Arc<FakeState>,
+}
+
+struct FakeState {
     feed: std::sync::atomic::AtomicU64,
     feed_ends: std::sync::atomic::AtomicBool,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Default for FakeViews {
+    fn default() -> Self {
+        FakeViews {
+            state: Arc::new(FakeState {
+                feed: 0.into(),
+                feed_ends: false.into(),
+                generation: 1.into(),
+            }),
+        }
+    }
+}
+
+impl std::ops::Deref for FakeViews {
+    type Target = FakeState;
+    fn deref(&self) -> &FakeState {
+        &self.state
+    }
+}
+
+/// One generation of the fake view, as an open file holds it.
+struct FakeVersion {
+    state: Arc<FakeState>,
+    generation: u64,
+}
+
+fn fake_content(path: &str, generation: u64) -> &'static [u8] {
+    match (path, generation) {
+        ("/hello", 1) => b"hello",
+        ("/hello", _) => b"HELLO!",
+        _ => b"tick",
+    }
+}
+
+impl FakeViews {
+    fn attr(&self, path: &str) -> FsResult<views::ViewAttr> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let generation = self.generation.load(SeqCst);
+        let (kind, size, caching) = match path {
+            "/" => (FileKind::Dir, 0, views::Caching::Immutable),
+            "/hello" => (
+                FileKind::File,
+                fake_content(path, generation).len() as u64,
+                views::Caching::Immutable,
+            ),
+            "/now" | "/feed" => (FileKind::File, 0, views::Caching::Volatile),
+            _ => return Err(crate::fs_err!(ENOENT, "no such path")),
+        };
+        Ok(views::ViewAttr {
+            kind,
+            size,
+            mtime: 1,
+            perm: 0o644,
+            writable: false,
+            caching,
+        })
+    }
 }
 
 impl views::Views for FakeViews {
     fn names(&self) -> Vec<Arc<str>> {
         vec!["fake".into()]
+    }
+    fn generation(&self, view: &str) -> Option<u64> {
+        (view == "fake").then(|| self.generation.load(std::sync::atomic::Ordering::SeqCst))
     }
     fn status(&self) -> Vec<views::ViewStatus> {
         vec![views::ViewStatus {
@@ -614,25 +681,12 @@ impl views::Views for FakeViews {
             idle_instances: 0,
         }]
     }
-    fn getattr(&self, _: &Caller, view: &str, path: &str) -> FsResult<views::ViewAttr> {
-        assert_eq!(view, "fake");
-        let (kind, size, caching) = match path {
-            "/" => (FileKind::Dir, 0, views::Caching::Immutable),
-            "/hello" => (FileKind::File, 5, views::Caching::Immutable),
-            "/now" | "/feed" => (FileKind::File, 0, views::Caching::Volatile),
-            _ => return Err(crate::fs_err!(ENOENT, "no such path")),
-        };
-        Ok(views::ViewAttr {
-            kind,
-            size,
-            mtime: 1,
-            perm: 0o644,
-            writable: false,
-            caching,
-        })
+    fn getattr(&self, _: &Caller, at: &views::ViewPath) -> FsResult<views::ViewAttr> {
+        assert_eq!(&*at.view, "fake");
+        self.attr(&at.path)
     }
-    fn readdir(&self, _: &Caller, _: &str, path: &str) -> FsResult<Vec<(Arc<str>, FileKind)>> {
-        match path {
+    fn readdir(&self, _: &Caller, at: &views::ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>> {
+        match &*at.path {
             "/" => Ok(vec![
                 ("hello".into(), FileKind::File),
                 ("now".into(), FileKind::File),
@@ -640,43 +694,85 @@ impl views::Views for FakeViews {
             _ => Err(crate::fs_err!(ENOTDIR, "not a directory")),
         }
     }
-    fn read(&self, _: &Caller, _: &str, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
-        let data: &[u8] = if path == "/hello" { b"hello" } else { b"tick" };
+    fn readlink(&self, _: &Caller, _: &views::ViewPath) -> FsResult<String> {
+        Err(crate::fs_err!(EINVAL, "not a symlink"))
+    }
+    fn create(&self, _: &Caller, _: &views::ViewPath, _: FileKind) -> FsResult<views::ViewAttr> {
+        Err(crate::fs_err!(EROFS, "read-only"))
+    }
+    fn open(&self, _: &Caller, at: &views::ViewPath, write: bool) -> FsResult<views::OpenedView> {
+        if at.generation != self.generation.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::fs_err!(ESTALE, "that generation is gone"));
+        }
+        let attr = self.attr(&at.path)?;
+        views::check_open(&attr, write)?;
+        Ok(views::OpenedView {
+            attr,
+            mode: match &*at.path {
+                "/feed" => views::ViewOpen::Stream(0),
+                _ => views::ViewOpen::Plain,
+            },
+            version: Arc::new(FakeVersion {
+                state: self.state.clone(),
+                generation: at.generation,
+            }),
+        })
+    }
+}
+
+impl views::ViewVersion for FakeVersion {
+    fn read(&self, _: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        let data = fake_content(path, self.generation);
         let start = (offset as usize).min(data.len());
         Ok(data[start..(start + len as usize).min(data.len())].to_vec())
     }
-    fn readlink(&self, _: &Caller, _: &str, _: &str) -> FsResult<String> {
-        Err(crate::fs_err!(EINVAL, "not a symlink"))
-    }
-    fn write(&self, _: &Caller, _: &str, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
+    fn write(&self, _: &Caller, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
-    fn open(&self, _: &Caller, _: &str, path: &str, _: bool) -> FsResult<views::ViewOpen> {
-        Ok(match path {
-            "/feed" => views::ViewOpen::Stream(0),
-            _ => views::ViewOpen::Plain,
-        })
-    }
-    fn next(
-        &self,
-        _: &Caller,
-        _: &str,
-        _: &str,
-        cursor: u64,
-        _: u32,
-    ) -> FsResult<views::ViewChunk> {
+    fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<views::ViewChunk> {
         use std::sync::atomic::Ordering::SeqCst;
-        let upto = self.feed.load(SeqCst);
+        let upto = self.state.feed.load(SeqCst);
         let data: String = (cursor + 1..=upto).map(|n| format!("line {n}\n")).collect();
         Ok(views::ViewChunk {
             data: data.into_bytes(),
             cursor: upto.max(cursor),
-            end: self.feed_ends.load(SeqCst),
+            end: self.state.feed_ends.load(SeqCst),
         })
     }
-    fn create(&self, _: &Caller, _: &str, _: &str, _: FileKind) -> FsResult<views::ViewAttr> {
-        Err(crate::fs_err!(EROFS, "read-only"))
-    }
+}
+
+/// A hot swap seen from the core: a file opened before it reads its own generation to
+/// the end; a path looked up again is a new inode of the new generation; opening the
+/// old inode once its generation is gone is ESTALE (the kernel then looks it up again).
+#[test]
+fn a_swapped_view_is_new_files_and_open_files_keep_their_version() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let views = Arc::new(FakeViews::default());
+    fs.set_views(views.clone());
+    let root = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
+    let old = fs.lookup(&C, root, name("hello")).unwrap().attr;
+    assert_eq!(old.size, 5);
+    let o = fs.open(&C, old.ino, libc::O_RDONLY).unwrap();
+
+    views.generation.store(2, SeqCst);
+    assert_eq!(fs.read(&C, old.ino, o.fh, 0, 100).unwrap(), b"hello");
+    let root2 = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
+    assert_ne!(root2, root, "the view's root is a new directory");
+    let new = fs.lookup(&C, root, name("hello")).unwrap().attr;
+    assert_ne!(
+        new.ino, old.ino,
+        "looked up again, even in the old directory"
+    );
+    assert_eq!(new.size, 6);
+    let n = fs.open(&C, new.ino, libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(&C, new.ino, n.fh, 0, 100).unwrap(), b"HELLO!");
+    assert_eq!(errno(fs.open(&C, old.ino, libc::O_RDONLY)), libc::ESTALE);
+    // The file opened before the swap still reads its version.
+    assert_eq!(fs.read(&C, old.ino, o.fh, 1, 100).unwrap(), b"ello");
+    fs.release(&C, old.ino, o.fh).unwrap();
+    fs.release(&C, new.ino, n.fh).unwrap();
 }
 
 #[test]

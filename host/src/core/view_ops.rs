@@ -8,13 +8,18 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::handles::Handle;
-use super::views::{attr_of, entry_of, is_view_ino, Caching, ViewAttr, ViewOpen, ViewPath, Views};
+use super::views::{
+    attr_of, check_open, entry_of, is_view_ino, Caching, ViewAttr, ViewOpen, ViewPath, ViewVersion,
+    Views,
+};
 use super::*;
 use crate::fs_err;
 
 /// An open view file.
 pub struct ViewFileHandle {
     pub vp: ViewPath,
+    /// The generation of the view it was opened on, which serves it to the end.
+    pub version: Arc<dyn ViewVersion>,
     pub writable: bool,
     /// Where a stream is (plain files have none).
     pub stream: Option<Mutex<StreamState>>,
@@ -65,13 +70,28 @@ impl Fs {
         self.views.get()
     }
 
+    fn loaded_views(&self) -> FsResult<&Arc<dyn Views>> {
+        self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))
+    }
+
     fn view_attr(&self, caller: &Caller, ino: Ino, vp: &ViewPath) -> FsResult<(Attr, ViewAttr)> {
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        let va = views.getattr(caller, &vp.view, &vp.path)?;
-        Ok((
-            attr_of(ino, &va, self.root_attr.uid, self.root_attr.gid),
-            va,
-        ))
+        let va = self.loaded_views()?.getattr(caller, vp)?;
+        Ok((self.view_attr_of(ino, &va), va))
+    }
+
+    fn view_attr_of(&self, ino: Ino, va: &ViewAttr) -> Attr {
+        attr_of(ino, va, self.root_attr.uid, self.root_attr.gid)
+    }
+
+    /// `name` in the view directory `dir`, numbered under the view's current generation:
+    /// after a hot swap a name looked up again is a new file, even in a directory an
+    /// older generation listed.
+    fn view_child(&self, views: &Arc<dyn Views>, dir: &ViewPath, name: &str) -> ViewPath {
+        let child = dir.child(name);
+        match views.generation(&dir.view) {
+            Some(generation) => child.at(generation),
+            None => child,
+        }
     }
 
     /// Lookup in the mount root (a view's name) or below a view; `None` when the name
@@ -89,13 +109,10 @@ impl Fs {
             let Some(views) = self.views() else {
                 return Ok(None);
             };
-            if !views.names().iter().any(|n| &**n == name) {
+            let Some(generation) = views.generation(name) else {
                 return Ok(None);
-            }
-            ViewPath {
-                view: name.into(),
-                path: "/".into(),
-            }
+            };
+            ViewPath::root(name.into(), generation)
         } else if is_view_ino(parent) {
             let dir = self.view_inodes.path(parent)?;
             match name {
@@ -104,7 +121,7 @@ impl Fs {
                     Some(p) => p,
                     None => return Ok(Some(self.entry_for_root())),
                 },
-                _ => dir.child(name),
+                _ => self.view_child(self.loaded_views()?, &dir, name),
             }
         } else {
             return Ok(None);
@@ -139,23 +156,16 @@ impl Fs {
 
     pub(super) fn view_readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
         let vp = self.view_inodes.path(ino)?;
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        Ok(views.readlink(caller, &vp.view, &vp.path)?.into_bytes())
+        Ok(self.loaded_views()?.readlink(caller, &vp)?.into_bytes())
     }
 
     pub(super) fn view_open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
         let vp = self.view_inodes.path(ino)?;
-        let (attr, va) = self.view_attr(caller, ino, &vp)?;
-        if attr.kind == FileKind::Dir {
-            return Err(fs_err!(EISDIR, "is a directory"));
-        }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        if writable && !va.writable {
-            return Err(fs_err!(EROFS, "this view is read-only"));
-        }
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        let mode = views.open(caller, &vp.view, &vp.path, writable)?;
-        let stream = match mode {
+        let opened = self.loaded_views()?.open(caller, &vp, writable)?;
+        let va = opened.attr;
+        check_open(&va, writable)?;
+        let stream = match opened.mode {
             ViewOpen::Plain => None,
             ViewOpen::Stream(cursor) => Some(Mutex::new(StreamState {
                 cursor,
@@ -167,6 +177,7 @@ impl Fs {
             (!is_stream && !writable && va.caching != Caching::Immutable).then(|| Mutex::new(None));
         let fh = self.handles.insert(Handle::View(ViewFileHandle {
             vp,
+            version: opened.version,
             writable,
             stream,
             snapshot,
@@ -191,12 +202,11 @@ impl Fs {
         name: &str,
         kind: FileKind,
     ) -> FsResult<Entry> {
-        let vp = self.view_inodes.path(parent)?.child(name);
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        let va = views.create(caller, &vp.view, &vp.path, kind)?;
+        let views = self.loaded_views()?;
+        let vp = self.view_child(views, &self.view_inodes.path(parent)?, name);
+        let va = views.create(caller, &vp, kind)?;
         let ino = self.view_inodes.ino(&vp);
-        let attr = attr_of(ino, &va, self.root_attr.uid, self.root_attr.gid);
-        Ok(entry_of(attr, va.caching))
+        Ok(entry_of(self.view_attr_of(ino, &va), va.caching))
     }
 
     /// setattr on a view path: a writable view file takes a truncation (O_TRUNC, `>`, with
@@ -224,13 +234,13 @@ impl Fs {
         offset: u64,
         size: u32,
     ) -> FsResult<Vec<u8>> {
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
+        let version = &h.version;
         if let Some(snapshot) = &h.snapshot {
             let mut snap = snapshot.lock();
             let data = match &*snap {
                 Some(data) => data.clone(),
                 None => {
-                    let data = self.read_whole(caller, views, &h.vp)?;
+                    let data = read_whole(caller, &**version, &h.vp.path)?;
                     *snap = Some(data.clone());
                     data
                 }
@@ -242,7 +252,7 @@ impl Fs {
             return Ok(data[start..end].to_vec());
         }
         let Some(stream) = &h.stream else {
-            return views.read(caller, &h.vp.view, &h.vp.path, offset, size);
+            return version.read(caller, &h.vp.path, offset, size);
         };
         // One reader of a handle at a time: its chunks come in order.
         let mut st = stream.lock();
@@ -252,7 +262,7 @@ impl Fs {
         if st.ended {
             return Ok(Vec::new());
         }
-        let chunk = views.next(caller, &h.vp.view, &h.vp.path, st.cursor, size)?;
+        let chunk = version.next(caller, &h.vp.path, st.cursor, size)?;
         st.cursor = chunk.cursor;
         st.ended = chunk.end;
         if chunk.data.is_empty() {
@@ -276,30 +286,7 @@ impl Fs {
         if !h.writable {
             return Err(fs_err!(EBADF, "handle not open for writing"));
         }
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        views.write(caller, &h.vp.view, &h.vp.path, offset, data)
-    }
-
-    /// All of a view file, in 1 MiB reads (at most [`MAX_SNAPSHOT`]).
-    fn read_whole(
-        &self,
-        caller: &Caller,
-        views: &Arc<dyn Views>,
-        vp: &ViewPath,
-    ) -> FsResult<Arc<[u8]>> {
-        const PIECE: u32 = 1 << 20;
-        let mut data = Vec::new();
-        loop {
-            let part = views.read(caller, &vp.view, &vp.path, data.len() as u64, PIECE)?;
-            let short = part.len() < PIECE as usize;
-            data.extend_from_slice(&part);
-            if short {
-                return Ok(data.into());
-            }
-            if data.len() >= MAX_SNAPSHOT {
-                return Err(fs_err!(EFBIG, "a volatile view file larger than 64 MiB"));
-            }
-        }
+        h.version.write(caller, &h.vp.path, offset, data)
     }
 
     /// Should a read of `fh` that answered [`WOULD_BLOCK`] wait (be parked by the adapter)
@@ -316,8 +303,8 @@ impl Fs {
     /// A view directory's listing with inode numbers.
     pub(super) fn view_list(&self, caller: &Caller, ino: Ino) -> FsResult<Arc<[DirItem]>> {
         let vp = self.view_inodes.path(ino)?;
-        let views = self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))?;
-        let children = views.readdir(caller, &vp.view, &vp.path)?;
+        let views = self.loaded_views()?;
+        let children = views.readdir(caller, &vp)?;
         let parent = vp
             .parent()
             .map(|p| self.view_inodes.ino(&p))
@@ -336,7 +323,7 @@ impl Fs {
             name: "..".into(),
         });
         for (name, kind) in children {
-            let child = self.view_inodes.ino(&vp.child(&name));
+            let child = self.view_inodes.ino(&self.view_child(views, &vp, &name));
             items.push(DirItem {
                 ino: child,
                 offset: items.len() as u64 + 1,
@@ -355,6 +342,23 @@ impl Fs {
         let vp = self.view_inodes.path(ino).ok()?;
         let (attr, va) = self.view_attr(caller, ino, &vp).ok()?;
         Some(entry_of(attr, va.caching))
+    }
+}
+
+/// All of a view file, in 1 MiB reads (at most [`MAX_SNAPSHOT`]).
+fn read_whole(caller: &Caller, version: &dyn ViewVersion, path: &str) -> FsResult<Arc<[u8]>> {
+    const PIECE: u32 = 1 << 20;
+    let mut data = Vec::new();
+    loop {
+        let part = version.read(caller, path, data.len() as u64, PIECE)?;
+        let short = part.len() < PIECE as usize;
+        data.extend_from_slice(&part);
+        if short {
+            return Ok(data.into());
+        }
+        if data.len() >= MAX_SNAPSHOT {
+            return Err(fs_err!(EFBIG, "a volatile view file larger than 64 MiB"));
+        }
     }
 }
 

@@ -69,54 +69,82 @@ pub struct ViewStatus {
     pub idle_instances: usize,
 }
 
-/// What the core needs of the loaded views. Paths are relative to the view's root ("/").
+/// What the core needs of the loaded views.
+///
+/// A view is served in *generations*: each load of a component (a hot swap) is a new
+/// one. Inode numbers carry the generation they were handed out under, so that after a
+/// swap the kernel sees new files, as after a rename over the old ones: a file opened
+/// before the swap keeps reading the version it was opened on (its [`ViewVersion`]),
+/// to the end and with the size it had, and never a mix of two versions.
 pub trait Views: Send + Sync {
     /// Names of the loaded views (their top-level directories), sorted.
     fn names(&self) -> Vec<Arc<str>>;
+    /// The generation serving `view` now (`None`: no such view).
+    fn generation(&self, view: &str) -> Option<u64>;
     /// The loaded views with their versions, generations and faults, sorted by name.
     fn status(&self) -> Vec<ViewStatus>;
     /// How the host's cache of answers views declared immutable serves (none: no cache).
     fn answer_cache(&self) -> Option<AnswerCacheFigures> {
         None
     }
-    fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr>;
-    fn readdir(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-    ) -> FsResult<Vec<(Arc<str>, FileKind)>>;
-    fn read(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        offset: u64,
-        len: u32,
-    ) -> FsResult<Vec<u8>>;
-    fn readlink(&self, caller: &Caller, view: &str, path: &str) -> FsResult<String>;
-    fn write(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        offset: u64,
-        data: &[u8],
-    ) -> FsResult<u32>;
-    /// How to serve `path` once opened (`write`: opened for writing).
-    fn open(&self, caller: &Caller, view: &str, path: &str, write: bool) -> FsResult<ViewOpen>;
+    /// Components that were offered and refused (a broken new version, a bad file), for
+    /// `debug/views.json`.
+    fn refused(&self) -> Vec<RefusedView> {
+        Vec::new()
+    }
+    // The calls below answer from `at.generation` while that generation is still loaded
+    // (an open file holds it), else from the current one.
+    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttr>;
+    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>>;
+    fn readlink(&self, caller: &Caller, at: &ViewPath) -> FsResult<String>;
+    /// Create a file (`FileKind::File`) or directory at `at`.
+    fn create(&self, caller: &Caller, at: &ViewPath, kind: FileKind) -> FsResult<ViewAttr>;
+    /// Open `at` on exactly its generation (`write`: for writing): ESTALE when that
+    /// generation is gone, which makes the kernel look the path up again and so find the
+    /// current one.
+    fn open(&self, caller: &Caller, at: &ViewPath, write: bool) -> FsResult<OpenedView>;
+}
+
+/// Whether a file of these attributes may be opened so (`write`: for writing): what a
+/// [`Views::open`] checks before it asks the view.
+pub fn check_open(attr: &ViewAttr, write: bool) -> FsResult<()> {
+    if attr.kind == FileKind::Dir {
+        return Err(fs_err!(EISDIR, "is a directory"));
+    }
+    if write && !attr.writable {
+        return Err(fs_err!(EROFS, "this view is read-only"));
+    }
+    Ok(())
+}
+
+/// A view file opened on one generation of its view.
+pub struct OpenedView {
+    /// Its attributes in that generation.
+    pub attr: ViewAttr,
+    pub mode: ViewOpen,
+    pub version: Arc<dyn ViewVersion>,
+}
+
+/// One generation of a view, held by the files opened on it: their reads, writes and
+/// stream chunks go to it even after a newer generation has replaced it.
+pub trait ViewVersion: Send + Sync {
+    fn read(&self, caller: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>>;
+    fn write(&self, caller: &Caller, path: &str, offset: u64, data: &[u8]) -> FsResult<u32>;
     /// The next chunk of a stream from `cursor` (`max`: what the reader asked, a hint).
-    fn next(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        cursor: u64,
-        max: u32,
-    ) -> FsResult<ViewChunk>;
-    /// Create a file (`FileKind::File`) or directory at `path`.
-    fn create(&self, caller: &Caller, view: &str, path: &str, kind: FileKind)
-        -> FsResult<ViewAttr>;
+    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<ViewChunk>;
+}
+
+/// A component the host was offered and did not load: the version before it (if any)
+/// keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedView {
+    /// Where it came from.
+    pub origin: String,
+    /// The view it was to replace, when known.
+    pub view: Option<String>,
+    pub error: String,
+    /// When it was refused (ns since the epoch).
+    pub at_ns: i64,
 }
 
 /// The view host's cache of immutable answers, for `debug/cache_stats.json`.
@@ -148,14 +176,31 @@ pub struct ViewChunk {
     pub end: bool,
 }
 
-/// A view path: which view, and the path inside it.
+/// A view path: which view, the generation it was numbered under, and the path inside
+/// the view.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ViewPath {
     pub view: Arc<str>,
+    pub generation: u64,
     pub path: Arc<str>,
 }
 
 impl ViewPath {
+    /// The root directory of `view` in `generation`.
+    pub fn root(view: Arc<str>, generation: u64) -> ViewPath {
+        ViewPath {
+            view,
+            generation,
+            path: "/".into(),
+        }
+    }
+
+    /// The same path in another generation.
+    pub fn at(self, generation: u64) -> ViewPath {
+        ViewPath { generation, ..self }
+    }
+
+    /// `name` in this directory (same generation).
     pub fn child(&self, name: &str) -> ViewPath {
         let path = if &*self.path == "/" {
             format!("/{name}")
@@ -164,6 +209,7 @@ impl ViewPath {
         };
         ViewPath {
             view: self.view.clone(),
+            generation: self.generation,
             path: path.into(),
         }
     }
@@ -176,6 +222,7 @@ impl ViewPath {
         let parent = if cut == 0 { "/" } else { &self.path[..cut] };
         Some(ViewPath {
             view: self.view.clone(),
+            generation: self.generation,
             path: parent.into(),
         })
     }
@@ -208,6 +255,18 @@ impl ViewInodes {
         m.by_path.insert(vp.clone(), ino);
         m.by_ino.insert(ino, vp.clone());
         ino
+    }
+
+    /// The numbered paths of `view`, in every generation (to tell the kernel to forget
+    /// them after a swap).
+    pub fn of_view(&self, view: &str) -> Vec<(Ino, ViewPath)> {
+        self.map
+            .read()
+            .by_ino
+            .iter()
+            .filter(|(_, vp)| &*vp.view == view)
+            .map(|(&ino, vp)| (ino, vp.clone()))
+            .collect()
     }
 
     /// View paths numbered so far (numbers are kept for the life of the mount).
@@ -274,10 +333,7 @@ mod tests {
     #[test]
     fn view_paths_have_stable_inodes_and_parents() {
         let inodes = ViewInodes::default();
-        let root = ViewPath {
-            view: "history".into(),
-            path: "/".into(),
-        };
+        let root = ViewPath::root("history".into(), 1);
         let a = root.child("@3").child("src");
         assert_eq!(&*a.path, "/@3/src");
         assert_eq!(a.parent().unwrap().parent().unwrap(), root);
@@ -288,6 +344,11 @@ mod tests {
         assert_ne!(inodes.ino(&root), ino);
         assert_eq!(inodes.path(ino).unwrap(), a);
         assert_eq!(inodes.path(5).unwrap_err().errno, libc::ESTALE);
+        // Another generation of the same path is another file.
+        let again = a.clone().at(2);
+        assert_ne!(inodes.ino(&again), ino);
+        assert_eq!(inodes.of_view("history").len(), 3);
+        assert!(inodes.of_view("other").is_empty());
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use super::host::Version;
 use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
 use crate::core::views::{
-    AnswerCacheFigures, Caching, ViewAttr, ViewChunk, ViewOpen, ViewStatus, Views,
+    check_open, AnswerCacheFigures, Caching, OpenedView, RefusedView, ViewAttr, ViewChunk,
+    ViewOpen, ViewPath, ViewStatus, ViewVersion, Views,
 };
 use crate::core::{Caller, FileKind, FsError, FsResult};
 use crate::store::{Change, Event, Hash, History};
@@ -215,6 +217,16 @@ fn attr_in(a: ViewAttrs) -> ViewAttr {
     }
 }
 
+impl CoreViews {
+    /// The version of the view that answers for `at`: its own generation while that is
+    /// loaded, else the current one.
+    fn at(&self, at: &ViewPath) -> FsResult<Version> {
+        self.0
+            .version(&at.view, Some(at.generation))
+            .map_err(call_error)
+    }
+}
+
 impl Views for CoreViews {
     fn names(&self) -> Vec<Arc<str>> {
         let mut names: Vec<Arc<str>> = self
@@ -227,6 +239,10 @@ impl Views for CoreViews {
         names
     }
 
+    fn generation(&self, view: &str) -> Option<u64> {
+        self.0.generation(view)
+    }
+
     fn answer_cache(&self) -> Option<AnswerCacheFigures> {
         Some(self.0.answer_cache_stats())
     }
@@ -235,22 +251,21 @@ impl Views for CoreViews {
         self.0.views()
     }
 
-    fn getattr(&self, caller: &Caller, view: &str, path: &str) -> FsResult<ViewAttr> {
+    fn refused(&self) -> Vec<RefusedView> {
+        self.0.refused()
+    }
+
+    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttr> {
         self.0
-            .getattr(view, &caller_out(caller), path)
+            .getattr(&self.at(at)?, &caller_out(caller), &at.path)
             .map(attr_in)
             .map_err(call_error)
     }
 
-    fn readdir(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-    ) -> FsResult<Vec<(Arc<str>, FileKind)>> {
+    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>> {
         let entries = self
             .0
-            .readdir(view, &caller_out(caller), path)
+            .readdir(&self.at(at)?, &caller_out(caller), &at.path)
             .map_err(call_error)?;
         Ok(entries
             .iter()
@@ -258,78 +273,79 @@ impl Views for CoreViews {
             .collect())
     }
 
-    fn read(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        offset: u64,
-        len: u32,
-    ) -> FsResult<Vec<u8>> {
+    fn readlink(&self, caller: &Caller, at: &ViewPath) -> FsResult<String> {
         self.0
-            .read(view, &caller_out(caller), path, offset, len)
+            .readlink(&self.at(at)?, &caller_out(caller), &at.path)
             .map_err(call_error)
     }
 
-    fn readlink(&self, caller: &Caller, view: &str, path: &str) -> FsResult<String> {
+    fn create(&self, caller: &Caller, at: &ViewPath, kind: FileKind) -> FsResult<ViewAttr> {
         self.0
-            .readlink(view, &caller_out(caller), path)
-            .map_err(call_error)
+            .create(
+                &self.at(at)?,
+                &caller_out(caller),
+                &at.path,
+                kind_out_of(kind),
+            )
+            .map(attr_in)
+            .map_err(|e| refused(&at.view, "create", &at.path, caller, e))
     }
 
-    fn write(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        offset: u64,
-        data: &[u8],
-    ) -> FsResult<u32> {
-        self.0
-            .write(view, &caller_out(caller), path, offset, data)
-            .map_err(|e| refused(view, "write", path, caller, e))
-    }
-
-    fn open(&self, caller: &Caller, view: &str, path: &str, write: bool) -> FsResult<ViewOpen> {
+    fn open(&self, caller: &Caller, at: &ViewPath, write: bool) -> FsResult<OpenedView> {
+        let version = self.0.pin(&at.view, at.generation).map_err(call_error)?;
+        let c = caller_out(caller);
+        let attr = self
+            .0
+            .getattr(&version, &c, &at.path)
+            .map(attr_in)
+            .map_err(call_error)?;
+        check_open(&attr, write)?;
         let mode = self
             .0
-            .open(view, &caller_out(caller), path, write)
+            .open(&version, &c, &at.path, write)
             .map_err(call_error)?;
-        Ok(match mode {
-            vt::OpenMode::Plain => ViewOpen::Plain,
-            vt::OpenMode::Stream(cursor) => ViewOpen::Stream(cursor),
+        Ok(OpenedView {
+            attr,
+            mode: match mode {
+                vt::OpenMode::Plain => ViewOpen::Plain,
+                vt::OpenMode::Stream(cursor) => ViewOpen::Stream(cursor),
+            },
+            version: Arc::new(OpenVersion {
+                host: self.0.clone(),
+                version,
+            }),
         })
     }
+}
 
-    fn next(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        cursor: u64,
-        max: u32,
-    ) -> FsResult<ViewChunk> {
+/// A generation of a view held by an open file.
+struct OpenVersion {
+    host: Arc<ViewHost>,
+    version: Version,
+}
+
+impl ViewVersion for OpenVersion {
+    fn read(&self, caller: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        self.host
+            .read(&self.version, &caller_out(caller), path, offset, len)
+            .map_err(call_error)
+    }
+
+    fn write(&self, caller: &Caller, path: &str, offset: u64, data: &[u8]) -> FsResult<u32> {
+        self.host
+            .write(&self.version, &caller_out(caller), path, offset, data)
+            .map_err(|e| refused(self.version.view(), "write", path, caller, e))
+    }
+
+    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<ViewChunk> {
         let c = self
-            .0
-            .next(view, &caller_out(caller), path, cursor, max)
+            .host
+            .next(&self.version, &caller_out(caller), path, cursor, max)
             .map_err(call_error)?;
         Ok(ViewChunk {
             data: c.data,
             cursor: c.cursor,
             end: c.end,
         })
-    }
-
-    fn create(
-        &self,
-        caller: &Caller,
-        view: &str,
-        path: &str,
-        kind: FileKind,
-    ) -> FsResult<ViewAttr> {
-        self.0
-            .create(view, &caller_out(caller), path, kind_out_of(kind))
-            .map(attr_in)
-            .map_err(|e| refused(view, "create", path, caller, e))
     }
 }

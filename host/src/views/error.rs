@@ -16,6 +16,9 @@ use super::types::ViewError;
 pub enum ViewCallError {
     /// No view of that name is loaded (ENOENT).
     NoSuchView,
+    /// The generation asked for has been replaced and nothing holds it any more
+    /// (ESTALE: the kernel looks the path up again and finds the current one).
+    Gone,
     /// The view answered this `fs-error`.
     View(ViewError),
     /// The view trapped (a panic, `unreachable`, an out-of-bounds access...). `message`
@@ -36,6 +39,7 @@ impl ViewCallError {
     pub fn errno(&self) -> i32 {
         match self {
             ViewCallError::NoSuchView => libc::ENOENT,
+            ViewCallError::Gone => libc::ESTALE,
             ViewCallError::View(e) => e.errno(),
             ViewCallError::Trap { .. }
             | ViewCallError::Timeout { .. }
@@ -53,7 +57,10 @@ impl ViewCallError {
 
     /// `true` when the view itself misbehaved or the runtime failed (not an `fs-error`).
     pub fn is_fault(&self) -> bool {
-        !matches!(self, ViewCallError::NoSuchView | ViewCallError::View(_))
+        !matches!(
+            self,
+            ViewCallError::NoSuchView | ViewCallError::Gone | ViewCallError::View(_)
+        )
     }
 }
 
@@ -61,6 +68,7 @@ impl fmt::Display for ViewCallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ViewCallError::NoSuchView => f.write_str("no such view"),
+            ViewCallError::Gone => f.write_str("that version of the view has been replaced"),
             ViewCallError::View(e) => write!(f, "{e}"),
             ViewCallError::Trap { view, message } => write!(f, "view {view} trapped: {message}"),
             ViewCallError::Timeout { view, deadline } => {

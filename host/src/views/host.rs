@@ -1,7 +1,7 @@
 //! [`ViewHost`]: the public face of the view runtime.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
@@ -20,7 +20,7 @@ use super::instance_state::{CallContext, InstanceState};
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
 use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
-use crate::core::views::{AnswerCacheFigures, ViewStatus};
+use crate::core::views::{AnswerCacheFigures, RefusedView, ViewStatus};
 
 /// A loaded view, as `views()` (and `debug/views.json`) reports it: the core's
 /// [`ViewStatus`], which is what the view host knows of a view.
@@ -31,6 +31,59 @@ struct ViewSlot {
     name: Arc<str>,
     current: ArcSwap<Loaded>,
     faults: Mutex<Faults>,
+    /// Generations this one replaced, alive while files opened on them are open.
+    retired: Mutex<Vec<Weak<Loaded>>>,
+}
+
+impl ViewSlot {
+    /// `generation` of this view while it is loaded: the current one, or one that
+    /// something (an open file) still holds.
+    fn find(&self, generation: u64) -> Option<Arc<Loaded>> {
+        let current = self.current.load_full();
+        if current.generation == generation {
+            return Some(current);
+        }
+        self.retired
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|l| l.generation == generation)
+    }
+}
+
+/// One generation of one view, as an open file holds it: calls on it go to that
+/// generation even after a hot swap has replaced it.
+#[derive(Clone)]
+pub struct Version {
+    slot: Arc<ViewSlot>,
+    loaded: Arc<Loaded>,
+}
+
+impl Version {
+    pub fn generation(&self) -> u64 {
+        self.loaded.generation
+    }
+
+    pub fn view(&self) -> &str {
+        &self.slot.name
+    }
+}
+
+/// What a call names: a view by name (its current generation), or a [`Version`].
+pub trait Target {
+    fn version(self, host: &ViewHost) -> Result<Version, ViewCallError>;
+}
+
+impl Target for &str {
+    fn version(self, host: &ViewHost) -> Result<Version, ViewCallError> {
+        host.version(self, None)
+    }
+}
+
+impl Target for &Version {
+    fn version(self, _: &ViewHost) -> Result<Version, ViewCallError> {
+        Ok(self.clone())
+    }
 }
 
 #[derive(Default)]
@@ -61,6 +114,8 @@ pub struct ViewHost {
     next_generation: AtomicU64,
     /// Answers views declared immutable, keyed by generation.
     answers: AnswerCache,
+    /// Components offered and not loaded, by origin (the newest refusal of each).
+    refused: Mutex<Vec<RefusedView>>,
 }
 
 impl ViewHost {
@@ -78,6 +133,7 @@ impl ViewHost {
             views: ArcSwap::from_pointee(FxHashMap::default()),
             admin: Mutex::new(()),
             next_generation: AtomicU64::new(1),
+            refused: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,6 +171,10 @@ impl ViewHost {
         if let Some(slot) = views.get(info.name.as_str()) {
             let old = slot.current.swap(loaded);
             *slot.faults.lock() = Faults::default();
+            let mut retired = slot.retired.lock();
+            retired.retain(|l| l.strong_count() > 0);
+            retired.push(Arc::downgrade(&old));
+            drop(retired);
             tracing::info!(view = %info.name, version = %info.version, origin, generation,
                 replaced = old.generation, "view swapped");
         } else {
@@ -123,6 +183,7 @@ impl ViewHost {
                 name: name.clone(),
                 current: ArcSwap::new(loaded),
                 faults: Mutex::new(Faults::default()),
+                retired: Mutex::new(Vec::new()),
             });
             let mut next = FxHashMap::clone(&views);
             next.insert(name, slot);
@@ -171,6 +232,31 @@ impl ViewHost {
         out
     }
 
+    /// Records that the component from `origin` was not loaded, and why (shown in
+    /// `debug/views.json` until that origin loads or is forgotten).
+    pub fn note_refused(&self, origin: &str, view: Option<&str>, error: &str) {
+        let mut refused = self.refused.lock();
+        refused.retain(|r| r.origin != origin);
+        refused.push(RefusedView {
+            origin: origin.to_owned(),
+            view: view.map(str::to_owned),
+            error: error.to_owned(),
+            at_ns: crate::core::now_ns(),
+        });
+    }
+
+    /// Forgets the refusal of `origin` (it loaded, or it is gone).
+    pub fn forget_refused(&self, origin: &str) {
+        self.refused.lock().retain(|r| r.origin != origin);
+    }
+
+    /// The components offered and not loaded, by origin.
+    pub fn refused(&self) -> Vec<RefusedView> {
+        let mut out = self.refused.lock().clone();
+        out.sort_by(|a, b| a.origin.cmp(&b.origin));
+        out
+    }
+
     /// `true` when a view of that name is loaded (cheap: one hash lookup, no lock).
     pub fn has_view(&self, name: &str) -> bool {
         self.views.load().contains_key(name)
@@ -184,6 +270,35 @@ impl ViewHost {
             .map(|slot| slot.current.load().generation)
     }
 
+    /// `generation` of `view` while it is loaded (`None`, or a generation gone: the
+    /// current one).
+    pub fn version(&self, view: &str, generation: Option<u64>) -> Result<Version, ViewCallError> {
+        let slot = self
+            .views
+            .load()
+            .get(view)
+            .cloned()
+            .ok_or(ViewCallError::NoSuchView)?;
+        let loaded = match generation.and_then(|g| slot.find(g)) {
+            Some(loaded) => loaded,
+            None => slot.current.load_full(),
+        };
+        Ok(Version { slot, loaded })
+    }
+
+    /// Exactly `generation` of `view`, for a file being opened: [`ViewCallError::Gone`]
+    /// once nothing holds it any more.
+    pub fn pin(&self, view: &str, generation: u64) -> Result<Version, ViewCallError> {
+        let slot = self
+            .views
+            .load()
+            .get(view)
+            .cloned()
+            .ok_or(ViewCallError::NoSuchView)?;
+        let loaded = slot.find(generation).ok_or(ViewCallError::Gone)?;
+        Ok(Version { slot, loaded })
+    }
+
     /// How well the cache of immutable answers does (for `debug/` and tests).
     pub fn answer_cache_stats(&self) -> AnswerCacheFigures {
         self.answers.stats()
@@ -192,11 +307,11 @@ impl ViewHost {
     /// The view's `getattr` of `path` (kept when the view says it is immutable).
     pub fn getattr(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
     ) -> Result<ViewAttrs, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         if let Some(Answer::Attrs(attrs)) = self.answers.get(loaded.generation, Op::Getattr, path) {
             return Ok(attrs);
         }
@@ -222,11 +337,11 @@ impl ViewHost {
     /// The view's `readdir` of `path` (entry names are checked: one path component each).
     pub fn readdir(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
     ) -> Result<Arc<[ViewDirEntry]>, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let generation = loaded.generation;
         if let Some(Answer::Entries(entries)) = self.answers.get(generation, Op::Readdir, path) {
             return Ok(entries);
@@ -255,13 +370,13 @@ impl ViewHost {
     /// The view's `read` of up to `len` bytes of `path` from `offset`.
     pub fn read(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let (generation, op) = (loaded.generation, Op::Read { offset, len });
         if let Some(Answer::Data(data)) = self.answers.get(generation, op, path) {
             return Ok(data.to_vec());
@@ -289,11 +404,11 @@ impl ViewHost {
     /// The view's `readlink` of `path`.
     pub fn readlink(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
     ) -> Result<String, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let generation = loaded.generation;
         if let Some(Answer::Target(target)) = self.answers.get(generation, Op::Readlink, path) {
             return Ok(target.to_string());
@@ -317,13 +432,13 @@ impl ViewHost {
     /// The view's `write` of `data` at `offset` of `path`; the number of bytes taken.
     pub fn write(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
         offset: u64,
         data: &[u8],
     ) -> Result<u32, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let n = self.call(
             &slot,
             &loaded,
@@ -343,12 +458,12 @@ impl ViewHost {
     /// The view's `open` of `path` (`write`: opened for writing).
     pub fn open(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
         write: bool,
     ) -> Result<OpenMode, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let mode = self.call(
             &slot,
             &loaded,
@@ -364,13 +479,13 @@ impl ViewHost {
     /// The view's `next` chunk of stream `path` from `cursor`.
     pub fn next(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
         cursor: u64,
         max: u32,
     ) -> Result<Chunk, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let chunk: Chunk = self
             .call(
                 &slot,
@@ -396,12 +511,12 @@ impl ViewHost {
     /// The view's `create` of a file or directory at `path`.
     pub fn create(
         &self,
-        view: &str,
+        at: impl Target,
         caller: &Caller,
         path: &str,
         kind: NodeKind,
     ) -> Result<ViewAttrs, ViewCallError> {
-        let (slot, loaded) = self.current(view)?;
+        let Version { slot, loaded } = at.version(self)?;
         let attrs = self.call(
             &slot,
             &loaded,
@@ -437,18 +552,6 @@ impl ViewHost {
         };
         check_view_name(&info.name)?;
         Ok((pre, info, instance))
-    }
-
-    /// The view's slot and its current generation.
-    fn current(&self, view: &str) -> Result<(Arc<ViewSlot>, Arc<Loaded>), ViewCallError> {
-        let slot = self
-            .views
-            .load()
-            .get(view)
-            .cloned()
-            .ok_or(ViewCallError::NoSuchView)?;
-        let loaded = slot.current.load_full();
-        Ok((slot, loaded))
     }
 
     /// Runs one call on a pooled instance of `loaded`, for `caller` (`may_append`: the call

@@ -34,7 +34,7 @@ use std::sync::Arc;
 pub use bridge::{CoreViews, HistoryAccess};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::ViewCallError;
-pub use host::{LoadedView, ViewHost};
+pub use host::{LoadedView, Target, Version, ViewHost};
 pub use host_store::StoreAccess;
 pub use limits::ViewLimits;
 pub use memory_store::MemoryStore;
