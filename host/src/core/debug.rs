@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::handles::{Handle, HandleCensus};
 use super::stats::{CacheCounters, OpSnapshot};
-use super::views::{ViewStatus, VIEW_INO_BASE};
+use super::views::{RefusedView, ViewStatus, VIEW_INO_BASE};
 use super::*;
 use crate::fs_err;
 
@@ -388,6 +388,7 @@ impl Fs {
             loaded: views.len(),
             with_faults: views.iter().filter(|v| v.faults > 0).count(),
             views: views.into_iter().map(|v| (v.name.clone(), v)).collect(),
+            refused: self.views.get().map(|v| v.refused()).unwrap_or_default(),
         }
     }
 }
@@ -567,6 +568,8 @@ struct ViewsDoc {
     loaded: usize,
     with_faults: usize,
     views: BTreeMap<String, ViewStatus>,
+    /// Components offered and not loaded (a broken new version: the old one serves on).
+    refused: Vec<RefusedView>,
 }
 
 /// A JSON object whose keys keep the order given (a `Value` object would sort them).

@@ -39,6 +39,8 @@ pub struct Fs {
     pub(super) cache: CacheCounters,
     /// Where and by which backend the filesystem is served (set once, at mount).
     pub(super) mount: OnceLock<MountInfo>,
+    /// The adapter's way to make the kernel forget cached names (while mounted).
+    pub(super) kernel_cache: RwLock<Option<Arc<dyn super::KernelCache>>>,
 }
 
 impl Fs {
@@ -71,6 +73,7 @@ impl Fs {
             stats: OpStats::default(),
             cache: CacheCounters::default(),
             mount: OnceLock::new(),
+            kernel_cache: RwLock::new(None),
         }
     }
 

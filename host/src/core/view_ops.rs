@@ -128,6 +128,7 @@ impl Fs {
         };
         let ino = self.view_inodes.ino(&vp);
         let (attr, va) = self.view_attr(caller, ino, &vp)?;
+        self.view_inodes.handed_out(ino, attr.kind);
         let mut entry = entry_of(attr, va.caching);
         if parent == ROOT_INO {
             // A view's name and its directory stand while the view is loaded, however
@@ -206,6 +207,7 @@ impl Fs {
         let vp = self.view_child(views, &self.view_inodes.path(parent)?, name);
         let va = views.create(caller, &vp, kind)?;
         let ino = self.view_inodes.ino(&vp);
+        self.view_inodes.handed_out(ino, va.kind);
         Ok(entry_of(self.view_attr_of(ino, &va), va.caching))
     }
 
@@ -341,6 +343,7 @@ impl Fs {
         }
         let vp = self.view_inodes.path(ino).ok()?;
         let (attr, va) = self.view_attr(caller, ino, &vp).ok()?;
+        self.view_inodes.handed_out(ino, attr.kind);
         Some(entry_of(attr, va.caching))
     }
 }

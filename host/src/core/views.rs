@@ -240,6 +240,9 @@ pub struct ViewInodes {
 struct Maps {
     by_path: FxHashMap<ViewPath, Ino>,
     by_ino: FxHashMap<Ino, ViewPath>,
+    /// Whether each inode the kernel was given was a directory when it got it (the kernel
+    /// never changes an inode's type: only these may be named as parents in a notify).
+    given_as_dir: FxHashMap<Ino, bool>,
 }
 
 impl ViewInodes {
@@ -255,6 +258,20 @@ impl ViewInodes {
         m.by_path.insert(vp.clone(), ino);
         m.by_ino.insert(ino, vp.clone());
         ino
+    }
+
+    /// The kernel was handed an entry for `ino` of this kind (the first one counts).
+    pub fn handed_out(&self, ino: Ino, kind: FileKind) {
+        if self.map.read().given_as_dir.contains_key(&ino) {
+            return;
+        }
+        let mut m = self.map.write();
+        m.given_as_dir.entry(ino).or_insert(kind == FileKind::Dir);
+    }
+
+    /// Was `ino` a directory when the kernel first got it?
+    pub fn is_dir(&self, ino: Ino) -> bool {
+        self.map.read().given_as_dir.get(&ino) == Some(&true)
     }
 
     /// The numbered paths of `view`, in every generation (to tell the kernel to forget

@@ -156,6 +156,7 @@ impl Lifecycle {
     /// The mount is about to go away: end the reads that wait, so no reader keeps it
     /// busy (readers see end-of-file).
     pub fn stopping(&self) {
+        self.fs.clear_kernel_cache();
         self.parking.stop();
     }
 
@@ -170,6 +171,7 @@ impl Lifecycle {
     }
 
     pub fn destroy_once(&self) {
+        self.fs.clear_kernel_cache();
         self.parking.stop();
         if !self.destroyed.swap(true, Ordering::SeqCst) {
             let _ = contain("destroy", crate::core::ROOT_INO, || {

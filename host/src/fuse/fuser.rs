@@ -21,8 +21,8 @@ use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, Op, Opened, SetAttr,
-    TimeSpec,
+    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Op, Opened,
+    SetAttr, TimeSpec,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is exactly the set
@@ -82,12 +82,13 @@ pub fn serve(
 
     let life = Lifecycle::new(fs.clone());
     let adapter = FuserFs {
-        fs,
+        fs: fs.clone(),
         life: life.clone(),
         settings,
     };
     // Returns once the kernel's INIT is answered: the mount is live.
     let session = ::fuser::spawn_mount(adapter, path, &config).with_context(context)?;
+    fs.set_kernel_cache(Arc::new(Notices(session.notifier())));
     ready();
 
     let stopped = loop {
@@ -152,6 +153,16 @@ fn end_session(session: BackgroundSession, path: &Path) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the fuser session thread panicked"))?
         .with_context(|| format!("serving {} with fuser", path.display()))
+}
+
+/// FUSE notifications through fuser: written to /dev/fuse from the caller's thread.
+struct Notices(::fuser::Notifier);
+
+impl KernelCache for Notices {
+    fn forget_entry(&self, parent: u64, name: &str) -> std::io::Result<()> {
+        // fuser already takes ENOENT (not cached) as success.
+        self.0.inval_entry(INodeNo(parent), OsStr::new(name))
+    }
 }
 
 struct FuserFs {

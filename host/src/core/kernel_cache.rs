@@ -1,0 +1,91 @@
+//! Telling the kernel to forget what it cached (FUSE notify), for changes it cannot see
+//! coming: a view replaced by a hot swap. Each adapter gives the core a [`KernelCache`]
+//! once its mount is live.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+
+use super::views::ViewPath;
+use super::{Fs, Ino, ROOT_INO};
+
+/// What an adapter can ask of the kernel. Both calls return once the kernel has done it
+/// (or, on fuse3, once it is queued ahead of any later reply); a name or inode the kernel
+/// does not hold is not an error.
+pub trait KernelCache: Send + Sync {
+    /// Forget the name `name` in directory `parent` (FUSE_NOTIFY_INVAL_ENTRY): the next
+    /// path walk through it looks it up again.
+    fn forget_entry(&self, parent: Ino, name: &str) -> io::Result<()>;
+}
+
+/// What [`Fs::forget_view`] told the kernel.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Names the kernel was told to forget.
+    pub entries: usize,
+    /// Of those, names it refused to forget (logged).
+    pub failed: usize,
+}
+
+impl Fs {
+    /// Serve notifications through `cache` (the adapter, once its mount is live).
+    pub fn set_kernel_cache(&self, cache: Arc<dyn KernelCache>) {
+        *self.kernel_cache.write() = Some(cache);
+    }
+
+    /// The mount is going away: no more notifications.
+    pub fn clear_kernel_cache(&self) {
+        *self.kernel_cache.write() = None;
+    }
+
+    /// A view was loaded, replaced or removed: make the kernel forget every name of it
+    /// that it may hold — its directory in the root and every name below, under
+    /// directories of every generation — so the next path walk finds the view as it is
+    /// now. Inodes are left alone: a file opened on the old generation keeps its size and
+    /// pages (see [`super::views::Views`]).
+    pub fn forget_view(&self, view: &str) -> Forgotten {
+        let Some(cache) = self.kernel_cache.read().clone() else {
+            return Forgotten::default();
+        };
+        let mut out = Forgotten::default();
+        let mut forget = |parent: Ino, name: &str| {
+            out.entries += 1;
+            if let Err(e) = cache.forget_entry(parent, name) {
+                out.failed += 1;
+                tracing::debug!(view, parent, name, error = %e, "the kernel kept an entry");
+            }
+        };
+        forget(ROOT_INO, view);
+        let numbered = self.view_inodes.of_view(view);
+        // Directories by path: a name below a path is forgotten under each of them.
+        let mut dirs: HashMap<&str, Vec<Ino>> = HashMap::new();
+        for (ino, vp) in &numbered {
+            if self.view_inodes.is_dir(*ino) {
+                dirs.entry(&vp.path).or_default().push(*ino);
+            }
+        }
+        let mut names: Vec<(&str, &str)> = numbered
+            .iter()
+            .filter_map(|(_, vp)| split_path(vp))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for (parent, name) in names {
+            for &dir in dirs.get(parent).into_iter().flatten() {
+                forget(dir, name);
+            }
+        }
+        out
+    }
+}
+
+/// (parent path, name) of a view path; `None` for the view's root.
+fn split_path(vp: &ViewPath) -> Option<(&str, &str)> {
+    let path: &str = &vp.path;
+    if path == "/" {
+        return None;
+    }
+    let cut = path.rfind('/')?;
+    let parent = if cut == 0 { "/" } else { &path[..cut] };
+    Some((parent, &path[cut + 1..]))
+}
