@@ -9,6 +9,7 @@ use wasmtime::component::{types::ComponentItem, Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 use super::bindings::{ViewComponent, ViewComponentPre};
+use super::compile_cache::{CompileCache, Compiled};
 use super::instance_state::InstanceState;
 use super::limits::ViewLimits;
 
@@ -33,13 +34,15 @@ pub(crate) fn new_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     Ok(linker)
 }
 
-/// Compiles `bytes` and checks it against the contract, ready to instantiate.
+/// Compiles `bytes` (or takes them from `cache`) and checks the component against the
+/// contract, ready to instantiate.
 pub(crate) fn compile(
     engine: &Engine,
     linker: &Linker<InstanceState>,
     limits: &ViewLimits,
+    cache: Option<&CompileCache>,
     bytes: &[u8],
-) -> Result<ViewComponentPre<InstanceState>> {
+) -> Result<(ViewComponentPre<InstanceState>, Compiled)> {
     if bytes.len() > limits.max_component_bytes {
         bail!(
             "component is {} bytes, more than the limit of {} bytes",
@@ -48,19 +51,26 @@ pub(crate) fn compile(
         );
     }
     check_header(bytes)?;
-    let component = Component::new(engine, bytes)
-        .map_err(anyhow::Error::from)
-        .context("not a valid WebAssembly component")?;
+    let compile = || {
+        Component::new(engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid WebAssembly component")
+    };
+    let (component, compiled) = match cache {
+        Some(cache) => cache.component(engine, bytes, compile)?,
+        None => (compile()?, Compiled::Fresh),
+    };
     check_world(engine, &component)?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
         .context("the component's imports cannot be satisfied by this host")?;
-    ViewComponentPre::new(pre)
+    let pre = ViewComponentPre::new(pre)
         .map_err(anyhow::Error::from)
         .with_context(|| {
             format!("the component's `{VIEW_EXPORT}` export does not match the contract")
-        })
+        })?;
+    Ok((pre, compiled))
 }
 
 /// Tells a component from a core module from anything else, by the preamble.

@@ -1,7 +1,9 @@
 //! [`ViewHost`]: the public face of the view runtime.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
@@ -12,6 +14,7 @@ use wasmtime::{Engine, Store, Trap};
 
 use super::answers::{Answer, AnswerCache, Op};
 use super::bindings::{wit, ViewComponentPre, ViewExports};
+use super::compile_cache::{CompileCache, Compiled};
 use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
 use super::error::ViewCallError;
@@ -25,6 +28,26 @@ use crate::core::views::{AnswerCacheFigures, RefusedView, ViewStatus};
 /// A loaded view, as `views()` (and `debug/views.json`) reports it: the core's
 /// [`ViewStatus`], which is what the view host knows of a view.
 pub type LoadedView = ViewStatus;
+
+/// A component ready to serve: compiled, checked, instantiated once, named.
+pub struct Prepared {
+    pub info: ViewInfo,
+    pre: ViewComponentPre<InstanceState>,
+    /// The instance that answered `info`; it joins the pool.
+    instance: ViewInstance,
+    pub compiled: Compiled,
+    /// How long preparing took.
+    pub took: Duration,
+}
+
+/// What [`ViewHost::install`] did.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub info: ViewInfo,
+    pub generation: u64,
+    /// The generation it replaced (`None`: a new name).
+    pub replaced: Option<u64>,
+}
 
 /// One view name: the current generation, swapped atomically, and its fault record.
 struct ViewSlot {
@@ -116,6 +139,8 @@ pub struct ViewHost {
     answers: AnswerCache,
     /// Components offered and not loaded, by origin (the newest refusal of each).
     refused: Mutex<Vec<RefusedView>>,
+    /// Compiled components on disk (none: always compile).
+    compiled: Option<CompileCache>,
 }
 
 impl ViewHost {
@@ -134,6 +159,7 @@ impl ViewHost {
             admin: Mutex::new(()),
             next_generation: AtomicU64::new(1),
             refused: Mutex::new(Vec::new()),
+            compiled: None,
         })
     }
 
@@ -141,21 +167,81 @@ impl ViewHost {
         &self.limits
     }
 
+    /// Keeps compiled components in `dir` (see [`CompileCache`]).
+    pub fn with_compile_cache(mut self, dir: &Path) -> Result<Self> {
+        self.compiled = Some(CompileCache::open(dir, &self.engine)?);
+        Ok(self)
+    }
+
     /// Compiles and checks a component without loading it (`lighthouse-fs views check`):
     /// compile, link against the contract, instantiate, call `info`, check its name.
     /// Compiling takes tens of milliseconds (a second in an unoptimised build).
     pub fn check(&self, bytes: &[u8]) -> Result<ViewInfo> {
-        self.prepare(bytes).map(|(_, info, _)| info)
+        self.prepare(bytes).map(|p| p.info)
     }
 
-    /// Loads a component and serves it under the name its `info` gives. A view already
-    /// loaded under that name is replaced atomically (hot swap): calls in flight finish
-    /// on the old generation, later calls use the new one. `origin` is for humans (a file
-    /// path, `builtin:history`). The compile happens before any lock is taken.
+    /// Loads a component and serves it under the name its `info` gives: [`prepare`]
+    /// then [`install`].
+    ///
+    /// [`prepare`]: ViewHost::prepare
+    /// [`install`]: ViewHost::install
     pub fn load(&self, bytes: &[u8], origin: &str) -> Result<ViewInfo> {
-        let (pre, info, instance) = self
+        let prepared = self
             .prepare(bytes)
             .with_context(|| format!("cannot load view from {origin}"))?;
+        Ok(self.install(prepared, origin).info)
+    }
+
+    /// Everything that can fail about a component, with no effect on what is served:
+    /// compile (or take from the compile cache), check against the contract, instantiate,
+    /// ask `info`, check the name.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<Prepared> {
+        let started = Instant::now();
+        let (pre, compiled) = compile(
+            &self.engine,
+            &self.linker,
+            &self.limits,
+            self.compiled.as_ref(),
+            bytes,
+        )?;
+        let mut instance =
+            Loaded::instantiate(&pre, &self.engine, self.store_access.clone(), &self.limits)
+                .map_err(anyhow::Error::from)
+                .context("cannot instantiate the component")?;
+        let info = match instance
+            .view
+            .lighthouse_fs_view()
+            .call_info(&mut instance.store)
+        {
+            Ok(info) => ViewInfo::from(info),
+            Err(e) => {
+                let failure = classify(&e, &instance.store, "(loading)".into(), &self.limits);
+                tracing::debug!("the component's `info` failed: {e:?}");
+                anyhow::bail!("the component's `info` failed: {failure}");
+            }
+        };
+        check_view_name(&info.name)?;
+        Ok(Prepared {
+            info,
+            pre,
+            instance,
+            compiled,
+            took: started.elapsed(),
+        })
+    }
+
+    /// Serves a prepared component under its name. A view already loaded under that name
+    /// is replaced atomically (hot swap): calls in flight finish on the old generation,
+    /// files opened on it keep it, later calls use the new one. `origin` is for humans (a
+    /// file path, `built-in history`).
+    pub fn install(&self, prepared: Prepared, origin: &str) -> Installed {
+        let Prepared {
+            info,
+            pre,
+            instance,
+            compiled,
+            took,
+        } = prepared;
         let _admin = self.admin.lock();
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let loaded = Arc::new(Loaded::new(
@@ -167,8 +253,10 @@ impl ViewHost {
             self.limits.clone(),
         ));
         loaded.checkin(instance);
+        let from_cache = compiled == Compiled::FromCache;
+        let prepare_ms = took.as_secs_f64() * 1e3;
         let views = self.views.load();
-        if let Some(slot) = views.get(info.name.as_str()) {
+        let replaced = if let Some(slot) = views.get(info.name.as_str()) {
             let old = slot.current.swap(loaded);
             *slot.faults.lock() = Faults::default();
             let mut retired = slot.retired.lock();
@@ -176,7 +264,8 @@ impl ViewHost {
             retired.push(Arc::downgrade(&old));
             drop(retired);
             tracing::info!(view = %info.name, version = %info.version, origin, generation,
-                replaced = old.generation, "view swapped");
+                replaced = old.generation, from_cache, prepare_ms, "view swapped");
+            Some(old.generation)
         } else {
             let name: Arc<str> = info.name.as_str().into();
             let slot = Arc::new(ViewSlot {
@@ -189,9 +278,14 @@ impl ViewHost {
             next.insert(name, slot);
             self.views.store(Arc::new(next));
             tracing::info!(view = %info.name, version = %info.version, origin, generation,
-                "view loaded");
+                from_cache, prepare_ms, "view loaded");
+            None
+        };
+        Installed {
+            info,
+            generation,
+            replaced,
         }
-        Ok(info)
     }
 
     /// Stops serving a view; calls in flight finish. `false` when no such view.
@@ -527,31 +621,6 @@ impl ViewHost {
             |v, store, c| v.call_create(store, c, path, kind.into()),
         )?;
         Ok(attrs.into())
-    }
-
-    /// Compile, check, instantiate and ask `info`; the instance joins the pool on load.
-    fn prepare(
-        &self,
-        bytes: &[u8],
-    ) -> Result<(ViewComponentPre<InstanceState>, ViewInfo, ViewInstance)> {
-        let pre = compile(&self.engine, &self.linker, &self.limits, bytes)?;
-        let mut instance =
-            Loaded::instantiate(&pre, &self.engine, self.store_access.clone(), &self.limits)
-                .map_err(anyhow::Error::from)
-                .context("cannot instantiate the component")?;
-        let info = match instance
-            .view
-            .lighthouse_fs_view()
-            .call_info(&mut instance.store)
-        {
-            Ok(info) => ViewInfo::from(info),
-            Err(e) => {
-                let failure = classify(&e, &instance.store, "(loading)".into(), &self.limits);
-                anyhow::bail!("the component's `info` failed: {failure}\n{e:?}");
-            }
-        };
-        check_view_name(&info.name)?;
-        Ok((pre, info, instance))
     }
 
     /// Runs one call on a pooled instance of `loaded`, for `caller` (`may_append`: the call
