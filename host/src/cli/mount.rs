@@ -30,9 +30,16 @@ pub struct MountArgs {
     #[arg(long, env = "LIGHTHOUSE_THREADS")]
     threads: Option<usize>,
     /// Extra views: every `*.wasm` component in DIR (one named like a built-in view
-    /// replaces it).
+    /// replaces it). SIGHUP or `lighthouse-fs views reload MOUNTPOINT` loads DIR again.
     #[arg(long, env = "LIGHTHOUSE_VIEWS")]
     views: Option<PathBuf>,
+    /// Reload the views directory whenever a `*.wasm` in it is added, changed or removed.
+    #[arg(long, requires = "views")]
+    watch: bool,
+    /// Where compiled components are kept, so a restart or an unchanged reload does not
+    /// compile again [default: STORE/compiled].
+    #[arg(long, env = "LIGHTHOUSE_COMPILE_CACHE")]
+    compile_cache: Option<PathBuf>,
 }
 
 pub fn run(args: MountArgs) -> anyhow::Result<()> {
@@ -54,17 +61,38 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     }
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
-    let host = super::views::start_views(&fs, args.views.as_deref())?;
-    fs.set_views(Arc::new(CoreViews(host)));
+    let compile_cache = args
+        .compile_cache
+        .unwrap_or_else(|| store_dir.join("compiled"));
+    let forget = {
+        let fs = fs.clone();
+        Box::new(move |view: &str| {
+            let forgotten = fs.forget_view(view);
+            tracing::debug!(view, ?forgotten, "the kernel forgot the view's names");
+        })
+    };
+    let catalog =
+        super::views::start_views(&fs, args.views.as_deref(), Some(&compile_cache), forget)?;
+    fs.set_views(Arc::new(CoreViews(catalog.host().clone())));
+    // Without the socket `views reload` cannot reach this mount; SIGHUP still can.
+    let _control = crate::control::listen(&store_dir, catalog.clone())
+        .map_err(|e| tracing::warn!("no control socket: {e:#}"))
+        .ok();
+    let _watcher = if args.watch {
+        Some(crate::views::watch::watch(catalog.clone())?)
+    } else {
+        None
+    };
 
     let stop = StopSignal::new();
     {
         let stop = stop.clone();
+        let catalog = catalog.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || loop {
                 match signals.wait() {
-                    Ok(Signal::SIGHUP) => tracing::info!("SIGHUP: nothing to reload yet"),
+                    Ok(Signal::SIGHUP) => catalog.reload().log("SIGHUP"),
                     Ok(sig) => {
                         tracing::info!(signal = %sig, "unmounting");
                         stop.stop();
@@ -83,7 +111,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     let opts = MountOptions {
         mountpoint: mountpoint.clone(),
         allow_other: is_root && !args.no_allow_other,
-        fsname: format!("lighthouse-fs:{}", store_dir.display()),
+        fsname: format!("{}{}", mountpoint::FSNAME_PREFIX, store_dir.display()),
     };
     let backend = args.backend;
     let result = fuse::serve(backend, fs.clone(), &opts, stop, &mut || {

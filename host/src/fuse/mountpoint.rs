@@ -194,6 +194,29 @@ pub fn still_attached(path: &Path) -> bool {
     }
 }
 
+/// The store directory of the lighthouse-fs mount at `path` (the mount's source,
+/// `lighthouse-fs:STORE`).
+pub fn store_of(path: &Path) -> anyhow::Result<PathBuf> {
+    let real =
+        resolve_without_stat(path).with_context(|| format!("resolving {}", path.display()))?;
+    let ours = format!("fuse.{}", super::common::SUBTYPE);
+    let Some(top) = top_mount(&real)? else {
+        anyhow::bail!("{} is not a mount point", path.display());
+    };
+    match top.source.strip_prefix(FSNAME_PREFIX) {
+        Some(store) if top.fstype == ours => Ok(PathBuf::from(store)),
+        _ => anyhow::bail!(
+            "{} is not a lighthouse-fs mount (it is {} from {})",
+            path.display(),
+            top.fstype,
+            top.source
+        ),
+    }
+}
+
+/// The mount's source is this, then the store directory.
+pub const FSNAME_PREFIX: &str = "lighthouse-fs:";
+
 /// One line of /proc/self/mountinfo, the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MountEntry {

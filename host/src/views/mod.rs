@@ -15,6 +15,8 @@
 mod answers;
 mod bindings;
 mod bridge;
+pub mod catalog;
+mod compile_cache;
 mod component;
 mod engine;
 mod error;
@@ -25,16 +27,20 @@ mod limits;
 mod memory_store;
 mod pool;
 pub mod types;
+pub mod watch;
 
+#[cfg(test)]
+mod reload_tests;
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 
 pub use bridge::{CoreViews, HistoryAccess};
+pub use compile_cache::{CompileCache, Compiled};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::ViewCallError;
-pub use host::{LoadedView, Target, Version, ViewHost};
+pub use host::{Installed, LoadedView, Prepared, Target, Version, ViewHost};
 pub use host_store::StoreAccess;
 pub use limits::ViewLimits;
 pub use memory_store::MemoryStore;
@@ -45,7 +51,7 @@ pub use types::{
 
 /// Components built from `guest-ops/` for wasm32-wasip2 by `host/build.rs`, embedded in
 /// the binary: `BUILTIN` (the views the mount loads at start, and the `hello` example)
-/// and `TEST_COMPONENTS` (deliberately bad views, `bad_*`, for tests). Each entry is
+/// and `TEST_COMPONENTS` (views only tests load: `bad_*`, `test_*`). Each entry is
 /// (file stem, component bytes); both lists are empty when guest-ops/ has no workspace.
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_components.rs"));
