@@ -14,7 +14,8 @@
 //! build). Every `<stem>.wasm` produced becomes an entry of `$OUT_DIR/builtin_components.rs`:
 //!
 //! - `BUILTIN`: the production views (and the `hello` example);
-//! - `TEST_COMPONENTS`: the deliberately bad views (`bad_*`) the tests load.
+//! - `TEST_COMPONENTS`: the views only tests load: the deliberately bad ones (`bad_*`)
+//!   and the two versions of the hot-swap test view (`test_*`).
 //!
 //! Without `guest-ops/Cargo.toml` both lists are empty (with a warning).
 
@@ -108,9 +109,11 @@ fn main() {
     write_registry(&out_dir, &stems);
 }
 
-/// `true` for the deliberately bad views that only tests load.
+/// `true` for the views only tests load: deliberately bad ones, and test fixtures.
 fn is_test_component(stem: &str) -> bool {
-    stem.starts_with("bad_") || stem.starts_with("bad-")
+    ["bad_", "bad-", "test_", "test-"]
+        .iter()
+        .any(|prefix| stem.starts_with(prefix))
 }
 
 fn write_registry(out_dir: &Path, components: &[(String, PathBuf)]) {
@@ -137,7 +140,7 @@ fn write_registry(out_dir: &Path, components: &[(String, PathBuf)]) {
     );
     list(
         "TEST_COMPONENTS",
-        "Deliberately bad views (`bad_*`) for tests: (file stem, component bytes).",
+        "Views only tests load (`bad_*`, `test_*`): (file stem, component bytes).",
         true,
     );
     fs::write(out_dir.join("builtin_components.rs"), src).expect("write builtin_components.rs");

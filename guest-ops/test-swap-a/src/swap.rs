@@ -1,0 +1,46 @@
+//! The `swap` test view, shared by its two versions (`test-swap-a`, `test-swap-b`),
+//! which differ only in [`super::LETTER`] and [`super::BIG_LEN`]: the host's hot-swap
+//! tests and benchmark replace one with the other under readers and check that every
+//! read is one version's whole output.
+//!
+//! - `version`: `version X\n`;
+//! - `big`: `BIG_LEN` bytes of the letter, larger than one FUSE read, of a size that
+//!   differs between the versions (so a read sized by one version and filled by the
+//!   other shows).
+
+use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+
+use super::{BIG_LEN, LETTER};
+
+static BIG: [u8; BIG_LEN] = [LETTER; BIG_LEN];
+static VERSION: [u8; 10] = [
+    b'v', b'e', b'r', b's', b'i', b'o', b'n', b' ', LETTER, b'\n',
+];
+static ROOT: FixedDir = FixedDir {
+    files: &[("big", &BIG), ("version", &VERSION)],
+    mtime_ns: 0,
+};
+
+pub struct Swap;
+
+impl View for Swap {
+    fn info() -> ViewInfo {
+        ViewInfo {
+            name: "swap".into(),
+            version: format!("1.0.0-{}", LETTER as char),
+            description: "hot-swap test view: one version of two".into(),
+        }
+    }
+
+    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
+        ROOT.getattr(&path)
+    }
+
+    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
+        ROOT.readdir(&path)
+    }
+
+    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        ROOT.read(&path, offset, len)
+    }
+}
