@@ -95,12 +95,12 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text for logs, pipes and files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
 
 /// Without RUST_LOG: our own notices, and of fuser only errors — it warns once per mount for
-/// each operation left to the kernel's ENOSYS fallback (xattrs), which is by design. Of
-/// fuse3's session only errors too: it warns of every notification about a name the
-/// kernel no longer holds (after a view swap, most of them), which is harmless.
-const DEFAULT_LOG: &str = "info,fuser=error,fuse3::raw::session=error";
+/// each operation left to the kernel's ENOSYS fallback (xattrs), which is by design.
+const DEFAULT_LOG: &str = "info,fuser=error";

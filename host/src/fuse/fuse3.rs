@@ -20,12 +20,11 @@ use anyhow::{anyhow, Context};
 use futures_util::stream::{self, Stream};
 
 use super::common::{self, run, KernelSettings, Lifecycle};
+use super::dev_notify::DevNotify;
 use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
-use crate::core::{
-    Attr, Caller, Entry, FileKind, FsResult, Ino, KernelCache, Op, Opened, SetAttr, TimeSpec,
-};
+use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Op, Opened, SetAttr, TimeSpec};
 
 type Result<T> = std::result::Result<T, Errno>;
 
@@ -40,24 +39,6 @@ const FOPEN_NONSEEKABLE: u32 = 1 << 2;
 const FOPEN_CACHE_DIR: u32 = 1 << 3;
 const FOPEN_STREAM: u32 = 1 << 4;
 const FOPEN_NOFLUSH: u32 = 1 << 5;
-
-/// FUSE notifications through fuse3: queued with the replies, from a thread outside the
-/// runtime (the view reloader's). fuse3 swallows the kernel's answer; a name the kernel
-/// does not hold (ENOENT) is logged and ignored by it. Only directories are ever named as
-/// parents (see `Fs::forget_view`): any other refusal would end fuse3's session.
-struct Notices {
-    notify: Notify,
-    runtime: tokio::runtime::Handle,
-}
-
-impl KernelCache for Notices {
-    fn forget_entry(&self, parent: u64, name: &str) -> std::io::Result<()> {
-        let notify = self.notify.clone();
-        self.runtime
-            .block_on(notify.invalid_entry(parent, name.into()));
-        Ok(())
-    }
-}
 
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
 pub fn serve(
@@ -378,12 +359,14 @@ impl Filesystem for Fuse3Fs {
         Ok(reply)
     }
 
-    async fn ready(&self, notify: Notify) {
-        let notices = Notices {
-            notify,
-            runtime: tokio::runtime::Handle::current(),
-        };
-        self.fs.set_kernel_cache(Arc::new(notices));
+    async fn ready(&self, _notify: Notify) {
+        // Not fuse3's Notify: see dev_notify.rs.
+        match DevNotify::of_this_process() {
+            Ok(notices) => self.fs.set_kernel_cache(Arc::new(notices)),
+            Err(e) => tracing::warn!(
+                "no FUSE notifications (after a view swap the kernel may serve old names until their TTL runs out): {e}"
+            ),
+        }
         self.initialized.notify_one();
     }
 

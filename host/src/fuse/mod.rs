@@ -2,6 +2,7 @@
 //! on [`crate::core::Fs`] and the core's answers into replies — no filesystem logic here.
 
 mod common;
+mod dev_notify;
 pub mod fuse3;
 pub mod fuser;
 pub mod mountpoint;
