@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench mount` (as root: it mounts a tmpfs and FUSE, drops caches).
 //! Env: `LIGHTHOUSE_BENCH_QUICK=1` shrinks every size ~10x;
-//! `LIGHTHOUSE_BENCH_BACKENDS=fuser,fuse3` picks the backends (empty: tmpfs only).
+//! `LIGHTHOUSE_BENCH_BACKENDS=fuser,fuse3` picks the backends (empty: tmpfs only);
+//! `LIGHTHOUSE_BENCH_ONLY=swap,stream` runs only the figures whose names contain one of
+//! those words.
 //! It reports and never fails on a missed target; a backend that fails to mount is
 //! skipped with the reason. The table is also written to `target/bench-mount.json`, the
 //! servers' output to `target/bench-mount-<backend>.log`.
@@ -153,6 +155,8 @@ struct Server {
     backend: String,
     mnt: PathBuf,
     store: PathBuf,
+    /// The watched views directory (lighthouse-fs only).
+    views: PathBuf,
     log: PathBuf,
     child: Option<Child>,
     /// Highest VmHWM seen over every process this server has been (restarts included), KiB.
@@ -161,10 +165,12 @@ struct Server {
 
 impl Server {
     fn mount(backend: &str, mnt: PathBuf, store: PathBuf, log: PathBuf) -> Result<Self> {
+        let views = store.with_extension("views");
         let mut server = Server {
             backend: backend.into(),
             mnt,
             store,
+            views,
             log,
             child: None,
             peak_kib: 0,
@@ -186,11 +192,15 @@ impl Server {
             c.arg("-f").arg(&self.store).arg(&self.mnt);
             c
         } else {
+            fs::create_dir_all(&self.views)?;
             let mut c = Command::new(BIN);
             c.arg("mount")
                 .arg(&self.mnt)
                 .arg("--store")
-                .arg(&self.store);
+                .arg(&self.store)
+                .arg("--views")
+                .arg(&self.views)
+                .arg("--watch");
             c.args(["--backend", &self.backend]);
             c
         };
@@ -357,6 +367,7 @@ const FIGURES: &[(&str, Figure)] = &[
     ("tree walk", tree_walk),
     ("history", history_vs_current),
     ("stream latency", stream_latency),
+    ("view swap", view_swap),
 ];
 
 fn stat_cold_hot(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -499,6 +510,106 @@ fn stream_latency(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         h.saturating_record(closed.elapsed().as_nanos().max(1) as u64);
     }
     Ok(percentiles(&h, ["stream_p50_us", "stream_p99_us"]))
+}
+
+/// Swaps of the test view `swap` between its two versions in the watched views directory.
+const SWAPS: usize = 20;
+
+/// Hot swap. lighthouse-fs targets: the time from a new component landing in the watched
+/// views directory (renamed in, as a build tool does) to its output being read through
+/// the mount, over [`SWAPS`] swaps between two versions with the compile cache warm; and
+/// open+read+close of the view's 10-byte file, quietly and by another thread during the
+/// swaps. tmpfs and bindfs: the same read of a 10-byte file, the baselines.
+fn view_swap(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
+    let reads = ctx.sizes.read_files * ctx.sizes.read_rounds;
+    let quiet = |file: &Path| -> Result<Figures> {
+        let mut h = histogram();
+        for _ in 0..reads {
+            sample(&mut h, || fs::read(file))?;
+        }
+        Ok(percentiles(
+            &h,
+            ["swap_read_quiet_p50_us", "swap_read_quiet_p99_us"],
+        ))
+    };
+    let server = match &t.server {
+        Some(server) if server.backend != BINDFS => server,
+        // The baseline: a plain file of the same size.
+        _ => {
+            let file = t.root.join("swap-base/version");
+            fs::create_dir_all(file.parent().expect("has a parent"))?;
+            fs::write(&file, b"version a\n")?;
+            return quiet(&file);
+        }
+    };
+    let component = |stem: &str| {
+        lighthouse_fs::views::builtin::component(stem)
+            .with_context(|| format!("the {stem} test component is not built"))
+    };
+    let versions = [
+        (component("test_swap_a")?, b"version a\n"),
+        (component("test_swap_b")?, b"version b\n"),
+    ];
+    let file = server.mnt.join("swap/version");
+    let views = server.views.clone();
+    // Lands the version and waits until the mount shows it: milliseconds taken.
+    let swap_to = |(bytes, shows): (&[u8], &[u8; 10])| -> Result<f64> {
+        let tmp = views.join(".swap.wasm.tmp");
+        fs::write(&tmp, bytes)?;
+        let landed = Instant::now();
+        fs::rename(&tmp, views.join("swap.wasm"))?;
+        while fs::read(&file).ok().as_deref() != Some(shows.as_slice()) {
+            ensure!(
+                landed.elapsed() < Duration::from_secs(30),
+                "the swap did not show within 30 s"
+            );
+            thread::sleep(Duration::from_micros(500));
+        }
+        Ok(landed.elapsed().as_secs_f64() * 1e3)
+    };
+    // Both versions once: compiled and in the compile cache from now on.
+    for version in versions {
+        swap_to(version)?;
+    }
+    let mut figures = quiet(&file)?;
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (visible, busy) = thread::scope(|s| -> Result<_> {
+        let reader = s.spawn(|| -> Result<Histogram<u64>> {
+            let mut h = histogram();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let data = sample(&mut h, || fs::read(&file))?;
+                ensure!(
+                    versions.iter().any(|(_, shows)| data == shows.as_slice()),
+                    "a read during the swaps returned {data:?}"
+                );
+            }
+            Ok(h)
+        });
+        let mut visible = Vec::with_capacity(SWAPS);
+        let mut result = Ok(());
+        for i in 0..SWAPS {
+            match swap_to(versions[i % 2]) {
+                Ok(ms) => visible.push(ms),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let busy = reader.join().expect("the reader panicked")?;
+        result.map(|()| (visible, busy))
+    })?;
+    let mut sorted = visible.clone();
+    sorted.sort_by(f64::total_cmp);
+    figures.push(("swap_visible_p50_ms", sorted[sorted.len() / 2]));
+    figures.push(("swap_visible_max_ms", sorted[sorted.len() - 1]));
+    figures.extend(percentiles(
+        &busy,
+        ["swap_read_busy_p50_us", "swap_read_busy_p99_us"],
+    ));
+    Ok(figures)
 }
 
 fn readdir(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
@@ -776,9 +887,19 @@ struct Outcome {
     errors: Vec<String>,
 }
 
+/// Is the figure `name` asked for (`LIGHTHOUSE_BENCH_ONLY`)?
+fn selected(name: &str) -> bool {
+    match std::env::var("LIGHTHOUSE_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only
+            .split(',')
+            .any(|word| !word.trim().is_empty() && name.contains(word.trim())),
+        _ => true,
+    }
+}
+
 fn run(target: &mut Target, ctx: &Ctx) -> Outcome {
     let mut outcome = Outcome::default();
-    for (name, figure) in FIGURES {
+    for (name, figure) in FIGURES.iter().filter(|(name, _)| selected(name)) {
         if let Some(server) = &mut target.server {
             if let Err(e) = server.check_alive() {
                 outcome
@@ -867,6 +988,12 @@ const ROWS: &[Row] = &[
     Row { key: "hist_live_stat_p99_us", label: "stat history/-0s (uncached: lookup + view call), p99 µs", goal: Goal::None },
     Row { key: "stream_p50_us", label: "stream event-to-reader latency (close → line), p50 µs", goal: Goal::AtMost(1000.0) },
     Row { key: "stream_p99_us", label: "stream event-to-reader latency (close → line), p99 µs", goal: Goal::None },
+    Row { key: "swap_visible_p50_ms", label: "view swap: component lands → new output read, p50 ms", goal: Goal::AtMost(500.0) },
+    Row { key: "swap_visible_max_ms", label: "view swap: component lands → new output read, max ms", goal: Goal::None },
+    Row { key: "swap_read_quiet_p50_us", label: "read 10 B view file (tmpfs, bindfs: a file), no swaps, p50 µs", goal: Goal::None },
+    Row { key: "swap_read_quiet_p99_us", label: "read 10 B view file (tmpfs, bindfs: a file), no swaps, p99 µs", goal: Goal::None },
+    Row { key: "swap_read_busy_p50_us", label: "read 10 B view file during {swaps} swaps, p50 µs", goal: Goal::None },
+    Row { key: "swap_read_busy_p99_us", label: "read 10 B view file during {swaps} swaps, p99 µs", goal: Goal::None },
     Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
     Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
 ];
@@ -879,6 +1006,7 @@ fn label(row: &Row, s: &Sizes) -> String {
         .replace("{create}", &count(s.create_files))
         .replace("{tree}", &count(s.tree_files))
         .replace("{names}", &REPEATED_NAMES.to_string())
+        .replace("{swaps}", &SWAPS.to_string())
 }
 
 /// Thousands separators from 1,000; fewer decimals as the number grows.
