@@ -211,6 +211,10 @@ both_backends! {
         assert_eq!(refused.len(), 1, "{doc:#}");
         assert_eq!(refused[0]["view"], "swap");
         assert_eq!(doc["views"]["swap"]["generation"].as_u64(), Some(generation));
+        let health: serde_json::Value =
+            serde_json::from_slice(&fs::read(m.root().join("debug/health.json")).unwrap()).unwrap();
+        assert_eq!(health["status"], "degraded", "{health:#}");
+        assert!(health["problems"][0].as_str().unwrap().contains("swap.wasm refused"), "{health:#}");
         for file in ["version", "big"] {
             assert_eq!(read_version(&m, file), Some(now), "{file} after the refusal");
         }

@@ -251,6 +251,17 @@ impl Fs {
                 v.last_error.as_deref().unwrap_or("unknown")
             ));
         }
+        // A refused component is a view not at the version its author put down.
+        for r in self.views.get().map(|v| v.refused()).unwrap_or_default() {
+            problems.push(format!(
+                "component {} refused{}: {}",
+                r.origin,
+                r.view
+                    .map(|v| format!(" (view {v} serves its previous version, if any)"))
+                    .unwrap_or_default(),
+                r.error
+            ));
+        }
         let status = if failure.is_some() {
             "failing"
         } else if problems.is_empty() {
@@ -397,8 +408,8 @@ impl Fs {
 
 #[derive(Serialize)]
 struct Health {
-    /// "ok", "degraded" (a view faulted: see `problems`) or "failing" (the store refuses
-    /// changes).
+    /// "ok", "degraded" (a view faulted, a component was refused: see `problems`) or
+    /// "failing" (the store refuses changes).
     status: &'static str,
     problems: Vec<String>,
     backend: Option<&'static str>,

@@ -258,6 +258,7 @@ impl ViewHost {
         let views = self.views.load();
         let replaced = if let Some(slot) = views.get(info.name.as_str()) {
             let old = slot.current.swap(loaded);
+            old.retire();
             *slot.faults.lock() = Faults::default();
             let mut retired = slot.retired.lock();
             retired.retain(|l| l.strong_count() > 0);
@@ -292,9 +293,10 @@ impl ViewHost {
     pub fn unload(&self, name: &str) -> bool {
         let _admin = self.admin.lock();
         let views = self.views.load();
-        if !views.contains_key(name) {
+        let Some(slot) = views.get(name) else {
             return false;
-        }
+        };
+        slot.current.load().retire();
         let mut next = FxHashMap::clone(&views);
         next.remove(name);
         self.views.store(Arc::new(next));

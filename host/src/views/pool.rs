@@ -7,6 +7,7 @@
 //! replaces the `Arc<Loaded>`, calls in flight finish on the old generation, whose
 //! instances go away with its last reference.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -36,6 +37,9 @@ pub(crate) struct Loaded {
     store_access: Arc<dyn StoreAccess>,
     limits: Arc<ViewLimits>,
     deadline_ticks: u64,
+    /// Replaced by a newer generation: only files opened on it still call it, so it keeps
+    /// at most one idle instance (instances are a bounded, shared resource).
+    retired: AtomicBool,
 }
 
 impl Loaded {
@@ -57,7 +61,14 @@ impl Loaded {
             store_access,
             limits,
             deadline_ticks,
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// This generation was replaced: give back all idle instances but one.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.idle.lock().truncate(1);
     }
 
     /// A fresh instance in a fresh `Store` (its start functions run under the deadline).
@@ -108,8 +119,13 @@ impl Loaded {
 
     /// Returns a healthy instance after its call (kept if the pool has room).
     pub(crate) fn checkin(&self, instance: ViewInstance) {
+        let keep = if self.retired.load(Ordering::Relaxed) {
+            1
+        } else {
+            self.limits.idle_instances_per_view
+        };
         let mut idle = self.idle.lock();
-        if idle.len() < self.limits.idle_instances_per_view {
+        if idle.len() < keep {
             idle.push(instance);
         }
     }
