@@ -94,19 +94,25 @@ fn the_catalog_follows_the_views_directory() {
     assert_eq!(read(&host, "swap", "/version"), b"version b\n");
     assert_eq!(took(&changed), ["swap"]);
 
-    // A broken one does not: B serves on, the refusal is kept and reported again.
-    put(dir.path(), "swap.wasm", b"\0asm\x0d\0\x01\0 truncated");
-    for _ in 0..2 {
-        let report = catalog.reload();
-        let failed = entry(&report, "swap");
-        assert_eq!(failed.outcome, Outcome::Failed);
-        assert_eq!(failed.generation, second.generation, "B serves on");
-        assert!(failed
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("not a valid WebAssembly component"));
-        assert_eq!(report.failed(), 1);
+    // A broken one does not: B serves on, the refusal is kept and reported again. Broken
+    // in each way a component can be: trapping in `info`, a core module, cut short.
+    let core_module: &[u8] = b"\0asm\x01\0\0\0";
+    let cut_short: &[u8] = b"\0asm\x0d\0\x01\0 truncated";
+    for (bytes, why) in [
+        (component("bad_info"), "`info` failed"),
+        (core_module, "core module"),
+        (cut_short, "not a valid WebAssembly component"),
+    ] {
+        put(dir.path(), "swap.wasm", bytes);
+        for _ in 0..2 {
+            let report = catalog.reload();
+            let failed = entry(&report, "swap");
+            assert_eq!(failed.outcome, Outcome::Failed);
+            assert_eq!(failed.generation, second.generation, "B serves on");
+            let error = failed.error.as_deref().unwrap();
+            assert!(error.contains(why), "{why:?} in {error:?}");
+            assert_eq!(report.failed(), 1);
+        }
     }
     assert!(took(&changed).is_empty());
     assert_eq!(read(&host, "swap", "/version"), b"version b\n");
