@@ -49,7 +49,8 @@
 //! lighthouse_view_sdk::export!(Hello);
 //! ```
 //!
-//! (`guest-ops/hello` is this view, using [`FixedDir`] to be shorter still.) Errors carry
+//! (`guest-ops/hello` is this view, using [`FixedDir`] to be shorter still; a view of
+//! files computed from the store or the caller is shortest as a [`TreeView`].) Errors carry
 //! their reason where the contract allows (`invalid`, `internal`): the host logs it. A
 //! panic traps: the host drops that instance and answers EIO, so return errors instead.
 //! Answers say how long they may be cached ([`Caching`]): `Immutable` only for what can
@@ -63,13 +64,17 @@ pub mod model;
 pub mod path;
 pub mod store_api;
 pub mod time;
+pub mod tree;
 
 pub use fixed::FixedDir;
 pub use store_api::{HostStore, Store};
+pub use tree::{Files, Tree, TreeView};
 
+// `wit` is the repository's `wit/` (a symlink here; a copy in a crate that vendors the
+// SDK, such as one `lighthouse-fs views new` writes), so the path holds in both layouts.
 wit_bindgen::generate!({
     world: "view-component",
-    path: "../../wit",
+    path: "wit",
     additional_derives: [PartialEq, Eq],
     pub_export_macro: true,
     default_bindings_module: "lighthouse_view_sdk",
