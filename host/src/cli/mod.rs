@@ -4,6 +4,7 @@ mod export;
 mod import;
 mod log;
 mod mount;
+mod scaffold;
 mod time;
 mod views;
 

@@ -28,6 +28,8 @@ pub enum ViewsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a new view crate at DIR/NAME (DIR: the current directory), with the SDK.
+    New { name: String, dir: Option<PathBuf> },
 }
 
 pub fn run(cmd: ViewsCommand) -> anyhow::Result<()> {
@@ -58,6 +60,7 @@ pub fn run(cmd: ViewsCommand) -> anyhow::Result<()> {
                 n => anyhow::bail!("{n} component(s) refused; see above"),
             }
         }
+        ViewsCommand::New { name, dir } => super::scaffold::run(&name, dir.as_deref()),
     }
 }
 
