@@ -1,9 +1,9 @@
 //! `lighthouse-fs views new`, the plugin author's first step, end to end: the crate it
 //! writes builds outside this repository (`cargo build --release --target
 //! wasm32-wasip2`, with the lock file and SDK it carries), its own unit tests pass
-//! natively, `views check` accepts the component, and a mount serves its files — from
-//! `--views DIR`, on both backends, and (once the mount has `--watch`) when the built
-//! `.wasm` lands in the watched directory while mounted.
+//! natively, `views check` accepts the component, and a mount serves its files, on both
+//! backends — from `--views DIR`, and with `--watch` when the built `.wasm` lands in the
+//! watched directory while mounted.
 //!
 //! The crate is scaffolded and built once per test run, at a fixed place outside the
 //! repository, with `CARGO_TARGET_DIR=target/scaffold-build`, so a second run reuses the
@@ -322,47 +322,32 @@ both_backends! {
     }
 }
 
-/// The edit–build–see loop: a mount watching an empty directory serves the view once its
-/// component is dropped there (temporary name, then rename, like a build tool).
-#[test]
-#[ignore = "needs --watch"]
-fn scaffolded_view_is_swapped_in_by_watch() {
-    run_test(
-        "scaffolded_view_is_swapped_in_by_watch",
-        Duration::from_secs(MOUNTED_TIMEOUT_SECS),
-        || {
-            let wasm = component();
-            for backend in Backend::ALL {
-                let (_d, views) = temp_dir("lhfs-views-");
-                let (_t, store) = fresh_store();
-                let m = Mount::start_with(
-                    backend,
-                    &store,
-                    &["--views", views.to_str().unwrap(), "--watch"],
-                );
-                assert_eq!(
-                    listing(m.root()),
-                    root_listing(&[]),
-                    "[{backend}] nothing to load yet"
-                );
-                install(&views, wasm);
-                let hello = m.root().join(NAME).join("hello.txt");
-                let deadline = Instant::now() + WATCH_TIMEOUT;
-                while fs::metadata(&hello).is_err() {
-                    assert!(
-                        Instant::now() < deadline,
-                        "[{backend}] {NAME} not served {WATCH_TIMEOUT:?} after it was dropped in \
-                         the watched directory\nstderr:\n{}",
-                        m.stderr()
-                    );
-                    thread::sleep(Duration::from_millis(50));
-                }
-                assert_eq!(listing(m.root()), root_listing(&[NAME]), "[{backend}]");
-                assert_serves_the_scaffolded_view(&m, &store);
-                m.stop();
-            }
-        },
-    );
+// The edit–build–see loop: a mount watching an empty directory serves the view once its
+// component is dropped there (temporary name, then rename, like a build tool).
+both_backends! {
+    #[timeout_secs(MOUNTED_TIMEOUT_SECS)]
+    fn scaffolded_view_is_swapped_in_by_watch(backend: Backend) {
+        let wasm = component();
+        let (_d, views) = temp_dir("lhfs-views-");
+        let (_t, store) = fresh_store();
+        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap(), "--watch"]);
+        assert_eq!(listing(m.root()), root_listing(&[]), "[{backend}] nothing to load yet");
+        install(&views, wasm);
+        let hello = m.root().join(NAME).join("hello.txt");
+        let deadline = Instant::now() + WATCH_TIMEOUT;
+        while fs::metadata(&hello).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "[{backend}] {NAME} not served {WATCH_TIMEOUT:?} after it was dropped in the \
+                 watched directory\nstderr:\n{}",
+                m.stderr()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(listing(m.root()), root_listing(&[NAME]), "[{backend}]");
+        assert_serves_the_scaffolded_view(&m, &store);
+        m.stop();
+    }
 }
 
 /// The names in `dir`, in the order it lists them.
