@@ -5,30 +5,25 @@
 //! Hello from a lighthouse-fs view!
 //! ```
 
-use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+use lighthouse_view_sdk::tree::TreeView;
+use lighthouse_view_sdk::{Caller, FixedDir, ViewInfo};
 
-const ROOT: FixedDir = FixedDir {
+static ROOT: FixedDir = FixedDir {
     files: &[("greeting", b"Hello from a lighthouse-fs view!\n")],
     mtime_ns: 0,
 };
 
 struct Hello;
 
-impl View for Hello {
+impl TreeView for Hello {
+    type Files = &'static FixedDir<'static>;
+
     fn info() -> ViewInfo {
         lighthouse_view_sdk::view_info!("hello", "Example view: one fixed file, /greeting")
     }
 
-    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
-        ROOT.getattr(&path)
-    }
-
-    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
-        ROOT.readdir(&path)
-    }
-
-    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        ROOT.read(&path, offset, len)
+    fn files(_: Caller) -> Self::Files {
+        &ROOT
     }
 }
 

@@ -1,5 +1,7 @@
 //! A flat, fixed directory of files: the smallest view there is (see `guest-ops/hello`).
+//! As [`Files`], a `&'static FixedDir` is a whole [`TreeView`](crate::tree::TreeView).
 
+use crate::tree::Files;
 use crate::{attrs, error, path, slice_read, Attrs, Caching, DirEntry, FsError, NodeKind};
 
 /// A root directory holding `files` (name, content), none of which ever changes.
@@ -59,6 +61,37 @@ impl FixedDir<'_> {
     }
 }
 
+/// The files of a fixed directory: immutable, served without copying more than is read.
+impl Files for FixedDir<'_> {
+    fn paths(&self) -> Result<Vec<String>, FsError> {
+        Ok(self
+            .files
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect())
+    }
+
+    fn content(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        Ok(self.file(path)?.ok_or(FsError::IsADirectory)?.to_vec())
+    }
+
+    fn caching(&self, _path: &str) -> Caching {
+        Caching::Immutable
+    }
+
+    fn mtime_ns(&self, _path: &str) -> i64 {
+        self.mtime_ns
+    }
+
+    fn size(&self, path: &str) -> Result<u64, FsError> {
+        Ok(self.file(path)?.ok_or(FsError::IsADirectory)?.len() as u64)
+    }
+
+    fn read(&self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        FixedDir::read(self, path, offset, len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +118,23 @@ mod tests {
         assert!(matches!(DIR.getattr("/a/x"), Err(FsError::NotFound)));
         assert!(matches!(DIR.write("/a"), Err(FsError::ReadOnly)));
         assert!(matches!(DIR.readlink("/a"), Err(FsError::Invalid(_))));
+    }
+
+    #[test]
+    fn serves_as_a_tree_too() {
+        let tree = crate::Tree(&DIR);
+        let a = tree.getattr("/a").unwrap();
+        assert_eq!((a.size, a.mtime_ns), (5, 7));
+        assert!(matches!(a.caching, Caching::Immutable));
+        assert_eq!(tree.read("/a", 1, 2).unwrap(), b"lp");
+        assert_eq!(tree.read("/b", 0, 9).unwrap(), b"");
+        let names: Vec<String> = tree
+            .readdir("/")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(matches!(tree.getattr("/c"), Err(FsError::NotFound)));
     }
 }

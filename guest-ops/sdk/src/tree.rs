@@ -79,6 +79,41 @@ pub trait Files {
         let _ = path;
         0
     }
+
+    /// The size of a file. Default: the length of its [`content`](Self::content); say it
+    /// without computing the content when you can.
+    fn size(&self, path: &str) -> Result<u64, FsError> {
+        Ok(self.content(path)?.len() as u64)
+    }
+
+    /// Up to `len` bytes of a file from `offset`. Default: that part of its
+    /// [`content`](Self::content); serve it without copying the whole when you can.
+    fn read(&self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        Ok(slice_read(&self.content(path)?, offset, len))
+    }
+}
+
+/// A reference to files serves as the files (a `&'static` [`FixedDir`](crate::FixedDir),
+/// a `&ModelStore`-backed view in tests).
+impl<F: Files + ?Sized> Files for &F {
+    fn paths(&self) -> Result<Vec<String>, FsError> {
+        (**self).paths()
+    }
+    fn content(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        (**self).content(path)
+    }
+    fn caching(&self, path: &str) -> Caching {
+        (**self).caching(path)
+    }
+    fn mtime_ns(&self, path: &str) -> i64 {
+        (**self).mtime_ns(path)
+    }
+    fn size(&self, path: &str) -> Result<u64, FsError> {
+        (**self).size(path)
+    }
+    fn read(&self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        (**self).read(path, offset, len)
+    }
 }
 
 /// What a path of a [`Files`] tree is.
@@ -129,10 +164,7 @@ impl<F: Files> Tree<F> {
 
     pub fn getattr(&self, path: &str) -> Result<Attrs, FsError> {
         Ok(match self.node(path)? {
-            Node::File(p) => {
-                let size = self.0.content(&p)?.len() as u64;
-                attrs::file(size, self.0.mtime_ns(&p), self.0.caching(&p))
-            }
+            Node::File(p) => attrs::file(self.0.size(&p)?, self.0.mtime_ns(&p), self.0.caching(&p)),
             Node::Dir(p, _) => attrs::dir(self.0.mtime_ns(&p), self.0.caching(&p)),
         })
     }
@@ -146,7 +178,7 @@ impl<F: Files> Tree<F> {
 
     pub fn read(&self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
         match self.node(path)? {
-            Node::File(p) => Ok(slice_read(&self.0.content(&p)?, offset, len)),
+            Node::File(p) => self.0.read(&p, offset, len),
             Node::Dir(..) => Err(FsError::IsADirectory),
         }
     }

@@ -8,7 +8,8 @@
 //!   differs between the versions (so a read sized by one version and filled by the
 //!   other shows).
 
-use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+use lighthouse_view_sdk::tree::TreeView;
+use lighthouse_view_sdk::{Caller, FixedDir, ViewInfo};
 
 use super::{BIG_LEN, LETTER};
 
@@ -23,7 +24,9 @@ static ROOT: FixedDir = FixedDir {
 
 pub struct Swap;
 
-impl View for Swap {
+impl TreeView for Swap {
+    type Files = &'static FixedDir<'static>;
+
     fn info() -> ViewInfo {
         ViewInfo {
             name: "swap".into(),
@@ -32,15 +35,7 @@ impl View for Swap {
         }
     }
 
-    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
-        ROOT.getattr(&path)
-    }
-
-    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
-        ROOT.readdir(&path)
-    }
-
-    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        ROOT.read(&path, offset, len)
+    fn files(_: Caller) -> Self::Files {
+        &ROOT
     }
 }
