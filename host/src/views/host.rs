@@ -369,12 +369,7 @@ impl ViewHost {
     /// `generation` of `view` while it is loaded (`None`, or a generation gone: the
     /// current one).
     pub fn version(&self, view: &str, generation: Option<u64>) -> Result<Version, ViewCallError> {
-        let slot = self
-            .views
-            .load()
-            .get(view)
-            .cloned()
-            .ok_or(ViewCallError::NoSuchView)?;
+        let slot = self.slot(view)?;
         let loaded = match generation.and_then(|g| slot.find(g)) {
             Some(loaded) => loaded,
             None => slot.current.load_full(),
@@ -385,14 +380,17 @@ impl ViewHost {
     /// Exactly `generation` of `view`, for a file being opened: [`ViewCallError::Gone`]
     /// once nothing holds it any more.
     pub fn pin(&self, view: &str, generation: u64) -> Result<Version, ViewCallError> {
-        let slot = self
-            .views
+        let slot = self.slot(view)?;
+        let loaded = slot.find(generation).ok_or(ViewCallError::Gone)?;
+        Ok(Version { slot, loaded })
+    }
+
+    fn slot(&self, view: &str) -> Result<Arc<ViewSlot>, ViewCallError> {
+        self.views
             .load()
             .get(view)
             .cloned()
-            .ok_or(ViewCallError::NoSuchView)?;
-        let loaded = slot.find(generation).ok_or(ViewCallError::Gone)?;
-        Ok(Version { slot, loaded })
+            .ok_or(ViewCallError::NoSuchView)
     }
 
     /// How well the cache of immutable answers does (for `debug/` and tests).
