@@ -16,7 +16,7 @@ pub use config::FsConfig;
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
 pub use kernel_cache::{Forgotten, KernelCache};
-pub use stats::{Op, OpSnapshot, OpStats};
+pub use stats::{Latencies, LatencyCounts, Op, OpSnapshot, OpStats, SectionId};
 pub use types::*;
 pub use view_ops::WOULD_BLOCK;
 

@@ -8,7 +8,11 @@
 //! within 12.5% of the true value, never below it).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 
 use super::error::errno_name;
 
@@ -182,37 +186,162 @@ fn errno_index(errno: i32) -> usize {
         .unwrap_or(ERRNOS.len())
 }
 
-/// One operation's counters.
-struct OpCounters {
+/// A latency distribution: requests per log-scale bucket, their sum and the maximum.
+pub struct Latencies {
     /// Requests per latency bucket; their sum is the request count.
     buckets: [AtomicU64; BUCKETS],
     sum_ns: AtomicU64,
     max_ns: AtomicU64,
-    /// Failed requests by errno (index in `ERRNOS`, the last slot for any other).
-    errnos: [AtomicU64; ERRNOS.len() + 1],
 }
 
-impl Default for OpCounters {
+impl Default for Latencies {
     fn default() -> Self {
-        OpCounters {
+        Latencies {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_ns: AtomicU64::new(0),
             max_ns: AtomicU64::new(0),
-            errnos: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
-/// Counters of every operation since the mount started.
-pub struct OpStats {
+impl Latencies {
+    /// One more request that took `elapsed` (relaxed atomic adds only).
+    #[inline]
+    pub fn record(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets[bucket_of(ns)].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        if ns > self.max_ns.load(Relaxed) {
+            self.max_ns.fetch_max(ns, Relaxed);
+        }
+    }
+
+    /// The distribution now.
+    pub fn read(&self) -> LatencyCounts {
+        LatencyCounts {
+            buckets: self.buckets.iter().map(|b| b.load(Relaxed)).collect(),
+            sum_ns: self.sum_ns.load(Relaxed),
+            max_ns: self.max_ns.load(Relaxed),
+        }
+    }
+}
+
+/// A [`Latencies`] as read at one moment (several may be added up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyCounts {
+    buckets: Vec<u64>,
+    pub sum_ns: u64,
+    pub max_ns: u64,
+}
+
+impl Default for LatencyCounts {
+    fn default() -> Self {
+        LatencyCounts {
+            buckets: vec![0; BUCKETS],
+            sum_ns: 0,
+            max_ns: 0,
+        }
+    }
+}
+
+impl LatencyCounts {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    pub fn add(&mut self, other: &LatencyCounts) {
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.sum_ns += other.sum_ns;
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// The smallest latency at or above which lie at most (1-p) of the requests (within
+    /// 12.5% above the true value); `None` while nothing was recorded.
+    pub fn percentile(&self, p: f64) -> Option<Duration> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((p * count as f64).ceil() as u64).clamp(1, count);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Duration::from_nanos(bucket_high(i).min(self.max_ns)));
+            }
+        }
+        Some(Duration::from_nanos(self.max_ns))
+    }
+
+    /// The counts per bucket of `bounds` (ascending upper bounds in seconds; a last bucket
+    /// for what lies above them all): for Prometheus histograms. A fine bucket goes to the
+    /// first bound at or above its top, so a count may sit one bound high (by at most
+    /// 12.5% of the latency), never low.
+    pub fn coarse(&self, bounds: &[f64]) -> Vec<u64> {
+        let mut out = vec![0; bounds.len() + 1];
+        for (i, &n) in self.buckets.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let top = bucket_high(i) as f64 / 1e9;
+            let slot = bounds
+                .iter()
+                .position(|&b| top <= b)
+                .unwrap_or(bounds.len());
+            out[slot] += n;
+        }
+        out
+    }
+}
+
+/// One operation's counters.
+#[derive(Default)]
+struct OpCounters {
+    latencies: Latencies,
+    /// Failed requests by errno (index in `ERRNOS`, the last slot for any other).
+    errnos: [AtomicU64; ERRNOS.len() + 1],
+}
+
+/// Most sections a mount counts apart (the native ones and the views); requests in
+/// further views are counted with the last.
+const MAX_SECTIONS: usize = 32;
+
+/// Where a request was served: the mount root, `current/`, `debug/`, or a view, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionId(usize);
+
+impl SectionId {
+    pub const ROOT: SectionId = SectionId(0);
+    pub const CURRENT: SectionId = SectionId(1);
+    pub const DEBUG: SectionId = SectionId(2);
+}
+
+/// One section's counters: its name and every operation's.
+struct SectionCounters {
+    name: Arc<str>,
     ops: Box<[OpCounters]>,
+}
+
+/// Counters of every operation since the mount started, per section.
+pub struct OpStats {
+    /// Allocated on first use; read without a lock on every request.
+    sections: Box<[OnceLock<SectionCounters>]>,
+    /// View names to their slots.
+    names: RwLock<FxHashMap<Arc<str>, SectionId>>,
 }
 
 impl Default for OpStats {
     fn default() -> Self {
-        OpStats {
-            ops: Op::ALL.iter().map(|_| OpCounters::default()).collect(),
+        let stats = OpStats {
+            sections: (0..MAX_SECTIONS).map(|_| OnceLock::new()).collect(),
+            names: RwLock::new(FxHashMap::default()),
+        };
+        for name in ["root", "current", "debug"] {
+            stats.section(name);
         }
+        stats
     }
 }
 
@@ -230,6 +359,8 @@ pub struct OpSnapshot {
     pub p50: Option<Duration>,
     pub p90: Option<Duration>,
     pub p99: Option<Duration>,
+    /// The distribution the figures come from.
+    pub latencies: LatencyCounts,
 }
 
 impl OpSnapshot {
@@ -237,72 +368,102 @@ impl OpSnapshot {
         (self.count > 0)
             .then(|| Duration::from_nanos((self.sum.as_nanos() / u128::from(self.count)) as u64))
     }
+
+    fn of(op: Op, latencies: LatencyCounts, errnos: Vec<(&'static str, u64)>) -> OpSnapshot {
+        OpSnapshot {
+            op,
+            count: latencies.count(),
+            errors: errnos.iter().map(|(_, n)| n).sum(),
+            errnos,
+            sum: Duration::from_nanos(latencies.sum_ns),
+            max: Duration::from_nanos(latencies.max_ns),
+            p50: latencies.percentile(0.50),
+            p90: latencies.percentile(0.90),
+            p99: latencies.percentile(0.99),
+            latencies,
+        }
+    }
 }
 
 impl OpStats {
-    /// One request of `op` took `elapsed`; `errno` when it failed. Lock-free: relaxed
-    /// atomic adds on the operation's own counters only.
-    #[inline]
-    pub fn record(&self, op: Op, elapsed: Duration, errno: Option<i32>) {
-        let c = &self.ops[op as usize];
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        c.buckets[bucket_of(ns)].fetch_add(1, Relaxed);
-        c.sum_ns.fetch_add(ns, Relaxed);
-        if ns > c.max_ns.load(Relaxed) {
-            c.max_ns.fetch_max(ns, Relaxed);
+    /// The section named `name` (a view's name, or `root`, `current`, `debug`), counted
+    /// apart from the others up to [`MAX_SECTIONS`].
+    pub fn section(&self, name: &str) -> SectionId {
+        if let Some(&id) = self.names.read().get(name) {
+            return id;
         }
+        let mut names = self.names.write();
+        if let Some(&id) = names.get(name) {
+            return id;
+        }
+        let id = SectionId(names.len().min(MAX_SECTIONS - 1));
+        let name: Arc<str> = if names.len() >= MAX_SECTIONS - 1 {
+            "other".into()
+        } else {
+            name.into()
+        };
+        self.sections[id.0].get_or_init(|| SectionCounters {
+            name: name.clone(),
+            ops: Op::ALL.iter().map(|_| OpCounters::default()).collect(),
+        });
+        names.insert(name, id);
+        id
+    }
+
+    /// One request of `op` in `section` took `elapsed`; `errno` when it failed.
+    /// Lock-free: relaxed atomic adds on the operation's own counters only.
+    #[inline]
+    pub fn record(&self, section: SectionId, op: Op, elapsed: Duration, errno: Option<i32>) {
+        let Some(s) = self.sections[section.0].get() else {
+            return;
+        };
+        let c = &s.ops[op as usize];
+        c.latencies.record(elapsed);
         if let Some(e) = errno {
             c.errnos[errno_index(e)].fetch_add(1, Relaxed);
         }
     }
 
-    /// The figures of `op` now. Counters are read one by one while requests go on, so
-    /// `count` and the percentiles come from the same reading of the buckets, and the
-    /// error count may be a request ahead of them.
-    pub fn snapshot(&self, op: Op) -> OpSnapshot {
-        let c = &self.ops[op as usize];
-        let buckets: Vec<u64> = c.buckets.iter().map(|b| b.load(Relaxed)).collect();
-        let count: u64 = buckets.iter().sum();
-        let max_ns = c.max_ns.load(Relaxed);
-        let percentile = |p: f64| -> Option<Duration> {
-            if count == 0 {
-                return None;
-            }
-            // The smallest latency at or above which lie at most (1-p) of the requests.
-            let rank = ((p * count as f64).ceil() as u64).clamp(1, count);
-            let mut seen = 0;
-            for (i, n) in buckets.iter().enumerate() {
-                seen += n;
-                if seen >= rank {
-                    return Some(Duration::from_nanos(bucket_high(i).min(max_ns)));
-                }
-            }
-            Some(Duration::from_nanos(max_ns))
-        };
-        let mut errnos = Vec::new();
-        let mut errors = 0;
-        for (i, n) in c.errnos.iter().enumerate() {
-            let n = n.load(Relaxed);
-            if n > 0 {
-                errors += n;
-                let name = ERRNOS.get(i).map_or("other", |&e| errno_name(e));
-                errnos.push((name, n));
-            }
-        }
-        OpSnapshot {
-            op,
-            count,
-            errors,
-            errnos,
-            sum: Duration::from_nanos(c.sum_ns.load(Relaxed)),
-            max: Duration::from_nanos(max_ns),
-            p50: percentile(0.50),
-            p90: percentile(0.90),
-            p99: percentile(0.99),
-        }
+    /// The sections counted so far, in the order they were first seen.
+    pub fn sections(&self) -> Vec<(SectionId, Arc<str>)> {
+        self.sections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.get().map(|s| (SectionId(i), s.name.clone())))
+            .collect()
     }
 
-    /// Every operation's figures, in [`Op::ALL`] order.
+    /// The figures of `op` in `section` now (`None`: all sections). Counters are read one
+    /// by one while requests go on, so the error count may be a request ahead of `count`.
+    pub fn snapshot_in(&self, section: Option<SectionId>, op: Op) -> OpSnapshot {
+        let mut latencies = LatencyCounts::default();
+        let mut errnos = vec![0u64; ERRNOS.len() + 1];
+        for (i, s) in self.sections.iter().enumerate() {
+            let Some(s) = s.get() else { continue };
+            if section.is_some_and(|want| want.0 != i) {
+                continue;
+            }
+            let c = &s.ops[op as usize];
+            latencies.add(&c.latencies.read());
+            for (sum, n) in errnos.iter_mut().zip(&c.errnos) {
+                *sum += n.load(Relaxed);
+            }
+        }
+        let errnos = errnos
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, n)| n > 0)
+            .map(|(i, n)| (ERRNOS.get(i).map_or("other", |&e| errno_name(e)), n))
+            .collect();
+        OpSnapshot::of(op, latencies, errnos)
+    }
+
+    /// The figures of `op` over every section.
+    pub fn snapshot(&self, op: Op) -> OpSnapshot {
+        self.snapshot_in(None, op)
+    }
+
+    /// Every operation's figures over every section, in [`Op::ALL`] order.
     pub fn snapshot_all(&self) -> Vec<OpSnapshot> {
         Op::ALL.iter().map(|&op| self.snapshot(op)).collect()
     }
@@ -367,14 +528,15 @@ mod tests {
     #[test]
     fn percentiles_counts_and_errors() {
         let s = OpStats::default();
+        let current = SectionId::CURRENT;
         assert_eq!(s.snapshot(Op::Read).count, 0);
         assert_eq!(s.snapshot(Op::Read).p50, None);
         for us in 1..=100u64 {
-            s.record(Op::Read, Duration::from_micros(us), None);
+            s.record(current, Op::Read, Duration::from_micros(us), None);
         }
-        s.record(Op::Read, Duration::from_micros(7), Some(libc::EIO));
-        s.record(Op::Read, Duration::from_micros(7), Some(libc::EIO));
-        s.record(Op::Read, Duration::from_micros(7), Some(12345));
+        s.record(current, Op::Read, Duration::from_micros(7), Some(libc::EIO));
+        s.record(current, Op::Read, Duration::from_micros(7), Some(libc::EIO));
+        s.record(current, Op::Read, Duration::from_micros(7), Some(12345));
         let r = s.snapshot(Op::Read);
         assert_eq!((r.count, r.errors), (103, 3));
         assert_eq!(r.errnos, vec![("EIO", 2), ("other", 1)]);
@@ -391,6 +553,30 @@ mod tests {
             "operations are counted apart"
         );
         assert_eq!(s.snapshot_all().len(), Op::ALL.len());
+
+        // Sections are counted apart and added up.
+        let history = s.section("history");
+        assert_eq!(s.section("history"), history);
+        s.record(
+            history,
+            Op::Read,
+            Duration::from_millis(2),
+            Some(libc::ENOENT),
+        );
+        assert_eq!(s.snapshot_in(Some(history), Op::Read).count, 1);
+        assert_eq!(s.snapshot_in(Some(current), Op::Read).count, 103);
+        assert_eq!(s.snapshot(Op::Read).count, 104);
+        assert_eq!(
+            s.snapshot(Op::Read).errnos,
+            vec![("ENOENT", 1), ("EIO", 2), ("other", 1)]
+        );
+        let names: Vec<String> = s.sections().iter().map(|(_, n)| n.to_string()).collect();
+        assert_eq!(names, ["root", "current", "debug", "history"]);
+        // Coarse buckets for Prometheus: 1..=100 µs and the 2 ms read.
+        let coarse = s.snapshot(Op::Read).latencies.coarse(&[50e-6, 1e-3]);
+        assert_eq!(coarse.iter().sum::<u64>(), 104);
+        assert_eq!(coarse[2], 1, "2 ms is above both bounds");
+        assert!((45..=52).contains(&coarse[0]), "{coarse:?}");
         for (i, op) in Op::ALL.iter().enumerate() {
             assert_eq!(*op as usize, i, "Op::ALL is in declaration order");
         }

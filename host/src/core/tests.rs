@@ -1181,10 +1181,15 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
     assert_eq!(p["backend"], "fuser");
     assert_eq!(p["ops"]["read"]["count"], 0);
     for _ in 0..5 {
-        fs.op_stats()
-            .record(Op::Read, std::time::Duration::from_micros(20), None);
+        fs.op_stats().record(
+            crate::core::SectionId::CURRENT,
+            Op::Read,
+            std::time::Duration::from_micros(20),
+            None,
+        );
     }
     fs.op_stats().record(
+        crate::core::SectionId::DEBUG,
         Op::Read,
         std::time::Duration::from_micros(20),
         Some(libc::EIO),

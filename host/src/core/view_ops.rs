@@ -8,6 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::handles::Handle;
+use super::stats::SectionId;
 use super::views::{
     attr_of, check_open, entry_of, is_view_ino, Caching, ViewAttr, ViewOpen, ViewPath, ViewVersion,
     Views,
@@ -375,6 +376,23 @@ pub(super) enum Section {
 }
 
 impl Fs {
+    /// The section a request on `ino` is counted in (`debug/performance.json`,
+    /// `/metrics`): the root, `current/`, `debug/`, or a view by name.
+    pub fn stats_section(&self, ino: Ino) -> SectionId {
+        if ino == ROOT_INO {
+            SectionId::ROOT
+        } else if super::debug::is_debug_ino(ino) {
+            SectionId::DEBUG
+        } else if is_view_ino(ino) {
+            match self.view_inodes.view_of(ino) {
+                Some(view) => self.op_stats().section(&view),
+                None => SectionId::ROOT,
+            }
+        } else {
+            SectionId::CURRENT
+        }
+    }
+
     pub(super) fn section(&self, ino: Ino) -> Section {
         if ino == ROOT_INO {
             Section::Root

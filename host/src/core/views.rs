@@ -260,6 +260,11 @@ impl ViewInodes {
         ino
     }
 
+    /// The view `ino` belongs to.
+    pub fn view_of(&self, ino: Ino) -> Option<Arc<str>> {
+        self.map.read().by_ino.get(&ino).map(|vp| vp.view.clone())
+    }
+
     /// The kernel was handed an entry for `ino` of this kind (the first one counts).
     pub fn handed_out(&self, ino: Ino, kind: FileKind) {
         if self.map.read().given_as_dir.contains_key(&ino) {

@@ -93,15 +93,19 @@ pub(super) fn dirent_size(header: usize, name_len: usize) -> usize {
 pub(super) fn run<T>(fs: &Fs, op: Op, ino: Ino, f: impl FnOnce() -> FsResult<T>) -> Result<T, i32> {
     let started = Instant::now();
     let result = contain(op.as_str(), ino, f);
-    record(fs, op, started, &result);
+    record(fs, op, ino, started, &result);
     result
 }
 
-/// Record one finished request of `op` that started at `started` (see [`run`]).
+/// Record one finished request of `op` on `ino` that started at `started` (see [`run`]).
 #[inline]
-pub(super) fn record<T>(fs: &Fs, op: Op, started: Instant, result: &Result<T, i32>) {
-    fs.op_stats()
-        .record(op, started.elapsed(), result.as_ref().err().copied());
+pub(super) fn record<T>(fs: &Fs, op: Op, ino: Ino, started: Instant, result: &Result<T, i32>) {
+    fs.op_stats().record(
+        fs.stats_section(ino),
+        op,
+        started.elapsed(),
+        result.as_ref().err().copied(),
+    );
 }
 
 /// Contain a panic of `f` (answer EIO instead of killing a fuser worker or leaving a

@@ -319,7 +319,7 @@ async fn blocking<T: Send + 'static>(
                 Err(libc::EIO)
             }
         };
-    common::record(fs, op, started, &result);
+    common::record(fs, op, ino, started, &result);
     result
 }
 

@@ -93,7 +93,7 @@ impl Parking {
         match self.try_read(&req) {
             Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => Err(Waiting { req, seen }),
             other => {
-                super::common::record(&self.fs, Op::Read, started, &other);
+                super::common::record(&self.fs, Op::Read, req.ino, started, &other);
                 Ok(other)
             }
         }
