@@ -5,5 +5,6 @@ pub mod cli;
 pub mod control;
 pub mod core;
 pub mod fuse;
+pub mod metrics;
 pub mod store;
 pub mod views;

@@ -24,6 +24,21 @@ use crate::fuse::Backend;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (for people) or JSON (one object per line, for collectors).
+    /// Filter with RUST_LOG (default: info).
+    #[arg(
+        long,
+        global = true,
+        env = "LIGHTHOUSE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -71,7 +86,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
+    init_tracing(cli.log_format);
     let result = match cli.command {
         Command::Mount(args) => mount::run(args),
         Command::Umount { mountpoint } => crate::fuse::mountpoint::unmount(&mountpoint),
@@ -90,16 +105,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
         // Colours for a person at a terminal; plain text for logs, pipes and files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One JSON object per line: timestamp, level, fields, and the spans it is in.
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
 }
 
 /// Without RUST_LOG: our own notices, and of fuser only errors — it warns once per mount for

@@ -1,6 +1,7 @@
 //! `lighthouse-fs mount`: serve a store at a mountpoint until a signal or an unmount.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -40,6 +41,10 @@ pub struct MountArgs {
     /// compile again [default: STORE/compiled].
     #[arg(long, env = "LIGHTHOUSE_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics and liveness at /healthz (e.g.
+    /// 127.0.0.1:9464; port 0 picks a free port, logged at start).
+    #[arg(long, env = "LIGHTHOUSE_METRICS")]
+    metrics: Option<String>,
 }
 
 pub fn run(args: MountArgs) -> anyhow::Result<()> {
@@ -78,6 +83,18 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     let _control = crate::control::listen(&store_dir, catalog.clone())
         .map_err(|e| tracing::warn!("no control socket: {e:#}"))
         .ok();
+    let serving = Arc::new(AtomicBool::new(false));
+    let _metrics = match &args.metrics {
+        Some(addr) => Some(crate::metrics::serve(
+            addr,
+            crate::metrics::Sources {
+                fs: fs.clone(),
+                catalog: catalog.clone(),
+                serving: serving.clone(),
+            },
+        )?),
+        None => None,
+    };
     let _watcher = if args.watch {
         Some(crate::views::watch::watch(catalog.clone())?)
     } else {
@@ -115,8 +132,10 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     };
     let backend = args.backend;
     let result = fuse::serve(backend, fs.clone(), &opts, stop, &mut || {
+        serving.store(true, Ordering::Relaxed);
         tracing::info!(mountpoint = %mountpoint.display(), %backend, store = %store_dir.display(), "serving");
     });
+    serving.store(false, Ordering::Relaxed);
     // Whatever happened to the session, every queued event reaches the log.
     fs.shutdown();
     result

@@ -85,8 +85,7 @@ fn render(report: &ReloadReport) -> String {
                 )
             }
             outcome => {
-                let word = format!("{outcome:?}").to_lowercase();
-                format!("{view}: {word}{generation} ({})", e.origin)
+                format!("{view}: {}{generation} ({})", outcome.as_str(), e.origin)
             }
         };
         out.push_str(&line);

@@ -462,11 +462,12 @@ struct ViewCounts {
     with_faults: usize,
 }
 
-#[derive(Serialize)]
-struct ProcessFigures {
-    open_fds: Option<usize>,
-    rss_bytes: Option<u64>,
-    threads: Option<u64>,
+/// What the kernel says of this process.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessFigures {
+    pub open_fds: Option<usize>,
+    pub rss_bytes: Option<u64>,
+    pub threads: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -598,7 +599,7 @@ impl<V: Serialize> Serialize for Ordered<V> {
 
 /// What the kernel says of this process: descriptors, memory, threads (`null` when
 /// unreadable).
-fn process_figures() -> ProcessFigures {
+pub fn process_figures() -> ProcessFigures {
     let open_fds = std::fs::read_dir("/proc/self/fd")
         .ok()
         // Less the descriptor reading the directory.

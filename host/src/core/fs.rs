@@ -41,6 +41,10 @@ pub struct Fs {
     pub(super) mount: OnceLock<MountInfo>,
     /// The adapter's way to make the kernel forget cached names (while mounted).
     pub(super) kernel_cache: RwLock<Option<Arc<dyn super::KernelCache>>>,
+    /// Reads parked by the adapters, waiting for a stream to move.
+    blocked_readers: std::sync::atomic::AtomicI64,
+    /// Bytes of file content committed as write events since the start.
+    written_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Fs {
@@ -74,7 +78,44 @@ impl Fs {
             cache: CacheCounters::default(),
             mount: OnceLock::new(),
             kernel_cache: RwLock::new(None),
+            blocked_readers: 0.into(),
+            written_bytes: 0.into(),
         }
+    }
+
+    /// Where and by which backend the filesystem is served (once mounted).
+    pub fn mount_info(&self) -> Option<&MountInfo> {
+        self.mount.get()
+    }
+
+    /// A read was parked (`+1`) or answered after waiting (`-1`), as the adapters say.
+    pub fn note_blocked_reader(&self, delta: i64) {
+        self.blocked_readers.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Reads waiting for a stream to move now.
+    pub fn blocked_readers(&self) -> u64 {
+        self.blocked_readers.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Bytes of file content committed as write events since the mount started.
+    pub fn written_bytes(&self) -> u64 {
+        self.written_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Open handles by kind.
+    pub fn handle_census(&self) -> super::handles::HandleCensus {
+        self.handles.census()
+    }
+
+    /// What the kernel was told it may cache, counted as it was answered.
+    pub fn cache_counters(&self) -> &CacheCounters {
+        &self.cache
+    }
+
+    /// Inodes of the live tree now.
+    pub fn live_inodes(&self) -> usize {
+        self.tree.read().len()
     }
 
     /// Called by the adapter layer as it starts serving: which backend, where.
@@ -1175,6 +1216,9 @@ impl Fs {
 
     /// Append a change to the log; the caller holds the tree's write lock.
     fn record(&self, caller: &Caller, time: TimeNs, change: Change) -> FsResult<u64> {
+        if let Change::Write { size, .. } = &change {
+            self.written_bytes.fetch_add(*size, Ordering::Relaxed);
+        }
         self.store
             .append(time, caller, change)
             .map_err(|e| FsError::with(libc::EIO, e))

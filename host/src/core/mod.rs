@@ -13,9 +13,12 @@ mod view_ops;
 pub mod views;
 
 pub use config::FsConfig;
+pub use debug::{process_figures, ProcessFigures};
 pub use error::{errno_name, FsError, FsResult};
 pub use fs::Fs;
+pub use handles::HandleCensus;
 pub use kernel_cache::{Forgotten, KernelCache};
+pub use stats::CacheCounters;
 pub use stats::{Latencies, LatencyCounts, Op, OpSnapshot, OpStats, SectionId};
 pub use types::*;
 pub use view_ops::WOULD_BLOCK;

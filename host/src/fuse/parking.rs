@@ -120,6 +120,13 @@ impl Parking {
             return done(Err(libc::EINTR));
         }
         tracing::trace!(unique = req.unique, fh = req.fh, "read parked");
+        // Counted until answered, however it ends.
+        let fs = self.fs.clone();
+        fs.note_blocked_reader(1);
+        let done: Completion = Box::new(move |answer| {
+            fs.note_blocked_reader(-1);
+            done(answer)
+        });
         st.parked.push(Parked { req, seen, done });
         if !st.thread_running {
             st.thread_running = true;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::ViewHost;
 
 /// What a reload did with one view or file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// A view of a new name is served.
@@ -54,6 +54,19 @@ pub struct ReloadEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReloadReport {
     pub entries: Vec<ReloadEntry>,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Loaded => "loaded",
+            Outcome::Reloaded => "reloaded",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Removed => "removed",
+            Outcome::Restored => "restored",
+            Outcome::Failed => "failed",
+        }
+    }
 }
 
 impl ReloadReport {
@@ -92,6 +105,9 @@ pub struct Catalog {
     /// Called with a view's name after it was loaded, replaced or removed.
     on_change: Box<dyn Fn(&str) + Send + Sync>,
     state: Mutex<State>,
+    /// Outcomes other than `unchanged`, by view ("" for a file that never named one),
+    /// since the start (for `/metrics`).
+    counts: Mutex<BTreeMap<(String, Outcome), u64>>,
 }
 
 #[derive(Default)]
@@ -140,9 +156,20 @@ impl Catalog {
             dir,
             on_change,
             state: Mutex::new(state),
+            counts: Mutex::new(BTreeMap::new()),
         };
         let report = catalog.reload();
         Ok((catalog, report))
+    }
+
+    /// How often each view was loaded, reloaded, removed, restored or refused since the
+    /// start ("" for a file that never named a view).
+    pub fn outcome_counts(&self) -> Vec<(String, Outcome, u64)> {
+        self.counts
+            .lock()
+            .iter()
+            .map(|((view, outcome), n)| (view.clone(), *outcome, *n))
+            .collect()
     }
 
     pub fn host(&self) -> &Arc<ViewHost> {
@@ -353,6 +380,11 @@ impl Catalog {
             }
         }
         entries.sort_by(|a, b| (&a.view, &a.origin).cmp(&(&b.view, &b.origin)));
+        let mut counts = self.counts.lock();
+        for e in entries.iter().filter(|e| e.outcome != Outcome::Unchanged) {
+            let view = e.view.clone().unwrap_or_default();
+            *counts.entry((view, e.outcome)).or_default() += 1;
+        }
         ReloadReport { entries }
     }
 }

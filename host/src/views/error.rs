@@ -34,6 +34,9 @@ pub enum ViewCallError {
     Unavailable { view: Arc<str>, message: String },
 }
 
+/// The kinds of fault a view call can end in, as counted and exported.
+pub const FAULT_KINDS: [&str; 5] = ["trap", "timeout", "memory_cap", "bad_answer", "unavailable"];
+
 impl ViewCallError {
     /// The errno of the FUSE reply.
     pub fn errno(&self) -> i32 {
@@ -53,6 +56,20 @@ impl ViewCallError {
     /// moves, then call again.
     pub fn is_would_block(&self) -> bool {
         matches!(self, ViewCallError::View(ViewError::WouldBlock))
+    }
+
+    /// The kind of fault this is (one of [`FAULT_KINDS`]); `None` when it is none.
+    pub fn fault_kind(&self) -> Option<&'static str> {
+        Some(match self {
+            ViewCallError::NoSuchView | ViewCallError::Gone | ViewCallError::View(_) => {
+                return None
+            }
+            ViewCallError::Trap { .. } => "trap",
+            ViewCallError::Timeout { .. } => "timeout",
+            ViewCallError::MemoryCap { .. } => "memory_cap",
+            ViewCallError::BadAnswer { .. } => "bad_answer",
+            ViewCallError::Unavailable { .. } => "unavailable",
+        })
     }
 
     /// `true` when the view itself misbehaved or the runtime failed (not an `fs-error`).

@@ -17,13 +17,14 @@ use super::bindings::{wit, ViewComponentPre, ViewExports};
 use super::compile_cache::{CompileCache, Compiled};
 use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
-use super::error::ViewCallError;
+use super::error::{ViewCallError, FAULT_KINDS};
 use super::host_store::StoreAccess;
 use super::instance_state::{CallContext, InstanceState};
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
 use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
 use crate::core::views::{AnswerCacheFigures, RefusedView, ViewStatus};
+use crate::core::{Latencies, LatencyCounts};
 
 /// A loaded view, as `views()` (and `debug/views.json`) reports it: the core's
 /// [`ViewStatus`], which is what the view host knows of a view.
@@ -54,6 +55,8 @@ struct ViewSlot {
     name: Arc<str>,
     current: ArcSwap<Loaded>,
     faults: Mutex<Faults>,
+    /// Calls and faults over every generation (never reset: for `/metrics`).
+    stats: CallStats,
     /// Generations this one replaced, alive while files opened on them are open.
     retired: Mutex<Vec<Weak<Loaded>>>,
 }
@@ -107,6 +110,23 @@ impl Target for &Version {
     fn version(self, _: &ViewHost) -> Result<Version, ViewCallError> {
         Ok(self.clone())
     }
+}
+
+/// Monotonic counters of one view's calls into wasm.
+#[derive(Default)]
+struct CallStats {
+    latencies: Latencies,
+    /// By [`ViewCallError::fault_kind`], in [`FAULT_KINDS`] order.
+    faults: [AtomicU64; FAULT_KINDS.len()],
+}
+
+/// One view's calls into wasm and its faults, since it was first loaded.
+#[derive(Debug, Clone)]
+pub struct ViewCallFigures {
+    pub view: String,
+    pub calls: LatencyCounts,
+    /// (kind, count) for every kind in [`FAULT_KINDS`].
+    pub faults: Vec<(&'static str, u64)>,
 }
 
 #[derive(Default)]
@@ -273,6 +293,7 @@ impl ViewHost {
                 name: name.clone(),
                 current: ArcSwap::new(loaded),
                 faults: Mutex::new(Faults::default()),
+                stats: CallStats::default(),
                 retired: Mutex::new(Vec::new()),
             });
             let mut next = FxHashMap::clone(&views);
@@ -391,6 +412,26 @@ impl ViewHost {
             .get(view)
             .cloned()
             .ok_or(ViewCallError::NoSuchView)
+    }
+
+    /// Every loaded view's calls and faults (for `/metrics`), sorted by view.
+    pub fn call_figures(&self) -> Vec<ViewCallFigures> {
+        let mut out: Vec<ViewCallFigures> = self
+            .views
+            .load()
+            .values()
+            .map(|slot| ViewCallFigures {
+                view: slot.name.to_string(),
+                calls: slot.stats.latencies.read(),
+                faults: FAULT_KINDS
+                    .iter()
+                    .zip(&slot.stats.faults)
+                    .map(|(&kind, n)| (kind, n.load(Ordering::Relaxed)))
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.view.cmp(&b.view));
+        out
     }
 
     /// How well the cache of immutable answers does (for `debug/` and tests).
@@ -642,6 +683,28 @@ impl ViewHost {
             &wit::Caller,
         ) -> wasmtime::Result<Result<R, wit::FsError>>,
     ) -> Result<R, ViewCallError> {
+        let started = Instant::now();
+        let result = self.call_timed(slot, loaded, op, path, caller, may_append, f);
+        slot.stats.latencies.record(started.elapsed());
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn call_timed<R>(
+        &self,
+        slot: &ViewSlot,
+        loaded: &Loaded,
+        op: &'static str,
+        path: &str,
+        caller: &Caller,
+        may_append: bool,
+        f: impl FnOnce(
+            &ViewExports,
+            &mut Store<InstanceState>,
+            &wit::Caller,
+        ) -> wasmtime::Result<Result<R, wit::FsError>>,
+    ) -> Result<R, ViewCallError> {
         let mut instance = match loaded.checkout() {
             Ok(instance) => instance,
             Err(e) => {
@@ -711,6 +774,12 @@ impl ViewHost {
     ) -> ViewCallError {
         tracing::warn!(view = %slot.name, generation = loaded.generation, op, path,
             error = %err, detail, "view call failed");
+        if let Some(i) = err
+            .fault_kind()
+            .and_then(|k| FAULT_KINDS.iter().position(|&f| f == k))
+        {
+            slot.stats.faults[i].fetch_add(1, Ordering::Relaxed);
+        }
         let mut faults = slot.faults.lock();
         faults.count += 1;
         faults.last_error = Some(format!("{op} {path}: {err}"));
