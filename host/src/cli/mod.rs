@@ -111,7 +111,9 @@ fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // At debug level, one line per FUSE request as its span closes, with its time.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     let _ = match format {
         // Colours for a person at a terminal; plain text for logs, pipes and files.
         LogFormat::Text => builder

@@ -113,6 +113,23 @@ impl Fs {
         &self.cache
     }
 
+    /// Where `ino` is in the mount, for a log line: `/current/a/b`, `/history/@3/x`,
+    /// `/debug/...`, or `inode N` when it is not known (any more).
+    pub fn describe(&self, ino: Ino) -> String {
+        if ino == ROOT_INO {
+            return "/".into();
+        }
+        if is_view_ino(ino) {
+            if let Ok(vp) = self.view_inodes.path(ino) {
+                let path = if &*vp.path == "/" { "" } else { &vp.path };
+                return format!("/{}{path}", vp.view);
+            }
+        } else if let Some(path) = self.tree.read().path_of(ino) {
+            return format!("/current{}", if path == "/" { "" } else { &path });
+        }
+        format!("inode {ino}")
+    }
+
     /// Inodes of the live tree now.
     pub fn live_inodes(&self) -> usize {
         self.tree.read().len()

@@ -92,7 +92,7 @@ pub(super) fn dirent_size(header: usize, name_len: usize) -> usize {
 #[inline]
 pub(super) fn run<T>(fs: &Fs, op: Op, ino: Ino, f: impl FnOnce() -> FsResult<T>) -> Result<T, i32> {
     let started = Instant::now();
-    let result = contain(op.as_str(), ino, f);
+    let result = contain(fs, op.as_str(), ino, f);
     record(fs, op, ino, started, &result);
     result
 }
@@ -109,13 +109,17 @@ pub(super) fn record<T>(fs: &Fs, op: Op, ino: Ino, started: Instant, result: &Re
 }
 
 /// Contain a panic of `f` (answer EIO instead of killing a fuser worker or leaving a
-/// fuse3 request unanswered forever), log a failure at debug level, and hand back the
-/// errno to reply with.
+/// fuse3 request unanswered forever), log a failure, and hand back the errno to reply
+/// with. Each call runs in a `fuse` span (op, ino) at debug level; at the default level
+/// nothing is logged per request but failures of the filesystem itself (see
+/// [`is_failure`]), at warn with the path.
 pub(super) fn contain<T>(
+    fs: &Fs,
     op: &'static str,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T>,
 ) -> Result<T, i32> {
+    let _span = tracing::debug_span!("fuse", op, ino).entered();
     let result = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(panic) => {
@@ -129,9 +133,24 @@ pub(super) fn contain<T>(
         }
     };
     result.map_err(|e| {
-        tracing::debug!(op, ino, errno = e.name(), "{}", e.message);
+        if is_failure(e.errno) {
+            let path = fs.describe(ino);
+            tracing::warn!(op, path, errno = e.name(), "{}", e.message);
+        } else {
+            tracing::debug!(op, ino, errno = e.name(), "{}", e.message);
+        }
         e.errno
     })
+}
+
+/// An errno that says the filesystem failed (the store, the disk, a view's fault), as
+/// opposed to an answer to what the caller asked (ENOENT, EEXIST, EACCES, EAGAIN...),
+/// which is normal operation and logged at debug level only.
+fn is_failure(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EIO | libc::ENOSPC | libc::EDQUOT | libc::ENOMEM | libc::EMFILE | libc::ENFILE
+    )
 }
 
 /// Calls [`Fs::destroy`] exactly once, whichever comes first: the session's own destroy
@@ -178,7 +197,7 @@ impl Lifecycle {
         self.fs.clear_kernel_cache();
         self.parking.stop();
         if !self.destroyed.swap(true, Ordering::SeqCst) {
-            let _ = contain("destroy", crate::core::ROOT_INO, || {
+            let _ = contain(&self.fs, "destroy", crate::core::ROOT_INO, || {
                 self.fs.destroy();
                 Ok(())
             });

@@ -305,20 +305,24 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
 /// The request is recorded around the hand-off, so its latency includes the wait for a
 /// blocking thread, as the caller experiences it.
 async fn blocking<T: Send + 'static>(
-    fs: &Fs,
+    fs: &Arc<Fs>,
     op: Op,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T> + Send + 'static,
 ) -> std::result::Result<T, i32> {
     let started = Instant::now();
-    let result =
-        match tokio::task::spawn_blocking(move || common::contain(op.as_str(), ino, f)).await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::error!(op = op.as_str(), ino, "blocking task failed: {e}");
-                Err(libc::EIO)
-            }
-        };
+    let core = fs.clone();
+    let result = match tokio::task::spawn_blocking(move || {
+        common::contain(&core, op.as_str(), ino, f)
+    })
+    .await
+    {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(op = op.as_str(), ino, "blocking task failed: {e}");
+            Err(libc::EIO)
+        }
+    };
     common::record(fs, op, ino, started, &result);
     result
 }

@@ -100,7 +100,7 @@ impl Parking {
     }
 
     fn try_read(&self, req: &ReadRequest) -> Result<Vec<u8>, i32> {
-        super::common::contain("read", req.ino, || {
+        super::common::contain(&self.fs, "read", req.ino, || {
             self.fs
                 .read(&req.caller, req.ino, req.fh, req.offset, req.size)
         })
