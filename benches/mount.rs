@@ -6,7 +6,9 @@
 //! Env: `LIGHTHOUSE_BENCH_QUICK=1` shrinks every size ~10x;
 //! `LIGHTHOUSE_BENCH_BACKENDS=fuser,fuse3` picks the backends (empty: tmpfs only);
 //! `LIGHTHOUSE_BENCH_ONLY=swap,stream` runs only the figures whose names contain one of
-//! those words.
+//! those words; `LIGHTHOUSE_BENCH_METRICS=0` skips the second run of each backend with
+//! `--metrics` on and a scraper reading `/metrics` every second (its column
+//! `X+metrics/X` is the overhead of metrics).
 //! It reports and never fails on a missed target; a backend that fails to mount is
 //! skipped with the reason. The table is also written to `target/bench-mount.json`, the
 //! servers' output to `target/bench-mount-<backend>.log`.
@@ -25,7 +27,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -157,6 +160,9 @@ struct Server {
     store: PathBuf,
     /// The watched views directory (lighthouse-fs only).
     views: PathBuf,
+    /// Serve --metrics, and scrape it every [`SCRAPE_EVERY`] while running.
+    metrics: bool,
+    scraper: Option<Arc<AtomicBool>>,
     log: PathBuf,
     child: Option<Child>,
     /// Highest VmHWM seen over every process this server has been (restarts included), KiB.
@@ -164,13 +170,19 @@ struct Server {
 }
 
 impl Server {
-    fn mount(backend: &str, mnt: PathBuf, store: PathBuf, log: PathBuf) -> Result<Self> {
+    fn mount(name: &str, mnt: PathBuf, store: PathBuf, log: PathBuf) -> Result<Self> {
         let views = store.with_extension("views");
+        let (backend, metrics) = match name.strip_suffix(WITH_METRICS) {
+            Some(backend) => (backend, true),
+            None => (name, false),
+        };
         let mut server = Server {
             backend: backend.into(),
             mnt,
             store,
             views,
+            metrics,
+            scraper: None,
             log,
             child: None,
             peak_kib: 0,
@@ -202,6 +214,9 @@ impl Server {
                 .arg(&self.views)
                 .arg("--watch");
             c.args(["--backend", &self.backend]);
+            if self.metrics {
+                c.args(["--metrics", "127.0.0.1:0"]);
+            }
             c
         };
         let child = command
@@ -229,6 +244,9 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(10));
         }
+        if self.metrics {
+            self.scraper = Some(scrape(&self.log)?);
+        }
         Ok(())
     }
 
@@ -238,6 +256,9 @@ impl Server {
 
     /// SIGTERM, wait (SIGKILL after a timeout), then detach any mount left behind.
     fn stop(&mut self) {
+        if let Some(scraper) = self.scraper.take() {
+            scraper.store(true, Ordering::Relaxed);
+        }
         if let Some(mut child) = self.child.take() {
             let hwm = proc_status_kib(child.id(), "VmHWM").unwrap_or(0);
             self.peak_kib = self.peak_kib.max(hwm);
@@ -274,6 +295,43 @@ impl Server {
             Some(None) => Ok(()),
         }
     }
+}
+
+/// The targets' suffix for a lighthouse-fs backend run with --metrics and a scraper.
+const WITH_METRICS: &str = "+metrics";
+/// How often the scraper reads /metrics (Prometheus's default is every 15 s).
+const SCRAPE_EVERY: Duration = Duration::from_secs(1);
+
+/// Reads /metrics of the server whose log is `log` every [`SCRAPE_EVERY`] until the flag
+/// it returns is set.
+fn scrape(log: &Path) -> Result<Arc<AtomicBool>> {
+    // The newest "serving /metrics" line of the log: this start's.
+    let text = fs::read_to_string(log)?;
+    let addr = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("serving /metrics"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .map(|a| a.split_whitespace().next().unwrap_or(a).to_owned())
+        .context("the server did not log its metrics address")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = stop.clone();
+    thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) {
+            let scraped = (|| -> io::Result<usize> {
+                let mut s = std::net::TcpStream::connect(&addr)?;
+                write!(s, "GET /metrics HTTP/1.0\r\n\r\n")?;
+                let mut body = Vec::new();
+                s.read_to_end(&mut body)?;
+                Ok(body.len())
+            })();
+            if let Err(e) = scraped {
+                eprintln!("scraping {addr}: {e}");
+            }
+            thread::sleep(SCRAPE_EVERY);
+        }
+    });
+    Ok(stop)
 }
 
 impl Drop for Server {
@@ -1052,15 +1110,16 @@ impl Table {
     fn marks(&self, row: &Row) -> Vec<(usize, bool)> {
         let base = self.tmpfs().and_then(|i| self.value(i, row.key));
         (0..self.names.len())
-            .filter(|&i| Some(i) != self.tmpfs())
+            .filter(|&i| Some(i) != self.tmpfs() && !self.names[i].ends_with(WITH_METRICS))
             .filter_map(|i| Some((i, row.goal.passes(self.value(i, row.key)?, base)?)))
             .collect()
     }
 
     fn print(&self) {
         let tmpfs = self.tmpfs();
+        // The +metrics runs are compared with their plain runs only (below).
         let backends: Vec<usize> = (0..self.names.len())
-            .filter(|&i| Some(i) != tmpfs)
+            .filter(|&i| Some(i) != tmpfs && !self.names[i].ends_with(WITH_METRICS))
             .collect();
         let mut header = vec!["figure".to_string()];
         header.extend(self.names.iter().cloned());
@@ -1074,6 +1133,18 @@ impl Table {
         if peer.is_some() {
             header.extend(ours.iter().map(|&i| format!("{}/bindfs", self.names[i])));
         }
+        // X+metrics against X: what serving metrics (and being scraped) costs.
+        let metric_pairs: Vec<(usize, usize)> = (0..self.names.len())
+            .filter_map(|i| {
+                let plain = self.names[i].strip_suffix(WITH_METRICS)?;
+                Some((i, self.names.iter().position(|n| n == plain)?))
+            })
+            .collect();
+        header.extend(
+            metric_pairs
+                .iter()
+                .map(|&(m, p)| format!("{}/{}", self.names[m], self.names[p])),
+        );
         header.extend(["bindfs target".to_string(), "mark".to_string()]);
         let mut lines = vec![header];
         for (row, label) in ROWS.iter().zip(&self.labels) {
@@ -1094,6 +1165,13 @@ impl Table {
                         .map(|(v, b)| v / b);
                     cells.push(ratio.map_or("-".into(), |r| format!("{r:.2}×")));
                 }
+            }
+            for &(m, p) in &metric_pairs {
+                let ratio = self
+                    .value(m, row.key)
+                    .zip(self.value(p, row.key))
+                    .map(|(v, b)| v / b);
+                cells.push(ratio.map_or("-".into(), |r| format!("{r:.2}×")));
             }
             cells.push(row.goal.describe());
             let marks = self
@@ -1251,9 +1329,20 @@ fn main() -> Result<()> {
     // The C peer runs in the same run when it is installed (Debian `bindfs`): targets
     // are then judged against bindfs measured here and now, not only the brief's figures.
     let peer = bindfs_available().then_some(BINDFS);
+    // Each backend again with --metrics and a scraper: the overhead of metrics.
+    let with_metrics: Vec<String> =
+        if std::env::var("LIGHTHOUSE_BENCH_METRICS").is_ok_and(|v| v == "0") {
+            Vec::new()
+        } else {
+            backends
+                .iter()
+                .map(|b| format!("{b}{WITH_METRICS}"))
+                .collect()
+        };
     for name in std::iter::once("tmpfs")
         .chain(peer)
         .chain(backends.iter().map(String::as_str))
+        .chain(with_metrics.iter().map(String::as_str))
     {
         eprintln!("running on {name}");
         let outcome = match target(name, &scratch) {
