@@ -806,12 +806,11 @@ fn tree_walk(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
         );
         return Ok(vec![("tree_walk_ms", ms)]);
     };
+    // Named after the target (a backend runs twice: plain and with metrics).
     let store = server
         .store
-        .with_file_name(format!("tree-store-{}", server.backend));
-    let mnt = server
-        .mnt
-        .with_file_name(format!("mnt-tree-{}", server.backend));
+        .with_file_name(format!("tree-store-{}", t.name));
+    let mnt = server.mnt.with_file_name(format!("mnt-tree-{}", t.name));
     if server.backend == BINDFS {
         // The peer serves the generated tree as it is (no store to import into).
         let tree = Server::mount(BINDFS, mnt, ctx.tree_src.clone(), server.log.clone())?;
