@@ -15,13 +15,18 @@ COPY . .
 RUN cargo build --release --locked --bin lighthouse-fs
 
 FROM debian:bookworm-slim
+# fuse3: fusermount3, through which the fuse3 backend mounts. tini: PID 1 (below).
+# curl: the HTTP client of the docker-compose.yml healthcheck (GET /healthz on
+# --metrics); bookworm-slim ships none.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fuse3 ca-certificates tini \
+ && apt-get install -y --no-install-recommends fuse3 ca-certificates tini curl \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/lighthouse-fs /usr/local/bin/lighthouse-fs
+# RUST_LOG: the binary's own default (our notices; of fuser only errors, since it warns
+# at every mount about the operations it leaves to the kernel's ENOSYS fallback).
 ENV LIGHTHOUSE_STORE=/var/lib/lighthouse-fs/store \
     LIGHTHOUSE_FUSE_BACKEND=fuser \
-    RUST_LOG=info
+    RUST_LOG=info,fuser=error
 VOLUME ["/var/lib/lighthouse-fs"]
 RUN mkdir -p /mnt/lighthouse
 # tini forwards SIGTERM so the mount is unmounted cleanly on `docker stop`.
