@@ -186,6 +186,7 @@ both_backends! {
     #[timeout_secs(300)]
     fn kill9_keeps_fsynced_files(backend: Backend) {
         const KILL_AFTER: usize = 150;
+        const PLAIN_MAX: usize = 5_000;
         let (_t, store) = fresh_store();
         let mut m = Mount::start(backend, &store);
         let c = m.current();
@@ -222,6 +223,17 @@ both_backends! {
             let (c, done) = (c.clone(), nosync_done.clone());
             std::thread::spawn(move || -> io::Error {
                 for i in 0.. {
+                    // Enough to check: on a slow machine the fsync writer may take
+                    // minutes to reach KILL_AFTER, and every file written here is
+                    // replayed and read back after the kill. Wait for the kill instead.
+                    if i == PLAIN_MAX {
+                        loop {
+                            if let Err(e) = fs::metadata(&c) {
+                                return e;
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
                     if let Err(e) = fs::write(c.join(format!("nosync/g{i}")), nosync_content(i)) {
                         return e;
                     }

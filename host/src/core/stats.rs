@@ -150,8 +150,9 @@ fn bucket_high(i: usize) -> u64 {
     ((SUB + mantissa) << (exp - u64::from(SUB_BITS))) + width - 1
 }
 
-/// The errnos counted one by one (the ones the core returns); any other is "other".
-const ERRNOS: [i32; 25] = [
+/// The errnos counted one by one (the ones the core returns, and the resource failures
+/// logged at warn); any other is "other".
+const ERRNOS: [i32; 28] = [
     libc::EPERM,
     libc::ENOENT,
     libc::EIO,
@@ -177,6 +178,9 @@ const ERRNOS: [i32; 25] = [
     libc::ESTALE,
     libc::EDQUOT,
     libc::ERANGE,
+    libc::ENOMEM,
+    libc::EMFILE,
+    libc::ENFILE,
 ];
 
 fn errno_index(errno: i32) -> usize {
