@@ -50,6 +50,9 @@ pub struct Installed {
     pub replaced: Option<u64>,
 }
 
+/// What a call of a view's export gives: a trap, or the view's answer.
+type CallResult<R> = wasmtime::Result<Result<R, wit::FsError>>;
+
 /// One view name: the current generation, swapped atomically, and its fault record.
 struct ViewSlot {
     name: Arc<str>,
@@ -677,21 +680,19 @@ impl ViewHost {
         path: &str,
         caller: &Caller,
         may_append: bool,
-        f: impl FnOnce(
-            &ViewExports,
-            &mut Store<InstanceState>,
-            &wit::Caller,
-        ) -> wasmtime::Result<Result<R, wit::FsError>>,
+        f: impl FnOnce(&ViewExports, &mut Store<InstanceState>, &wit::Caller) -> CallResult<R>,
     ) -> Result<R, ViewCallError> {
+        // Timed from checkout to the instance back in the pool (or dropped).
         let started = Instant::now();
-        let result = self.call_timed(slot, loaded, op, path, caller, may_append, f);
+        let result = self.call_untimed(slot, loaded, op, path, caller, may_append, f);
         slot.stats.latencies.record(started.elapsed());
         result
     }
 
+    /// [`call`](Self::call) without the clock.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn call_timed<R>(
+    fn call_untimed<R>(
         &self,
         slot: &ViewSlot,
         loaded: &Loaded,
@@ -699,11 +700,7 @@ impl ViewHost {
         path: &str,
         caller: &Caller,
         may_append: bool,
-        f: impl FnOnce(
-            &ViewExports,
-            &mut Store<InstanceState>,
-            &wit::Caller,
-        ) -> wasmtime::Result<Result<R, wit::FsError>>,
+        f: impl FnOnce(&ViewExports, &mut Store<InstanceState>, &wit::Caller) -> CallResult<R>,
     ) -> Result<R, ViewCallError> {
         let mut instance = match loaded.checkout() {
             Ok(instance) => instance,
