@@ -17,11 +17,21 @@ use common::*;
 
 /// `GET path` over HTTP/1.0: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = get_with(addr, path, "");
+    (status, body)
+}
+
+/// `GET path` with extra header lines: (status, headers, body).
+fn get_with(addr: &str, path: &str, headers: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response
@@ -32,7 +42,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, body.to_owned())
+    (status, head.to_lowercase(), body.to_owned())
 }
 
 /// The samples of a classic text exposition: `name{labels}` (labels as written) → value.
@@ -130,10 +140,20 @@ both_backends! {
         assert_eq!(get(&addr, "/healthz"), (200, "ok\n".to_owned()));
         assert_eq!(get(&addr, "/nothing").0, 404);
 
-        let (status, text) = get(&addr, "/metrics");
+        let (status, head, text) = get_with(&addr, "/metrics", "");
         assert_eq!(status, 200);
+        assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
         promtool_check(&text);
         let before = samples(&text);
+        // A client that asks for OpenMetrics (as Prometheus does) gets it: counters named
+        // without `_total` in their TYPE line, info as info, the closing `# EOF`.
+        let (status, head, om) = get_with(&addr, "/metrics", "Accept: application/openmetrics-text; version=1.0.0\r\n");
+        assert_eq!(status, 200);
+        assert!(head.contains("content-type: application/openmetrics-text"), "{head}");
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(om.contains("# TYPE lighthouse_fs_operation_errors counter\n"), "{om}");
+        assert!(om.contains("# TYPE lighthouse_fs_build info\n"), "{om}");
+        assert!(!text.contains("# EOF") && text.contains("# TYPE lighthouse_fs_operation_errors_total counter\n"));
         let info = format!("backend=\"{backend}\"");
         assert_eq!(value(&before, "lighthouse_fs_build_info", &[&info]), 1.0, "{text}");
 
