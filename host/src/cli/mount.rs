@@ -84,17 +84,14 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .map_err(|e| tracing::warn!("no control socket: {e:#}"))
         .ok();
     let serving = Arc::new(AtomicBool::new(false));
-    let _metrics = match &args.metrics {
-        Some(addr) => Some(crate::metrics::serve(
-            addr,
-            crate::metrics::Sources {
-                fs: fs.clone(),
-                catalog: catalog.clone(),
-                serving: serving.clone(),
-            },
-        )?),
-        None => None,
-    };
+    if let Some(addr) = &args.metrics {
+        let sources = crate::metrics::Sources {
+            fs: fs.clone(),
+            catalog: catalog.clone(),
+            serving: serving.clone(),
+        };
+        crate::metrics::serve(addr, sources)?;
+    }
     let _watcher = if args.watch {
         Some(crate::views::watch::watch(catalog.clone())?)
     } else {

@@ -18,8 +18,6 @@ use prometheus_client::registry::Registry;
 use crate::core::Fs;
 use crate::views::catalog::Catalog;
 
-pub use collector::HISTOGRAM_BOUNDS;
-
 /// The two exposition formats: OpenMetrics for a client that asks for it (Prometheus
 /// does), the classic text format (0.0.4) for everyone else (curl, `promtool check
 /// metrics`, older scrapers).
@@ -34,20 +32,10 @@ pub struct Sources {
     pub serving: Arc<AtomicBool>,
 }
 
-/// The running endpoint; it stops with the process.
-pub struct MetricsServer {
-    addr: SocketAddr,
-}
-
-impl MetricsServer {
-    /// The address it listens on (the port chosen when ADDR said port 0).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-/// Serves `/metrics` and `/healthz` on `addr`.
-pub fn serve(addr: &str, sources: Sources) -> Result<MetricsServer> {
+/// Serves `/metrics` and `/healthz` on `addr` from a thread that lives as long as the
+/// process; the address it listens on (the port chosen when ADDR said port 0, which is
+/// also logged).
+pub fn serve(addr: &str, sources: Sources) -> Result<SocketAddr> {
     let server = tiny_http::Server::http(addr)
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("listening for --metrics on {addr}"))?;
@@ -77,7 +65,7 @@ pub fn serve(addr: &str, sources: Sources) -> Result<MetricsServer> {
         })
         .context("starting the metrics thread")?;
     tracing::info!(addr = %bound, "serving /metrics and /healthz");
-    Ok(MetricsServer { addr: bound })
+    Ok(bound)
 }
 
 fn answer(

@@ -65,10 +65,6 @@ impl CompileCache {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn path_for(&self, bytes: &[u8]) -> PathBuf {
         let mut key = self.engine_key.clone();
         key.update(bytes);
