@@ -26,7 +26,7 @@ COPY --from=build /src/target/release/lighthouse-fs /usr/local/bin/lighthouse-fs
 # at every mount about the operations it leaves to the kernel's ENOSYS fallback).
 ENV LIGHTHOUSE_STORE=/var/lib/lighthouse-fs/store \
     LIGHTHOUSE_FUSE_BACKEND=fuser \
-    RUST_LOG=info,fuser=error
+    RUST_LOG=info,fuser=error,fuse3=warn
 VOLUME ["/var/lib/lighthouse-fs"]
 RUN mkdir -p /mnt/lighthouse
 # tini forwards SIGTERM so the mount is unmounted cleanly on `docker stop`.

@@ -1,8 +1,9 @@
 //! Harness for the mounted integration tests of lighthouse-fs.
 //!
-//! - [`Mount`]: a guard around `lighthouse-fs mount MNT --store DIR --backend B`. It waits
-//!   until the mount is live, and on drop (success, failure or panic) stops the server,
-//!   kills it after a timeout and lazily unmounts, so no stale mount is ever left behind.
+//! - [`Mount`]: a guard around `lighthouse-fs mount MNT --store DIR --backend B` (or, from
+//!   [`Mount::start_pair`], one server with both backends side by side). It waits until
+//!   the mount is live, and on drop (success, failure or panic) stops the server, kills it
+//!   after a timeout and lazily unmounts, so no stale mount is ever left behind.
 //! - [`both_backends!`]: one test body `fn name(backend: Backend)` becomes the two tests
 //!   `name::fuser` and `name::fuse3`, each run under a timeout by [`run_test`].
 //! - [`run_test`]: runs a body in its own thread; on timeout it aborts every mount the body
@@ -14,6 +15,9 @@
 //! - [`cli`]: runs the binary with a timeout and captures its output.
 //! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json` and `MNT/debug/`.
 #![allow(dead_code)]
+
+pub mod differential;
+pub mod metrics;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -582,6 +586,8 @@ pub struct Mount {
     mnt: PathBuf,
     child: Child,
     shared: Arc<Shared>,
+    /// The other mount of a side-by-side server ([`Mount::start_pair`]), same process.
+    second: Option<(Backend, Arc<Shared>)>,
     stderr: Captured,
     stdout: Captured,
     /// Temp dir holding `mnt` when the guard created it (removed after unmounting).
@@ -612,6 +618,27 @@ impl Mount {
         Self::spawn(backend, store, mnt.to_path_buf(), extra, None)
     }
 
+    /// One server with two mounts of `store`, side by side: `first` at [`Mount::root`]
+    /// and the other backend at [`Mount::second_root`] (`--mount A=first --mount B=other`).
+    pub fn start_pair(first: Backend, store: &Path, extra: &[&str]) -> Mount {
+        let tmp = tempfile::Builder::new()
+            .prefix("lhfs-mnt-")
+            .tempdir()
+            .expect("temp dir");
+        let base = tmp.path().canonicalize().expect("canonical temp dir");
+        let (a, b) = (base.join("a"), base.join("b"));
+        std::fs::create_dir(&a).expect("create mountpoint a");
+        std::fs::create_dir(&b).expect("create mountpoint b");
+        let mut args = vec![
+            "--mount".to_string(),
+            format!("{}={}", a.display(), first),
+            "--mount".to_string(),
+            format!("{}={}", b.display(), first.other()),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn_sites(&[(first, a), (first.other(), b)], store, &args, Some(tmp))
+    }
+
     fn spawn(
         backend: Backend,
         store: &Path,
@@ -619,16 +646,36 @@ impl Mount {
         extra: &[&str],
         tmp: Option<tempfile::TempDir>,
     ) -> Mount {
-        let parent_dev = stat_dev(mnt.parent().expect("mountpoint has a parent"))
-            .expect("stat parent of mountpoint");
+        let mut args = vec![
+            mnt.display().to_string(),
+            "--backend".to_string(),
+            backend.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn_sites(&[(backend, mnt)], store, &args, tmp)
+    }
+
+    /// Start the server with `args` (which name the mountpoints) and wait until every one
+    /// of `sites` is live.
+    fn spawn_sites(
+        sites: &[(Backend, PathBuf)],
+        store: &Path,
+        args: &[String],
+        tmp: Option<tempfile::TempDir>,
+    ) -> Mount {
+        let (backend, mnt) = sites[0].clone();
+        let parent_devs: Vec<u64> = sites
+            .iter()
+            .map(|(_, mnt)| {
+                stat_dev(mnt.parent().expect("mountpoint has a parent"))
+                    .expect("stat parent of mountpoint")
+            })
+            .collect();
         let mut child = Command::new(bin())
             .arg("mount")
-            .arg(&mnt)
             .arg("--store")
             .arg(store)
-            .arg("--backend")
-            .arg(backend.as_str())
-            .args(extra)
+            .args(args)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -637,63 +684,104 @@ impl Mount {
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin().display()));
         let (stderr, _) = Captured::spawn(child.stderr.take().unwrap());
         let (stdout, _) = Captured::spawn(child.stdout.take().unwrap());
-        let shared = Arc::new(Shared {
-            pid: child.id(),
-            mnt: mnt.clone(),
-            kdev: Mutex::new(None),
-            reaped: AtomicBool::new(false),
-        });
-        REGISTRY.with(|r| {
-            if let Some(reg) = &*r.borrow() {
-                reg.mounts.lock().unwrap().push(shared.clone());
-            }
-        });
+        let pid = child.id();
+        let mut shared: Vec<Arc<Shared>> = sites
+            .iter()
+            .map(|(_, mnt)| {
+                let shared = Arc::new(Shared {
+                    pid,
+                    mnt: mnt.clone(),
+                    kdev: Mutex::new(None),
+                    reaped: AtomicBool::new(false),
+                });
+                REGISTRY.with(|r| {
+                    if let Some(reg) = &*r.borrow() {
+                        reg.mounts.lock().unwrap().push(shared.clone());
+                    }
+                });
+                shared
+            })
+            .collect();
+        let second = sites.get(1).map(|(b, _)| (*b, shared.remove(1)));
         let mut m = Mount {
             backend,
             store: store.to_path_buf(),
             mnt,
             child,
-            shared,
+            shared: shared.remove(0),
+            second,
             stderr,
             stdout,
             tmp,
         };
-        m.wait_live(parent_dev);
+        m.wait_live(&m.shared.clone(), backend, parent_devs[0]);
+        if let Some((b, second)) = m.second.clone() {
+            m.wait_live(&second, b, parent_devs[1]);
+        }
         m
     }
 
-    fn wait_live(&mut self, parent_dev: u64) {
+    fn wait_live(&mut self, site: &Shared, backend: Backend, parent_dev: u64) {
         let deadline = Instant::now() + MOUNT_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                self.shared.reaped.store(true, Ordering::SeqCst);
+                self.mark_reaped();
                 thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
                 panic!(
-                    "lighthouse-fs mount {} ({}) exited before the mount was live: {status}\nstderr:\n{}",
-                    self.mnt.display(),
-                    self.backend,
+                    "lighthouse-fs mount {} ({backend}) exited before the mount was live: {status}\nstderr:\n{}",
+                    site.mnt.display(),
                     self.stderr.text()
                 );
             }
             // A stale mount of a dead server at the same place also has its own st_dev
             // (stat may even be answered from the kernel's cache): a listing must reach
             // a live server before the mount counts as ours.
-            if let Ok(dev) = stat_dev(&self.mnt) {
-                if dev != parent_dev && std::fs::read_dir(&self.mnt).is_ok() {
-                    *self.shared.kdev.lock().unwrap() = Some(kernel_dev(dev));
+            if let Ok(dev) = stat_dev(&site.mnt) {
+                if dev != parent_dev && std::fs::read_dir(&site.mnt).is_ok() {
+                    *site.kdev.lock().unwrap() = Some(kernel_dev(dev));
                     return;
                 }
             }
             if Instant::now() > deadline {
                 panic!(
-                    "mount {} ({}) not live after {MOUNT_TIMEOUT:?}\nstderr:\n{}",
-                    self.mnt.display(),
-                    self.backend,
+                    "mount {} ({backend}) not live after {MOUNT_TIMEOUT:?}\nstderr:\n{}",
+                    site.mnt.display(),
                     self.stderr.text()
                 );
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The server's mounts (one, or two side by side).
+    fn sites(&self) -> impl Iterator<Item = &Arc<Shared>> {
+        std::iter::once(&self.shared).chain(self.second.as_ref().map(|(_, s)| s))
+    }
+
+    fn mark_reaped(&self) {
+        for site in self.sites() {
+            site.reaped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The second mount's root ([`Mount::start_pair`]).
+    pub fn second_root(&self) -> &Path {
+        &self.second.as_ref().expect("a side-by-side server").1.mnt
+    }
+
+    /// `MNT/current/<rel>` through the second mount.
+    pub fn second_path(&self, rel: &str) -> PathBuf {
+        self.second_root().join("current").join(rel)
+    }
+
+    /// The second mount's backend.
+    pub fn second_backend(&self) -> Backend {
+        self.second.as_ref().expect("a side-by-side server").0
+    }
+
+    /// Is the second mount still in the mount table?
+    pub fn second_is_mounted(&self) -> bool {
+        self.second.as_ref().is_some_and(|(_, s)| s.is_mounted())
     }
 
     pub fn backend(&self) -> Backend {
@@ -733,7 +821,7 @@ impl Mount {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
-                self.shared.reaped.store(true, Ordering::SeqCst);
+                self.mark_reaped();
                 return Some(st);
             }
             if Instant::now() > deadline {
@@ -756,7 +844,7 @@ impl Mount {
     pub fn assert_clean_exit(&mut self, what: &str) {
         match self.wait_exit(EXIT_TIMEOUT) {
             None => {
-                self.shared.abort();
+                self.abort_sites();
                 panic!(
                     "{what}: server did not exit within {EXIT_TIMEOUT:?}\nstderr:\n{}",
                     self.stderr()
@@ -772,11 +860,13 @@ impl Mount {
                 );
             }
         }
-        assert!(
-            !self.is_mounted(),
-            "{what}: server exited but {} is still mounted",
-            self.mnt.display()
-        );
+        for site in self.sites() {
+            assert!(
+                !site.is_mounted(),
+                "{what}: server exited but {} is still mounted",
+                site.mnt.display()
+            );
+        }
     }
 
     /// SIGTERM, wait, assert exit status 0 and that the mount is gone. Returns stderr.
@@ -793,21 +883,29 @@ impl Mount {
         self.signal(libc::SIGKILL);
         if self.wait_exit(Duration::from_secs(10)).is_none() {
             // Stuck in the kernel: abort the connection so it can die.
-            self.shared.abort();
+            self.abort_sites();
             self.wait_exit(Duration::from_secs(10))
                 .expect("server did not die after SIGKILL and connection abort");
         }
     }
 
-    /// Lazily unmount this server's mount (if still mounted).
+    /// Lazily unmount this server's mount(s) (if still mounted).
     pub fn lazy_umount(&self) {
-        self.shared.detach_ours();
+        for site in self.sites() {
+            site.detach_ours();
+        }
     }
 
     /// Hard abort: fusectl abort + SIGKILL + lazy umount.
     pub fn abort(&mut self) {
-        self.shared.abort();
+        self.abort_sites();
         let _ = self.wait_exit(Duration::from_secs(10));
+    }
+
+    fn abort_sites(&self) {
+        for site in self.sites() {
+            site.abort();
+        }
     }
 }
 
@@ -817,7 +915,7 @@ impl Drop for Mount {
             // Gentle first: the server unmounts itself on SIGTERM.
             self.signal(libc::SIGTERM);
             if self.wait_exit(Duration::from_secs(10)).is_none() {
-                self.shared.abort();
+                self.abort_sites();
                 if self.wait_exit(Duration::from_secs(10)).is_none() {
                     eprintln!(
                         "warning: lighthouse-fs pid {} survived SIGKILL",
@@ -826,21 +924,22 @@ impl Drop for Mount {
                 }
             }
         }
-        self.shared.detach_ours();
+        self.lazy_umount();
+        let sites: Vec<Arc<Shared>> = self.sites().cloned().collect();
         REGISTRY.with(|r| {
             if let Some(reg) = &*r.borrow() {
                 reg.mounts
                     .lock()
                     .unwrap()
-                    .retain(|s| !Arc::ptr_eq(s, &self.shared));
+                    .retain(|s| !sites.iter().any(|site| Arc::ptr_eq(s, site)));
             }
         });
         if let Some(tmp) = self.tmp.take() {
-            if is_mounted(&self.mnt) {
+            if let Some(site) = sites.iter().find(|site| is_mounted(&site.mnt)) {
                 // Never recurse into a mount: leak the temp dir instead.
                 eprintln!(
                     "warning: {} still mounted; leaking its temp dir",
-                    self.mnt.display()
+                    site.mnt.display()
                 );
                 std::mem::forget(tmp);
             }

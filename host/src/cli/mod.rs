@@ -124,6 +124,7 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Without RUST_LOG: our own notices, and of fuser only errors — it warns once per mount for
-/// each operation left to the kernel's ENOSYS fallback (xattrs), which is by design.
-const DEFAULT_LOG: &str = "info,fuser=error";
+/// Without RUST_LOG: our own notices; of fuser only errors — it warns once per mount for
+/// each operation left to the kernel's ENOSYS fallback (xattrs), which is by design; of
+/// fuse3 only warnings — it runs each request in an info span, a line per request here.
+const DEFAULT_LOG: &str = "info,fuser=error,fuse3=warn";

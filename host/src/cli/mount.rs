@@ -1,8 +1,8 @@
 //! `lighthouse-fs mount`: serve a store at a mountpoint until a signal or an unmount.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use anyhow::Context;
 use clap::Args;
@@ -16,7 +16,14 @@ use crate::views::CoreViews;
 #[derive(Args)]
 pub struct MountArgs {
     /// Where to mount (an existing, empty directory).
-    mountpoint: PathBuf,
+    #[arg(required_unless_present = "mounts", conflicts_with = "mounts")]
+    mountpoint: Option<PathBuf>,
+    /// Serve the store at PATH through BACKEND (fuser or fuse3); give it twice, once per
+    /// backend, to serve both side by side from one process (`--mount /a=fuser --mount
+    /// /b=fuse3`): a change through one is seen through the other at once, and /metrics
+    /// shows the two apart. Takes the place of MOUNTPOINT and --backend.
+    #[arg(long = "mount", value_name = "PATH=BACKEND", value_parser = parse_mount)]
+    mounts: Vec<(PathBuf, Backend)>,
     /// The store directory (created if missing).
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
@@ -58,7 +65,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .thread_block()
         .context("blocking termination signals")?;
 
-    let mountpoint = mountpoint::prepare(&args.mountpoint)?;
+    let targets = targets(&args)?;
     let opened = Store::open(&args.store)?;
     let mut config = FsConfig::default();
     if let Some(n) = args.threads {
@@ -121,19 +128,113 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
             .context("starting the signal thread")?;
     }
 
-    let is_root = nix::unistd::geteuid().is_root();
-    let opts = MountOptions {
-        mountpoint: mountpoint.clone(),
-        allow_other: is_root && !args.no_allow_other,
-        fsname: format!("{}{}", mountpoint::FSNAME_PREFIX, store_dir.display()),
-    };
-    let backend = args.backend;
-    let result = fuse::serve(backend, fs.clone(), &opts, stop, &mut || {
+    let allow_other = nix::unistd::geteuid().is_root() && !args.no_allow_other;
+    let fsname = format!("{}{}", mountpoint::FSNAME_PREFIX, store_dir.display());
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut sessions = Vec::new();
+    let mut failed = None;
+    // One after the other: each mount is live before the next starts, so a fuse3 session
+    // can tell its /dev/fuse descriptor from the other mount's (see fuse/dev_notify.rs),
+    // and a mount that fails stops the ones already up.
+    for (path, backend) in targets {
+        let opts = MountOptions {
+            mountpoint: path,
+            allow_other,
+            fsname: fsname.clone(),
+        };
+        let (up, is_up) = mpsc::channel();
+        let session = {
+            let (fs, stop, live, serving) =
+                (fs.clone(), stop.clone(), live.clone(), serving.clone());
+            let store = store_dir.clone();
+            std::thread::Builder::new()
+                .name(format!("mount-{backend}"))
+                .spawn(move || {
+                    let mut was_up = false;
+                    let result = fuse::serve(backend, fs, &opts, stop, &mut || {
+                        was_up = true;
+                        live.fetch_add(1, Ordering::SeqCst);
+                        tracing::info!(mountpoint = %opts.mountpoint.display(), %backend, store = %store.display(), "serving");
+                        let _ = up.send(());
+                    });
+                    // /healthz says serving while any mount serves.
+                    if was_up && live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        serving.store(false, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .context("starting a mount thread")?
+        };
+        if is_up.recv().is_err() {
+            // The session ended before it was live: its error says why.
+            failed = Some(joined(session));
+            break;
+        }
+        sessions.push(session);
+    }
+    if failed.is_some() {
+        stop.stop();
+    } else {
         serving.store(true, Ordering::Relaxed);
-        tracing::info!(mountpoint = %mountpoint.display(), %backend, store = %store_dir.display(), "serving");
-    });
+    }
+    // Each session ends on a stop or when its mount goes away from outside; the others
+    // serve on.
+    let mut result = failed.unwrap_or(Ok(()));
+    for session in sessions {
+        let ended = joined(session);
+        if result.is_ok() {
+            result = ended;
+        }
+    }
     serving.store(false, Ordering::Relaxed);
-    // Whatever happened to the session, every queued event reaches the log.
+    // Whatever happened to the sessions, every queued event reaches the log.
     fs.shutdown();
     result
+}
+
+/// The result of a mount thread, a panic included.
+fn joined(session: std::thread::JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+    session
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("a mount thread panicked")))
+}
+
+/// `PATH=BACKEND` of `--mount`.
+fn parse_mount(s: &str) -> Result<(PathBuf, Backend), String> {
+    let (path, backend) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{s:?}: expected PATH=BACKEND, e.g. /mnt/a=fuser"))?;
+    if path.is_empty() {
+        return Err(format!("{s:?}: the path is empty"));
+    }
+    Ok((PathBuf::from(path), backend.parse()?))
+}
+
+/// The mountpoints to serve, checked and canonical, each with its backend: MOUNTPOINT
+/// with --backend, or every --mount. Two mounts must not share a path, nor a backend
+/// (their metrics are told apart by backend).
+fn targets(args: &MountArgs) -> anyhow::Result<Vec<(PathBuf, Backend)>> {
+    let wanted: Vec<(&Path, Backend)> = match &args.mountpoint {
+        Some(path) => vec![(path, args.backend)],
+        None => args.mounts.iter().map(|(p, b)| (p.as_path(), *b)).collect(),
+    };
+    let mut targets: Vec<(PathBuf, Backend)> = Vec::new();
+    for (path, backend) in wanted {
+        let path = mountpoint::prepare(path)?;
+        if let Some((_, other)) = targets.iter().find(|(p, _)| *p == path) {
+            anyhow::bail!(
+                "--mount {}: the same mountpoint twice (with {other} and {backend})",
+                path.display()
+            );
+        }
+        if let Some((p, _)) = targets.iter().find(|(_, b)| *b == backend) {
+            anyhow::bail!(
+                "--mount {}={backend}: {backend} already serves {}; give each backend once",
+                path.display(),
+                p.display()
+            );
+        }
+        targets.push((path, backend));
+    }
+    Ok(targets)
 }

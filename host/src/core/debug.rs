@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -100,7 +101,7 @@ impl Fs {
     /// The entry of the debug directory or one of its files: the names are fixed, a
     /// file's attributes (its size) are as fresh as its content.
     pub(super) fn debug_entry(&self, ino: Ino) -> FsResult<Entry> {
-        let (attr, attr_ttl) = self.debug_getattr(ino, None)?;
+        let (attr, attr_ttl) = self.debug_getattr(ino, None, 0)?;
         Ok(Entry {
             attr,
             entry_ttl: self.config().entry_ttl,
@@ -111,8 +112,13 @@ impl Fs {
 
     /// Attributes of `debug/` or one of its files. Asked through an open handle (as the
     /// kernel does for lseek(SEEK_END)), a file's size is that of the document the handle
-    /// holds; otherwise that of one rendered now.
-    pub(super) fn debug_getattr(&self, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
+    /// holds; otherwise that of one rendered now for a reader of mount `viewer`.
+    pub(super) fn debug_getattr(
+        &self,
+        ino: Ino,
+        fh: Option<u64>,
+        viewer: MountId,
+    ) -> FsResult<(Attr, Duration)> {
         if ino == DEBUG_INO {
             let attr = Attr {
                 ino,
@@ -129,7 +135,7 @@ impl Fs {
                 Handle::Debug(d) => Some(d.bytes.len()),
                 _ => None,
             });
-        let size = held.unwrap_or_else(|| self.render(file).len());
+        let size = held.unwrap_or_else(|| self.render(file, viewer).len());
         let now = now_ns();
         let attr = Attr {
             ino,
@@ -145,14 +151,14 @@ impl Fs {
         Ok((attr, Duration::ZERO))
     }
 
-    pub(super) fn debug_open(&self, ino: Ino, flags: i32) -> FsResult<Opened> {
+    pub(super) fn debug_open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
         let Some(file) = DebugFile::from_ino(ino) else {
             return Err(fs_err!(EISDIR, "debug/ is a directory"));
         };
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             return Err(fs_err!(EROFS, "debug/ is read-only"));
         }
-        let bytes = self.render(file);
+        let bytes = self.render(file, caller.mount);
         tracing::debug!(
             file = file.name(),
             bytes = bytes.len(),
@@ -207,11 +213,18 @@ impl Fs {
         items
     }
 
-    /// A document as of now: pretty JSON, ending with a newline.
-    fn render(&self, file: DebugFile) -> Vec<u8> {
+    /// A document as of now, for a reader of mount `viewer` (0 or gone: the first
+    /// mount): pretty JSON, ending with a newline.
+    fn render(&self, file: DebugFile, viewer: MountId) -> Vec<u8> {
+        let mounts = self.mounts();
+        let mount = mounts
+            .iter()
+            .find(|m| m.id == viewer)
+            .or(mounts.first())
+            .map(|m| &**m);
         let rendered = match file {
-            DebugFile::Health => serde_json::to_vec_pretty(&self.health()),
-            DebugFile::Performance => serde_json::to_vec_pretty(&self.performance()),
+            DebugFile::Health => serde_json::to_vec_pretty(&self.health(mount, &mounts)),
+            DebugFile::Performance => serde_json::to_vec_pretty(&self.performance(mount, &mounts)),
             DebugFile::CacheStats => serde_json::to_vec_pretty(&self.cache_stats()),
             DebugFile::Views => serde_json::to_vec_pretty(&self.views_doc()),
         };
@@ -228,8 +241,9 @@ impl Fs {
         self.views.get().map(|v| v.status()).unwrap_or_default()
     }
 
-    /// `health.json`: is the mount well, and the figures that say so.
-    fn health(&self) -> Health {
+    /// `health.json`: is the mount well, and the figures that say so (`mount`: the one
+    /// read through; `mounts`: all of them).
+    fn health(&self, mount: Option<&Mount>, mounts: &[Arc<Mount>]) -> Health {
         let now = now_ns();
         let store = self.store();
         let failure = store.failure();
@@ -269,17 +283,18 @@ impl Fs {
         } else {
             "degraded"
         };
-        let mount = self.mount.get();
+        let info = mount.map(|m| &m.info);
         let c = &self.cache;
         Health {
             status,
             problems,
-            backend: mount.map(|m| m.backend),
+            backend: info.map(|m| m.backend),
             version: env!("CARGO_PKG_VERSION"),
             pid: std::process::id(),
-            mountpoint: mount.map(|m| m.mountpoint.display().to_string()),
-            started: mount.map(|m| rfc3339(m.started_ns)),
-            uptime_s: mount.map(|m| seconds(m.started.elapsed())),
+            mountpoint: info.map(|m| m.mountpoint.display().to_string()),
+            started: info.map(|m| rfc3339(m.started_ns)),
+            uptime_s: info.map(|m| seconds(m.started.elapsed())),
+            mounts: mounts.iter().map(|m| MountSummary::of(m)).collect(),
             now: rfc3339(now),
             store: StoreHealth {
                 path: store.dir().display().to_string(),
@@ -308,22 +323,24 @@ impl Fs {
         }
     }
 
-    /// `performance.json`: every operation the adapters served, by backend.
-    fn performance(&self) -> Performance {
-        let mount = self.mount.get();
-        let ops: Vec<(&'static str, OpFigures)> = self
-            .op_stats()
-            .snapshot_all()
+    /// `performance.json`: every operation served through `mount` (the one read
+    /// through), and the totals of every mount (side by side when there are two).
+    fn performance(&self, mount: Option<&Mount>, mounts: &[Arc<Mount>]) -> Performance {
+        let info = mount.map(|m| &m.info);
+        let ops: Vec<(&'static str, OpFigures)> = mount
+            .map(|m| m.stats.snapshot_all())
+            .unwrap_or_default()
             .iter()
             .map(|s| (s.op.as_str(), OpFigures::from(s)))
             .collect();
         Performance {
-            backend: mount.map(|m| m.backend),
-            since: mount.map(|m| rfc3339(m.started_ns)),
-            uptime_s: mount.map(|m| seconds(m.started.elapsed())),
+            backend: info.map(|m| m.backend),
+            since: info.map(|m| rfc3339(m.started_ns)),
+            uptime_s: info.map(|m| seconds(m.started.elapsed())),
             requests: ops.iter().map(|(_, o)| o.count).sum(),
             errors: ops.iter().map(|(_, o)| o.errors).sum(),
             ops: Ordered(ops),
+            mounts: mounts.iter().map(|m| MountSummary::of(m)).collect(),
         }
     }
 
@@ -418,6 +435,8 @@ struct Health {
     mountpoint: Option<String>,
     started: Option<String>,
     uptime_s: Option<f64>,
+    /// Every mount serving the filesystem (the fields above are the one read through).
+    mounts: Vec<MountSummary>,
     now: String,
     store: StoreHealth,
     open_handles: usize,
@@ -478,6 +497,45 @@ struct Performance {
     requests: u64,
     errors: u64,
     ops: Ordered<OpFigures>,
+    mounts: Vec<MountSummary>,
+}
+
+/// One mount of the filesystem, in `health.json` and `performance.json`.
+#[derive(Serialize)]
+struct MountSummary {
+    backend: &'static str,
+    mountpoint: String,
+    started: String,
+    requests: u64,
+    errors: u64,
+    /// Notifications sent to this mount's kernel for changes made through another mount.
+    notifications: NotifyFigures,
+}
+
+#[derive(Serialize)]
+struct NotifyFigures {
+    sent: u64,
+    failed: u64,
+    timed_out: u64,
+}
+
+impl MountSummary {
+    fn of(m: &Mount) -> MountSummary {
+        let ops = m.stats.snapshot_all();
+        let n = m.notify_counts();
+        MountSummary {
+            backend: m.info.backend,
+            mountpoint: m.info.mountpoint.display().to_string(),
+            started: rfc3339(m.info.started_ns),
+            requests: ops.iter().map(|o| o.count).sum(),
+            errors: ops.iter().map(|o| o.errors).sum(),
+            notifications: NotifyFigures {
+                sent: n.sent,
+                failed: n.failed,
+                timed_out: n.timed_out,
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]

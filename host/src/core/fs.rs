@@ -33,14 +33,10 @@ pub struct Fs {
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
     pub(super) view_inodes: ViewInodes,
-    /// Requests served, per operation, as the adapters record them.
-    stats: OpStats,
     /// What the kernel is told it may cache, counted as it is answered.
     pub(super) cache: CacheCounters,
-    /// Where and by which backend the filesystem is served (set once, at mount).
-    pub(super) mount: OnceLock<MountInfo>,
-    /// The adapter's way to make the kernel forget cached names (while mounted).
-    pub(super) kernel_cache: RwLock<Option<Arc<dyn super::KernelCache>>>,
+    /// The kernel mounts serving this filesystem, each with its statistics and caches.
+    pub(super) mounts: super::mounts::Mounts,
     /// Reads parked by the adapters, waiting for a stream to move.
     blocked_readers: std::sync::atomic::AtomicI64,
     /// Bytes of file content committed as write events since the start.
@@ -74,18 +70,11 @@ impl Fs {
             root_attr,
             views: OnceLock::new(),
             view_inodes: ViewInodes::default(),
-            stats: OpStats::default(),
             cache: CacheCounters::default(),
-            mount: OnceLock::new(),
-            kernel_cache: RwLock::new(None),
+            mounts: Default::default(),
             blocked_readers: 0.into(),
             written_bytes: 0.into(),
         }
-    }
-
-    /// Where and by which backend the filesystem is served (once mounted).
-    pub fn mount_info(&self) -> Option<&MountInfo> {
-        self.mount.get()
     }
 
     /// A read was parked (`+1`) or answered after waiting (`-1`), as the adapters say.
@@ -135,23 +124,11 @@ impl Fs {
         self.tree.read().len()
     }
 
-    /// Called by the adapter layer as it starts serving: which backend, where.
-    pub fn set_mount(&self, mount: MountInfo) {
-        if self.mount.set(mount).is_err() {
-            tracing::warn!("the mount was already set; keeping the first");
-        }
-    }
-
     /// May a request on `ino` call into a view (run wasm)? Lookups and listings of the
     /// mount root ask the views, and everything below a view is the view's. (An async
     /// adapter runs those requests where blocking is allowed.)
     pub fn may_call_views(&self, ino: Ino) -> bool {
         self.views.get().is_some() && (ino == ROOT_INO || is_view_ino(ino))
-    }
-
-    /// Per-operation request statistics; the adapters record into them.
-    pub fn op_stats(&self) -> &OpStats {
-        &self.stats
     }
 
     /// Serve `views` beside `current/` (once, before mounting).
@@ -244,7 +221,7 @@ impl Fs {
             return self.view_getattr(caller, ino);
         }
         if is_debug_ino(ino) {
-            return self.debug_getattr(ino, fh);
+            return self.debug_getattr(ino, fh, caller.mount);
         }
         Ok((self.attr(ino)?, self.config.attr_ttl))
     }
@@ -262,6 +239,7 @@ impl Fs {
         let time = now_ns();
         if let Some(size) = set.size {
             self.truncate(caller, ino, size, time)?;
+            self.changed(caller, || vec![Stale::inode(ino)]);
         }
         let at = |t: Option<TimeSpec>| {
             t.map(|t| match t {
@@ -291,6 +269,8 @@ impl Fs {
                 };
                 self.record(caller, time, change)?;
             }
+            drop(t);
+            self.changed(caller, || vec![Stale::attrs(ino)]);
         }
         self.getattr(caller, ino, set.fh)
     }
@@ -477,7 +457,10 @@ impl Fs {
         self.record(caller, time, change)?;
         let n = t.node(ino)?;
         n.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(self.entry(n.attr))
+        let entry = self.entry(n.attr);
+        drop(t);
+        self.changed(caller, || Stale::name(parent, name).into());
+        Ok(entry)
     }
 
     pub fn unlink(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<()> {
@@ -512,6 +495,7 @@ impl Fs {
         let time = now_ns();
         let mut t = self.tree.write();
         let path = t.child_path(parent, name)?;
+        let victim = t.child(parent, name)?;
         let change = if dir {
             t.rmdir(parent, name, time)?;
             Change::Rmdir { path }
@@ -520,6 +504,12 @@ impl Fs {
             Change::Unlink { path }
         };
         self.record(caller, time, change)?;
+        drop(t);
+        self.changed(caller, || {
+            let mut stale: Vec<Stale> = Stale::name(parent, name).into();
+            stale.extend(victim.map(Stale::attrs));
+            stale
+        });
         Ok(())
     }
 
@@ -546,8 +536,23 @@ impl Fs {
         let mut t = self.tree.write();
         let from = t.child_path(parent, name)?;
         let to = t.child_path(newparent, newname)?;
+        // The inodes whose ctime (and, replaced, link count) the rename changes.
+        let moved = [t.child(parent, name)?, t.child(newparent, newname)?];
         t.rename(parent, name, newparent, newname, flags, time)?;
         self.record(caller, time, Change::Rename { from, to, flags })?;
+        drop(t);
+        self.changed(caller, || {
+            let mut stale: Vec<Stale> = Stale::name(parent, name).into();
+            stale.push(Stale::Entry {
+                parent: newparent,
+                name: newname.into(),
+            });
+            if newparent != parent {
+                stale.push(Stale::inode(newparent));
+            }
+            stale.extend(moved.into_iter().flatten().map(Stale::attrs));
+            stale
+        });
         Ok(())
     }
 
@@ -583,7 +588,14 @@ impl Fs {
         )?;
         let n = t.node(ino)?;
         n.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(self.entry(n.attr))
+        let entry = self.entry(n.attr);
+        drop(t);
+        self.changed(caller, || {
+            let mut stale: Vec<Stale> = Stale::name(newparent, newname).into();
+            stale.push(Stale::attrs(ino));
+            stale
+        });
+        Ok(entry)
     }
 
     /// Open a file; `flags` are the raw `open(2)` flags.
@@ -591,9 +603,9 @@ impl Fs {
         let opened = if is_view_ino(ino) {
             self.view_open(caller, ino, flags)?
         } else if is_debug_ino(ino) {
-            self.debug_open(ino, flags)?
+            self.debug_open(caller, ino, flags)?
         } else {
-            self.open_live(ino, flags)?
+            self.open_live(caller, ino, flags)?
         };
         let c = &self.cache;
         CacheCounters::count(if opened.keep_cache {
@@ -606,7 +618,7 @@ impl Fs {
         Ok(opened)
     }
 
-    fn open_live(&self, ino: Ino, flags: i32) -> FsResult<Opened> {
+    fn open_live(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
         let content = self.content_of(ino)?;
         let acc = flags & libc::O_ACCMODE;
         let writable = acc != libc::O_RDONLY;
@@ -625,6 +637,9 @@ impl Fs {
                 a.size = 0;
                 a.mtime = time;
                 a.ctime = time;
+                drop(t);
+                drop(c);
+                self.changed(caller, || vec![Stale::inode(ino)]);
             }
         }
         if writable {
@@ -742,6 +757,15 @@ impl Fs {
         a.size = a.size.max(end);
         a.mtime = time;
         a.ctime = time;
+        drop(t);
+        drop(c);
+        self.changed(caller, || {
+            vec![Stale::Inode {
+                ino: f.ino,
+                offset: offset as i64,
+                len: data.len() as i64,
+            }]
+        });
         Ok(data.len() as u32)
     }
 
@@ -1078,7 +1102,7 @@ impl Fs {
         let a = if is_view_ino(ino) {
             self.view_getattr(caller, ino)?.0
         } else if is_debug_ino(ino) {
-            self.debug_getattr(ino, None)?.0
+            self.debug_getattr(ino, None, 0)?.0
         } else {
             self.attr(ino)?
         };
@@ -1116,7 +1140,7 @@ impl Fs {
     /// `fallocate(2)` with mode 0 (allocate, extend size) or FALLOC_FL_KEEP_SIZE.
     pub fn fallocate(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         _ino: Ino,
         fh: u64,
         offset: u64,
@@ -1145,6 +1169,9 @@ impl Fs {
                     let a = &mut t.node_mut(f.ino)?.attr;
                     a.size = end;
                     a.ctime = time;
+                    drop(t);
+                    drop(c);
+                    self.changed(caller, || vec![Stale::attrs(f.ino)]);
                 }
                 Ok(())
             }
@@ -1180,6 +1207,16 @@ impl Fs {
     }
 
     // ---- helpers ----
+
+    /// A change through `caller`'s mount made `stale()` out of date in the other mounts'
+    /// kernels: tell them (`stale` is only built when there are others). Call with no
+    /// lock held.
+    #[inline]
+    pub(super) fn changed(&self, caller: &Caller, stale: impl FnOnce() -> Vec<Stale>) {
+        if self.others_cache(caller.mount) {
+            self.tell_others(caller.mount, stale());
+        }
+    }
 
     fn attr(&self, ino: Ino) -> FsResult<Attr> {
         if ino == ROOT_INO {

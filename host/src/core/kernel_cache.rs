@@ -1,6 +1,7 @@
 //! Telling the kernel to forget what it cached (FUSE notify), for changes it cannot see
-//! coming: a view replaced by a hot swap. Each adapter gives the core a [`KernelCache`]
-//! once its mount is live.
+//! coming: a view replaced by a hot swap, or a change made through another mount of the
+//! same filesystem (see [`super::mounts`]). Each adapter gives its [`super::Mount`] a
+//! [`KernelCache`] once the mount is live.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,6 +17,11 @@ pub trait KernelCache: Send + Sync {
     /// Forget the name `name` in directory `parent` (FUSE_NOTIFY_INVAL_ENTRY): the next
     /// path walk through it looks it up again.
     fn forget_entry(&self, parent: Ino, name: &str) -> io::Result<()>;
+
+    /// Forget the attributes of `ino`, and its cached pages from `offset` for `len` bytes
+    /// (`len` 0: to the end; a negative `offset`: attributes only)
+    /// (FUSE_NOTIFY_INVAL_INODE).
+    fn forget_inode(&self, ino: Ino, offset: i64, len: i64) -> io::Result<()>;
 }
 
 /// What [`Fs::forget_view`] told the kernel.
@@ -28,31 +34,25 @@ pub struct Forgotten {
 }
 
 impl Fs {
-    /// Serve notifications through `cache` (the adapter, once its mount is live).
-    pub fn set_kernel_cache(&self, cache: Arc<dyn KernelCache>) {
-        *self.kernel_cache.write() = Some(cache);
-    }
-
-    /// The mount is going away: no more notifications.
-    pub fn clear_kernel_cache(&self) {
-        *self.kernel_cache.write() = None;
-    }
-
-    /// A view was loaded, replaced or removed: make the kernel forget every name of it
+    /// A view was loaded, replaced or removed: make every mount's kernel forget every name of it
     /// that it may hold — its directory in the root and every name below, under
     /// directories of every generation — so the next path walk finds the view as it is
     /// now. Inodes are left alone: a file opened on the old generation keeps its size and
     /// pages (see [`super::views::Views`]).
     pub fn forget_view(&self, view: &str) -> Forgotten {
-        let Some(cache) = self.kernel_cache.read().clone() else {
-            return Forgotten::default();
-        };
+        let kernels: Vec<Arc<dyn KernelCache>> =
+            self.mounts().iter().filter_map(|m| m.kernel()).collect();
         let mut out = Forgotten::default();
+        if kernels.is_empty() {
+            return out;
+        }
         let mut forget = |parent: Ino, name: &str| {
-            out.entries += 1;
-            if let Err(e) = cache.forget_entry(parent, name) {
-                out.failed += 1;
-                tracing::debug!(view, parent, name, error = %e, "the kernel kept an entry");
+            for kernel in &kernels {
+                out.entries += 1;
+                if let Err(e) = kernel.forget_entry(parent, name) {
+                    out.failed += 1;
+                    tracing::debug!(view, parent, name, error = %e, "the kernel kept an entry");
+                }
             }
         };
         forget(ROOT_INO, view);

@@ -12,6 +12,7 @@ const C: Caller = Caller {
     uid: 1000,
     gid: 1000,
     pid: 42,
+    mount: 0,
 };
 
 fn open_fs(dir: &Path) -> Fs {
@@ -1176,19 +1177,19 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
         h["store"]["head_seq"].as_u64().unwrap() + 2
     );
 
-    fs.set_mount(MountInfo::new("fuser", "/mnt".into()));
+    let mount = fs.add_mount(MountInfo::new("fuser", "/mnt".into()));
     let p = debug_doc(&fs, "performance.json");
     assert_eq!(p["backend"], "fuser");
     assert_eq!(p["ops"]["read"]["count"], 0);
     for _ in 0..5 {
-        fs.op_stats().record(
+        mount.stats.record(
             crate::core::SectionId::CURRENT,
             Op::Read,
             std::time::Duration::from_micros(20),
             None,
         );
     }
-    fs.op_stats().record(
+    mount.stats.record(
         crate::core::SectionId::DEBUG,
         Op::Read,
         std::time::Duration::from_micros(20),
@@ -1236,4 +1237,101 @@ fn closed_files_hold_no_descriptor() {
         "{before} -> {after} descriptors after 200 files"
     );
     fs.shutdown();
+}
+
+/// A kernel that writes down what it is told to forget.
+#[derive(Default)]
+struct Told(parking_lot::Mutex<Vec<Stale>>);
+
+impl KernelCache for Told {
+    fn forget_entry(&self, parent: Ino, name: &str) -> std::io::Result<()> {
+        self.0.lock().push(Stale::Entry {
+            parent,
+            name: name.into(),
+        });
+        Ok(())
+    }
+    fn forget_inode(&self, ino: Ino, offset: i64, len: i64) -> std::io::Result<()> {
+        self.0.lock().push(Stale::Inode { ino, offset, len });
+        Ok(())
+    }
+}
+
+#[test]
+fn changes_through_one_mount_are_told_to_the_others_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let kernels: Vec<(Arc<Mount>, Arc<Told>)> = ["fuser", "fuse3"]
+        .into_iter()
+        .map(|backend| {
+            let mount = fs.add_mount(MountInfo::new(backend, format!("/{backend}").into()));
+            let told = Arc::new(Told::default());
+            mount.set_kernel_cache(told.clone());
+            (mount, told)
+        })
+        .collect();
+    let through = |i: usize| Caller {
+        mount: kernels[i].0.id,
+        ..C
+    };
+    let take = |i: usize| std::mem::take(&mut *kernels[i].1 .0.lock());
+
+    // A create through the first mount: the second forgets the name and the listing.
+    let (e, o) = fs
+        .create(&through(0), CURRENT_INO, name("f"), 0o644, 0, libc::O_RDWR)
+        .unwrap();
+    let f = e.attr.ino;
+    assert_eq!(take(0), []);
+    assert_eq!(take(1), Stale::name(CURRENT_INO, "f"));
+    // A write: the bytes it covers (and the attributes).
+    fs.write(&through(0), f, o.fh, 10, b"abc").unwrap();
+    assert_eq!(
+        take(1),
+        [Stale::Inode {
+            ino: f,
+            offset: 10,
+            len: 3
+        }]
+    );
+    fs.release(&through(0), f, o.fh).unwrap();
+    assert_eq!(take(1), [], "a close changes nothing another kernel holds");
+    // Through the second mount now: the first is told, the second is not.
+    fs.link(&through(1), f, CURRENT_INO, name("g")).unwrap();
+    let mut want: Vec<Stale> = Stale::name(CURRENT_INO, "g").into();
+    want.push(Stale::attrs(f));
+    assert_eq!((take(0), take(1)), (want, vec![]));
+    fs.rename(
+        &through(1),
+        CURRENT_INO,
+        name("g"),
+        CURRENT_INO,
+        name("f"),
+        0,
+    )
+    .unwrap();
+    let mut want: Vec<Stale> = Stale::name(CURRENT_INO, "g").into();
+    want.push(Stale::Entry {
+        parent: CURRENT_INO,
+        name: "f".into(),
+    });
+    want.extend([Stale::attrs(f), Stale::attrs(f)]);
+    assert_eq!(take(0), want);
+    fs.unlink(&through(1), CURRENT_INO, name("f")).unwrap();
+    let mut want: Vec<Stale> = Stale::name(CURRENT_INO, "f").into();
+    want.push(Stale::attrs(f));
+    assert_eq!(take(0), want);
+    assert_eq!(take(1), []);
+    // Counted per mount.
+    assert_eq!(kernels[1].0.notify_counts().sent, 3);
+    assert_eq!(kernels[0].0.notify_counts().sent, 4 + 4 + 3);
+
+    // Alone, a mount is told nothing of its own changes; of the host's, it is.
+    fs.remove_mount(kernels[1].0.id);
+    assert_eq!(fs.mounts().len(), 1);
+    fs.mkdir(&through(0), CURRENT_INO, name("solo"), 0o755, 0)
+        .unwrap();
+    assert_eq!(take(0), []);
+    fs.mkdir(&Caller::HOST, CURRENT_INO, name("host"), 0o755, 0)
+        .unwrap();
+    assert_eq!(take(0), Stale::name(CURRENT_INO, "host"));
 }

@@ -18,6 +18,9 @@ pub struct Caller {
     pub uid: u32,
     pub gid: u32,
     pub pid: u32,
+    /// The mount the request came through (0: the host itself). A change is told to the
+    /// kernels of the other mounts, never back to its own, which saw it.
+    pub mount: super::MountId,
 }
 
 impl Caller {
@@ -26,6 +29,7 @@ impl Caller {
         uid: 0,
         gid: 0,
         pid: 0,
+        mount: 0,
     };
 }
 
@@ -244,8 +248,8 @@ impl RenameFlags {
     }
 }
 
-/// The mount an [`Fs`](super::Fs) is served at, as the adapter layer tells the core when
-/// it starts serving (for `debug/`).
+/// Where and by which backend a [`Mount`](super::Mount) is served, as the adapter layer
+/// tells the core when it starts serving (for `debug/` and `/metrics`).
 #[derive(Debug, Clone)]
 pub struct MountInfo {
     /// The FUSE backend serving the mount: "fuser" or "fuse3".

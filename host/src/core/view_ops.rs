@@ -209,6 +209,7 @@ impl Fs {
         let va = views.create(caller, &vp, kind)?;
         let ino = self.view_inodes.ino(&vp);
         self.view_inodes.handed_out(ino, va.kind);
+        self.changed(caller, || Stale::name(parent, name).into());
         Ok(entry_of(self.view_attr_of(ino, &va), va.caching))
     }
 
@@ -289,7 +290,12 @@ impl Fs {
         if !h.writable {
             return Err(fs_err!(EBADF, "handle not open for writing"));
         }
-        h.version.write(caller, &h.vp.path, offset, data)
+        let written = h.version.write(caller, &h.vp.path, offset, data)?;
+        self.changed(caller, || {
+            // What a write means is the view's business: the whole file may change.
+            vec![Stale::inode(self.view_inodes.ino(&h.vp))]
+        });
+        Ok(written)
     }
 
     /// Should a read of `fh` that answered [`WOULD_BLOCK`] wait (be parked by the adapter)
@@ -377,15 +383,16 @@ pub(super) enum Section {
 
 impl Fs {
     /// The section a request on `ino` is counted in (`debug/performance.json`,
-    /// `/metrics`): the root, `current/`, `debug/`, or a view by name.
-    pub fn stats_section(&self, ino: Ino) -> SectionId {
+    /// `/metrics`) of `stats` (a mount's): the root, `current/`, `debug/`, or a view by
+    /// name.
+    pub fn stats_section(&self, stats: &OpStats, ino: Ino) -> SectionId {
         if ino == ROOT_INO {
             SectionId::ROOT
         } else if super::debug::is_debug_ino(ino) {
             SectionId::DEBUG
         } else if is_view_ino(ino) {
             match self.view_inodes.view_of(ino) {
-                Some(view) => self.op_stats().section(&view),
+                Some(view) => stats.section(&view),
                 None => SectionId::ROOT,
             }
         } else {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::parking::Parking;
-use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, Op, TimeNs};
+use crate::core::{Caller, Entry, Fs, FsConfig, FsError, FsResult, Ino, Mount, Op, TimeNs};
 
 /// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
 pub(super) const SUBTYPE: &str = "lighthouse";
@@ -90,22 +90,47 @@ pub(super) fn dirent_size(header: usize, name_len: usize) -> usize {
 /// through here (or [`record`] around a hand-off), so both backends measure the same span:
 /// from the adapter's call into the core to the answer ready for the reply.
 #[inline]
-pub(super) fn run<T>(fs: &Fs, op: Op, ino: Ino, f: impl FnOnce() -> FsResult<T>) -> Result<T, i32> {
+pub(super) fn run<T>(
+    life: &Lifecycle,
+    op: Op,
+    ino: Ino,
+    f: impl FnOnce() -> FsResult<T>,
+) -> Result<T, i32> {
     let started = Instant::now();
-    let result = contain(fs, op.as_str(), ino, f);
-    record(fs, op, ino, started, &result);
+    let result = contain(&life.fs, op.as_str(), ino, f);
+    record(&life.fs, &life.mount, op, ino, started, &result);
     result
 }
 
-/// Record one finished request of `op` on `ino` that started at `started` (see [`run`]).
+/// Record one finished request of `op` on `ino` through `mount` that started at
+/// `started` (see [`run`]).
 #[inline]
-pub(super) fn record<T>(fs: &Fs, op: Op, ino: Ino, started: Instant, result: &Result<T, i32>) {
-    fs.op_stats().record(
-        fs.stats_section(ino),
+pub(super) fn record<T>(
+    fs: &Fs,
+    mount: &Mount,
+    op: Op,
+    ino: Ino,
+    started: Instant,
+    result: &Result<T, i32>,
+) {
+    let stats = &mount.stats;
+    stats.record(
+        fs.stats_section(stats, ino),
         op,
         started.elapsed(),
         result.as_ref().err().copied(),
     );
+}
+
+/// The caller of a request that came through `mount`.
+#[inline]
+pub(super) fn caller(mount: &Mount, uid: u32, gid: u32, pid: u32) -> Caller {
+    Caller {
+        uid,
+        gid,
+        pid,
+        mount: mount.id,
+    }
 }
 
 /// Contain a panic of `f` (answer EIO instead of killing a fuser worker or leaving a
@@ -153,24 +178,27 @@ fn is_failure(errno: i32) -> bool {
     )
 }
 
-/// Calls [`Fs::destroy`] exactly once, whichever comes first: the session's own destroy
-/// callback or `serve`'s backstop after the session ended (fuse3 skips the callback when
-/// its session dies of a failed reply; fuser's session may outlive `serve` after a lazy
-/// unmount).
+/// One mount being served: the filesystem, the core's [`Mount`] (its statistics and
+/// kernel caches), and its lifecycle. Calls [`Fs::destroy`] exactly once, whichever comes
+/// first: the session's own destroy callback or `serve`'s backstop after the session
+/// ended (fuse3 skips the callback when its session dies of a failed reply; fuser's
+/// session may outlive `serve` after a lazy unmount).
 ///
 /// It also holds the mount's parked reads, which must end before an unmount can finish.
 pub(super) struct Lifecycle {
-    fs: Arc<Fs>,
+    pub fs: Arc<Fs>,
+    pub mount: Arc<Mount>,
     destroyed: AtomicBool,
     pub parking: Arc<Parking>,
     detached: AtomicBool,
 }
 
 impl Lifecycle {
-    pub fn new(fs: Arc<Fs>) -> Arc<Self> {
+    pub fn new(fs: Arc<Fs>, mount: Arc<Mount>) -> Arc<Self> {
         Arc::new(Lifecycle {
-            parking: Parking::new(fs.clone()),
+            parking: Parking::new(fs.clone(), mount.clone()),
             fs,
+            mount,
             destroyed: AtomicBool::new(false),
             detached: AtomicBool::new(false),
         })
@@ -179,7 +207,7 @@ impl Lifecycle {
     /// The mount is about to go away: end the reads that wait, so no reader keeps it
     /// busy (readers see end-of-file).
     pub fn stopping(&self) {
-        self.fs.clear_kernel_cache();
+        self.mount.clear_kernel_cache();
         self.parking.stop();
     }
 
@@ -194,7 +222,7 @@ impl Lifecycle {
     }
 
     pub fn destroy_once(&self) {
-        self.fs.clear_kernel_cache();
+        self.mount.clear_kernel_cache();
         self.parking.stop();
         if !self.destroyed.swap(true, Ordering::SeqCst) {
             let _ = contain(&self.fs, "destroy", crate::core::ROOT_INO, || {

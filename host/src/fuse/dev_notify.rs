@@ -1,9 +1,9 @@
 //! FUSE notifications written straight to the session's `/dev/fuse` descriptor, for the
 //! fuse3 backend: fuse3 0.10's `Notify::invalid_entry` sends the header without the name
 //! (its source says "TODO"), the kernel answers EINVAL, and fuse3 ends its session on any
-//! reply error but ENOENT. The message is the kernel's `fuse_notify_inval_entry_out`
-//! followed by the name and its NUL, in one write (writes to /dev/fuse are atomic, so it
-//! cannot interleave with the session's replies).
+//! reply error but ENOENT. Each message (INVAL_ENTRY with its name and NUL, INVAL_INODE)
+//! goes in one write: writes to /dev/fuse are atomic, so it cannot interleave with the
+//! session's replies.
 
 use std::ffi::OsStr;
 use std::io;
@@ -11,11 +11,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use crate::core::KernelCache;
 
-/// `FUSE_NOTIFY_INVAL_ENTRY` (include/uapi/linux/fuse.h).
+/// Notification codes (include/uapi/linux/fuse.h, `enum fuse_notify_code`).
+const FUSE_NOTIFY_INVAL_INODE: i32 = 2;
 const FUSE_NOTIFY_INVAL_ENTRY: i32 = 3;
-/// `fuse_out_header` (len u32, error i32, unique u64) + `fuse_notify_inval_entry_out`
-/// (parent u64, namelen u32, flags u32).
-const HEADER: usize = 16 + 16;
+/// `fuse_out_header`: len u32, error i32 (the notification code), unique u64 (0).
+const OUT_HEADER: usize = 16;
 
 /// A duplicate of the session's descriptor, closed when dropped (the session keeps its
 /// own).
@@ -23,24 +23,35 @@ pub(super) struct DevNotify {
     fd: OwnedFd,
 }
 
-impl DevNotify {
-    /// Duplicates the process's one open `/dev/fuse` descriptor (the session's: a process
-    /// serves one mount). An error when there is none, or more than one to choose from.
-    pub fn of_this_process() -> io::Result<DevNotify> {
-        let mut found: Vec<RawFd> = Vec::new();
-        for entry in std::fs::read_dir("/proc/self/fd")? {
-            let entry = entry?;
-            let is_fuse = std::fs::read_link(entry.path())
-                .is_ok_and(|target| target.as_os_str() == OsStr::new("/dev/fuse"));
-            if let (true, Some(fd)) = (is_fuse, entry.file_name().to_str()) {
-                if let Ok(fd) = fd.parse() {
-                    found.push(fd);
-                }
+/// The process's open `/dev/fuse` descriptors now.
+pub(super) fn fuse_fds() -> io::Result<Vec<RawFd>> {
+    let mut found: Vec<RawFd> = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let is_fuse = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.as_os_str() == OsStr::new("/dev/fuse"));
+        if let (true, Some(fd)) = (is_fuse, entry.file_name().to_str()) {
+            if let Ok(fd) = fd.parse() {
+                found.push(fd);
             }
         }
+    }
+    Ok(found)
+}
+
+impl DevNotify {
+    /// Duplicates the one `/dev/fuse` descriptor the process opened since `before` was
+    /// taken (with [`fuse_fds`], just before the session mounted): the session's, also
+    /// when another mount of the process has descriptors of its own (mounts start one
+    /// after the other). An error when there is none, or more than one to choose from.
+    pub fn opened_since(before: &[RawFd]) -> io::Result<DevNotify> {
+        let found: Vec<RawFd> = fuse_fds()?
+            .into_iter()
+            .filter(|fd| !before.contains(fd))
+            .collect();
         let [fd] = found[..] else {
             return Err(io::Error::other(format!(
-                "expected one open /dev/fuse descriptor, found {}",
+                "expected one new /dev/fuse descriptor, found {}",
                 found.len()
             )));
         };
@@ -53,19 +64,20 @@ impl DevNotify {
     }
 }
 
-impl KernelCache for DevNotify {
-    fn forget_entry(&self, parent: u64, name: &str) -> io::Result<()> {
-        let name = name.as_bytes();
-        let len = HEADER + name.len() + 1;
-        let mut msg = Vec::with_capacity(len);
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&FUSE_NOTIFY_INVAL_ENTRY.to_ne_bytes());
-        msg.extend_from_slice(&0u64.to_ne_bytes()); // unique: 0 for a notification
-        msg.extend_from_slice(&parent.to_ne_bytes());
-        msg.extend_from_slice(&(name.len() as u32).to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes()); // flags
-        msg.extend_from_slice(name);
-        msg.push(0);
+/// A notification of `code` whose body `body` fills in (after the header).
+fn message(code: i32, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(OUT_HEADER + 48);
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // len, set below
+    msg.extend_from_slice(&code.to_ne_bytes());
+    msg.extend_from_slice(&0u64.to_ne_bytes()); // unique: 0 for a notification
+    body(&mut msg);
+    let len = msg.len() as u32;
+    msg[..4].copy_from_slice(&len.to_ne_bytes());
+    msg
+}
+
+impl DevNotify {
+    fn send(&self, msg: &[u8]) -> io::Result<()> {
         // SAFETY: writes `msg.len()` bytes from a live buffer to a descriptor we own.
         let written = unsafe { libc::write(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
         if written >= 0 {
@@ -76,5 +88,48 @@ impl KernelCache for DevNotify {
             e if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             e => Err(e),
         }
+    }
+}
+
+impl KernelCache for DevNotify {
+    fn forget_entry(&self, parent: u64, name: &str) -> io::Result<()> {
+        // `fuse_notify_inval_entry_out`: parent u64, namelen u32, flags u32; then the
+        // name and its NUL.
+        let name = name.as_bytes();
+        self.send(&message(FUSE_NOTIFY_INVAL_ENTRY, |m| {
+            m.extend_from_slice(&parent.to_ne_bytes());
+            m.extend_from_slice(&(name.len() as u32).to_ne_bytes());
+            m.extend_from_slice(&0u32.to_ne_bytes());
+            m.extend_from_slice(name);
+            m.push(0);
+        }))
+    }
+
+    fn forget_inode(&self, ino: u64, offset: i64, len: i64) -> io::Result<()> {
+        // `fuse_notify_inval_inode_out`: ino u64, off i64, len i64.
+        self.send(&message(FUSE_NOTIFY_INVAL_INODE, |m| {
+            m.extend_from_slice(&ino.to_ne_bytes());
+            m.extend_from_slice(&offset.to_ne_bytes());
+            m.extend_from_slice(&len.to_ne_bytes());
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_the_kernel_abi() {
+        let m = message(FUSE_NOTIFY_INVAL_INODE, |m| {
+            m.extend_from_slice(&7u64.to_ne_bytes());
+            m.extend_from_slice(&(-1i64).to_ne_bytes());
+            m.extend_from_slice(&0i64.to_ne_bytes());
+        });
+        assert_eq!(m.len(), OUT_HEADER + 24);
+        assert_eq!(&m[..4], &40u32.to_ne_bytes());
+        assert_eq!(&m[4..8], &2i32.to_ne_bytes());
+        assert_eq!(&m[8..16], &[0; 8]);
+        assert_eq!(&m[16..24], &7u64.to_ne_bytes());
     }
 }

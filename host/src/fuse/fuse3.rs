@@ -24,7 +24,9 @@ use super::dev_notify::DevNotify;
 use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
-use crate::core::{Attr, Caller, Entry, FileKind, FsResult, Ino, Op, Opened, SetAttr, TimeSpec};
+use crate::core::{
+    Attr, Caller, Entry, FileKind, FsResult, Ino, Mount, Op, Opened, SetAttr, TimeSpec,
+};
 
 type Result<T> = std::result::Result<T, Errno>;
 
@@ -43,6 +45,7 @@ const FOPEN_NOFLUSH: u32 = 1 << 5;
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
 pub fn serve(
     fs: Arc<Fs>,
+    mount: Arc<Mount>,
     opts: &MountOptions,
     stop: StopSignal,
     ready: &mut dyn FnMut(),
@@ -70,7 +73,7 @@ pub fn serve(
         // nosuid have no fuse3 setting and are not mount(2) data: see `restrict`.
         .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE));
 
-    let life = Lifecycle::new(fs.clone());
+    let life = Lifecycle::new(fs.clone(), mount);
     let initialized = Arc::new(tokio::sync::Notify::new());
     let adapter = Fuse3Fs {
         fs,
@@ -78,6 +81,7 @@ pub fn serve(
         settings,
         initialized: initialized.clone(),
         dir_budget: page_size(),
+        fuse_fds_before: dev_notify::fuse_fds().with_context(context)?,
     };
 
     let result = runtime.block_on(async {
@@ -204,14 +208,9 @@ struct Fuse3Fs {
     /// past the request's size, and a dropped readdirplus entry would leave a lookup
     /// reference counted in the core that the kernel never got; one page always fits.
     dir_budget: usize,
-}
-
-fn caller(req: &Request) -> Caller {
-    Caller {
-        uid: req.uid,
-        gid: req.gid,
-        pid: req.pid,
-    }
+    /// The process's /dev/fuse descriptors before this session opened its own (another
+    /// mount's, when the process serves two): see [`DevNotify::opened_since`].
+    fuse_fds_before: Vec<std::os::fd::RawFd>,
 }
 
 fn errno(errno: i32) -> Errno {
@@ -305,13 +304,13 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
 /// The request is recorded around the hand-off, so its latency includes the wait for a
 /// blocking thread, as the caller experiences it.
 async fn blocking<T: Send + 'static>(
-    fs: &Arc<Fs>,
+    life: &Lifecycle,
     op: Op,
     ino: Ino,
     f: impl FnOnce() -> FsResult<T> + Send + 'static,
 ) -> std::result::Result<T, i32> {
     let started = Instant::now();
-    let core = fs.clone();
+    let core = life.fs.clone();
     let result = match tokio::task::spawn_blocking(move || {
         common::contain(&core, op.as_str(), ino, f)
     })
@@ -323,11 +322,15 @@ async fn blocking<T: Send + 'static>(
             Err(libc::EIO)
         }
     };
-    common::record(fs, op, ino, started, &result);
+    common::record(&life.fs, &life.mount, op, ino, started, &result);
     result
 }
 
 impl Fuse3Fs {
+    fn caller(&self, req: &Request) -> Caller {
+        common::caller(&self.life.mount, req.uid, req.gid, req.pid)
+    }
+
     /// [`run`] for a request that may call into a view. A view call is synchronous wasm,
     /// and a guest's WASI I/O (its stderr, a panic message) blocks on wasmtime-wasi's
     /// runtime, which panics on an async worker: so when the core says a request may
@@ -339,7 +342,7 @@ impl Fuse3Fs {
         ino: Ino,
         f: impl FnOnce() -> FsResult<T>,
     ) -> std::result::Result<T, i32> {
-        self.near_views(ino, || run(&self.fs, op, ino, f))
+        self.near_views(ino, || run(&self.life, op, ino, f))
     }
 
     /// `f` in a blocking section when a request of `ino` may reach a view, inline else.
@@ -365,8 +368,8 @@ impl Filesystem for Fuse3Fs {
 
     async fn ready(&self, _notify: Notify) {
         // Not fuse3's Notify: see dev_notify.rs.
-        match DevNotify::of_this_process() {
-            Ok(notices) => self.fs.set_kernel_cache(Arc::new(notices)),
+        match DevNotify::opened_since(&self.fuse_fds_before) {
+            Ok(notices) => self.life.mount.set_kernel_cache(Arc::new(notices)),
             Err(e) => tracing::warn!(
                 "no FUSE notifications (after a view swap the kernel may serve old names until their TTL runs out): {e}"
             ),
@@ -380,12 +383,12 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         reply_entry(self.run_near_views(Op::Lookup, parent, || self.fs.lookup(&c, parent, name)))
     }
 
     async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
-        let _ = run(&self.fs, Op::Forget, inode, || {
+        let _ = run(&self.life, Op::Forget, inode, || {
             self.fs.forget(inode, nlookup);
             Ok(())
         });
@@ -393,7 +396,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn batch_forget(&self, _req: Request, inodes: &[(Inode, u64)]) {
         for &(inode, nlookup) in inodes {
-            let _ = run(&self.fs, Op::Forget, inode, || {
+            let _ = run(&self.life, Op::Forget, inode, || {
                 self.fs.forget(inode, nlookup);
                 Ok(())
             });
@@ -407,7 +410,7 @@ impl Filesystem for Fuse3Fs {
         fh: Option<u64>,
         _flags: u32,
     ) -> Result<ReplyAttr> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let (attr, ttl) = self
             .run_near_views(Op::Getattr, inode, || self.fs.getattr(&c, inode, fh))
             .map_err(errno)?;
@@ -424,7 +427,7 @@ impl Filesystem for Fuse3Fs {
         fh: Option<u64>,
         set_attr: ::fuse3::SetAttr,
     ) -> Result<ReplyAttr> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let set = SetAttr {
             mode: set_attr.mode,
             uid: set_attr.uid,
@@ -434,7 +437,7 @@ impl Filesystem for Fuse3Fs {
             mtime: set_attr.mtime.map(time_spec),
             fh,
         };
-        let (attr, ttl) = run(&self.fs, Op::Setattr, inode, || {
+        let (attr, ttl) = run(&self.life, Op::Setattr, inode, || {
             self.fs.setattr(&c, inode, set)
         })
         .map_err(errno)?;
@@ -445,7 +448,7 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let target = self
             .run_near_views(Op::Readlink, inode, || self.fs.readlink(&c, inode))
             .map_err(errno)?;
@@ -462,9 +465,9 @@ impl Filesystem for Fuse3Fs {
         mode: u32,
         rdev: u32,
     ) -> Result<ReplyEntry> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         // fuse3 drops the umask of MKNOD; the kernel has applied it to `mode` already.
-        reply_entry(run(&self.fs, Op::Mknod, parent, || {
+        reply_entry(run(&self.life, Op::Mknod, parent, || {
             self.fs.mknod(&c, parent, name, mode, 0, rdev)
         }))
     }
@@ -477,22 +480,22 @@ impl Filesystem for Fuse3Fs {
         mode: u32,
         umask: u32,
     ) -> Result<ReplyEntry> {
-        let c = caller(&req);
-        reply_entry(run(&self.fs, Op::Mkdir, parent, || {
+        let c = self.caller(&req);
+        reply_entry(run(&self.life, Op::Mkdir, parent, || {
             self.fs.mkdir(&c, parent, name, mode, umask)
         }))
     }
 
     async fn unlink(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Unlink, parent, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Unlink, parent, || {
             self.fs.unlink(&c, parent, name)
         }))
     }
 
     async fn rmdir(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Rmdir, parent, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Rmdir, parent, || {
             self.fs.rmdir(&c, parent, name)
         }))
     }
@@ -504,8 +507,8 @@ impl Filesystem for Fuse3Fs {
         name: &OsStr,
         link: &OsStr,
     ) -> Result<ReplyEntry> {
-        let c = caller(&req);
-        reply_entry(run(&self.fs, Op::Symlink, parent, || {
+        let c = self.caller(&req);
+        reply_entry(run(&self.life, Op::Symlink, parent, || {
             self.fs.symlink(&c, parent, name, link)
         }))
     }
@@ -518,8 +521,8 @@ impl Filesystem for Fuse3Fs {
         new_parent: Inode,
         new_name: &OsStr,
     ) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Rename, parent, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Rename, parent, || {
             self.fs.rename(&c, parent, name, new_parent, new_name, 0)
         }))
     }
@@ -533,8 +536,8 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
         flags: u32,
     ) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Rename, parent, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Rename, parent, || {
             self.fs
                 .rename(&c, parent, name, new_parent, new_name, flags)
         }))
@@ -547,14 +550,14 @@ impl Filesystem for Fuse3Fs {
         new_parent: Inode,
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
-        let c = caller(&req);
-        reply_entry(run(&self.fs, Op::Link, inode, || {
+        let c = self.caller(&req);
+        reply_entry(run(&self.life, Op::Link, inode, || {
             self.fs.link(&c, inode, new_parent, new_name)
         }))
     }
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         reply_open(self.run_near_views(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
     }
 
@@ -568,7 +571,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyData> {
         let read = ReadRequest {
             unique: req.unique,
-            caller: caller(&req),
+            caller: self.caller(&req),
             ino: inode,
             fh,
             offset,
@@ -609,7 +612,7 @@ impl Filesystem for Fuse3Fs {
         _write_flags: u32,
         _flags: u32,
     ) -> Result<ReplyWrite> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let written = self
             .run_near_views(Op::Write, inode, || {
                 self.fs.write(&c, inode, fh, offset, data)
@@ -619,8 +622,8 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn flush(&self, req: Request, inode: Inode, fh: u64, _lock_owner: u64) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Flush, inode, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Flush, inode, || {
             self.fs.flush(&c, inode, fh)
         }))
     }
@@ -634,17 +637,17 @@ impl Filesystem for Fuse3Fs {
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Release, inode, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Release, inode, || {
             self.fs.release(&c, inode, fh)
         }))
     }
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking(&self.fs, Op::Fsync, inode, move || {
+            blocking(&self.life, Op::Fsync, inode, move || {
                 fs.fsync(&c, inode, fh, datasync)
             })
             .await,
@@ -652,7 +655,7 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         reply_open(self.run_near_views(Op::Opendir, inode, || {
             self.fs.opendir(&c, inode, flags as i32)
         }))
@@ -665,7 +668,7 @@ impl Filesystem for Fuse3Fs {
         fh: u64,
         offset: i64,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
@@ -700,7 +703,7 @@ impl Filesystem for Fuse3Fs {
         _lock_owner: u64,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
@@ -733,17 +736,17 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn releasedir(&self, req: Request, inode: Inode, fh: u64, _flags: u32) -> Result<()> {
-        let c = caller(&req);
-        reply_empty(run(&self.fs, Op::Releasedir, inode, || {
+        let c = self.caller(&req);
+        reply_empty(run(&self.life, Op::Releasedir, inode, || {
             self.fs.releasedir(&c, inode, fh)
         }))
     }
 
     async fn fsyncdir(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking(&self.fs, Op::Fsyncdir, inode, move || {
+            blocking(&self.life, Op::Fsyncdir, inode, move || {
                 fs.fsyncdir(&c, inode, fh, datasync)
             })
             .await,
@@ -751,8 +754,8 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
-        let c = caller(&req);
-        let s = run(&self.fs, Op::Statfs, inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
+        let c = self.caller(&req);
+        let s = run(&self.life, Op::Statfs, inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
         Ok(ReplyStatFs {
             blocks: s.blocks,
             bfree: s.bfree,
@@ -766,7 +769,7 @@ impl Filesystem for Fuse3Fs {
     }
 
     async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         reply_empty(
             self.run_near_views(Op::Access, inode, || self.fs.access(&c, inode, mask as i32)),
         )
@@ -780,9 +783,9 @@ impl Filesystem for Fuse3Fs {
         mode: u32,
         flags: u32,
     ) -> Result<ReplyCreated> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         // fuse3 drops the umask of CREATE; the kernel has applied it to `mode` already.
-        let (e, o) = run(&self.fs, Op::Create, parent, || {
+        let (e, o) = run(&self.life, Op::Create, parent, || {
             self.fs.create(&c, parent, name, mode, 0, flags as i32)
         })
         .map_err(errno)?;
@@ -804,10 +807,10 @@ impl Filesystem for Fuse3Fs {
         length: u64,
         mode: u32,
     ) -> Result<()> {
-        let c = caller(&req);
+        let c = self.caller(&req);
         let fs = self.fs.clone();
         reply_empty(
-            blocking(&self.fs, Op::Fallocate, inode, move || {
+            blocking(&self.life, Op::Fallocate, inode, move || {
                 fs.fallocate(&c, inode, fh, offset, length, mode as i32)
             })
             .await,

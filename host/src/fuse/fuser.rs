@@ -21,8 +21,8 @@ use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Op, Opened,
-    SetAttr, TimeSpec,
+    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Mount, Op,
+    Opened, SetAttr, TimeSpec,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is exactly the set
@@ -51,6 +51,7 @@ const CAPABILITIES: [InitFlags; 15] = [
 /// Mount `fs` with fuser and serve it until the mount goes away or `stop` fires.
 pub fn serve(
     fs: Arc<Fs>,
+    mount: Arc<Mount>,
     opts: &MountOptions,
     stop: StopSignal,
     ready: &mut dyn FnMut(),
@@ -80,15 +81,15 @@ pub fn serve(
     config.n_threads = Some(fs.config().worker_threads.max(1));
     config.clone_fd = true;
 
-    let life = Lifecycle::new(fs.clone());
+    let life = Lifecycle::new(fs.clone(), mount.clone());
     let adapter = FuserFs {
-        fs: fs.clone(),
+        fs,
         life: life.clone(),
         settings,
     };
     // Returns once the kernel's INIT is answered: the mount is live.
     let session = ::fuser::spawn_mount(adapter, path, &config).with_context(context)?;
-    fs.set_kernel_cache(Arc::new(Notices(session.notifier())));
+    mount.set_kernel_cache(Arc::new(Notices(session.notifier())));
     ready();
 
     let stopped = loop {
@@ -163,6 +164,10 @@ impl KernelCache for Notices {
         // fuser already takes ENOENT (not cached) as success.
         self.0.inval_entry(INodeNo(parent), OsStr::new(name))
     }
+
+    fn forget_inode(&self, ino: u64, offset: i64, len: i64) -> std::io::Result<()> {
+        self.0.inval_inode(INodeNo(ino), offset, len)
+    }
 }
 
 struct FuserFs {
@@ -171,11 +176,9 @@ struct FuserFs {
     settings: KernelSettings,
 }
 
-fn caller(req: &Request) -> Caller {
-    Caller {
-        uid: req.uid(),
-        gid: req.gid(),
-        pid: req.pid(),
+impl FuserFs {
+    fn caller(&self, req: &Request) -> Caller {
+        common::caller(&self.life.mount, req.uid(), req.gid(), req.pid())
     }
 }
 
@@ -292,17 +295,17 @@ impl Filesystem for FuserFs {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_entry(
             reply,
-            run(&self.fs, Op::Lookup, parent.0, || {
+            run(&self.life, Op::Lookup, parent.0, || {
                 self.fs.lookup(&c, parent.0, name)
             }),
         );
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        let _ = run(&self.fs, Op::Forget, ino.0, || {
+        let _ = run(&self.life, Op::Forget, ino.0, || {
             self.fs.forget(ino.0, nlookup);
             Ok(())
         });
@@ -312,8 +315,8 @@ impl Filesystem for FuserFs {
     // not exported, so it cannot be overridden).
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        let c = caller(req);
-        match run(&self.fs, Op::Getattr, ino.0, || {
+        let c = self.caller(req);
+        match run(&self.life, Op::Getattr, ino.0, || {
             self.fs.getattr(&c, ino.0, fh.map(|fh| fh.0))
         }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
@@ -339,7 +342,7 @@ impl Filesystem for FuserFs {
         _flags: Option<::fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         let set = SetAttr {
             mode,
             uid,
@@ -349,7 +352,7 @@ impl Filesystem for FuserFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|fh| fh.0),
         };
-        match run(&self.fs, Op::Setattr, ino.0, || {
+        match run(&self.life, Op::Setattr, ino.0, || {
             self.fs.setattr(&c, ino.0, set)
         }) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
@@ -358,8 +361,8 @@ impl Filesystem for FuserFs {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        let c = caller(req);
-        match run(&self.fs, Op::Readlink, ino.0, || {
+        let c = self.caller(req);
+        match run(&self.life, Op::Readlink, ino.0, || {
             self.fs.readlink(&c, ino.0)
         }) {
             Ok(target) => reply.data(&target),
@@ -377,10 +380,10 @@ impl Filesystem for FuserFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_entry(
             reply,
-            run(&self.fs, Op::Mknod, parent.0, || {
+            run(&self.life, Op::Mknod, parent.0, || {
                 self.fs.mknod(&c, parent.0, name, mode, umask, rdev)
             }),
         );
@@ -395,30 +398,30 @@ impl Filesystem for FuserFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_entry(
             reply,
-            run(&self.fs, Op::Mkdir, parent.0, || {
+            run(&self.life, Op::Mkdir, parent.0, || {
                 self.fs.mkdir(&c, parent.0, name, mode, umask)
             }),
         );
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Unlink, parent.0, || {
+            run(&self.life, Op::Unlink, parent.0, || {
                 self.fs.unlink(&c, parent.0, name)
             }),
         );
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Rmdir, parent.0, || {
+            run(&self.life, Op::Rmdir, parent.0, || {
                 self.fs.rmdir(&c, parent.0, name)
             }),
         );
@@ -432,10 +435,10 @@ impl Filesystem for FuserFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_entry(
             reply,
-            run(&self.fs, Op::Symlink, parent.0, || {
+            run(&self.life, Op::Symlink, parent.0, || {
                 self.fs.symlink(&c, parent.0, link_name, target.as_os_str())
             }),
         );
@@ -451,10 +454,10 @@ impl Filesystem for FuserFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Rename, parent.0, || {
+            run(&self.life, Op::Rename, parent.0, || {
                 self.fs
                     .rename(&c, parent.0, name, newparent.0, newname, flags.bits())
             }),
@@ -469,20 +472,20 @@ impl Filesystem for FuserFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_entry(
             reply,
-            run(&self.fs, Op::Link, ino.0, || {
+            run(&self.life, Op::Link, ino.0, || {
                 self.fs.link(&c, ino.0, newparent.0, newname)
             }),
         );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_open(
             reply,
-            run(&self.fs, Op::Open, ino.0, || {
+            run(&self.life, Op::Open, ino.0, || {
                 self.fs.open(&c, ino.0, flags.0)
             }),
         );
@@ -501,7 +504,7 @@ impl Filesystem for FuserFs {
     ) {
         let read = ReadRequest {
             unique: req.unique().into(),
-            caller: caller(req),
+            caller: self.caller(req),
             ino: ino.0,
             fh: fh.0,
             offset,
@@ -533,8 +536,8 @@ impl Filesystem for FuserFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let c = caller(req);
-        match run(&self.fs, Op::Write, ino.0, || {
+        let c = self.caller(req);
+        match run(&self.life, Op::Write, ino.0, || {
             self.fs.write(&c, ino.0, fh.0, offset, data)
         }) {
             Ok(written) => reply.written(written),
@@ -550,10 +553,10 @@ impl Filesystem for FuserFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Flush, ino.0, || {
+            run(&self.life, Op::Flush, ino.0, || {
                 self.fs.flush(&c, ino.0, fh.0)
             }),
         );
@@ -569,10 +572,10 @@ impl Filesystem for FuserFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Release, ino.0, || {
+            run(&self.life, Op::Release, ino.0, || {
                 self.fs.release(&c, ino.0, fh.0)
             }),
         );
@@ -586,20 +589,20 @@ impl Filesystem for FuserFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Fsync, ino.0, || {
+            run(&self.life, Op::Fsync, ino.0, || {
                 self.fs.fsync(&c, ino.0, fh.0, datasync)
             }),
         );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_open(
             reply,
-            run(&self.fs, Op::Opendir, ino.0, || {
+            run(&self.life, Op::Opendir, ino.0, || {
                 self.fs.opendir(&c, ino.0, flags.0)
             }),
         );
@@ -613,9 +616,9 @@ impl Filesystem for FuserFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         // `add` returns true when the buffer is full and the entry was not added.
-        let result = run(&self.fs, Op::Readdir, ino.0, || {
+        let result = run(&self.life, Op::Readdir, ino.0, || {
             self.fs.readdir(&c, ino.0, fh.0, offset, &mut |item| {
                 !reply.add(
                     INodeNo(item.ino),
@@ -639,9 +642,9 @@ impl Filesystem for FuserFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         // fuser takes the entry's inode and type from its attributes.
-        let result = run(&self.fs, Op::Readdirplus, ino.0, || {
+        let result = run(&self.life, Op::Readdirplus, ino.0, || {
             self.fs
                 .readdirplus(&c, ino.0, fh.0, offset, &mut |item, entry| {
                     !reply.add(
@@ -668,10 +671,10 @@ impl Filesystem for FuserFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Releasedir, ino.0, || {
+            run(&self.life, Op::Releasedir, ino.0, || {
                 self.fs.releasedir(&c, ino.0, fh.0)
             }),
         );
@@ -685,18 +688,18 @@ impl Filesystem for FuserFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Fsyncdir, ino.0, || {
+            run(&self.life, Op::Fsyncdir, ino.0, || {
                 self.fs.fsyncdir(&c, ino.0, fh.0, datasync)
             }),
         );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let c = caller(req);
-        match run(&self.fs, Op::Statfs, ino.0, || self.fs.statfs(&c, ino.0)) {
+        let c = self.caller(req);
+        match run(&self.life, Op::Statfs, ino.0, || self.fs.statfs(&c, ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
             ),
@@ -705,10 +708,10 @@ impl Filesystem for FuserFs {
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Access, ino.0, || {
+            run(&self.life, Op::Access, ino.0, || {
                 self.fs.access(&c, ino.0, mask.bits())
             }),
         );
@@ -724,8 +727,8 @@ impl Filesystem for FuserFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let c = caller(req);
-        match run(&self.fs, Op::Create, parent.0, || {
+        let c = self.caller(req);
+        match run(&self.life, Op::Create, parent.0, || {
             self.fs.create(&c, parent.0, name, mode, umask, flags)
         }) {
             Ok((e, o)) => reply.created(
@@ -749,10 +752,10 @@ impl Filesystem for FuserFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let c = caller(req);
+        let c = self.caller(req);
         reply_empty(
             reply,
-            run(&self.fs, Op::Fallocate, ino.0, || {
+            run(&self.life, Op::Fallocate, ino.0, || {
                 self.fs.fallocate(&c, ino.0, fh.0, offset, length, mode)
             }),
         );

@@ -103,9 +103,12 @@ pub fn serve(
     stop: StopSignal,
     ready: &mut dyn FnMut(),
 ) -> anyhow::Result<()> {
-    fs.set_mount(MountInfo::new(backend.as_str(), opts.mountpoint.clone()));
-    match backend {
-        Backend::Fuser => fuser::serve(fs, opts, stop, ready),
-        Backend::Fuse3 => fuse3::serve(fs, opts, stop, ready),
-    }
+    let mount = fs.add_mount(MountInfo::new(backend.as_str(), opts.mountpoint.clone()));
+    let id = mount.id;
+    let result = match backend {
+        Backend::Fuser => fuser::serve(fs.clone(), mount, opts, stop, ready),
+        Backend::Fuse3 => fuse3::serve(fs.clone(), mount, opts, stop, ready),
+    };
+    fs.remove_mount(id);
+    result
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::core::{Caller, Fs, Ino, Op, WOULD_BLOCK};
+use crate::core::{Caller, Fs, Ino, Mount, Op, WOULD_BLOCK};
 
 /// How often parked readers are checked for a pending signal.
 pub(super) const SIGNAL_POLL: Duration = Duration::from_millis(20);
@@ -71,13 +71,15 @@ struct State {
 /// The parked reads of one mount.
 pub(super) struct Parking {
     fs: Arc<Fs>,
+    mount: Arc<Mount>,
     state: Mutex<State>,
 }
 
 impl Parking {
-    pub(super) fn new(fs: Arc<Fs>) -> Arc<Parking> {
+    pub(super) fn new(fs: Arc<Fs>, mount: Arc<Mount>) -> Arc<Parking> {
         Arc::new(Parking {
             fs,
+            mount,
             state: Mutex::new(State::default()),
         })
     }
@@ -93,7 +95,7 @@ impl Parking {
         match self.try_read(&req) {
             Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => Err(Waiting { req, seen }),
             other => {
-                super::common::record(&self.fs, Op::Read, req.ino, started, &other);
+                super::common::record(&self.fs, &self.mount, Op::Read, req.ino, started, &other);
                 Ok(other)
             }
         }

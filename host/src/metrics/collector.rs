@@ -114,24 +114,32 @@ fn single(
 impl Collector for MountCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let fs = &self.fs;
-        let backend = fs.mount_info().map_or("none", |m| m.backend);
-        encoder
-            .encode_descriptor(
-                "lighthouse_fs_build",
-                "The lighthouse-fs version and the FUSE backend serving the mount",
-                None,
-                MetricType::Info,
-            )?
-            .encode_info(&[("version", env!("CARGO_PKG_VERSION")), ("backend", backend)])?;
+        // One series per mount: two when the backends are served side by side.
+        let mounts = fs.mounts();
+        let mut family = encoder.encode_descriptor(
+            "lighthouse_fs_build",
+            "The lighthouse-fs version and the FUSE backend serving each mount",
+            None,
+            MetricType::Info,
+        )?;
+        for m in &mounts {
+            family.encode_info(&[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("backend", m.info.backend),
+            ])?;
+        }
 
-        // Requests, by section and operation (series appear with their first request).
-        let stats = fs.op_stats();
+        // Requests, by mount (backend), section and operation (series appear with their
+        // first request).
         let mut snapshots = Vec::new();
-        for (id, section) in stats.sections() {
-            for op in Op::ALL {
-                let s = stats.snapshot_in(Some(id), op);
-                if s.count > 0 || s.errors > 0 {
-                    snapshots.push((section.clone(), s));
+        for m in &mounts {
+            let stats = &m.stats;
+            for (id, section) in stats.sections() {
+                for op in Op::ALL {
+                    let s = stats.snapshot_in(Some(id), op);
+                    if s.count > 0 || s.errors > 0 {
+                        snapshots.push((m.info.backend, section.clone(), s));
+                    }
                 }
             }
         }
@@ -141,7 +149,7 @@ impl Collector for MountCollector {
             None,
             MetricType::Histogram,
         )?;
-        for (section, s) in &snapshots {
+        for (backend, section, s) in &snapshots {
             let labels = [
                 ("op", s.op.as_str()),
                 ("backend", backend),
@@ -155,7 +163,7 @@ impl Collector for MountCollector {
             None,
             MetricType::Counter,
         )?;
-        for (section, s) in &snapshots {
+        for (backend, section, s) in &snapshots {
             for (errno, n) in &s.errnos {
                 let labels = [
                     ("op", s.op.as_str()),
@@ -164,6 +172,26 @@ impl Collector for MountCollector {
                     ("errno", errno),
                 ];
                 counter(&mut family, &labels, *n)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "lighthouse_fs_kernel_notifications",
+            "Notifications sent to a mount's kernel for changes made through another mount, by outcome (sent, failed: refused by the kernel, timed_out: not done within the wait)",
+            None,
+            MetricType::Counter,
+        )?;
+        for m in &mounts {
+            let n = m.notify_counts();
+            for (outcome, value) in [
+                ("sent", n.sent),
+                ("failed", n.failed),
+                ("timed_out", n.timed_out),
+            ] {
+                counter(
+                    &mut family,
+                    &[("backend", m.info.backend), ("outcome", outcome)],
+                    value,
+                )?;
             }
         }
 

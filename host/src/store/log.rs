@@ -314,6 +314,7 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
             uid: row.get::<_, i64>(3)? as u32,
             gid: row.get::<_, i64>(4)? as u32,
             pid: row.get::<_, i64>(5)? as u32,
+            mount: 0,
         },
         change,
     })

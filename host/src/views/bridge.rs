@@ -150,6 +150,8 @@ impl StoreAccess for HistoryAccess {
             uid: caller.uid,
             gid: caller.gid,
             pid: caller.pid,
+            // Events do not keep the mount a change came through.
+            mount: 0,
         };
         self.0.append_view_event(&caller, change).map_err(error_out)
     }

@@ -1,0 +1,356 @@
+//! The randomized differential machinery: random operations on a small tree ([`gen_op`])
+//! applied through ordinary syscalls ([`apply`]) to lighthouse-fs and to a reference
+//! filesystem (tmpfs), whose answers and trees must agree. Used by the live tree's
+//! differential test and by the side-by-side mounts' (where each operation goes through
+//! one mount or the other).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{symlink, DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::rngs::SmallRng;
+use rand::Rng;
+
+use super::*;
+
+pub fn mkdir_mode(p: &Path, mode: u32) -> io::Result<()> {
+    fs::DirBuilder::new().mode(mode).create(p)
+}
+
+pub const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
+pub const OPS: usize = 3000;
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Create {
+        p: String,
+        mode: u32,
+        excl: bool,
+        trunc: bool,
+    },
+    Write {
+        p: String,
+        off: u64,
+        len: usize,
+        seed: u64,
+        append: bool,
+    },
+    Read {
+        p: String,
+        off: u64,
+        len: usize,
+    },
+    Truncate {
+        p: String,
+        len: u64,
+    },
+    Rename {
+        from: String,
+        to: String,
+        flags: u32,
+    },
+    Unlink {
+        p: String,
+    },
+    Mkdir {
+        p: String,
+        mode: u32,
+    },
+    Rmdir {
+        p: String,
+    },
+    Link {
+        from: String,
+        to: String,
+    },
+    Symlink {
+        target: String,
+        p: String,
+    },
+    Readlink {
+        p: String,
+    },
+    Chmod {
+        p: String,
+        mode: u32,
+    },
+    Stat {
+        p: String,
+        follow: bool,
+    },
+    Readdir {
+        p: String,
+    },
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Out {
+    Unit,
+    Count(usize),
+    Bytes(Content),
+    Stat {
+        kind: Kind,
+        perm: u32,
+        size: Option<u64>,
+        nlink: Option<u64>,
+    },
+    Names(Vec<String>),
+    Target(PathBuf),
+}
+
+pub fn res<T>(r: io::Result<T>, f: impl FnOnce(T) -> Out) -> Result<Out, i32> {
+    r.map(f).map_err(|e| errno_of(&e))
+}
+
+pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
+    let j = |s: &str| {
+        if s.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(s)
+        }
+    };
+    match op {
+        Op::Create {
+            p,
+            mode,
+            excl,
+            trunc,
+        } => {
+            let mut o = OpenOptions::new();
+            o.write(true).mode(*mode).truncate(*trunc);
+            if *excl {
+                o.create_new(true);
+            } else {
+                o.create(true);
+            }
+            res(o.open(j(p)), |_| Out::Unit)
+        }
+        Op::Write {
+            p,
+            off,
+            len,
+            seed,
+            append,
+        } => {
+            let data = pattern(*seed, *len);
+            let r = OpenOptions::new()
+                .write(true)
+                .append(*append)
+                .open(j(p))
+                .and_then(|mut f| {
+                    if *append {
+                        f.write_all(&data)
+                    } else {
+                        f.write_all_at(&data, *off)
+                    }
+                });
+            res(r, |_| Out::Count(data.len()))
+        }
+        Op::Read { p, off, len } => {
+            let r = File::open(j(p)).and_then(|f| {
+                let mut buf = vec![0u8; *len];
+                let mut got = 0;
+                while got < *len {
+                    let n = f.read_at(&mut buf[got..], off + got as u64)?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                buf.truncate(got);
+                Ok(buf)
+            });
+            res(r, |b| Out::Bytes(Content(b)))
+        }
+        Op::Truncate { p, len } => res(truncate(&j(p), *len), |_| Out::Unit),
+        Op::Rename { from, to, flags } => res(renameat2(&j(from), &j(to), *flags), |_| Out::Unit),
+        Op::Unlink { p } => res(fs::remove_file(j(p)), |_| Out::Unit),
+        Op::Mkdir { p, mode } => res(mkdir_mode(&j(p), *mode), |_| Out::Unit),
+        Op::Rmdir { p } => res(fs::remove_dir(j(p)), |_| Out::Unit),
+        Op::Link { from, to } => res(fs::hard_link(j(from), j(to)), |_| Out::Unit),
+        Op::Symlink { target, p } => res(symlink(target, j(p)), |_| Out::Unit),
+        Op::Readlink { p } => res(fs::read_link(j(p)), Out::Target),
+        Op::Chmod { p, mode } => res(chmod(&j(p), *mode), |_| Out::Unit),
+        Op::Stat { p, follow } => {
+            let md = if *follow {
+                fs::metadata(j(p))
+            } else {
+                fs::symlink_metadata(j(p))
+            };
+            res(md, |md| {
+                let kind = kind_of(md.file_type());
+                let dir = kind == Kind::Dir;
+                Out::Stat {
+                    kind,
+                    perm: md.mode() & 0o7777,
+                    size: (!dir).then_some(md.size()),
+                    nlink: (!dir).then_some(md.nlink()),
+                }
+            })
+        }
+        Op::Readdir { p } => {
+            let r = fs::read_dir(j(p)).and_then(|rd| {
+                let mut v = rd
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect::<io::Result<Vec<_>>>()?;
+                v.sort();
+                Ok(v)
+            });
+            res(r, Out::Names)
+        }
+    }
+}
+
+/// Every entry of the reference tree: (relative path, kind).
+pub fn entries(root: &Path) -> Vec<(String, Kind)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut ents: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap()).collect();
+        ents.sort_by_key(|e| e.file_name());
+        for e in ents {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = kind_of(e.file_type().unwrap());
+            out.push((r.clone(), kind));
+            if kind == Kind::Dir {
+                stack.push((e.path(), r));
+            }
+        }
+    }
+    out
+}
+
+pub fn random_path(rng: &mut SmallRng) -> String {
+    let depth = rng.random_range(1..=3);
+    (0..depth)
+        .map(|_| NAMES[rng.random_range(0..NAMES.len())])
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Mostly an existing entry (of `kind` when given), sometimes a random path.
+pub fn pick(rng: &mut SmallRng, ents: &[(String, Kind)], kind: Option<Kind>) -> String {
+    let pool: Vec<&String> = ents
+        .iter()
+        .filter(|(_, k)| kind.is_none_or(|w| *k == w))
+        .map(|(p, _)| p)
+        .collect();
+    if !pool.is_empty() && rng.random_bool(0.8) {
+        pool[rng.random_range(0..pool.len())].clone()
+    } else {
+        random_path(rng)
+    }
+}
+
+/// A name in an existing directory (or the root): often free, sometimes taken.
+pub fn new_path(rng: &mut SmallRng, ents: &[(String, Kind)]) -> String {
+    let dirs: Vec<&String> = ents
+        .iter()
+        .filter(|(_, k)| *k == Kind::Dir)
+        .map(|(p, _)| p)
+        .collect();
+    let name = NAMES[rng.random_range(0..NAMES.len())];
+    if dirs.is_empty() || rng.random_bool(0.3) {
+        name.to_string()
+    } else {
+        format!("{}/{name}", dirs[rng.random_range(0..dirs.len())])
+    }
+}
+
+pub fn gen_op(rng: &mut SmallRng, ents: &[(String, Kind)]) -> Op {
+    let file = Some(Kind::File);
+    match rng.random_range(0..100) {
+        0..=11 => Op::Create {
+            p: new_path(rng, ents),
+            mode: rng.random_range(0..=0o777),
+            excl: rng.random_bool(0.3),
+            trunc: rng.random_bool(0.3),
+        },
+        12..=27 => Op::Write {
+            p: pick(rng, ents, file),
+            off: if rng.random_bool(0.7) {
+                rng.random_range(0..4096)
+            } else {
+                rng.random_range(0..20_000)
+            },
+            len: rng.random_range(1..=5000),
+            seed: rng.random(),
+            append: rng.random_bool(0.2),
+        },
+        28..=36 => Op::Read {
+            p: pick(rng, ents, file),
+            off: rng.random_range(0..8000),
+            len: rng.random_range(1..=10_000),
+        },
+        37..=41 => Op::Truncate {
+            p: pick(rng, ents, file),
+            len: rng.random_range(0..12_000),
+        },
+        42..=52 => Op::Rename {
+            from: pick(rng, ents, None),
+            to: if rng.random_bool(0.5) {
+                pick(rng, ents, None)
+            } else {
+                new_path(rng, ents)
+            },
+            flags: match rng.random_range(0..10) {
+                0 => libc::RENAME_NOREPLACE,
+                1 => libc::RENAME_EXCHANGE,
+                _ => 0,
+            },
+        },
+        53..=58 => Op::Unlink {
+            p: pick(rng, ents, None),
+        },
+        59..=66 => Op::Mkdir {
+            p: new_path(rng, ents),
+            mode: rng.random_range(0o700..=0o777),
+        },
+        67..=70 => Op::Rmdir {
+            p: pick(rng, ents, Some(Kind::Dir)),
+        },
+        71..=75 => Op::Link {
+            from: pick(rng, ents, None),
+            to: new_path(rng, ents),
+        },
+        76..=79 => Op::Symlink {
+            target: random_path(rng),
+            p: new_path(rng, ents),
+        },
+        80..=81 => Op::Readlink {
+            p: pick(rng, ents, Some(Kind::Symlink)),
+        },
+        82..=86 => Op::Chmod {
+            p: pick(rng, ents, None),
+            mode: rng.random_range(0..=0o777),
+        },
+        87..=94 => Op::Stat {
+            p: pick(rng, ents, None),
+            follow: rng.random_bool(0.5),
+        },
+        _ => Op::Readdir {
+            p: if rng.random_bool(0.3) {
+                String::new()
+            } else {
+                pick(rng, ents, Some(Kind::Dir))
+            },
+        },
+    }
+}
+
+pub fn test_seed() -> u64 {
+    match std::env::var("LIGHTHOUSE_TEST_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("LIGHTHOUSE_TEST_SEED={s:?} is not a u64")),
+        Err(_) => rand::rng().random(),
+    }
+}
