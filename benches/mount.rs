@@ -8,7 +8,8 @@
 //! `LIGHTHOUSE_BENCH_ONLY=swap,stream` runs only the figures whose names contain one of
 //! those words; `LIGHTHOUSE_BENCH_METRICS=0` skips the second run of each backend with
 //! `--metrics` on and a scraper reading `/metrics` every second (its column
-//! `X+metrics/X` is the overhead of metrics).
+//! `X+metrics/X` is the overhead of metrics); `LIGHTHOUSE_BENCH_ROUNDS=N` runs every
+//! target N times, round by round, and reports each figure's median.
 //! It reports and never fails on a missed target; a backend that fails to mount is
 //! skipped with the reason. The table is also written to `target/bench-mount.json`, the
 //! servers' output to `target/bench-mount-<backend>.log`.
@@ -944,6 +945,52 @@ struct Outcome {
     errors: Vec<String>,
 }
 
+impl Outcome {
+    /// One target's rounds as one: each figure's median (of the rounds that have it),
+    /// every distinct error.
+    fn median(runs: Vec<Outcome>) -> Outcome {
+        let mut all: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for run in runs {
+            for (key, v) in run.values {
+                all.entry(key).or_default().push(v);
+            }
+            for e in run.errors {
+                if !errors.contains(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+        let values = all
+            .into_iter()
+            .map(|(key, mut vs)| {
+                vs.sort_by(f64::total_cmp);
+                let mid = vs.len() / 2;
+                let median = if vs.len() % 2 == 1 {
+                    vs[mid]
+                } else {
+                    (vs[mid - 1] + vs[mid]) / 2.0
+                };
+                (key, median)
+            })
+            .collect();
+        Outcome { values, errors }
+    }
+}
+
+/// `LIGHTHOUSE_BENCH_ROUNDS` (default 1).
+fn rounds_from_env() -> Result<usize> {
+    match std::env::var("LIGHTHOUSE_BENCH_ROUNDS") {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .with_context(|| format!("LIGHTHOUSE_BENCH_ROUNDS={v:?}: expected a number ≥ 1")),
+        Err(_) => Ok(1),
+    }
+}
+
 /// Is the figure `name` asked for (`LIGHTHOUSE_BENCH_ONLY`)?
 fn selected(name: &str) -> bool {
     match std::env::var("LIGHTHOUSE_BENCH_ONLY") {
@@ -1338,24 +1385,37 @@ fn main() -> Result<()> {
                 .map(|b| format!("{b}{WITH_METRICS}"))
                 .collect()
         };
-    for name in std::iter::once("tmpfs")
+    let names: Vec<&str> = std::iter::once("tmpfs")
         .chain(peer)
         .chain(backends.iter().map(String::as_str))
         .chain(with_metrics.iter().map(String::as_str))
-    {
-        eprintln!("running on {name}");
-        let outcome = match target(name, &scratch) {
-            Ok(mut target) => run(&mut target, &ctx),
-            Err(e) => {
-                eprintln!("{name}: skipped: {e:#}");
-                Outcome {
-                    errors: vec![format!("skipped: {e:#}")],
-                    ..Outcome::default()
+        .collect();
+    // Several rounds, each over every target in turn, so that a slow spell of a shared
+    // machine falls on all of them alike; each figure is the median of its rounds.
+    let rounds = rounds_from_env()?;
+    let mut runs: Vec<Vec<Outcome>> = names.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        for (name, runs) in names.iter().zip(&mut runs) {
+            eprintln!("running on {name} (round {round} of {rounds})");
+            runs.push(match target(name, &scratch) {
+                Ok(mut target) => run(&mut target, &ctx),
+                Err(e) => {
+                    eprintln!("{name}: skipped: {e:#}");
+                    Outcome {
+                        errors: vec![format!("skipped: {e:#}")],
+                        ..Outcome::default()
+                    }
                 }
-            }
-        };
-        table.names.push(name.into());
-        table.outcomes.push(outcome);
+            });
+            // A fresh store and mountpoint for the next round.
+            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}")));
+            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}.views")));
+            let _ = fs::remove_dir_all(scratch.tmpfs.join("tmpfs-dir"));
+        }
+    }
+    for (name, runs) in names.iter().zip(runs) {
+        table.names.push(name.to_string());
+        table.outcomes.push(Outcome::median(runs));
     }
 
     println!(

@@ -141,6 +141,10 @@ both_backends! {
                 .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line:?}"));
             assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
         }
+        // Nothing per request at the default level: the notices of start and stop, not a
+        // line for each of the hundreds of requests above (fuse3's own spans included).
+        let lines = log.lines().count();
+        assert!(lines < 40, "{lines} log lines at the default level:\n{log}");
         assert!(TcpStream::connect(&addr).is_err() || get(&addr, "/healthz").0 != 200, "nothing serves after the stop");
     }
 }

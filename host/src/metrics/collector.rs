@@ -5,9 +5,10 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `lighthouse_fs_build_info` | version, backend | this process |
+//! | `lighthouse_fs_build_info` | version, backend | this process, a series per mount |
 //! | `lighthouse_fs_operation_duration_seconds` | op, backend, section | FUSE requests served, by latency |
 //! | `lighthouse_fs_operation_errors_total` | op, backend, section, errno | failed requests |
+//! | `lighthouse_fs_kernel_notifications_total` | backend, outcome | a mount's kernel told of another mount's changes |
 //! | `lighthouse_fs_kernel_cache_answers_total` | answer | what the kernel was told it may keep |
 //! | `lighthouse_fs_host_cache_lookups_total` | cache, result | the host's own caches (history trees, view answers) |
 //! | `lighthouse_fs_view_answer_cache_bytes` | | bytes of kept view answers |
