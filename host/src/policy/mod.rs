@@ -20,10 +20,12 @@
 //! ```
 //!
 //! - [`file`]: the policy file, its validation and the precomputed tables.
+//! - [`rate`]: token buckets per agent and overall.
 //!
 //! The user documentation (format, permission table, protocol) is `docs/policy.md`.
 
 pub mod file;
+pub mod rate;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +33,8 @@ mod tests;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
+
+pub use rate::{Limited, Limits, RATE_LIMIT_ERRNO};
 
 /// The sections the host knows by name. Their ids are their positions, so a policy that
 /// names no custom view never consults the name table for them.

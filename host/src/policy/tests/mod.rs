@@ -1,6 +1,7 @@
 //! Unit tests of the policy module, one file per submodule.
 
 mod file;
+mod rate;
 
 use super::Policy;
 
