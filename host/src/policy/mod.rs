@@ -20,10 +20,12 @@
 //! ```
 //!
 //! - [`file`]: the policy file, its validation and the precomputed tables.
+//! - [`auth`]: the challenge–response that binds a session to an agent.
 //! - [`rate`]: token buckets per agent and overall.
 //!
 //! The user documentation (format, permission table, protocol) is `docs/policy.md`.
 
+pub mod auth;
 pub mod file;
 pub mod rate;
 
@@ -34,6 +36,7 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
+pub use auth::{response_mac, AuthError, Authenticator, SessionKey};
 pub use rate::{Limited, Limits, RATE_LIMIT_ERRNO};
 
 /// The sections the host knows by name. Their ids are their positions, so a policy that
@@ -128,6 +131,12 @@ impl RateLimit {
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Secret(Box<[u8]>);
 
+impl Secret {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(..)")
@@ -159,6 +168,10 @@ impl Agent {
     /// Whether a process can bind its session to this agent (it has a secret).
     pub fn has_secret(&self) -> bool {
         self.secret.is_some()
+    }
+
+    pub(crate) fn secret(&self) -> Option<&Secret> {
+        self.secret.as_ref()
     }
 }
 

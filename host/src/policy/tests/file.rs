@@ -373,7 +373,8 @@ fn secrets_must_be_long_hex_and_never_appear_in_messages() {
         "[[agents]]\nname = \"a\"\nsecret = \"{}\"\n",
         SECRET_HEX.to_uppercase()
     ));
-    assert!(p.agent(id(&p, "a")).has_secret());
+    let secret = p.agent(id(&p, "a")).secret().expect("secret");
+    assert_eq!(secret.bytes(), (0u8..32).collect::<Vec<_>>());
     assert!(!format!("{p:?}").contains(SECRET_HEX));
 
     let short = "00112233445566778899aabbccddee"; // 15 bytes
@@ -416,7 +417,7 @@ fn secret_files_are_hex_relative_to_the_policy_file() {
 
     let p = Policy::load(&policy_path).expect("load");
     let a = p.agent(id(&p, "a"));
-    assert!(a.has_secret());
+    assert_eq!(a.secret().expect("secret").bytes().len(), 32);
 
     // parse() resolves against the directory of its origin, as load() does.
     let origin = policy_path.to_string_lossy();

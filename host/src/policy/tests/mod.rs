@@ -1,5 +1,6 @@
 //! Unit tests of the policy module, one file per submodule.
 
+mod auth;
 mod file;
 mod rate;
 
