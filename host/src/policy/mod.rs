@@ -21,12 +21,14 @@
 //!
 //! - [`file`]: the policy file, its validation and the precomputed tables.
 //! - [`auth`]: the challenge–response that binds a session to an agent.
+//! - [`proc`]: which session a pid belongs to, read from `/proc` and cached.
 //! - [`rate`]: token buckets per agent and overall.
 //!
 //! The user documentation (format, permission table, protocol) is `docs/policy.md`.
 
 pub mod auth;
 pub mod file;
+pub mod proc;
 pub mod rate;
 
 #[cfg(test)]
@@ -37,6 +39,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 pub use auth::{response_mac, AuthError, Authenticator, SessionKey};
+pub use proc::{session_of, SessionCache};
 pub use rate::{Limited, Limits, RATE_LIMIT_ERRNO};
 
 /// The sections the host knows by name. Their ids are their positions, so a policy that

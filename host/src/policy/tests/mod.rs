@@ -2,6 +2,7 @@
 
 mod auth;
 mod file;
+mod proc;
 mod rate;
 
 use super::Policy;
