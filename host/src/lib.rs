@@ -6,5 +6,6 @@ pub mod control;
 pub mod core;
 pub mod fuse;
 pub mod metrics;
+pub mod policy;
 pub mod store;
 pub mod views;
