@@ -29,7 +29,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,8 @@ struct Server {
     /// Serve --metrics, and scrape it every [`SCRAPE_EVERY`] while running.
     metrics: bool,
     scraper: Option<Arc<AtomicBool>>,
+    /// Each scrape's time (ms) and the samples of the last one, over every start.
+    scrapes: Arc<Mutex<Scrapes>>,
     log: PathBuf,
     child: Option<Child>,
     /// Highest VmHWM seen over every process this server has been (restarts included), KiB.
@@ -184,6 +186,7 @@ impl Server {
             views,
             metrics,
             scraper: None,
+            scrapes: Arc::default(),
             log,
             child: None,
             peak_kib: 0,
@@ -246,7 +249,7 @@ impl Server {
             thread::sleep(Duration::from_millis(10));
         }
         if self.metrics {
-            self.scraper = Some(scrape(&self.log)?);
+            self.scraper = Some(scrape(&self.log, self.scrapes.clone())?);
         }
         Ok(())
     }
@@ -303,9 +306,18 @@ const WITH_METRICS: &str = "+metrics";
 /// How often the scraper reads /metrics (Prometheus's default is every 15 s).
 const SCRAPE_EVERY: Duration = Duration::from_secs(1);
 
+/// What the scraper saw.
+#[derive(Default)]
+struct Scrapes {
+    /// Milliseconds from connecting to the end of the response, per scrape.
+    times_ms: Vec<f64>,
+    /// Sample lines in the last scrape.
+    samples: usize,
+}
+
 /// Reads /metrics of the server whose log is `log` every [`SCRAPE_EVERY`] until the flag
-/// it returns is set.
-fn scrape(log: &Path) -> Result<Arc<AtomicBool>> {
+/// it returns is set, timing each scrape into `seen`.
+fn scrape(log: &Path, seen: Arc<Mutex<Scrapes>>) -> Result<Arc<AtomicBool>> {
     // The newest "serving /metrics" line of the log: this start's.
     let text = fs::read_to_string(log)?;
     let addr = text
@@ -319,15 +331,24 @@ fn scrape(log: &Path) -> Result<Arc<AtomicBool>> {
     let done = stop.clone();
     thread::spawn(move || {
         while !done.load(Ordering::Relaxed) {
-            let scraped = (|| -> io::Result<usize> {
+            let started = Instant::now();
+            let scraped = (|| -> io::Result<String> {
                 let mut s = std::net::TcpStream::connect(&addr)?;
                 write!(s, "GET /metrics HTTP/1.0\r\n\r\n")?;
-                let mut body = Vec::new();
-                s.read_to_end(&mut body)?;
-                Ok(body.len())
+                let mut body = String::new();
+                s.read_to_string(&mut body)?;
+                Ok(body)
             })();
-            if let Err(e) = scraped {
-                eprintln!("scraping {addr}: {e}");
+            match scraped {
+                Ok(body) => {
+                    let mut seen = seen.lock().unwrap();
+                    seen.times_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                    seen.samples = body
+                        .lines()
+                        .filter(|l| l.starts_with("lighthouse_fs_"))
+                        .count();
+                }
+                Err(e) => eprintln!("scraping {addr}: {e}"),
             }
             thread::sleep(SCRAPE_EVERY);
         }
@@ -1023,6 +1044,13 @@ fn run(target: &mut Target, ctx: &Ctx) -> Outcome {
         outcome
             .values
             .insert("server_hwm_mib", server.peak_kib as f64 / 1024.0);
+        let seen = server.scrapes.lock().unwrap();
+        if !seen.times_ms.is_empty() {
+            let mut times = seen.times_ms.clone();
+            times.sort_by(f64::total_cmp);
+            outcome.values.insert("scrape_p50_ms", times[times.len() / 2]);
+            outcome.values.insert("scrape_samples", seen.samples as f64);
+        }
     }
     outcome
 }
@@ -1100,6 +1128,8 @@ const ROWS: &[Row] = &[
     Row { key: "swap_read_busy_p99_us", label: "read 10 B view file during {swaps} swaps, p99 µs", goal: Goal::None },
     Row { key: "tree_rss_mib", label: "server VmRSS, {tree}-file tree walked, MiB", goal: Goal::None },
     Row { key: "server_hwm_mib", label: "server peak RSS (max VmHWM, whole run), MiB", goal: Goal::None },
+    Row { key: "scrape_p50_ms", label: "GET /metrics (+metrics runs: a scrape each second), p50 ms", goal: Goal::None },
+    Row { key: "scrape_samples", label: "samples in a scrape", goal: Goal::None },
 ];
 
 fn label(row: &Row, s: &Sizes) -> String {
@@ -1410,6 +1440,7 @@ fn main() -> Result<()> {
             // A fresh store and mountpoint for the next round.
             let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}")));
             let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}.views")));
+            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("tree-store-{name}")));
             let _ = fs::remove_dir_all(scratch.tmpfs.join("tmpfs-dir"));
         }
     }
