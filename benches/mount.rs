@@ -6,10 +6,13 @@
 //! Env: `LIGHTHOUSE_BENCH_QUICK=1` shrinks every size ~10x;
 //! `LIGHTHOUSE_BENCH_BACKENDS=fuser,fuse3` picks the backends (empty: tmpfs only);
 //! `LIGHTHOUSE_BENCH_ONLY=swap,stream` runs only the figures whose names contain one of
-//! those words; `LIGHTHOUSE_BENCH_METRICS=0` skips the second run of each backend with
-//! `--metrics` on and a scraper reading `/metrics` every second (its column
-//! `X+metrics/X` is the overhead of metrics); `LIGHTHOUSE_BENCH_ROUNDS=N` runs every
-//! target N times, round by round, and reports each figure's median.
+//! those words; `LIGHTHOUSE_BENCH_VARIANTS=metrics,policy` (the default; empty for none)
+//! runs each backend again as a variant: `X+metrics` with `--metrics` on and a scraper
+//! reading `/metrics` every second, `X+policy` with a `--policy` that lets root do
+//! everything under a (never reached) overall rate limit, so every request pays the
+//! permission check and the rate buckets; each column `X+variant/X` is that variant's
+//! overhead. `LIGHTHOUSE_BENCH_ROUNDS=N` runs every target N times, round by round, and
+//! reports each figure's median.
 //! It reports and never fails on a missed target; a backend that fails to mount is
 //! skipped with the reason. The table is also written to `target/bench-mount.json`, the
 //! servers' output to `target/bench-mount-<backend>.log`.
@@ -163,6 +166,8 @@ struct Server {
     views: PathBuf,
     /// Serve --metrics, and scrape it every [`SCRAPE_EVERY`] while running.
     metrics: bool,
+    /// Serve under [`BENCH_POLICY`].
+    policy: bool,
     scraper: Option<Arc<AtomicBool>>,
     /// Each scrape's time (ms) and the samples of the last one, over every start.
     scrapes: Arc<Mutex<Scrapes>>,
@@ -175,16 +180,15 @@ struct Server {
 impl Server {
     fn mount(name: &str, mnt: PathBuf, store: PathBuf, log: PathBuf) -> Result<Self> {
         let views = store.with_extension("views");
-        let (backend, metrics) = match name.strip_suffix(WITH_METRICS) {
-            Some(backend) => (backend, true),
-            None => (name, false),
-        };
+        let (backend, variant) = name.split_once('+').unwrap_or((name, ""));
+        let (metrics, policy) = (variant == "metrics", variant == "policy");
         let mut server = Server {
             backend: backend.into(),
             mnt,
             store,
             views,
             metrics,
+            policy,
             scraper: None,
             scrapes: Arc::default(),
             log,
@@ -220,6 +224,11 @@ impl Server {
             c.args(["--backend", &self.backend]);
             if self.metrics {
                 c.args(["--metrics", "127.0.0.1:0"]);
+            }
+            if self.policy {
+                let file = self.store.with_extension("policy.toml");
+                fs::write(&file, BENCH_POLICY)?;
+                c.arg("--policy").arg(file);
             }
             c
         };
@@ -301,8 +310,19 @@ impl Server {
     }
 }
 
-/// The targets' suffix for a lighthouse-fs backend run with --metrics and a scraper.
-const WITH_METRICS: &str = "+metrics";
+/// The policy of the `+policy` variant: root may do everything, as without a policy, but
+/// each request is matched to an agent, checked against its permissions and charged to
+/// an overall rate limit far above anything the benchmark reaches.
+const BENCH_POLICY: &str = r#"
+[[agents]]
+name = "bench"
+uids = [0]
+permissions = ["*:write"]
+
+[limits]
+ops_per_sec = 1000000000
+bytes_per_sec = 1000000000000
+"#;
 /// How often the scraper reads /metrics (Prometheus's default is every 15 s).
 const SCRAPE_EVERY: Duration = Duration::from_secs(1);
 
@@ -1048,7 +1068,9 @@ fn run(target: &mut Target, ctx: &Ctx) -> Outcome {
         if !seen.times_ms.is_empty() {
             let mut times = seen.times_ms.clone();
             times.sort_by(f64::total_cmp);
-            outcome.values.insert("scrape_p50_ms", times[times.len() / 2]);
+            outcome
+                .values
+                .insert("scrape_p50_ms", times[times.len() / 2]);
             outcome.values.insert("scrape_samples", seen.samples as f64);
         }
     }
@@ -1186,7 +1208,7 @@ impl Table {
     fn marks(&self, row: &Row) -> Vec<(usize, bool)> {
         let base = self.tmpfs().and_then(|i| self.value(i, row.key));
         (0..self.names.len())
-            .filter(|&i| Some(i) != self.tmpfs() && !self.names[i].ends_with(WITH_METRICS))
+            .filter(|&i| Some(i) != self.tmpfs() && !self.names[i].contains('+'))
             .filter_map(|i| Some((i, row.goal.passes(self.value(i, row.key)?, base)?)))
             .collect()
     }
@@ -1195,7 +1217,7 @@ impl Table {
         let tmpfs = self.tmpfs();
         // The +metrics runs are compared with their plain runs only (below).
         let backends: Vec<usize> = (0..self.names.len())
-            .filter(|&i| Some(i) != tmpfs && !self.names[i].ends_with(WITH_METRICS))
+            .filter(|&i| Some(i) != tmpfs && !self.names[i].contains('+'))
             .collect();
         let mut header = vec!["figure".to_string()];
         header.extend(self.names.iter().cloned());
@@ -1209,10 +1231,10 @@ impl Table {
         if peer.is_some() {
             header.extend(ours.iter().map(|&i| format!("{}/bindfs", self.names[i])));
         }
-        // X+metrics against X: what serving metrics (and being scraped) costs.
+        // X+variant against X: what serving metrics (and being scraped), or a policy, costs.
         let metric_pairs: Vec<(usize, usize)> = (0..self.names.len())
             .filter_map(|i| {
-                let plain = self.names[i].strip_suffix(WITH_METRICS)?;
+                let (plain, _) = self.names[i].split_once('+')?;
                 Some((i, self.names.iter().position(|n| n == plain)?))
             })
             .collect();
@@ -1405,20 +1427,21 @@ fn main() -> Result<()> {
     // The C peer runs in the same run when it is installed (Debian `bindfs`): targets
     // are then judged against bindfs measured here and now, not only the brief's figures.
     let peer = bindfs_available().then_some(BINDFS);
-    // Each backend again with --metrics and a scraper: the overhead of metrics.
-    let with_metrics: Vec<String> =
-        if std::env::var("LIGHTHOUSE_BENCH_METRICS").is_ok_and(|v| v == "0") {
-            Vec::new()
-        } else {
-            backends
-                .iter()
-                .map(|b| format!("{b}{WITH_METRICS}"))
-                .collect()
-        };
+    // Each backend again as each variant (--metrics and a scraper; a policy): its overhead.
+    let variants =
+        std::env::var("LIGHTHOUSE_BENCH_VARIANTS").unwrap_or_else(|_| "metrics,policy".into());
+    let mut with_variants: Vec<String> = Vec::new();
+    for variant in variants.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        ensure!(
+            matches!(variant, "metrics" | "policy"),
+            "LIGHTHOUSE_BENCH_VARIANTS: unknown variant {variant:?} (metrics, policy)"
+        );
+        with_variants.extend(backends.iter().map(|b| format!("{b}+{variant}")));
+    }
     let names: Vec<&str> = std::iter::once("tmpfs")
         .chain(peer)
         .chain(backends.iter().map(String::as_str))
-        .chain(with_metrics.iter().map(String::as_str))
+        .chain(with_variants.iter().map(String::as_str))
         .collect();
     // Several rounds, each over every target in turn, so that a slow spell of a shared
     // machine falls on all of them alike; each figure is the median of its rounds.
@@ -1440,6 +1463,7 @@ fn main() -> Result<()> {
             // A fresh store and mountpoint for the next round.
             let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}")));
             let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}.views")));
+            let _ = fs::remove_file(scratch.tmpfs.join(format!("store-{name}.policy.toml")));
             let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("tree-store-{name}")));
             let _ = fs::remove_dir_all(scratch.tmpfs.join("tmpfs-dir"));
         }

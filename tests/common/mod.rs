@@ -973,9 +973,12 @@ pub fn run_as_pid<F: FnOnce() -> io::Result<()>>(uid: u32, gid: u32, f: F) -> As
     match unsafe { nix::unistd::fork() }.expect("fork") {
         nix::unistd::ForkResult::Child => {
             let code = unsafe {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
+                // A child of a child that already is `uid` (and may not change ids) stays.
+                let already = libc::geteuid() == uid && libc::getegid() == gid;
+                if !already
+                    && (libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(gid) != 0
+                        || libc::setuid(uid) != 0)
                 {
                     SETID
                 } else {

@@ -1,5 +1,6 @@
-//! The `lighthouse-fs` command: mount, umount, import, export, log.
+//! The `lighthouse-fs` command: mount, umount, import, export, log, views, auth.
 
+mod auth;
 mod export;
 mod import;
 mod log;
@@ -56,6 +57,8 @@ enum Command {
     /// Work with view components.
     #[command(subcommand)]
     Views(views::ViewsCommand),
+    /// Make this session an agent of a mount's policy (token binding through MOUNT/.auth).
+    Auth(auth::AuthArgs),
 }
 
 /// The store used when --store is not given: `$XDG_DATA_HOME/lighthouse-fs/store`
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Log(args) => log::run(args),
         Command::Views(cmd) => views::run(cmd),
+        Command::Auth(args) => auth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,11 @@ pub struct MountArgs {
     /// compile again [default: STORE/compiled].
     #[arg(long, env = "LIGHTHOUSE_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
+    /// Who may do what (TOML: agents by uid, gid or token binding, their permissions per
+    /// section, rate limits; see docs/policy.md). Without it every caller may do what the
+    /// mode bits allow.
+    #[arg(long, env = "LIGHTHOUSE_POLICY")]
+    policy: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics and liveness at /healthz (e.g.
     /// 127.0.0.1:9464; port 0 picks a free port, logged at start).
     #[arg(long, env = "LIGHTHOUSE_METRICS")]
@@ -66,6 +71,12 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .context("blocking termination signals")?;
 
     let targets = targets(&args)?;
+    // Checked whole before anything is opened: a mistake stops the mount here.
+    let policy = args
+        .policy
+        .as_deref()
+        .map(crate::policy::Policy::load)
+        .transpose()?;
     let opened = Store::open(&args.store)?;
     let mut config = FsConfig::default();
     if let Some(n) = args.threads {
@@ -73,6 +84,17 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     }
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
+    if let Some(policy) = policy {
+        for warning in policy.warnings() {
+            tracing::warn!("policy {}: {warning}", policy.origin());
+        }
+        tracing::info!(
+            policy = policy.origin(),
+            agents = policy.agents().len() - 1,
+            "enforcing the policy"
+        );
+        fs.set_gate(Arc::new(crate::core::Gate::new(policy)));
+    }
     let compile_cache = args
         .compile_cache
         .unwrap_or_else(|| store_dir.join("compiled"));

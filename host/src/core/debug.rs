@@ -79,6 +79,14 @@ pub struct DebugFileHandle {
 }
 
 impl Fs {
+    /// Where a debug inode is in the mount: `/debug`, `/debug/health.json`.
+    pub(super) fn debug_path(&self, ino: Ino) -> String {
+        match DebugFile::from_ino(ino) {
+            Some(f) => format!("/{DEBUG_DIR}/{}", f.name()),
+            None => format!("/{DEBUG_DIR}"),
+        }
+    }
+
     /// Lookup of `debug` in the root or of a name in `debug/`; `None` when `parent` and
     /// `name` are not the debug section's.
     pub(super) fn debug_lookup(&self, parent: Ino, name: &str) -> FsResult<Option<Entry>> {

@@ -17,6 +17,7 @@ use super::stats::CacheCounters;
 use super::views::{self, is_view_ino, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
+use crate::policy::Access;
 use crate::store::{self, Change, Content, ContentState, NewNode, Store, Tree, NAME_MAX};
 
 /// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
@@ -37,6 +38,8 @@ pub struct Fs {
     pub(super) cache: CacheCounters,
     /// The kernel mounts serving this filesystem, each with its statistics and caches.
     pub(super) mounts: super::mounts::Mounts,
+    /// The policy in force (`--policy`), if any: who may do what (see [`super::access`]).
+    pub(super) gate: OnceLock<Arc<super::Gate>>,
     /// Reads parked by the adapters, waiting for a stream to move.
     blocked_readers: std::sync::atomic::AtomicI64,
     /// Bytes of file content committed as write events since the start.
@@ -72,6 +75,7 @@ impl Fs {
             view_inodes: ViewInodes::default(),
             cache: CacheCounters::default(),
             mounts: Default::default(),
+            gate: OnceLock::new(),
             blocked_readers: 0.into(),
             written_bytes: 0.into(),
         }
@@ -107,6 +111,12 @@ impl Fs {
     pub fn describe(&self, ino: Ino) -> String {
         if ino == ROOT_INO {
             return "/".into();
+        }
+        if ino == AUTH_INO {
+            return format!("/{AUTH_NAME}");
+        }
+        if is_debug_ino(ino) {
+            return self.debug_path(ino);
         }
         if is_view_ino(ino) {
             if let Ok(vp) = self.view_inodes.path(ino) {
@@ -150,6 +160,7 @@ impl Fs {
     /// (`attr.ino == 0`) so the kernel caches the miss; adapters pass it through as is.
     /// A positive answer counts one kernel lookup reference (see [`Fs::forget`]).
     pub fn lookup(&self, caller: &Caller, parent: Ino, name: &OsStr) -> FsResult<Entry> {
+        self.allow(caller, Op::Lookup, parent, Some(name), Access::Read, 0)?;
         let entry = self.lookup_entry(caller, parent, component(name)?)?;
         CacheCounters::count(if entry.attr.ino == 0 {
             &self.cache.lookups_negative
@@ -163,6 +174,9 @@ impl Fs {
         // The native sections first: no view can shadow them.
         if let Some(entry) = self.debug_lookup(parent, name)? {
             return Ok(entry);
+        }
+        if parent == ROOT_INO && name == AUTH_NAME && self.has_auth_file() {
+            return Ok(self.auth_entry());
         }
         if let Some(entry) = self.view_lookup(caller, parent, name)? {
             return Ok(entry);
@@ -217,6 +231,15 @@ impl Fs {
         ino: Ino,
         fh: Option<u64>,
     ) -> FsResult<(Attr, Duration)> {
+        self.allow(caller, Op::Getattr, ino, None, Access::Read, 0)?;
+        self.attr_of(caller, ino, fh)
+    }
+
+    /// [`Fs::getattr`] without the permission check (the answer of a change).
+    fn attr_of(&self, caller: &Caller, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
+        if ino == AUTH_INO && self.has_auth_file() {
+            return Ok((self.auth_attr(), self.config.attr_ttl));
+        }
         if is_view_ino(ino) {
             return self.view_getattr(caller, ino);
         }
@@ -227,6 +250,11 @@ impl Fs {
     }
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
+        self.allow(caller, Op::Setattr, ino, None, Access::Write, 0)?;
+        if ino == AUTH_INO && self.has_auth_file() {
+            // `echo … > .auth` truncates first: nothing to truncate.
+            return Ok((self.auth_attr(), self.config.attr_ttl));
+        }
         if is_view_ino(ino) {
             return self.view_setattr(caller, ino, &set);
         }
@@ -272,7 +300,7 @@ impl Fs {
             drop(t);
             self.changed(caller, || vec![Stale::attrs(ino)]);
         }
-        self.getattr(caller, ino, set.fh)
+        self.attr_of(caller, ino, set.fh)
     }
 
     fn truncate(&self, caller: &Caller, ino: Ino, size: u64, time: TimeNs) -> FsResult<()> {
@@ -304,6 +332,7 @@ impl Fs {
     }
 
     pub fn readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
+        self.allow(caller, Op::Readlink, ino, None, Access::Read, 0)?;
         if is_view_ino(ino) {
             return self.view_readlink(caller, ino);
         }
@@ -402,6 +431,13 @@ impl Fs {
         rdev: u32,
         target: Option<Arc<str>>,
     ) -> FsResult<Entry> {
+        let op = match (kind, &target) {
+            (_, Some(_)) => Op::Symlink,
+            (FileKind::Dir, _) => Op::Mkdir,
+            (FileKind::File, _) => Op::Create,
+            _ => Op::Mknod,
+        };
+        self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
         if is_view_ino(parent) && target.is_none() {
             // FIFOs and sockets in a view are files of the view's choosing.
             let kind = if kind == FileKind::Dir {
@@ -472,6 +508,8 @@ impl Fs {
     }
 
     fn remove(&self, caller: &Caller, parent: Ino, name: &OsStr, dir: bool) -> FsResult<()> {
+        let op = if dir { Op::Rmdir } else { Op::Unlink };
+        self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
         let name = component(name)?;
         if is_view_ino(parent) {
             return Err(fs_err!(EROFS, "this view is read-only"));
@@ -483,6 +521,7 @@ impl Fs {
             return Err(
                 if name == "current"
                     || name == DEBUG_DIR
+                    || (name == AUTH_NAME && self.has_auth_file())
                     || self.view_names().iter().any(|v| &**v == name)
                 {
                     fs_err!(EACCES, "the mount root is read-only")
@@ -523,6 +562,7 @@ impl Fs {
         newname: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
+        self.allow(caller, Op::Rename, parent, Some(name), Access::Write, 0)?;
         let flags =
             RenameFlags::from_raw(flags).ok_or(fs_err!(EINVAL, "unsupported rename flags"))?;
         let section = self.section(parent);
@@ -563,6 +603,7 @@ impl Fs {
         newparent: Ino,
         newname: &OsStr,
     ) -> FsResult<Entry> {
+        self.allow(caller, Op::Link, newparent, Some(newname), Access::Write, 0)?;
         if ino == ROOT_INO {
             return Err(fs_err!(EPERM, "hard link to a directory"));
         }
@@ -600,7 +641,16 @@ impl Fs {
 
     /// Open a file; `flags` are the raw `open(2)` flags.
     pub fn open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        let opened = if is_view_ino(ino) {
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        let need = if writes { Access::Write } else { Access::Read };
+        self.allow(caller, Op::Open, ino, None, need, 0)?;
+        self.open_allowed(caller, ino, flags)
+    }
+
+    fn open_allowed(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
+        let opened = if ino == AUTH_INO && self.has_auth_file() {
+            self.auth_open(caller, flags)?
+        } else if is_view_ino(ino) {
             self.view_open(caller, ino, flags)?
         } else if is_debug_ino(ino) {
             self.debug_open(caller, ino, flags)?
@@ -688,7 +738,8 @@ impl Fs {
             0,
             None,
         )?;
-        let opened = self.open(caller, entry.attr.ino, flags & !libc::O_TRUNC)?;
+        // Allowed with the create itself.
+        let opened = self.open_allowed(caller, entry.attr.ino, flags & !libc::O_TRUNC)?;
         Ok((entry, opened))
     }
 
@@ -702,9 +753,11 @@ impl Fs {
         size: u32,
     ) -> FsResult<Vec<u8>> {
         let h = self.handles.get(fh)?;
+        self.admit(caller, Op::Read, _ino, u64::from(size))?;
         match &*h {
             Handle::View(v) => return self.view_read(caller, v, offset, size),
             Handle::Debug(d) => return Ok(Self::debug_read(d, offset, size)),
+            Handle::Auth(a) => return Ok(Self::auth_read(a, offset, size)),
             Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
@@ -734,8 +787,13 @@ impl Fs {
         data: &[u8],
     ) -> FsResult<u32> {
         let h = self.handles.get(fh)?;
-        if let Handle::View(v) = &*h {
-            return self.view_write(caller, v, offset, data);
+        match &*h {
+            Handle::View(v) => {
+                self.admit(caller, Op::Write, _ino, data.len() as u64)?;
+                return self.view_write(caller, v, offset, data);
+            }
+            Handle::Auth(_) => return self.auth_write(caller, data),
+            _ => self.admit(caller, Op::Write, _ino, data.len() as u64)?,
         }
         let h = self.handles.file(fh)?;
         let f = h.as_file();
@@ -773,7 +831,7 @@ impl Fs {
     pub fn flush(&self, caller: &Caller, _ino: Ino, fh: u64) -> FsResult<()> {
         match &*self.handles.get(fh)? {
             // A view's writes take effect as they are made; debug/ is read-only.
-            Handle::View(_) | Handle::Debug(_) => return Ok(()),
+            Handle::View(_) | Handle::Debug(_) | Handle::Auth(_) => return Ok(()),
             Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
@@ -821,7 +879,7 @@ impl Fs {
     pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
         match &*self.handles.get(fh)? {
             Handle::View(_) => return self.wait_durable(self.store.head()),
-            Handle::Debug(_) => return Ok(()),
+            Handle::Debug(_) | Handle::Auth(_) => return Ok(()),
             Handle::File(_) | Handle::Dir(_) => {}
         }
         let h = self.handles.file(fh)?;
@@ -847,6 +905,7 @@ impl Fs {
     }
 
     pub fn opendir(&self, caller: &Caller, ino: Ino, _flags: i32) -> FsResult<Opened> {
+        self.allow(caller, Op::Opendir, ino, None, Access::Read, 0)?;
         // Every change to a live directory passes through this kernel, which drops its
         // cached listing when it does: keep it across opens. The root's listing changes
         // as views come and go, a view's as the view says.
@@ -979,6 +1038,7 @@ impl Fs {
                 ROOT_INO => self.entry(self.root_attr),
                 CURRENT_INO => self.entry(self.attr(CURRENT_INO)?),
                 DEBUG_INO => self.debug_entry(DEBUG_INO)?,
+                AUTH_INO => self.auth_entry(),
                 // A view listed in the root: as its lookup answers (`None`: unloaded since).
                 _ => match self.view_lookup(caller, ROOT_INO, &item.name) {
                     Ok(Some(entry)) => entry,
@@ -1032,6 +1092,9 @@ impl Fs {
                 item(CURRENT_INO, FileKind::Dir, "current", 3),
                 item(DEBUG_INO, FileKind::Dir, DEBUG_DIR, 4),
             ];
+            if self.has_auth_file() {
+                items.push(item(AUTH_INO, FileKind::File, AUTH_NAME, 5));
+            }
             // The native sections, then the views (none of which may take their names).
             for name in self.view_names() {
                 if &*name == "current" || &*name == DEBUG_DIR {
@@ -1099,6 +1162,17 @@ impl Fs {
 
     /// `access(2)`: `mask` is R_OK|W_OK|X_OK bits, or F_OK (0).
     pub fn access(&self, caller: &Caller, ino: Ino, mask: i32) -> FsResult<()> {
+        if self.gate.get().is_some() {
+            // Under a policy the policy decides, not the mode bits (and the kernel asks
+            // here for every access check: the mount has no default_permissions).
+            let need = if mask & libc::W_OK != 0 {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            self.attr_of(caller, ino, None)?;
+            return self.allow(caller, Op::Access, ino, None, need, 0);
+        }
         let a = if is_view_ino(ino) {
             self.view_getattr(caller, ino)?.0
         } else if is_debug_ino(ino) {
@@ -1274,7 +1348,7 @@ impl Fs {
             self.written_bytes.fetch_add(*size, Ordering::Relaxed);
         }
         self.store
-            .append(time, caller, change)
+            .append(time, caller, self.agent_name(caller), change)
             .map_err(|e| FsError::with(libc::EIO, e))
     }
 

@@ -15,6 +15,7 @@ pub enum Handle {
     Dir(DirHandle),
     View(super::view_ops::ViewFileHandle),
     Debug(super::debug::DebugFileHandle),
+    Auth(super::auth_file::AuthFileHandle),
 }
 
 pub struct FileHandle {
@@ -59,7 +60,7 @@ impl Handles {
         match &*h {
             Handle::File(_) => Ok(h),
             Handle::Dir(_) => Err(fs_err!(EISDIR, "file operation on a directory handle")),
-            Handle::View(_) | Handle::Debug(_) => {
+            Handle::View(_) | Handle::Debug(_) | Handle::Auth(_) => {
                 Err(fs_err!(EROFS, "not a file of the live tree"))
             }
         }
@@ -85,7 +86,7 @@ impl Handles {
                 }
                 Handle::Dir(_) => c.dirs += 1,
                 Handle::View(_) => c.views += 1,
-                Handle::Debug(_) => c.debug += 1,
+                Handle::Debug(_) | Handle::Auth(_) => c.debug += 1,
             }
         }
         c
@@ -110,7 +111,7 @@ impl Handle {
     pub fn as_file(&self) -> &FileHandle {
         match self {
             Handle::File(f) => f,
-            Handle::Dir(_) | Handle::View(_) | Handle::Debug(_) => {
+            Handle::Dir(_) | Handle::View(_) | Handle::Debug(_) | Handle::Auth(_) => {
                 unreachable!("checked by Handles::file")
             }
         }

@@ -1,6 +1,8 @@
 //! The backend-neutral filesystem. It knows nothing of either FUSE crate: adapters in
 //! `crate::fuse` translate requests into calls on [`Fs`] and its answers into replies.
 
+mod access;
+mod auth_file;
 mod config;
 mod debug;
 mod error;
@@ -13,6 +15,8 @@ mod types;
 mod view_ops;
 pub mod views;
 
+pub use access::{AgentCounts, Audit, AuditRecord, Gate, LIMITS};
+pub use auth_file::{AUTH_INO, AUTH_NAME};
 pub use config::FsConfig;
 pub use debug::{process_figures, ProcessFigures};
 pub use error::{errno_name, FsError, FsResult};

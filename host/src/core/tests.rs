@@ -13,6 +13,8 @@ const C: Caller = Caller {
     gid: 1000,
     pid: 42,
     mount: 0,
+    agent: crate::policy::AgentId::DEFAULT,
+    agent_name: None,
 };
 
 fn open_fs(dir: &Path) -> Fs {
@@ -919,7 +921,7 @@ fn view_events_are_logged_kept_and_leave_the_tree_alone() {
         path: "/a.rs".into(),
         body: r#"{"kind":"comment","text":"hi"}"#.into(),
     };
-    let seq = h.append_view_event(&C, note.clone()).unwrap();
+    let seq = h.append_view_event(&C, None, note.clone()).unwrap();
     assert_eq!(seq, fs.store().head());
     // Seen at once (still queued) and after the commit, with its filter.
     let only = |ops: &[&str]| -> Vec<String> { ops.iter().map(|s| s.to_string()).collect() };

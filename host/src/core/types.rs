@@ -21,6 +21,10 @@ pub struct Caller {
     /// The mount the request came through (0: the host itself). A change is told to the
     /// kernels of the other mounts, never back to its own, which saw it.
     pub mount: super::MountId,
+    /// Who the policy says it is (`--policy`; without one, every caller is the default).
+    pub agent: crate::policy::AgentId,
+    /// The agent's name, for events and view calls (`None` without a policy).
+    pub agent_name: Option<&'static str>,
 }
 
 impl Caller {
@@ -30,6 +34,8 @@ impl Caller {
         gid: 0,
         pid: 0,
         mount: 0,
+        agent: crate::policy::AgentId::DEFAULT,
+        agent_name: None,
     };
 }
 

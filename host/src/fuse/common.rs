@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::parking::Parking;
-use crate::core::{Caller, Entry, Fs, FsConfig, FsError, FsResult, Ino, Mount, Op, TimeNs};
+use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, Mount, Op, TimeNs};
 
 /// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
 pub(super) const SUBTYPE: &str = "lighthouse";
@@ -120,17 +120,6 @@ pub(super) fn record<T>(
         started.elapsed(),
         result.as_ref().err().copied(),
     );
-}
-
-/// The caller of a request that came through `mount`.
-#[inline]
-pub(super) fn caller(mount: &Mount, uid: u32, gid: u32, pid: u32) -> Caller {
-    Caller {
-        uid,
-        gid,
-        pid,
-        mount: mount.id,
-    }
 }
 
 /// Contain a panic of `f` (answer EIO instead of killing a fuser worker or leaving a

@@ -71,7 +71,11 @@ pub fn serve(
         // `default_permissions` as a raw option, not fuse3's setting: that setting also
         // makes fuse3 answer INIT with FUSE_POSIX_ACL, which fuser does not. nodev and
         // nosuid have no fuse3 setting and are not mount(2) data: see `restrict`.
-        .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE));
+        .custom_options(if fs.kernel_checks_permissions() {
+            format!("default_permissions,subtype={}", common::SUBTYPE)
+        } else {
+            format!("subtype={}", common::SUBTYPE)
+        });
 
     let life = Lifecycle::new(fs.clone(), mount);
     let initialized = Arc::new(tokio::sync::Notify::new());
@@ -328,7 +332,8 @@ async fn blocking<T: Send + 'static>(
 
 impl Fuse3Fs {
     fn caller(&self, req: &Request) -> Caller {
-        common::caller(&self.life.mount, req.uid, req.gid, req.pid)
+        self.fs
+            .caller(req.uid, req.gid, req.pid, self.life.mount.id)
     }
 
     /// [`run`] for a request that may call into a view. A view call is synchronous wasm,

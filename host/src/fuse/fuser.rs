@@ -66,11 +66,13 @@ pub fn serve(
         // A kernel option (not fuser's `Subtype`, which its direct mount drops), so the
         // type reads `fuse.lighthouse` whether mount(2) or fusermount3 mounts.
         MountOption::CUSTOM(format!("subtype={}", common::SUBTYPE)),
-        MountOption::DefaultPermissions,
         MountOption::RW,
         MountOption::NoDev,
         MountOption::NoSuid,
     ];
+    if fs.kernel_checks_permissions() {
+        config.mount_options.push(MountOption::DefaultPermissions);
+    }
     // `All` adds `allow_other`; `Owner` would also make fuser itself refuse other uids,
     // which the kernel already does without allow_other.
     config.acl = if opts.allow_other {
@@ -178,7 +180,8 @@ struct FuserFs {
 
 impl FuserFs {
     fn caller(&self, req: &Request) -> Caller {
-        common::caller(&self.life.mount, req.uid(), req.gid(), req.pid())
+        self.fs
+            .caller(req.uid(), req.gid(), req.pid(), self.life.mount.id)
     }
 }
 

@@ -9,6 +9,9 @@
 //! | `lighthouse_fs_operation_duration_seconds` | op, backend, section | FUSE requests served, by latency |
 //! | `lighthouse_fs_operation_errors_total` | op, backend, section, errno | failed requests |
 //! | `lighthouse_fs_kernel_notifications_total` | backend, outcome | a mount's kernel told of another mount's changes |
+//! | `lighthouse_fs_policy_denied_total` | agent | requests the policy denied (`--policy` only) |
+//! | `lighthouse_fs_rate_limited_total` | agent, limit | requests over a rate limit (`--policy` only) |
+//! | `lighthouse_fs_auth_responses_total` | agent, outcome | `.auth` responses: bound, refused (`--policy` only) |
 //! | `lighthouse_fs_kernel_cache_answers_total` | answer | what the kernel was told it may keep |
 //! | `lighthouse_fs_host_cache_lookups_total` | cache, result | the host's own caches (history trees, view answers) |
 //! | `lighthouse_fs_view_answer_cache_bytes` | | bytes of kept view answers |
@@ -29,13 +32,14 @@
 //! | `lighthouse_fs_process_threads` | | threads |
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::core::{process_figures, CacheCounters, Fs, LatencyCounts, Op};
+use crate::core::{process_figures, CacheCounters, Fs, LatencyCounts, Op, LIMITS};
 use crate::views::catalog::Catalog;
 
 /// Upper bounds (seconds) of the latency histograms: 5 µs to 10 s, 1-2.5-5 steps.
@@ -193,6 +197,44 @@ impl Collector for MountCollector {
                     &[("backend", m.info.backend), ("outcome", outcome)],
                     value,
                 )?;
+            }
+        }
+
+        // The policy, when one is in force: what it refused, to whom.
+        if let Some(gate) = fs.gate() {
+            let mut family = encoder.encode_descriptor(
+                "lighthouse_fs_policy_denied",
+                "Requests the policy denied (EACCES), by agent",
+                None,
+                MetricType::Counter,
+            )?;
+            for (agent, counts) in gate.counts() {
+                let n = counts.denied.load(Ordering::Relaxed);
+                counter(&mut family, &[("agent", &**agent)], n)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "lighthouse_fs_rate_limited",
+                "Requests refused by a rate limit (EAGAIN), by agent and limit: agent_ops, agent_bytes, overall_ops, overall_bytes",
+                None,
+                MetricType::Counter,
+            )?;
+            for (agent, counts) in gate.counts() {
+                for (limit, n) in LIMITS.iter().zip(&counts.limited) {
+                    let labels = [("agent", &**agent), ("limit", limit.as_str())];
+                    counter(&mut family, &labels, n.load(Ordering::Relaxed))?;
+                }
+            }
+            let mut family = encoder.encode_descriptor(
+                "lighthouse_fs_auth_responses",
+                "Responses written to .auth, by agent and outcome (bound: the session is the agent now; refused: counted to the agent the writer was)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (agent, counts) in gate.counts() {
+                for (outcome, n) in [("bound", &counts.bound), ("refused", &counts.auth_failed)] {
+                    let labels = [("agent", &**agent), ("outcome", outcome)];
+                    counter(&mut family, &labels, n.load(Ordering::Relaxed))?;
+                }
             }
         }
 

@@ -151,10 +151,15 @@ impl History {
     }
 
     /// Records an event of a view (see [`Change::View`]); returns its seq.
-    pub fn append_view_event(&self, caller: &Caller, change: Change) -> FsResult<u64> {
+    pub fn append_view_event(
+        &self,
+        caller: &Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> FsResult<u64> {
         debug_assert!(matches!(change, Change::View { .. }));
         self.store
-            .append(crate::core::now_ns(), caller, change)
+            .append(crate::core::now_ns(), caller, agent, change)
             .map_err(|e| FsError::with(libc::EIO, e))
     }
 

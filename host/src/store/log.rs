@@ -315,6 +315,8 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
             gid: row.get::<_, i64>(4)? as u32,
             pid: row.get::<_, i64>(5)? as u32,
             mount: 0,
+            agent: crate::policy::AgentId::DEFAULT,
+            agent_name: None,
         },
         change,
     })

@@ -20,6 +20,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use parking_lot::Mutex;
@@ -128,8 +129,14 @@ impl Store {
     }
 
     /// Record a change. Call with the tree lock held so that log order is tree order.
-    pub fn append(&self, time: TimeNs, caller: &Caller, change: Change) -> Result<u64, String> {
-        self.log.append(time, *caller, None, change)
+    pub fn append(
+        &self,
+        time: TimeNs,
+        caller: &Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> Result<u64, String> {
+        self.log.append(time, *caller, agent, change)
     }
 
     /// Events not yet committed to SQLite, in order (see [`log::LogWriter::pending`]).

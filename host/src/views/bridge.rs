@@ -146,14 +146,20 @@ impl StoreAccess for HistoryAccess {
             path: path.into(),
             body: body.into(),
         };
+        let agent = caller.agent.as_deref().map(Arc::from);
         let caller = Caller {
             uid: caller.uid,
             gid: caller.gid,
             pid: caller.pid,
-            // Events do not keep the mount a change came through.
+            // Events keep neither the mount a change came through nor the agent's id
+            // (its name goes with the event).
             mount: 0,
+            agent: crate::policy::AgentId::DEFAULT,
+            agent_name: None,
         };
-        self.0.append_view_event(&caller, change).map_err(error_out)
+        self.0
+            .append_view_event(&caller, agent, change)
+            .map_err(error_out)
     }
 }
 
@@ -162,7 +168,7 @@ pub struct CoreViews(pub Arc<ViewHost>);
 
 fn caller_out(c: &Caller) -> vt::Caller {
     vt::Caller {
-        agent: None,
+        agent: c.agent_name.map(String::from),
         uid: c.uid,
         gid: c.gid,
         pid: c.pid,

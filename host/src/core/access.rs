@@ -1,0 +1,376 @@
+//! Who is calling, and may they: the policy of `--policy` (see `crate::policy` and
+//! docs/policy.md), asked on every request. The adapters name the caller
+//! ([`Fs::caller`]: its agent, by token binding, uid, gid or the default); each operation
+//! asks [`Fs::allow`] for the permission it needs in the section of its inode, and the
+//! agent's rate. A denial answers EACCES, a rate refusal EAGAIN; both are counted per
+//! agent and audited ([`Audit`]). Without a policy none of this runs, and the kernel's
+//! checks against the mode bits (`default_permissions`) are all that applies.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::debug::is_debug_ino;
+use super::views::is_view_ino;
+use super::*;
+use crate::fs_err;
+use crate::policy::{
+    Access, AgentId, Authenticator, Limited, Limits, Policy, SectionRef, SessionCache,
+    RATE_LIMIT_ERRNO,
+};
+
+/// Audit records kept for readers of the audit stream (the log has them all).
+const AUDIT_KEPT: usize = 10_000;
+
+/// A policy in force, with the state it needs while serving: the token bindings, the
+/// pid → session cache, the rate buckets, and what was refused.
+pub struct Gate {
+    policy: Arc<Policy>,
+    auth: Authenticator,
+    sessions: SessionCache,
+    limits: Limits,
+    current: SectionRef,
+    debug: SectionRef,
+    /// Agent names by [`AgentId::index`], for audit lines and metrics.
+    names: Box<[Arc<str>]>,
+    /// The same, for [`Caller::agent_name`]: leaked once, as a process enforces one
+    /// policy for its lifetime.
+    static_names: Box<[&'static str]>,
+    /// Refusals by [`AgentId::index`].
+    counts: Box<[AgentCounts]>,
+    audit: Audit,
+}
+
+/// What was refused to one agent, and its authentications.
+#[derive(Default)]
+pub struct AgentCounts {
+    /// Requests answered EACCES by the policy.
+    pub denied: AtomicU64,
+    /// Requests answered EAGAIN, by the limit that refused them ([`LIMITS`] order).
+    pub limited: [AtomicU64; 4],
+    /// Writes to `.auth` that bound a session to this agent, and that were refused.
+    pub bound: AtomicU64,
+    pub auth_failed: AtomicU64,
+}
+
+/// The limits of [`AgentCounts::limited`], in its order.
+pub const LIMITS: [Limited; 4] = [
+    Limited::AgentOps,
+    Limited::AgentBytes,
+    Limited::OverallOps,
+    Limited::OverallBytes,
+];
+
+impl Gate {
+    pub fn new(policy: Policy) -> Gate {
+        let policy = Arc::new(policy);
+        let names: Box<[Arc<str>]> = policy.agents().map(|(_, a)| a.name().into()).collect();
+        Gate {
+            auth: Authenticator::new(policy.clone()),
+            sessions: SessionCache::default(),
+            limits: Limits::new(&policy),
+            current: policy.section_id("current"),
+            debug: policy.section_id("debug"),
+            counts: names.iter().map(|_| AgentCounts::default()).collect(),
+            static_names: names
+                .iter()
+                .map(|n| &*Box::leak(Box::<str>::from(&**n)))
+                .collect(),
+            names,
+            policy,
+            audit: Audit::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The name of `agent`, as events and audit lines show it.
+    pub fn name(&self, agent: AgentId) -> &Arc<str> {
+        &self.names[agent.index().min(self.names.len() - 1)]
+    }
+
+    /// Every agent with what was refused to it (for `/metrics`).
+    pub fn counts(&self) -> impl Iterator<Item = (&Arc<str>, &AgentCounts)> {
+        self.names.iter().zip(self.counts.iter())
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The agent of a caller: its session's token binding, else its uid, its gid, or the
+    /// default. /proc is read only while some session is bound (and then cached).
+    fn identify(&self, uid: u32, gid: u32, pid: u32) -> AgentId {
+        let bound = if self.auth.has_bindings() {
+            let now = Instant::now();
+            self.sessions
+                .session_of(pid, uid, now)
+                .ok()
+                .and_then(|key| self.auth.bound(key, now))
+        } else {
+            None
+        };
+        self.policy.agent_for(uid, gid, bound)
+    }
+
+    fn counts_of(&self, agent: AgentId) -> &AgentCounts {
+        &self.counts[agent.index().min(self.counts.len() - 1)]
+    }
+}
+
+/// One audited decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// 1, 2, … in the order the decisions were made (since the mount started).
+    pub seq: u64,
+    pub time_ns: TimeNs,
+    pub agent: Arc<str>,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+    pub op: &'static str,
+    /// In the mount: `/current/a/b`, `/.auth`.
+    pub path: String,
+    /// `denied`, `limited`, `bound`, `refused`, with the reason after a colon.
+    pub outcome: String,
+}
+
+/// The audit trail: each record goes to the log (target `audit`, info level) and is
+/// kept, the last [`AUDIT_KEPT`], for the audit stream.
+#[derive(Default)]
+pub struct Audit {
+    kept: Mutex<VecDeque<AuditRecord>>,
+    next: AtomicU64,
+}
+
+impl Audit {
+    fn record(
+        &self,
+        caller: &Caller,
+        agent: &Arc<str>,
+        op: &'static str,
+        path: String,
+        outcome: String,
+    ) {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(
+            target: "audit",
+            agent = &**agent,
+            uid = caller.uid,
+            pid = caller.pid,
+            path,
+            op,
+            outcome,
+            "audit"
+        );
+        let mut kept = self.kept.lock();
+        if kept.len() >= AUDIT_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(AuditRecord {
+            seq,
+            time_ns: now_ns(),
+            agent: agent.clone(),
+            uid: caller.uid,
+            gid: caller.gid,
+            pid: caller.pid,
+            op,
+            path,
+            outcome,
+        });
+    }
+
+    /// Records after `seq`, at most `limit`, oldest first.
+    pub fn after(&self, seq: u64, limit: usize) -> Vec<AuditRecord> {
+        self.kept
+            .lock()
+            .iter()
+            .filter(|r| r.seq > seq)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// The last record's seq (0: none yet).
+    pub fn head(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+}
+
+impl Fs {
+    /// Enforce `gate` from now on (once, before mounting).
+    pub fn set_gate(&self, gate: Arc<Gate>) {
+        if self.gate.set(gate).is_err() {
+            tracing::warn!("a policy was already set; keeping the first");
+        }
+    }
+
+    /// Should the kernel check the mode bits (mount with `default_permissions`)? Yes but
+    /// under a policy: then the policy decides, not the mode bits of whoever created a
+    /// file, and the kernel asks the filesystem (ACCESS) where it would have checked.
+    pub fn kernel_checks_permissions(&self) -> bool {
+        self.gate.get().is_none()
+    }
+
+    /// The policy in force, if any.
+    pub fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.get()
+    }
+
+    /// The caller of a request that came through mount `mount`, with its agent (the
+    /// adapters call this for every request).
+    #[inline]
+    pub fn caller(&self, uid: u32, gid: u32, pid: u32, mount: MountId) -> Caller {
+        let (agent, agent_name) = match self.gate.get() {
+            Some(gate) => {
+                let agent = gate.identify(uid, gid, pid);
+                let name = gate.static_names[agent.index().min(gate.static_names.len() - 1)];
+                (agent, Some(name))
+            }
+            None => (AgentId::DEFAULT, None),
+        };
+        Caller {
+            uid,
+            gid,
+            pid,
+            mount,
+            agent,
+            agent_name,
+        }
+    }
+
+    /// The agent's name for an event (`None` without a policy).
+    pub(super) fn agent_name(&self, caller: &Caller) -> Option<Arc<str>> {
+        caller.agent_name.map(Arc::from)
+    }
+
+    /// May `caller` do `op`, which needs `need` on `ino` (and on its child `name`, for the
+    /// audit line), and moves `bytes`? EACCES when the policy denies it, EAGAIN when a
+    /// rate limit refuses it; each audited.
+    #[inline]
+    pub(super) fn allow(
+        &self,
+        caller: &Caller,
+        op: Op,
+        ino: Ino,
+        name: Option<&OsStr>,
+        need: Access,
+        bytes: u64,
+    ) -> FsResult<()> {
+        let Some(gate) = self.gate.get() else {
+            return Ok(());
+        };
+        if let Some(section) = self.guarded_section(gate, op, ino) {
+            if !gate.policy.allows(caller.agent, section, need) {
+                gate.counts_of(caller.agent)
+                    .denied
+                    .fetch_add(1, Ordering::Relaxed);
+                let what = match need {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                };
+                let outcome = format!("denied: no {what} permission here");
+                self.audit(gate, caller, op, ino, name, outcome);
+                return Err(fs_err!(EACCES, "denied by the policy"));
+            }
+        }
+        self.admit(caller, op, ino, bytes)
+    }
+
+    /// Charge a request of `caller` moving `bytes` to its rate limits (EAGAIN when over).
+    #[inline]
+    pub(super) fn admit(&self, caller: &Caller, op: Op, ino: Ino, bytes: u64) -> FsResult<()> {
+        let Some(gate) = self.gate.get() else {
+            return Ok(());
+        };
+        if gate.limits.is_unlimited() {
+            return Ok(());
+        }
+        match gate.limits.admit(caller.agent, 1, bytes, Instant::now()) {
+            Ok(()) => Ok(()),
+            Err(limited) => {
+                let i = LIMITS.iter().position(|l| *l == limited).unwrap_or(0);
+                gate.counts_of(caller.agent).limited[i].fetch_add(1, Ordering::Relaxed);
+                let outcome = format!("limited: {limited}");
+                self.audit(gate, caller, op, ino, None, outcome);
+                Err(FsError::new(RATE_LIMIT_ERRNO, "over a rate limit"))
+            }
+        }
+    }
+
+    /// The section whose permission a request on `ino` needs; `None` when it needs none:
+    /// the mount root and `.auth` are open to every caller, and so are the attributes of
+    /// each section's directory (`ls -l MOUNT` shows them all).
+    fn guarded_section(&self, gate: &Gate, op: Op, ino: Ino) -> Option<SectionRef> {
+        if ino == ROOT_INO || ino == super::auth_file::AUTH_INO {
+            return None;
+        }
+        let top_open = op == Op::Getattr;
+        if is_debug_ino(ino) {
+            return (!(top_open && ino == super::debug::DEBUG_INO)).then_some(gate.debug);
+        }
+        if is_view_ino(ino) {
+            let vp = self.view_inodes.path(ino).ok()?;
+            if top_open && &*vp.path == "/" {
+                return None;
+            }
+            return Some(gate.policy.section_id(&vp.view));
+        }
+        (!(top_open && ino == CURRENT_INO)).then_some(gate.current)
+    }
+
+    fn audit(
+        &self,
+        gate: &Gate,
+        caller: &Caller,
+        op: Op,
+        ino: Ino,
+        name: Option<&OsStr>,
+        outcome: String,
+    ) {
+        let mut path = self.describe(ino);
+        if let Some(name) = name {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(&name.to_string_lossy());
+        }
+        gate.audit
+            .record(caller, gate.name(caller.agent), op.as_str(), path, outcome);
+    }
+
+    /// An authentication through `.auth` (see [`super::auth_file`]), audited.
+    pub(super) fn audit_auth(
+        &self,
+        gate: &Gate,
+        caller: &Caller,
+        agent: Option<AgentId>,
+        outcome: String,
+    ) {
+        let counts = gate.counts_of(agent.unwrap_or(caller.agent));
+        if agent.is_some() && outcome.starts_with("bound") {
+            counts.bound.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counts.auth_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let name = gate.name(agent.unwrap_or(caller.agent)).clone();
+        gate.audit
+            .record(caller, &name, Op::Write.as_str(), "/.auth".into(), outcome);
+    }
+
+    /// The session of `caller` as the token bindings know it (read fresh from /proc).
+    pub(super) fn session_of(&self, caller: &Caller) -> FsResult<crate::policy::SessionKey> {
+        crate::policy::session_of(caller.pid, caller.uid)
+            .map_err(|e| FsError::io("finding the caller's session", &e))
+    }
+}
