@@ -69,23 +69,8 @@ impl Fs {
         let fh = self
             .handles
             .insert(Handle::Auth(AuthFileHandle { challenge }));
-        Ok(Opened {
-            fh,
-            keep_cache: false,
-            // Every open is a new challenge: never from the page cache.
-            direct_io: true,
-            noflush: true,
-            cache_dir: false,
-            nonseekable: false,
-        })
-    }
-
-    pub(super) fn auth_read(h: &AuthFileHandle, offset: u64, size: u32) -> Vec<u8> {
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(h.challenge.len());
-        let end = start.saturating_add(size as usize).min(h.challenge.len());
-        h.challenge[start..end].to_vec()
+        // Every open is a new challenge.
+        Ok(Opened::fresh(fh))
     }
 
     /// A response written to `.auth`: bind the writer's session to the agent it names

@@ -175,23 +175,8 @@ impl Fs {
         let fh = self
             .handles
             .insert(Handle::Debug(DebugFileHandle { bytes }));
-        Ok(Opened {
-            fh,
-            keep_cache: false,
-            // Fresh on every open: never from the page cache, whatever the size says.
-            direct_io: true,
-            noflush: true,
-            cache_dir: false,
-            nonseekable: false,
-        })
-    }
-
-    pub(super) fn debug_read(h: &DebugFileHandle, offset: u64, size: u32) -> Vec<u8> {
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(h.bytes.len());
-        let end = start.saturating_add(size as usize).min(h.bytes.len());
-        h.bytes[start..end].to_vec()
+        // Fresh on every open: never from the page cache, whatever the size says.
+        Ok(Opened::fresh(fh))
     }
 
     /// The listing of `debug/`.

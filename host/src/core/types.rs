@@ -194,6 +194,30 @@ pub struct Opened {
     pub nonseekable: bool,
 }
 
+impl Opened {
+    /// A handle whose content was made at open (a debug document, a challenge): read
+    /// with direct I/O, so the page cache never serves an older one; nothing to flush.
+    pub fn fresh(fh: u64) -> Opened {
+        Opened {
+            fh,
+            keep_cache: false,
+            direct_io: true,
+            noflush: true,
+            cache_dir: false,
+            nonseekable: false,
+        }
+    }
+}
+
+/// `size` bytes of `bytes` from `offset` (fewer at the end), as a read of them answers.
+pub fn read_slice(bytes: &[u8], offset: u64, size: u32) -> Vec<u8> {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let end = start.saturating_add(size as usize).min(bytes.len());
+    bytes[start..end].to_vec()
+}
+
 /// One directory entry as `readdir` yields it. `offset` is the cookie of the *next*
 /// entry, as FUSE expects.
 #[derive(Debug, Clone)]
