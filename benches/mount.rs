@@ -321,7 +321,7 @@ permissions = ["*:write"]
 
 [limits]
 ops_per_sec = 1000000000
-bytes_per_sec = 1000000000000
+bytes_per_sec = 10000000000
 "#;
 /// How often the scraper reads /metrics (Prometheus's default is every 15 s).
 const SCRAPE_EVERY: Duration = Duration::from_secs(1);
