@@ -349,6 +349,9 @@ both_backends! {
         let limited = value(&metrics, "lighthouse_fs_rate_limited_total", &["agent=\"throttled\"", "limit=\"agent_ops\""]);
         assert!(limited >= 1.0, "[{backend}] the metric counts refusals: {limited}");
         assert!(audited(&m, "throttled", "open", "/current/doc", "limited: over the agent"), "{:#?}", audit_lines(&m));
+        // The log takes a few lines a second per agent, not one per refusal.
+        let lines = audit_lines(&m).iter().filter(|l| l.0 == "throttled" && l.3.starts_with("limited")).count();
+        assert!(lines <= 40 && (lines as f64) < limited, "[{backend}] {lines} audit lines for {limited} refusals");
         m.stop();
     }
 }
