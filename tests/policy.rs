@@ -2,7 +2,7 @@
 //! uids and gids (forked children that drop privileges, each in a session of its own):
 //! what each agent may do, EACCES without an event for what it may not, token binding
 //! (rights gained, kept apart per session, lost at expiry; a wrong MAC refused), rate
-//! limits that trip and recover, and the audit lines of each case.
+//! limits that trip and recover, and each case in the audit log and in `streams/audit`.
 
 #[macro_use]
 mod common;
@@ -177,10 +177,48 @@ fn audit_lines(m: &Mount) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// The audit stream `streams/audit@1` as read now (non-blocking, to the first EAGAIN):
+/// (agent, op, path, outcome) per line.
+fn audit_stream(m: &Mount) -> Vec<(String, String, String, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(m.root().join("streams/audit@1"))
+        .unwrap();
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+            Err(e) => panic!("reading streams/audit: {e}"),
+        }
+    }
+    String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("agent"), s("op"), s("path"), s("outcome"))
+        })
+        .collect()
+}
+
+/// Is the decision in the log's audit lines, and in the audit stream?
 fn audited(m: &Mount, agent: &str, op: &str, path: &str, outcome: &str) -> bool {
-    audit_lines(m)
-        .iter()
-        .any(|(a, o, p, out)| a == agent && o == op && p == path && out.starts_with(outcome))
+    let is = |(a, o, p, out): &(String, String, String, String)| {
+        a == agent && o == op && p == path && out.starts_with(outcome)
+    };
+    let logged = audit_lines(m).iter().any(is);
+    let streamed = audit_stream(m).iter().any(is);
+    assert_eq!(
+        logged, streamed,
+        "{agent} {op} {path} {outcome}: in the log {logged}, in streams/audit {streamed}"
+    );
+    logged
 }
 
 both_backends! {
@@ -197,6 +235,16 @@ both_backends! {
         fs::set_permissions(m.path("open"), fs::Permissions::from_mode(0o666)).unwrap();
         File::open(m.current()).unwrap().sync_all().unwrap();
         let before = head_seq(&m);
+
+        // A reader of the audit stream waits for news; the first denial wakes it.
+        let stream = root.join("streams/audit");
+        let waiting = std::thread::spawn(move || {
+            let mut f = fs::File::open(stream).unwrap();
+            let mut buf = vec![0u8; 65536];
+            let n = f.read(&mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(200));
 
         let r = root.clone();
         let seen = session_as(REVIEWER_UID, REVIEWER_UID, move |out| {
@@ -217,6 +265,8 @@ both_backends! {
         });
         let want = ["ok", "ok", "EACCES", "EACCES", "EACCES", "EACCES", "EACCES", "EACCES", "ok", "EACCES", "EACCES", "ok", "ok"];
         assert_eq!(seen, want, "[{backend}] reviewer (uid {REVIEWER_UID}: current and history, read)");
+        let woken = waiting.join().unwrap();
+        assert!(woken.starts_with("{\"seq\":1,") && woken.contains("\"agent\":\"reviewer\""), "{woken}");
 
         let r = root.clone();
         let seen = session_as(NOBODY_UID, NOBODY_UID, move |out| {

@@ -85,8 +85,8 @@ wit_bindgen::generate!({
 /// in native tests).
 pub use lighthouse::fs::store;
 pub use lighthouse::fs::types::{
-    Attrs, Caching, Caller, Chunk, DirEntry, Event, EventFilter, FsError, NodeKind, OpenMode,
-    ViewInfo,
+    Attrs, AuditRecord, Caching, Caller, Chunk, DirEntry, Event, EventFilter, FsError, NodeKind,
+    OpenMode, ViewInfo,
 };
 
 use exports::lighthouse::fs::view::Guest;

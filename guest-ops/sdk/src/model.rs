@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::store_api::Store;
-use crate::{attrs, Attrs, Caching, DirEntry, Event, EventFilter, FsError, NodeKind};
+use crate::{attrs, Attrs, AuditRecord, Caching, DirEntry, Event, EventFilter, FsError, NodeKind};
 
 const S: i64 = 1_000_000_000;
 
@@ -24,6 +24,7 @@ enum Node {
 struct Log {
     events: Vec<(Event, Option<Vec<u8>>)>,
     now_ns: i64,
+    audit: Vec<AuditRecord>,
 }
 
 /// The model store. Build a history with [`push`](Self::push) and its shorthands, then
@@ -41,6 +42,7 @@ impl ModelStore {
             log: RefCell::new(Log {
                 events: Vec::new(),
                 now_ns: t0_ns,
+                audit: Vec::new(),
             }),
             agent: Some("model".into()),
         }
@@ -157,6 +159,26 @@ impl ModelStore {
         tree
     }
 
+    /// Record an audited decision (as the host's policy would), numbered next, at the
+    /// clock's time; returns its seq.
+    pub fn push_audit(&self, agent: &str, op: &str, path: &str, outcome: &str) -> u64 {
+        let mut log = self.log.borrow_mut();
+        let seq = log.audit.len() as u64 + 1;
+        let time_ns = log.now_ns;
+        log.audit.push(AuditRecord {
+            seq,
+            time_ns,
+            agent: agent.into(),
+            uid: 1000,
+            gid: 1000,
+            pid: 4242,
+            op: op.into(),
+            path: path.into(),
+            outcome: outcome.into(),
+        });
+        seq
+    }
+
     fn node(&self, path: &str, seq: u64) -> Result<(Node, i64), FsError> {
         self.tree(seq).get(path).cloned().ok_or(FsError::NotFound)
     }
@@ -170,6 +192,19 @@ pub fn hash_hex(data: &[u8]) -> String {
 impl Store for &ModelStore {
     fn head(&self) -> u64 {
         self.log.borrow().events.len() as u64
+    }
+    fn audit_head(&self) -> u64 {
+        self.log.borrow().audit.len() as u64
+    }
+    fn audit(&self, after: u64, limit: u32) -> Vec<AuditRecord> {
+        self.log
+            .borrow()
+            .audit
+            .iter()
+            .filter(|a| a.seq > after)
+            .take(limit.min(4096) as usize)
+            .cloned()
+            .collect()
     }
     fn now_ns(&self) -> i64 {
         self.log.borrow().now_ns

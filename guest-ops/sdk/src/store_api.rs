@@ -2,7 +2,7 @@
 //! logic can run against [`HostStore`] (the WIT import) in the component and against
 //! [`crate::model::ModelStore`] in native unit tests.
 
-use crate::{store, Attrs, DirEntry, Event, EventFilter, FsError};
+use crate::{store, Attrs, AuditRecord, DirEntry, Event, EventFilter, FsError};
 
 /// The `store` interface of the WIT. Paths are relative to `current/`, with a leading "/".
 pub trait Store {
@@ -22,6 +22,15 @@ pub trait Store {
     fn hash_at(&self, path: &str, seq: u64) -> Result<String, FsError>;
     /// Records an event of this view (only during `write` and `create`).
     fn append(&self, op: &str, path: &str, body: &str) -> Result<u64, FsError>;
+    /// Seq of the newest audit record of the mount's policy (0: none; a store that
+    /// keeps no audit trail, like a test double, need not implement it).
+    fn audit_head(&self) -> u64 {
+        0
+    }
+    /// Up to `limit` audit records after `after`, in order.
+    fn audit(&self, _after: u64, _limit: u32) -> Vec<AuditRecord> {
+        Vec::new()
+    }
 
     /// The content of file `path` after `seq`, at most `limit` bytes of it.
     fn read_all_at(&self, path: &str, seq: u64, limit: u64) -> Result<Vec<u8>, FsError> {
@@ -76,5 +85,11 @@ impl Store for HostStore {
     }
     fn append(&self, op: &str, path: &str, body: &str) -> Result<u64, FsError> {
         store::append(op, path, body)
+    }
+    fn audit_head(&self) -> u64 {
+        store::audit_head()
+    }
+    fn audit(&self, after: u64, limit: u32) -> Vec<AuditRecord> {
+        store::audit(after, limit)
     }
 }

@@ -26,15 +26,18 @@ pub enum Stream {
     Annotations,
     AgentActivity,
     All,
+    /// The policy's audit trail: not events of the log but the store's audit records.
+    Audit,
 }
 
 impl Stream {
     /// Every stream, in listing order.
-    pub const ALL: [Stream; 4] = [
+    pub const ALL: [Stream; 5] = [
         Stream::FileChanges,
         Stream::Annotations,
         Stream::AgentActivity,
         Stream::All,
+        Stream::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Stream {
             Stream::Annotations => "annotations",
             Stream::AgentActivity => "agent_activity",
             Stream::All => "all",
+            Stream::Audit => "audit",
         }
     }
 
@@ -55,7 +59,7 @@ impl Stream {
         match self {
             Stream::FileChanges => EventFilter::all().ops(LIVE_OPS),
             Stream::Annotations => EventFilter::all().ops(&[ANNOTATE_OP]),
-            Stream::AgentActivity | Stream::All => EventFilter::all(),
+            Stream::AgentActivity | Stream::All | Stream::Audit => EventFilter::all(),
         }
     }
 
@@ -77,6 +81,9 @@ impl Stream {
                 "every event, compact: {seq,time,agent,uid,pid,op,path[,path2]} (who did what, where)"
             }
             Stream::All => "every event, in full (live changes and what views appended)",
+            Stream::Audit => {
+                "the policy's audit trail (--policy): denials, rate refusals, .auth answers: {seq,time,agent,uid,gid,pid,op,path,outcome}"
+            }
         }
     }
 }

@@ -10,11 +10,13 @@
 //! line (object keys sorted), not a string holding it; a body that is not JSON (the host
 //! refuses those) would be passed on as a JSON string.
 //!
+//! Audit (`audit`): `{"seq":3,"time":"…","agent":"reviewer","uid":65534,"gid":65534,"pid":42,"op":"create","path":"/current/x","outcome":"denied: no write permission here"}`.
+//!
 //! Compact (`agent_activity`): `{"seq":7,"time":"…","agent":"claude","uid":1000,"pid":42,"op":"rename","path":"/a","path2":"/b"}`,
 //! `path2` only when set.
 
 use lighthouse_view_sdk::time::rfc3339_nanos;
-use lighthouse_view_sdk::{json, Event, FsError};
+use lighthouse_view_sdk::{json, AuditRecord, Event, FsError};
 use serde::Serialize;
 
 use crate::catalog::Style;
@@ -47,6 +49,34 @@ pub fn line(event: &Event, style: Style) -> Result<String, FsError> {
             path2: event.path2.as_deref(),
         }),
     }
+}
+
+#[derive(Serialize)]
+struct Audited<'a> {
+    seq: u64,
+    time: String,
+    agent: &'a str,
+    uid: u32,
+    gid: u32,
+    pid: u32,
+    op: &'a str,
+    path: &'a str,
+    outcome: &'a str,
+}
+
+/// An audit record as one JSON line (ending in `\n`).
+pub fn audit_line(r: &AuditRecord) -> Result<String, FsError> {
+    json::line(&Audited {
+        seq: r.seq,
+        time: rfc3339_nanos(r.time_ns),
+        agent: &r.agent,
+        uid: r.uid,
+        gid: r.gid,
+        pid: r.pid,
+        op: &r.op,
+        path: &r.path,
+        outcome: &r.outcome,
+    })
 }
 
 #[cfg(test)]

@@ -46,6 +46,30 @@ impl Start {
     }
 }
 
+impl Start {
+    /// [`Start::cursor`] in the audit trail: the seq of the last record a reader opening
+    /// now does not get. By time: the first kept record at or after it.
+    pub fn audit_cursor<S: Store>(self, store: &S) -> u64 {
+        let since = match self {
+            Start::Now => return store.audit_head(),
+            Start::Seq(seq) => return seq - 1,
+            Start::Since(ns) => ns,
+            Start::Ago(span) => store.now_ns().saturating_sub(span),
+        };
+        let mut at = 0;
+        loop {
+            let page = store.audit(at, 4096);
+            let Some(last) = page.last() else {
+                return at;
+            };
+            if let Some(first) = page.iter().find(|r| r.time_ns >= since) {
+                return first.seq - 1;
+            }
+            at = last.seq;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! model in the tests).
 //!
 //! ```text
-//! streams/                   README and the four streams (volatile)
+//! streams/                   README and the five streams (volatile)
 //! streams/README             what this file says (immutable)
 //! streams/NAME               a live feed of JSON lines, from the open on
 //! streams/NAME@FROM          the same, from an earlier point (resolves, never listed)
@@ -100,6 +100,9 @@ impl<S: Store> Streams<S> {
             Target::Root => Err(FsError::IsADirectory),
             _ if write => Err(FsError::ReadOnly),
             Target::Readme => Ok(OpenMode::Plain),
+            Target::Stream(Stream::Audit, start) => {
+                Ok(OpenMode::Stream(start.audit_cursor(&self.store)))
+            }
             Target::Stream(_, start) => Ok(OpenMode::Stream(start.cursor(&self.store))),
         }
     }
@@ -123,6 +126,9 @@ impl<S: Store> Streams<S> {
             }
             Target::Stream(stream, _) => stream,
         };
+        if stream == Stream::Audit {
+            return self.next_audit(cursor, max);
+        }
         let (filter, style) = (stream.filter(), stream.style());
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
         let head = self.store.head();
@@ -152,6 +158,33 @@ impl<S: Store> Streams<S> {
             if !data.is_empty() {
                 break;
             }
+        }
+        Ok(Chunk {
+            data: data.into_bytes(),
+            cursor: at,
+            end: false,
+        })
+    }
+
+    /// The audit records after `cursor`, as whole JSON lines; the cursor returned is the
+    /// last record rendered, or the audit head as it was before the store was asked.
+    fn next_audit(&self, cursor: u64, max: u32) -> Result<Chunk, FsError> {
+        let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
+        let head = self.store.audit_head();
+        let mut data = String::new();
+        let mut at = cursor;
+        for record in self.store.audit(cursor, EVENTS_PER_CALL) {
+            if record.seq <= at {
+                continue;
+            }
+            if data.len() >= budget {
+                break;
+            }
+            data.push_str(&render::audit_line(&record)?);
+            at = record.seq;
+        }
+        if data.is_empty() {
+            at = at.max(head);
         }
         Ok(Chunk {
             data: data.into_bytes(),
@@ -192,6 +225,11 @@ pub fn readme() -> String {
         "\"op\",\"path\",\"path2\",\"size\",\"hash\",\"view\",\"body\" (the JSON a view appended)}; absent\n",
         "values are null. agent_activity lines have seq, time, agent, uid, pid, op, path and\n",
         "path2 (only when set). Every reader gets every event it shows, once, in log order.\n",
+        "\n",
+        "audit is not the event log but the mount policy's audit trail (--policy): denials,\n",
+        "rate refusals and .auth answers, one line each: {\"seq\",\"time\",\"agent\",\"uid\",\n",
+        "\"gid\",\"pid\",\"op\",\"path\",\"outcome\"}. audit@SEQ counts its own records; the\n",
+        "host keeps the last 10,000. Without a policy it stays empty.\n",
     ));
     text
 }

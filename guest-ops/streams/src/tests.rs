@@ -94,7 +94,7 @@ fn names(entries: &[DirEntry]) -> Vec<&str> {
 }
 
 #[test]
-fn root_lists_the_readme_and_the_four_streams() {
+fn root_lists_the_readme_and_the_five_streams() {
     let m = sample();
     let view = Streams { store: &m };
     let root = view.readdir("/").unwrap();
@@ -105,7 +105,8 @@ fn root_lists_the_readme_and_the_four_streams() {
             "file_changes",
             "annotations",
             "agent_activity",
-            "all"
+            "all",
+            "audit"
         ]
     );
     assert!(root.iter().all(|e| e.kind == NodeKind::File));
@@ -524,4 +525,63 @@ fn an_event_landing_while_next_runs_is_not_passed_over() {
     assert!(reader.next(&view, 4096).is_empty());
     assert_eq!(reader.cursor, 8, "the head before the question, not after");
     assert_eq!(seqs(&reader.drain(&view, 4096)), [9]);
+}
+
+#[test]
+fn audit_is_the_policy_trail_with_its_own_numbers() {
+    let model = ModelStore::new(T0);
+    model.write("/a", b"1");
+    model.push_audit(
+        "reviewer",
+        "create",
+        "/current/x",
+        "denied: no write permission here",
+    );
+    let view = Streams { store: &model };
+    // From the start of the trail, and from now.
+    let mut all = Reader::open(&view, "audit@1");
+    let mut now = Reader::open(&view, "audit");
+    let lines = all.drain(&view, 4096);
+    assert_eq!(lines.len(), 1, "events of the log are not audit records");
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["agent"], "reviewer");
+    assert_eq!(lines[0]["op"], "create");
+    assert_eq!(lines[0]["path"], "/current/x");
+    assert_eq!(lines[0]["outcome"], "denied: no write permission here");
+    assert_eq!(lines[0]["time"], "2026-11-23T21:40:01.000000000Z");
+    assert!(
+        now.drain(&view, 4096).is_empty(),
+        "a reader from now sees only what comes"
+    );
+    // What comes is seen once, in order, by both; an event moves neither.
+    model.write("/b", b"2");
+    assert!(now.drain(&view, 4096).is_empty());
+    model.push_audit(
+        "builder",
+        "write",
+        "/.auth",
+        "bound: session 7 is builder for 1h",
+    );
+    model.push_audit(
+        "throttled",
+        "open",
+        "/current/doc",
+        "limited: over the agent ops per second limit",
+    );
+    for reader in [&mut all, &mut now] {
+        let lines = reader.drain(&view, 4096);
+        let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(lines[1]["agent"], "throttled");
+    }
+    // By time: the records at or after it.
+    let mut since = Reader::open(&view, "audit@2026-11-23T21:40:02Z");
+    let seqs: Vec<u64> = since
+        .drain(&view, 4096)
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+    assert!(view.readdir("/").unwrap().iter().any(|e| e.name == "audit"));
+    assert!(readme().contains("audit is not the event log"));
 }

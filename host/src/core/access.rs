@@ -6,13 +6,10 @@
 //! agent and audited ([`Audit`]). Without a policy none of this runs, and the kernel's
 //! checks against the mode bits (`default_permissions`) are all that applies.
 
-use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use super::debug::is_debug_ino;
 use super::views::is_view_ino;
@@ -22,9 +19,6 @@ use crate::policy::{
     Access, AgentId, Authenticator, Limited, Limits, Policy, SectionRef, SessionCache,
     RATE_LIMIT_ERRNO,
 };
-
-/// Audit records kept for readers of the audit stream (the log has them all).
-const AUDIT_KEPT: usize = 10_000;
 
 /// A policy in force, with the state it needs while serving: the token bindings, the
 /// pid → session cache, the rate buckets, and what was refused.
@@ -42,7 +36,6 @@ pub struct Gate {
     static_names: Box<[&'static str]>,
     /// Refusals by [`AgentId::index`].
     counts: Box<[AgentCounts]>,
-    audit: Audit,
 }
 
 /// What was refused to one agent, and its authentications.
@@ -82,7 +75,6 @@ impl Gate {
                 .collect(),
             names,
             policy,
-            audit: Audit::default(),
         }
     }
 
@@ -104,10 +96,6 @@ impl Gate {
         self.names.iter().zip(self.counts.iter())
     }
 
-    pub fn audit(&self) -> &Audit {
-        &self.audit
-    }
-
     /// The agent of a caller: its session's token binding, else its uid, its gid, or the
     /// default. /proc is read only while some session is bound (and then cached).
     fn identify(&self, uid: u32, gid: u32, pid: u32) -> AgentId {
@@ -125,124 +113,6 @@ impl Gate {
 
     fn counts_of(&self, agent: AgentId) -> &AgentCounts {
         &self.counts[agent.index().min(self.counts.len() - 1)]
-    }
-}
-
-/// One audited decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// 1, 2, … in the order the decisions were made (since the mount started).
-    pub seq: u64,
-    pub time_ns: TimeNs,
-    pub agent: Arc<str>,
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: u32,
-    pub op: &'static str,
-    /// In the mount: `/current/a/b`, `/.auth`.
-    pub path: String,
-    /// `denied`, `limited`, `bound`, `refused`, with the reason after a colon.
-    pub outcome: String,
-}
-
-/// The audit trail: each record goes to the log (target `audit`, info level) and is
-/// kept, the last [`AUDIT_KEPT`], for the audit stream. The log takes at most
-/// [`AUDIT_LINES_PER_SEC`] lines a second per agent: an agent hammering at what it may not
-/// do must not flood the log (nor cost the others their lines). The lines it was spared
-/// are counted in the next line it gets (`suppressed`), and every record is kept.
-#[derive(Default)]
-pub struct Audit {
-    state: Mutex<AuditState>,
-    next: AtomicU64,
-}
-
-#[derive(Default)]
-struct AuditState {
-    kept: VecDeque<AuditRecord>,
-    /// Per agent: the second its lines are counted in, lines logged in it, lines spared
-    /// since the last one logged.
-    budgets: rustc_hash::FxHashMap<Arc<str>, (Instant, u32, u64)>,
-}
-
-/// Audit lines an agent may write to the log in one second.
-pub const AUDIT_LINES_PER_SEC: u32 = 20;
-
-impl Audit {
-    fn record(
-        &self,
-        caller: &Caller,
-        agent: &Arc<str>,
-        op: &'static str,
-        path: String,
-        outcome: String,
-    ) {
-        self.record_at(caller, agent, op, path, outcome, Instant::now());
-    }
-
-    fn record_at(
-        &self,
-        caller: &Caller,
-        agent: &Arc<str>,
-        op: &'static str,
-        path: String,
-        outcome: String,
-        now: Instant,
-    ) {
-        let seq = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut st = self.state.lock();
-        let budget = st.budgets.entry(agent.clone()).or_insert((now, 0, 0));
-        if now.saturating_duration_since(budget.0) >= std::time::Duration::from_secs(1) {
-            budget.0 = now;
-            budget.1 = 0;
-        }
-        if budget.1 < AUDIT_LINES_PER_SEC {
-            budget.1 += 1;
-            let suppressed = std::mem::take(&mut budget.2);
-            tracing::info!(
-                target: "audit",
-                agent = &**agent,
-                uid = caller.uid,
-                pid = caller.pid,
-                path,
-                op,
-                outcome,
-                suppressed,
-                "audit"
-            );
-        } else {
-            budget.2 += 1;
-        }
-        if st.kept.len() >= AUDIT_KEPT {
-            st.kept.pop_front();
-        }
-        st.kept.push_back(AuditRecord {
-            seq,
-            time_ns: now_ns(),
-            agent: agent.clone(),
-            uid: caller.uid,
-            gid: caller.gid,
-            pid: caller.pid,
-            op,
-            path,
-            outcome,
-        });
-    }
-
-    /// Records after `seq`, at most `limit`, oldest first.
-    pub fn after(&self, seq: u64, limit: usize) -> Vec<AuditRecord> {
-        self.state
-            .lock()
-            .kept
-            .iter()
-            .filter(|r| r.seq > seq)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-
-    /// The last record's seq (0: none yet).
-    pub fn head(&self) -> u64 {
-        self.next.load(Ordering::Relaxed)
     }
 }
 
@@ -384,8 +254,11 @@ impl Fs {
             }
             path.push_str(&name.to_string_lossy());
         }
-        gate.audit
+        self.store()
+            .audit()
             .record(caller, gate.name(caller.agent), op.as_str(), path, outcome);
+        // Wake the readers of the audit stream.
+        self.store().poke_waiters();
     }
 
     /// An authentication through `.auth` (see [`super::auth_file`]), audited.
@@ -403,62 +276,15 @@ impl Fs {
             counts.auth_failed.fetch_add(1, Ordering::Relaxed);
         }
         let name = gate.name(agent.unwrap_or(caller.agent)).clone();
-        gate.audit
+        self.store()
+            .audit()
             .record(caller, &name, Op::Write.as_str(), "/.auth".into(), outcome);
+        self.store().poke_waiters();
     }
 
     /// The session of `caller` as the token bindings know it (read fresh from /proc).
     pub(super) fn session_of(&self, caller: &Caller) -> FsResult<crate::policy::SessionKey> {
         crate::policy::session_of(caller.pid, caller.uid)
             .map_err(|e| FsError::io("finding the caller's session", &e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn the_log_takes_a_few_lines_a_second_per_agent_and_keeps_every_record() {
-        let audit = Audit::default();
-        let (a, b): (Arc<str>, Arc<str>) = ("noisy".into(), "quiet".into());
-        let t0 = Instant::now();
-        let logged = |audit: &Audit, agent: &Arc<str>| {
-            audit.state.lock().budgets.get(agent).map_or(0, |b| b.1)
-        };
-        for i in 0..100 {
-            let at = t0 + Duration::from_millis(i);
-            audit.record_at(&Caller::HOST, &a, "open", "/x".into(), "denied".into(), at);
-        }
-        assert_eq!(logged(&audit, &a), AUDIT_LINES_PER_SEC);
-        assert_eq!(
-            audit.state.lock().budgets[&a].2,
-            100 - u64::from(AUDIT_LINES_PER_SEC)
-        );
-        // Another agent has a budget of its own.
-        audit.record_at(&Caller::HOST, &b, "open", "/y".into(), "denied".into(), t0);
-        assert_eq!(logged(&audit, &b), 1);
-        // A second later the noisy one logs again, and its next line says what it spared.
-        let later = t0 + Duration::from_millis(1200);
-        audit.record_at(
-            &Caller::HOST,
-            &a,
-            "open",
-            "/x".into(),
-            "denied".into(),
-            later,
-        );
-        assert_eq!(logged(&audit, &a), 1);
-        assert_eq!(
-            audit.state.lock().budgets[&a].2,
-            0,
-            "reported with that line"
-        );
-        // Every record is kept for the stream, in order.
-        let kept = audit.after(0, usize::MAX);
-        assert_eq!(kept.len(), 102);
-        assert!(kept.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert_eq!(audit.head(), 102);
     }
 }

@@ -46,13 +46,13 @@ pub(super) struct ReadRequest {
 /// A read that found nothing and waits: what [`Parking::read`] hands back for parking.
 pub(super) struct Waiting {
     req: ReadRequest,
-    /// The log's head before the read looked.
+    /// The store's moves (events and audit records) before the read looked.
     seen: u64,
 }
 
 struct Parked {
     req: ReadRequest,
-    /// The log's head when the read last found nothing.
+    /// The store's moves when the read last found nothing.
     seen: u64,
     done: Completion,
 }
@@ -91,7 +91,7 @@ impl Parking {
     /// answered at once — nearly all — allocate no completion.)
     pub(super) fn read(&self, req: ReadRequest) -> Result<Result<Vec<u8>, i32>, Waiting> {
         let started = Instant::now();
-        let seen = self.fs.store().head();
+        let seen = self.fs.store().moves();
         match self.try_read(&req) {
             Err(WOULD_BLOCK) if self.fs.read_waits(req.fh) => Err(Waiting { req, seen }),
             other => {

@@ -93,6 +93,11 @@ impl History {
         }
     }
 
+    /// The store it reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// The newest event (queued or committed).
     pub fn head(&self) -> u64 {
         self.store.head()

@@ -568,24 +568,23 @@ impl LogWriter {
         Ok(seq)
     }
 
-    /// Wait until the head passes `seen`, someone calls [`poke`](Self::poke), or
-    /// `timeout` passes; returns the head.
-    pub fn wait_moved(&self, seen: u64, timeout: Duration) -> u64 {
+    /// Wait while `unchanged(head)` holds, until a poke or `timeout`. `unchanged` is asked
+    /// under the lock that appends and pokes notify under, so no wake-up is lost to a
+    /// change made between asking and waiting (a poker changes its state first).
+    pub fn wait_while(&self, unchanged: impl Fn(u64) -> bool, timeout: Duration) {
         let mut pokes = self.moved.pokes.lock();
         let start = *pokes;
-        // The head is read under the lock the appender notifies under: no lost wakeup.
-        if self.head() == seen {
+        if unchanged(self.head()) {
             let deadline = Instant::now() + timeout;
-            while *pokes == start && self.head() == seen {
+            while *pokes == start && unchanged(self.head()) {
                 if self.moved.cv.wait_until(&mut pokes, deadline).timed_out() {
                     break;
                 }
             }
         }
-        self.head()
     }
 
-    /// Wake [`wait_moved`](Self::wait_moved) waiters now.
+    /// Wake [`wait_while`](Self::wait_while) waiters now.
     pub fn poke(&self) {
         self.moved.notify();
     }

@@ -9,6 +9,7 @@
 //! STORE/LOCK           held (flock) by the process that serves or edits the store
 //! ```
 
+mod audit;
 mod content;
 mod event;
 mod history;
@@ -26,6 +27,7 @@ use anyhow::{bail, Context};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+pub use audit::{Audit, AuditRecord, AUDIT_KEPT, AUDIT_LINES_PER_SEC};
 pub use content::{read_at, Committed, Content, ContentState};
 pub use event::{Change, Event, TREE_OPS};
 pub use history::{History, HistoryCacheStats, HistoryStats};
@@ -47,6 +49,8 @@ pub struct Store {
     reader: Mutex<Option<Connection>>,
     /// How the past trees kept by [`History`] serve (every `History` of this store).
     history_stats: HistoryStats,
+    /// The policy's audit trail (empty without a policy).
+    audit: Audit,
     _lock: File,
 }
 
@@ -83,6 +87,7 @@ impl Store {
                 log,
                 reader: Mutex::new(Some(reader)),
                 history_stats: HistoryStats::default(),
+                audit: Audit::default(),
                 _lock: lock,
             },
             tree,
@@ -102,10 +107,23 @@ impl Store {
         self.log.head()
     }
 
-    /// Wait until the head passes `seen`, [`poke_waiters`](Self::poke_waiters) is called,
-    /// or `timeout` passes; returns the head.
+    /// How far the store has moved: events appended plus audit records made. It grows
+    /// with either, which is what a stream reader waits for.
+    pub fn moves(&self) -> u64 {
+        self.log.head() + self.audit.head()
+    }
+
+    /// Wait until [`moves`](Self::moves) passes `seen`, [`poke_waiters`](Self::poke_waiters)
+    /// is called, or `timeout` passes; returns the moves.
     pub fn wait_moved(&self, seen: u64, timeout: std::time::Duration) -> u64 {
-        self.log.wait_moved(seen, timeout)
+        self.log
+            .wait_while(|head| head + self.audit.head() == seen, timeout);
+        self.moves()
+    }
+
+    /// The policy's audit trail.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// Wake the threads in [`wait_moved`](Self::wait_moved).

@@ -132,6 +132,30 @@ impl StoreAccess for HistoryAccess {
         }
     }
 
+    fn audit_head(&self) -> u64 {
+        self.0.store().audit().head()
+    }
+
+    fn audit(&self, after: u64, limit: u32) -> Vec<vt::AuditInfo> {
+        self.0
+            .store()
+            .audit()
+            .after(after, limit as usize)
+            .into_iter()
+            .map(|a| vt::AuditInfo {
+                seq: a.seq,
+                time_ns: a.time_ns,
+                agent: a.agent.to_string(),
+                uid: a.uid,
+                gid: a.gid,
+                pid: a.pid,
+                op: a.op.to_string(),
+                path: a.path,
+                outcome: a.outcome,
+            })
+            .collect()
+    }
+
     fn append(
         &self,
         view: &str,

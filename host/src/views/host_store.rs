@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::bindings::{lighthouse::fs::store, wit};
 use super::instance_state::InstanceState;
-use super::types::{Caller, EventFilter, EventInfo, ViewAttrs, ViewDirEntry, ViewError};
+use super::types::{AuditInfo, Caller, EventFilter, EventInfo, ViewAttrs, ViewDirEntry, ViewError};
 
 /// The read-only window onto the event store that views get, implemented by the core.
 ///
@@ -45,6 +45,14 @@ pub trait StoreAccess: Send + Sync {
         path: &str,
         body: &str,
     ) -> Result<u64, ViewError>;
+    /// Seq of the newest audit record (0: none; a store without a policy has none).
+    fn audit_head(&self) -> u64 {
+        0
+    }
+    /// Up to `limit` audit records with seq > `after`, in order.
+    fn audit(&self, _after: u64, _limit: u32) -> Vec<AuditInfo> {
+        Vec::new()
+    }
 }
 
 impl wit::Host for InstanceState {}
@@ -146,6 +154,35 @@ impl store::Host for InstanceState {
         let (view, caller) = (call.view.clone(), call.caller.clone());
         self.timed(|s| s.store_access.append(&view, &caller, &op, &path, &body))
             .map_err(Into::into)
+    }
+
+    fn audit_head(&mut self) -> u64 {
+        self.store_access.audit_head()
+    }
+
+    fn audit(&mut self, after: u64, limit: u32) -> Vec<wit::AuditRecord> {
+        self.audit_records(after, limit)
+    }
+}
+
+impl InstanceState {
+    /// `audit-head` and `audit` of the store import (see `store::Host` below).
+    fn audit_records(&mut self, after: u64, limit: u32) -> Vec<wit::AuditRecord> {
+        let limit = limit.min(self.max_events_per_call);
+        self.timed(|s| s.store_access.audit(after, limit))
+            .into_iter()
+            .map(|a| wit::AuditRecord {
+                seq: a.seq,
+                time_ns: a.time_ns,
+                agent: a.agent,
+                uid: a.uid,
+                gid: a.gid,
+                pid: a.pid,
+                op: a.op,
+                path: a.path,
+                outcome: a.outcome,
+            })
+            .collect()
     }
 }
 

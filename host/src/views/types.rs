@@ -94,6 +94,20 @@ impl fmt::Display for ViewError {
 
 impl std::error::Error for ViewError {}
 
+/// `audit-record`: one audited decision of the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditInfo {
+    pub seq: u64,
+    pub time_ns: i64,
+    pub agent: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+    pub op: String,
+    pub path: String,
+    pub outcome: String,
+}
+
 /// `event`: one change to the live tree, as the event log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventInfo {
