@@ -55,6 +55,7 @@ struct AuditState {
 pub const AUDIT_LINES_PER_SEC: u32 = 20;
 
 impl Audit {
+    /// Record one decision, made now by `caller` as `agent`.
     pub fn record(
         &self,
         caller: &Caller,
@@ -66,6 +67,7 @@ impl Audit {
         self.record_at(caller, agent, op, path, outcome, Instant::now());
     }
 
+    /// [`Audit::record`] at `now` (tests set the clock).
     fn record_at(
         &self,
         caller: &Caller,
