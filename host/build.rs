@@ -59,7 +59,7 @@ fn main() {
     }
     watch_guest_sources(&guest_ops);
     write_sdk_files(&out_dir, Some((&guest_ops, &wit)));
-    check_wasm_target_installed();
+    ensure_wasm_target();
 
     let guest_target = out_dir.join("guest-target");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -329,19 +329,69 @@ fn watch_guest_sources(guest_ops: &Path) {
     }
 }
 
-/// Fail early, and clearly, when the toolchain lacks the wasm target.
-fn check_wasm_target_installed() {
+/// Make sure the toolchain has the wasm target, adding it with rustup when it is missing.
+///
+/// `rust-toolchain.toml` lists the target, but rustup adds it only when it installs the
+/// toolchain: on a machine that already had 1.95 (or with rustup's auto-install off) the
+/// README's first command would otherwise die here after compiling everything else. So
+/// the build adds it itself, says so, and fails with the command to run only when it
+/// cannot (no rustup, no network).
+fn ensure_wasm_target() {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let Ok(out) = Command::new(&rustc).args(["--print", "sysroot"]).output() else {
         return; // the guest build reports whatever is wrong
     };
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    if out.status.success() && !sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
-        panic!(
-            "the {WASM_TARGET} target is not installed in {}; run: rustup target add {WASM_TARGET}",
-            sysroot.display()
-        );
+    let installed = || sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir();
+    if !out.status.success() || installed() {
+        return;
     }
+    // Under rustup the sysroot is `$RUSTUP_HOME/toolchains/<name>`: add the target to
+    // exactly the toolchain that builds this crate, whatever rustup's default is.
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok().or_else(|| {
+        let name = sysroot.file_name()?.to_str()?;
+        (sysroot.parent()?.file_name()? == "toolchains").then(|| name.to_owned())
+    });
+    // rustup is on PATH where it installed cargo; else in its default home.
+    let rustup = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin/rustup"))
+        .filter(|p| p.is_file() && which("rustup").is_none())
+        .unwrap_or_else(|| "rustup".into());
+    let mut cmd = Command::new(&rustup);
+    cmd.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = &toolchain {
+        cmd.args(["--toolchain", toolchain]);
+    }
+    let tried = match cmd.output() {
+        Ok(o) if o.status.success() && installed() => {
+            println!(
+                "cargo:warning=the {WASM_TARGET} target was missing from {}: added it with \
+                 `rustup target add {WASM_TARGET}` (the built-in views are built for it)",
+                toolchain.as_deref().unwrap_or("the toolchain")
+            );
+            return;
+        }
+        Ok(o) => format!(
+            "`rustup target add {WASM_TARGET}` failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("rustup could not be run ({e})"),
+    };
+    panic!(
+        "the {WASM_TARGET} target is not installed in {} and could not be added: {tried}\n\
+         install it and build again: rustup target add {WASM_TARGET}",
+        sysroot.display()
+    );
+}
+
+/// `name` found on PATH, if it is there.
+fn which(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The inner cargo must build guest-ops as if run by hand: nothing of the outer build
