@@ -180,3 +180,73 @@ both_backends! {
         m.stop();
     }
 }
+
+both_backends! {
+    #[timeout_secs(180)]
+    fn views_slow_or_panicking_in_create_hold_up_nothing(backend: Backend) {
+        // mkdir, create and mknod in a view reach its code: under fuse3 they must run where
+        // a view may block (the core says so for every request), or a guest's panic message
+        // (WASI stderr) panics the async worker. Meanwhile `current/` keeps serving.
+        let (_d, views) = temp_dir("lhfs-views-");
+        for (name, bytes) in lighthouse_fs::views::builtin::TEST_COMPONENTS {
+            fs::write(views.join(format!("{name}.wasm")), bytes).unwrap();
+        }
+        let (_t, store) = fresh_store();
+        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        for i in 0..20 {
+            fs::write(m.path(&format!("f{i}")), format!("content {i}")).unwrap();
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (current, stop) = (m.current(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let i = (reads + r) % 20;
+                        let got = fs::read_to_string(current.join(format!("f{i}"))).expect("read current/ during view creates");
+                        assert_eq!(got, format!("content {i}"));
+                        assert_eq!(fs::read_dir(&current).unwrap().count(), 20);
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let makers: Vec<_> = (0..3)
+            .map(|k| {
+                let root = m.root().to_path_buf();
+                std::thread::spawn(move || {
+                    let mut errnos = Vec::new();
+                    for round in 0..3 {
+                        let name = format!("n{k}-{round}");
+                        errnos.push(("bad-loop create", fs::File::create(root.join("bad-loop").join(&name)).map(drop)));
+                        errnos.push(("bad-loop mkdir", fs::create_dir(root.join("bad-loop").join(format!("{name}.d")))));
+                        errnos.push(("bad-panic create", fs::File::create(root.join("bad-panic").join(&name)).map(drop)));
+                        errnos.push(("bad-panic mkdir", fs::create_dir(root.join("bad-panic").join(format!("{name}.d")))));
+                        errnos.push(("bad-panic mknod", mknod(&root.join("bad-panic").join(format!("{name}.p")), libc::S_IFIFO | 0o644, 0)));
+                    }
+                    errnos
+                })
+            })
+            .collect();
+        for maker in makers {
+            for (what, result) in maker.join().expect("a creating thread") {
+                assert_errno(result, libc::EIO, &format!("[{backend}] {what} in a faulty view"));
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            assert!(reader.join().expect("a reader of current/") > 0, "[{backend}] current/ was read while the views ran");
+        }
+        // Still serving, both sides.
+        assert_eq!(fs::read(m.path("f3")).unwrap(), b"content 3");
+        assert_eq!(fs::read(m.root().join("bad-panic/ok")).unwrap(), b"fine\n");
+        let log = m.stderr();
+        assert!(log.contains("bad-panic") && log.contains("bad-loop"), "[{backend}] the faults are logged with the views' names");
+        // The guest's own panic message may be logged; nothing of the host may panic.
+        let host_panics: Vec<&str> = log.lines().filter(|l| l.contains("panicked") && !l.contains("the view's stderr")).collect();
+        assert!(host_panics.is_empty(), "[{backend}] no host thread panicked: {:?}", &host_panics[..host_panics.len().min(3)]);
+        m.stop();
+    }
+}

@@ -1,8 +1,9 @@
 //! `bad-loop/`, a deliberately bad view for the host's tests: a read of `/spin` loops
-//! forever (the host's deadline must stop it). Everything else behaves like a one-file
+//! forever (the host's deadline must stop it), and so does every `create`: a view that
+//! is slow to make a file must not hold up the live tree. Everything else behaves like a one-file
 //! view, so the host can load it, list it and read it.
 
-use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, NodeKind, View, ViewInfo};
 
 const ROOT: FixedDir = FixedDir {
     files: &[("spin", b"never served\n"), ("ok", b"fine\n")],
@@ -26,12 +27,20 @@ impl View for Bad {
 
     fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
         if path == "/spin" {
-            let mut turns = 0u64;
-            loop {
-                turns = std::hint::black_box(turns.wrapping_add(1));
-            }
+            spin();
         }
         ROOT.read(&path, offset, len)
+    }
+
+    fn create(_: Caller, _: String, _: NodeKind) -> Result<Attrs, FsError> {
+        spin()
+    }
+}
+
+fn spin() -> ! {
+    let mut turns = 0u64;
+    loop {
+        turns = std::hint::black_box(turns.wrapping_add(1));
     }
 }
 

@@ -1,8 +1,9 @@
 //! `bad-panic/`, a deliberately bad view for the host's tests: a read of `/boom` panics
-//! (the call traps). Everything else behaves like a one-file view, so the host can load
+//! (the call traps), and so does every `create` (mkdir, touch): a panic writes its
+//! message to the guest's stderr, WASI I/O that must not run on an async worker. Everything else behaves like a one-file view, so the host can load
 //! it, list it and read it.
 
-use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, View, ViewInfo};
+use lighthouse_view_sdk::{Attrs, Caller, DirEntry, FixedDir, FsError, NodeKind, View, ViewInfo};
 
 const ROOT: FixedDir = FixedDir {
     files: &[("boom", b"never served\n"), ("ok", b"fine\n")],
@@ -29,6 +30,10 @@ impl View for Bad {
             panic!("bad-panic: read of /boom");
         }
         ROOT.read(&path, offset, len)
+    }
+
+    fn create(_: Caller, path: String, _: NodeKind) -> Result<Attrs, FsError> {
+        panic!("bad-panic: create of {path}");
     }
 }
 

@@ -134,11 +134,24 @@ impl Fs {
         self.tree.read().len()
     }
 
-    /// May a request on `ino` call into a view (run wasm)? Lookups and listings of the
-    /// mount root ask the views, and everything below a view is the view's. (An async
-    /// adapter runs those requests where blocking is allowed.)
-    pub fn may_call_views(&self, ino: Ino) -> bool {
-        self.views.get().is_some() && (ino == ROOT_INO || is_view_ino(ino))
+    /// May request `op` on `ino` run a view's code (wasm)? The one answer the adapters
+    /// follow, so that none can get it wrong: the async adapter runs such requests where
+    /// blocking is allowed (a view call is synchronous wasm whose WASI I/O blocks).
+    /// Lookups and listings of the mount root ask the views for their names; any request
+    /// on a view path may reach the view (a getattr, a create, a write, a setattr that
+    /// asks the view what the file is), except the few that never call one.
+    pub fn may_enter_view(&self, op: Op, ino: Ino) -> bool {
+        if self.views.get().is_none() {
+            return false;
+        }
+        if ino == ROOT_INO {
+            return matches!(op, Op::Lookup | Op::Readdir | Op::Readdirplus);
+        }
+        is_view_ino(ino)
+            && !matches!(
+                op,
+                Op::Forget | Op::Flush | Op::Release | Op::Releasedir | Op::Statfs | Op::Fsyncdir
+            )
     }
 
     /// Serve `views` beside `current/` (once, before mounting).

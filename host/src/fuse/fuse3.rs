@@ -336,23 +336,23 @@ impl Fuse3Fs {
             .caller(req.uid, req.gid, req.pid, self.life.mount.id)
     }
 
-    /// [`run`] for a request that may call into a view. A view call is synchronous wasm,
-    /// and a guest's WASI I/O (its stderr, a panic message) blocks on wasmtime-wasi's
-    /// runtime, which panics on an async worker: so when the core says a request may
-    /// reach a view, it runs in a blocking section (`block_in_place`), as the view host
-    /// requires. Requests of the live tree stay inline.
-    fn run_near_views<T>(
+    /// Every request is served through here: [`run`], in a blocking section when the core
+    /// says the request may call into a view ([`Fs::may_enter_view`]). A view call is
+    /// synchronous wasm, and a guest's WASI I/O (its stderr, a panic message) blocks on
+    /// wasmtime-wasi's runtime, which panics on an async worker; the view host requires a
+    /// blocking section (`block_in_place`). Requests of the live tree stay inline.
+    fn serve<T>(
         &self,
         op: Op,
         ino: Ino,
         f: impl FnOnce() -> FsResult<T>,
     ) -> std::result::Result<T, i32> {
-        self.near_views(ino, || run(&self.life, op, ino, f))
+        self.near_views(op, ino, || run(&self.life, op, ino, f))
     }
 
-    /// `f` in a blocking section when a request of `ino` may reach a view, inline else.
-    fn near_views<R>(&self, ino: Ino, f: impl FnOnce() -> R) -> R {
-        if self.fs.may_call_views(ino) {
+    /// `f` in a blocking section when request `op` of `ino` may reach a view, inline else.
+    fn near_views<R>(&self, op: Op, ino: Ino, f: impl FnOnce() -> R) -> R {
+        if self.fs.may_enter_view(op, ino) {
             tokio::task::block_in_place(f)
         } else {
             f()
@@ -389,11 +389,11 @@ impl Filesystem for Fuse3Fs {
 
     async fn lookup(&self, req: Request, parent: Inode, name: &OsStr) -> Result<ReplyEntry> {
         let c = self.caller(&req);
-        reply_entry(self.run_near_views(Op::Lookup, parent, || self.fs.lookup(&c, parent, name)))
+        reply_entry(self.serve(Op::Lookup, parent, || self.fs.lookup(&c, parent, name)))
     }
 
     async fn forget(&self, _req: Request, inode: Inode, nlookup: u64) {
-        let _ = run(&self.life, Op::Forget, inode, || {
+        let _ = self.serve(Op::Forget, inode, || {
             self.fs.forget(inode, nlookup);
             Ok(())
         });
@@ -401,7 +401,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn batch_forget(&self, _req: Request, inodes: &[(Inode, u64)]) {
         for &(inode, nlookup) in inodes {
-            let _ = run(&self.life, Op::Forget, inode, || {
+            let _ = self.serve(Op::Forget, inode, || {
                 self.fs.forget(inode, nlookup);
                 Ok(())
             });
@@ -417,7 +417,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyAttr> {
         let c = self.caller(&req);
         let (attr, ttl) = self
-            .run_near_views(Op::Getattr, inode, || self.fs.getattr(&c, inode, fh))
+            .serve(Op::Getattr, inode, || self.fs.getattr(&c, inode, fh))
             .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
@@ -442,10 +442,9 @@ impl Filesystem for Fuse3Fs {
             mtime: set_attr.mtime.map(time_spec),
             fh,
         };
-        let (attr, ttl) = run(&self.life, Op::Setattr, inode, || {
-            self.fs.setattr(&c, inode, set)
-        })
-        .map_err(errno)?;
+        let (attr, ttl) = self
+            .serve(Op::Setattr, inode, || self.fs.setattr(&c, inode, set))
+            .map_err(errno)?;
         Ok(ReplyAttr {
             ttl,
             attr: file_attr(&attr),
@@ -455,7 +454,7 @@ impl Filesystem for Fuse3Fs {
     async fn readlink(&self, req: Request, inode: Inode) -> Result<ReplyData> {
         let c = self.caller(&req);
         let target = self
-            .run_near_views(Op::Readlink, inode, || self.fs.readlink(&c, inode))
+            .serve(Op::Readlink, inode, || self.fs.readlink(&c, inode))
             .map_err(errno)?;
         Ok(ReplyData {
             data: target.into(),
@@ -472,7 +471,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyEntry> {
         let c = self.caller(&req);
         // fuse3 drops the umask of MKNOD; the kernel has applied it to `mode` already.
-        reply_entry(run(&self.life, Op::Mknod, parent, || {
+        reply_entry(self.serve(Op::Mknod, parent, || {
             self.fs.mknod(&c, parent, name, mode, 0, rdev)
         }))
     }
@@ -486,23 +485,19 @@ impl Filesystem for Fuse3Fs {
         umask: u32,
     ) -> Result<ReplyEntry> {
         let c = self.caller(&req);
-        reply_entry(run(&self.life, Op::Mkdir, parent, || {
+        reply_entry(self.serve(Op::Mkdir, parent, || {
             self.fs.mkdir(&c, parent, name, mode, umask)
         }))
     }
 
     async fn unlink(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Unlink, parent, || {
-            self.fs.unlink(&c, parent, name)
-        }))
+        reply_empty(self.serve(Op::Unlink, parent, || self.fs.unlink(&c, parent, name)))
     }
 
     async fn rmdir(&self, req: Request, parent: Inode, name: &OsStr) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Rmdir, parent, || {
-            self.fs.rmdir(&c, parent, name)
-        }))
+        reply_empty(self.serve(Op::Rmdir, parent, || self.fs.rmdir(&c, parent, name)))
     }
 
     async fn symlink(
@@ -513,7 +508,7 @@ impl Filesystem for Fuse3Fs {
         link: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = self.caller(&req);
-        reply_entry(run(&self.life, Op::Symlink, parent, || {
+        reply_entry(self.serve(Op::Symlink, parent, || {
             self.fs.symlink(&c, parent, name, link)
         }))
     }
@@ -527,7 +522,7 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Rename, parent, || {
+        reply_empty(self.serve(Op::Rename, parent, || {
             self.fs.rename(&c, parent, name, new_parent, new_name, 0)
         }))
     }
@@ -542,7 +537,7 @@ impl Filesystem for Fuse3Fs {
         flags: u32,
     ) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Rename, parent, || {
+        reply_empty(self.serve(Op::Rename, parent, || {
             self.fs
                 .rename(&c, parent, name, new_parent, new_name, flags)
         }))
@@ -556,14 +551,14 @@ impl Filesystem for Fuse3Fs {
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
         let c = self.caller(&req);
-        reply_entry(run(&self.life, Op::Link, inode, || {
+        reply_entry(self.serve(Op::Link, inode, || {
             self.fs.link(&c, inode, new_parent, new_name)
         }))
     }
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = self.caller(&req);
-        reply_open(self.run_near_views(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
+        reply_open(self.serve(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
     }
 
     async fn read(
@@ -582,8 +577,8 @@ impl Filesystem for Fuse3Fs {
             offset,
             size,
         };
-        // A read that may reach a view runs in a blocking section (see `run_near_views`).
-        let data = match self.near_views(inode, || self.life.parking.read(read)) {
+        // A read that may reach a view runs in a blocking section (see `serve`).
+        let data = match self.near_views(Op::Read, inode, || self.life.parking.read(read)) {
             Ok(result) => result,
             // A stream waiting for news: the parked-reads thread answers; this task waits
             // without holding a thread.
@@ -619,7 +614,7 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyWrite> {
         let c = self.caller(&req);
         let written = self
-            .run_near_views(Op::Write, inode, || {
+            .serve(Op::Write, inode, || {
                 self.fs.write(&c, inode, fh, offset, data)
             })
             .map_err(errno)?;
@@ -628,9 +623,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn flush(&self, req: Request, inode: Inode, fh: u64, _lock_owner: u64) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Flush, inode, || {
-            self.fs.flush(&c, inode, fh)
-        }))
+        reply_empty(self.serve(Op::Flush, inode, || self.fs.flush(&c, inode, fh)))
     }
 
     async fn release(
@@ -643,9 +636,7 @@ impl Filesystem for Fuse3Fs {
         _flush: bool,
     ) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Release, inode, || {
-            self.fs.release(&c, inode, fh)
-        }))
+        reply_empty(self.serve(Op::Release, inode, || self.fs.release(&c, inode, fh)))
     }
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
@@ -661,7 +652,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn opendir(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = self.caller(&req);
-        reply_open(self.run_near_views(Op::Opendir, inode, || {
+        reply_open(self.serve(Op::Opendir, inode, || {
             self.fs.opendir(&c, inode, flags as i32)
         }))
     }
@@ -677,7 +668,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
-        self.run_near_views(Op::Readdir, parent, || {
+        self.serve(Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
                 if used + size > self.dir_budget {
@@ -712,7 +703,7 @@ impl Filesystem for Fuse3Fs {
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
-        self.run_near_views(Op::Readdirplus, parent, || {
+        self.serve(Op::Readdirplus, parent, || {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
@@ -742,9 +733,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn releasedir(&self, req: Request, inode: Inode, fh: u64, _flags: u32) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(run(&self.life, Op::Releasedir, inode, || {
-            self.fs.releasedir(&c, inode, fh)
-        }))
+        reply_empty(self.serve(Op::Releasedir, inode, || self.fs.releasedir(&c, inode, fh)))
     }
 
     async fn fsyncdir(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
@@ -760,7 +749,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
         let c = self.caller(&req);
-        let s = run(&self.life, Op::Statfs, inode, || self.fs.statfs(&c, inode)).map_err(errno)?;
+        let s = self
+            .serve(Op::Statfs, inode, || self.fs.statfs(&c, inode))
+            .map_err(errno)?;
         Ok(ReplyStatFs {
             blocks: s.blocks,
             bfree: s.bfree,
@@ -775,9 +766,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn access(&self, req: Request, inode: Inode, mask: u32) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(
-            self.run_near_views(Op::Access, inode, || self.fs.access(&c, inode, mask as i32)),
-        )
+        reply_empty(self.serve(Op::Access, inode, || self.fs.access(&c, inode, mask as i32)))
     }
 
     async fn create(
@@ -790,10 +779,11 @@ impl Filesystem for Fuse3Fs {
     ) -> Result<ReplyCreated> {
         let c = self.caller(&req);
         // fuse3 drops the umask of CREATE; the kernel has applied it to `mode` already.
-        let (e, o) = run(&self.life, Op::Create, parent, || {
-            self.fs.create(&c, parent, name, mode, 0, flags as i32)
-        })
-        .map_err(errno)?;
+        let (e, o) = self
+            .serve(Op::Create, parent, || {
+                self.fs.create(&c, parent, name, mode, 0, flags as i32)
+            })
+            .map_err(errno)?;
         Ok(ReplyCreated {
             ttl: common::entry_ttl(&e),
             attr: file_attr(&e.attr),
