@@ -81,7 +81,15 @@ impl Fs {
     }
 
     fn view_attr_of(&self, ino: Ino, va: &ViewAttr) -> Attr {
-        attr_of(ino, va, self.root_attr.uid, self.root_attr.gid)
+        let mut attr = attr_of(ino, va, self.root_attr.uid, self.root_attr.gid);
+        // A directory a view gives no time (its root before the log has an event, a
+        // directory made up of names) shows the mount's start, not 1 January 1970. Files
+        // keep the view's word: a history file's mtime may really be the epoch.
+        if attr.kind == FileKind::Dir && va.mtime == 0 {
+            let start = self.root_attr.mtime;
+            (attr.atime, attr.mtime, attr.ctime) = (start, start, start);
+        }
+        attr
     }
 
     /// `name` in the view directory `dir`, numbered under the view's current generation:
