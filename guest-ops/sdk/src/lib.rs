@@ -122,6 +122,9 @@ pub trait View {
     fn create(_c: Caller, _path: String, _kind: NodeKind) -> Result<Attrs, FsError> {
         Err(FsError::ReadOnly)
     }
+    fn remove(_c: Caller, _path: String, _dir: bool) -> Result<(), FsError> {
+        Err(FsError::ReadOnly)
+    }
 }
 
 /// The WIT export, for every [`View`].
@@ -152,6 +155,9 @@ impl<T: View> Guest for T {
     }
     fn create(c: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
         T::create(c, path, kind)
+    }
+    fn remove(c: Caller, path: String, dir: bool) -> Result<(), FsError> {
+        T::remove(c, path, dir)
     }
 }
 

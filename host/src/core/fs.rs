@@ -525,7 +525,7 @@ impl Fs {
         self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
         let name = component(name)?;
         if is_view_ino(parent) {
-            return Err(fs_err!(EROFS, "this view is read-only"));
+            return self.view_remove(caller, parent, name, dir);
         }
         if is_debug_ino(parent) {
             return Err(fs_err!(EROFS, "debug/ is read-only"));

@@ -703,6 +703,9 @@ impl views::Views for FakeViews {
     fn create(&self, _: &Caller, _: &views::ViewPath, _: FileKind) -> FsResult<views::ViewAttr> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
+    fn remove(&self, _: &Caller, _: &views::ViewPath, _: bool) -> FsResult<()> {
+        Err(crate::fs_err!(EROFS, "read-only"))
+    }
     fn open(&self, _: &Caller, at: &views::ViewPath, write: bool) -> FsResult<views::OpenedView> {
         if at.generation != self.generation.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(crate::fs_err!(ESTALE, "that generation is gone"));

@@ -221,6 +221,21 @@ impl Fs {
         Ok(entry_of(self.view_attr_of(ino, &va), va.caching))
     }
 
+    /// unlink or rmdir (`dir`) of a name in a view directory: the view decides.
+    pub(super) fn view_remove(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &str,
+        dir: bool,
+    ) -> FsResult<()> {
+        let views = self.loaded_views()?;
+        let vp = self.view_child(views, &self.view_inodes.path(parent)?, name);
+        views.remove(caller, &vp, dir)?;
+        self.changed(caller, || Stale::name(parent, name).into());
+        Ok(())
+    }
+
     /// setattr on a view path: a writable view file takes a truncation (O_TRUNC, `>`, with
     /// the time update that comes with it) as a no-op — what a write means is the view's
     /// business — and nothing else.

@@ -99,6 +99,8 @@ pub trait Views: Send + Sync {
     fn readlink(&self, caller: &Caller, at: &ViewPath) -> FsResult<String>;
     /// Create a file (`FileKind::File`) or directory at `at`.
     fn create(&self, caller: &Caller, at: &ViewPath, kind: FileKind) -> FsResult<ViewAttr>;
+    /// Remove the name `at` (`dir`: rmdir), as the view decides.
+    fn remove(&self, caller: &Caller, at: &ViewPath, dir: bool) -> FsResult<()>;
     /// Open `at` on exactly its generation (`write`: for writing): ESTALE when that
     /// generation is gone, which makes the kernel look the path up again and so find the
     /// current one.

@@ -116,6 +116,8 @@ impl From<wit::FsError> for ViewError {
             wit::FsError::ReadOnly => ViewError::ReadOnly,
             wit::FsError::PermissionDenied => ViewError::PermissionDenied,
             wit::FsError::WouldBlock => ViewError::WouldBlock,
+            wit::FsError::NotEmpty => ViewError::NotEmpty,
+            wit::FsError::Exists => ViewError::Exists,
             wit::FsError::Invalid(why) => ViewError::Invalid(why),
             wit::FsError::Internal(why) => ViewError::Internal(why),
         }
@@ -131,6 +133,8 @@ impl From<ViewError> for wit::FsError {
             ViewError::ReadOnly => wit::FsError::ReadOnly,
             ViewError::PermissionDenied => wit::FsError::PermissionDenied,
             ViewError::WouldBlock => wit::FsError::WouldBlock,
+            ViewError::NotEmpty => wit::FsError::NotEmpty,
+            ViewError::Exists => wit::FsError::Exists,
             ViewError::Invalid(why) => wit::FsError::Invalid(why),
             ViewError::Internal(why) => wit::FsError::Internal(why),
         }

@@ -323,6 +323,12 @@ impl Views for CoreViews {
             .map_err(|e| refused(&at.view, "create", &at.path, caller, e))
     }
 
+    fn remove(&self, caller: &Caller, at: &ViewPath, dir: bool) -> FsResult<()> {
+        self.0
+            .remove(&self.at(at)?, &caller_out(caller), &at.path, dir)
+            .map_err(|e| refused(&at.view, "remove", &at.path, caller, e))
+    }
+
     fn open(&self, caller: &Caller, at: &ViewPath, write: bool) -> FsResult<OpenedView> {
         let version = self.0.pin(&at.view, at.generation).map_err(call_error)?;
         let c = caller_out(caller);

@@ -667,6 +667,26 @@ impl ViewHost {
         Ok(attrs.into())
     }
 
+    /// The view's `remove` of the name `path` (`dir`: rmdir).
+    pub fn remove(
+        &self,
+        at: impl Target,
+        caller: &Caller,
+        path: &str,
+        dir: bool,
+    ) -> Result<(), ViewCallError> {
+        let Version { slot, loaded } = at.version(self)?;
+        self.call(
+            &slot,
+            &loaded,
+            "remove",
+            path,
+            caller,
+            true,
+            |v, store, c| v.call_remove(store, c, path, dir),
+        )
+    }
+
     /// Runs one call on a pooled instance of `loaded`, for `caller` (`may_append`: the call
     /// may record events): the instance goes back to the pool unless the call failed (a
     /// failed `Store` is poisoned and dropped).

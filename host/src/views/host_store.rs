@@ -132,7 +132,7 @@ impl store::Host for InstanceState {
     fn append(&mut self, op: String, path: String, body: String) -> Result<u64, wit::FsError> {
         let Some(call) = self.call.as_ref().filter(|c| c.may_append) else {
             return Err(invalid(
-                "store.append is only allowed during write and create",
+                "store.append is only allowed during write, create and remove",
             ));
         };
         check_view_op(&op)?;

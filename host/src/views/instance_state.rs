@@ -66,7 +66,7 @@ impl WasiView for InstanceState {
 pub(crate) struct CallContext {
     pub(crate) view: Arc<str>,
     pub(crate) caller: Caller,
-    /// Only `write` and `create` may append: reading never changes the log.
+    /// Only `write`, `create` and `remove` may append: reading never changes the log.
     pub(crate) may_append: bool,
 }
 

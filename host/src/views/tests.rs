@@ -507,7 +507,7 @@ fn append_is_checked_and_only_allowed_while_writing() {
     let answer = String::from_utf8(answer).unwrap();
     assert!(answer.starts_with("refused: "), "{answer}");
     assert!(
-        answer.contains("only allowed during write and create"),
+        answer.contains("only allowed during write, create and remove"),
         "{answer}"
     );
     assert_eq!(store.head(), 1, "nothing was recorded");

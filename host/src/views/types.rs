@@ -54,6 +54,10 @@ pub enum ViewError {
     PermissionDenied,
     /// The host parks the read until the store's head moves, then asks again.
     WouldBlock,
+    /// ENOTEMPTY: a directory to remove still holds something.
+    NotEmpty,
+    /// EEXIST: a name to create is already there.
+    Exists,
     /// EINVAL, with the reason for the log.
     Invalid(String),
     /// EIO, with the reason for the log.
@@ -71,6 +75,8 @@ impl ViewError {
             ViewError::ReadOnly => libc::EROFS,
             ViewError::PermissionDenied => libc::EACCES,
             ViewError::WouldBlock => libc::EAGAIN,
+            ViewError::NotEmpty => libc::ENOTEMPTY,
+            ViewError::Exists => libc::EEXIST,
             ViewError::Invalid(_) => libc::EINVAL,
             ViewError::Internal(_) => libc::EIO,
         }
@@ -86,6 +92,8 @@ impl fmt::Display for ViewError {
             ViewError::ReadOnly => f.write_str("read-only"),
             ViewError::PermissionDenied => f.write_str("permission denied"),
             ViewError::WouldBlock => f.write_str("would block"),
+            ViewError::NotEmpty => f.write_str("directory not empty"),
+            ViewError::Exists => f.write_str("already exists"),
             ViewError::Invalid(why) => write!(f, "invalid: {why}"),
             ViewError::Internal(why) => write!(f, "internal: {why}"),
         }
