@@ -1,7 +1,7 @@
 //! Live streams through a real mount, on both backends: concurrent readers each get every
 //! event in order while a writer works; a blocked reader costs nothing, ends at once on
 //! Ctrl-C (SIGINT) and at unmount; `NAME@SEQ` replays from a point; O_NONBLOCK readers
-//! get EAGAIN. And the context view's packages, which streams report.
+//! get EAGAIN.
 
 #[macro_use]
 mod common;
@@ -215,53 +215,6 @@ both_backends! {
         let line = parse_line(std::str::from_utf8(&buf[..n]).unwrap().lines().next().unwrap());
         assert_eq!((line.op.as_str(), line.path.as_str()), ("create", "/three"));
         assert_errno(fs::write(m.root().join("streams/all"), b"x"), libc::EROFS, "write to a stream");
-        m.stop();
-    }
-}
-
-both_backends! {
-    fn context_packages_select_files_and_refuse_bad_manifests(backend: Backend) {
-        let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
-        fs::create_dir(m.path("src")).unwrap();
-        fs::write(m.path("src/main.rs"), b"fn main() {}\n").unwrap();
-        fs::write(m.path("src/lib.rs"), b"pub fn f() {}\n").unwrap();
-        fs::write(m.path("README"), b"read me\n").unwrap();
-        let pkg = m.root().join("context/login");
-        fs::create_dir_all(&pkg).unwrap();
-        fs::File::open(m.current()).unwrap().sync_all().unwrap(); // the log file has them all
-        let events_before = log_json(&store, None).len();
-        for bad in [
-            &b"not json"[..],
-            br#"{"paths":["src/*.rs"]}"#,
-            br#"{"purpose":"x","paths":[]}"#,
-            br#"{"purpose":"x","paths":["src/*.rs"],"colour":"red"}"#,
-            br#"{"purpose":7,"paths":["src/*.rs"]}"#,
-        ] {
-            assert_errno(fs::write(pkg.join("manifest.json"), bad), libc::EINVAL, &format!("manifest {:?}", String::from_utf8_lossy(bad)));
-        }
-        fs::File::open(m.current()).unwrap().sync_all().unwrap();
-        assert_eq!(log_json(&store, None).len(), events_before, "[{backend}] bad manifests record nothing");
-
-        fs::write(pkg.join("manifest.json"), br#"{"purpose":"fix the login","paths":["src/*.rs"]}"#).unwrap();
-        let names: Vec<String> = fs::read_dir(m.root().join("context")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert_eq!(names, ["login"]);
-        let files = fs::read_to_string(pkg.join("files.json")).unwrap();
-        let v = json::parse(&files).unwrap_or_else(|e| panic!("files.json: {e}: {files}"));
-        assert_eq!(v.get("purpose").and_then(|p| p.as_str()), Some("fix the login"));
-        assert!(files.contains("\"/src/main.rs\"") && files.contains("\"/src/lib.rs\""), "{files}");
-        assert!(files.contains("fn main() {}\\n"), "{files}");
-        assert!(!files.contains("README"), "{files}");
-        // An annotation on a selected file shows in context.json, with the recent events.
-        fs::write(m.root().join("shadows/src/main.rs"), br#"{"kind":"question","text":"why no args?"}"#).unwrap();
-        let context = fs::read_to_string(pkg.join("context.json")).unwrap();
-        let v = json::parse(&context).unwrap_or_else(|e| panic!("context.json: {e}: {context}"));
-        assert!(v.get("annotations").and_then(|a| a.get("/src/main.rs")).is_some(), "[{backend}] {context}");
-        assert!(context.contains("why no args?"), "[{backend}] {context}");
-        assert!(context.contains("\"recent_events\""), "[{backend}] {context}");
-        fs::File::open(m.current()).unwrap().sync_all().unwrap(); // the manifest is committed
-        let manifests: Vec<_> = log_json(&store, None).into_iter().filter(|e| e.get("op").and_then(|o| o.as_str()) == Some("context")).collect();
-        assert_eq!(manifests.len(), 1, "[{backend}] one manifest event");
         m.stop();
     }
 }

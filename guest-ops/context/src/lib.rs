@@ -103,6 +103,10 @@ impl View for ContextView {
     fn create(_: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
         VIEW.with(|v| v.create(&path, kind))
     }
+
+    fn remove(_: Caller, path: String, dir: bool) -> Result<(), FsError> {
+        VIEW.with(|v| v.remove(&path, dir))
+    }
 }
 
 lighthouse_view_sdk::export!(ContextView);

@@ -18,6 +18,10 @@
 //! Unknown fields, wrong types, anything else: EINVAL with the reason, nothing recorded.
 //! `{"delete": true}` alone removes the package from the listing.
 //!
+//! Two more bodies are recorded by the view itself, never accepted from a write:
+//! `{"mkdir": true}` (`mkdir context/<pkg>`: the package exists, without a manifest) and
+//! `{"unlink": true}` (`rm context/<pkg>/manifest.json`: the package stays, empty).
+//!
 //! A good manifest is recorded normalized (paths as [`crate::glob::Pattern::text`],
 //! defaults filled in, compact) as the body of a `context` event whose path is
 //! `/<pkg>`; reading `manifest.json` gives it back pretty-printed.
@@ -59,6 +63,10 @@ fn default_recent_events() -> u32 {
 pub enum Record {
     Manifest(Manifest),
     Delete,
+    /// The package was made with mkdir: it exists, without a manifest.
+    Mkdir,
+    /// Its manifest was removed: the package stays, without one.
+    Unlink,
 }
 
 impl Record {
@@ -66,12 +74,18 @@ impl Record {
     pub fn parse(bytes: &[u8]) -> Result<Record, String> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         if let Some(object) = value.as_object() {
-            if let Some(delete) = object.get("delete") {
-                return match (delete, object.len()) {
-                    (Value::Bool(true), 1) => Ok(Record::Delete),
-                    (Value::Bool(true), _) => Err("\"delete\" stands alone".into()),
-                    _ => Err("\"delete\" can only be true".into()),
-                };
+            for (flag, record) in [
+                ("delete", Record::Delete),
+                ("mkdir", Record::Mkdir),
+                ("unlink", Record::Unlink),
+            ] {
+                if let Some(value) = object.get(flag) {
+                    return match (value, object.len()) {
+                        (Value::Bool(true), 1) => Ok(record),
+                        (Value::Bool(true), _) => Err(format!("\"{flag}\" stands alone")),
+                        _ => Err(format!("\"{flag}\" can only be true")),
+                    };
+                }
             }
         } else {
             return Err("a manifest is a JSON object".into());
@@ -87,6 +101,8 @@ impl Record {
                 serde_json::to_string(manifest).expect("a manifest serializes")
             }
             Record::Delete => r#"{"delete":true}"#.into(),
+            Record::Mkdir => r#"{"mkdir":true}"#.into(),
+            Record::Unlink => r#"{"unlink":true}"#.into(),
         }
     }
 }

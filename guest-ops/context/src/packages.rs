@@ -50,29 +50,52 @@ pub fn events_upto<S: Store>(
     }
 }
 
-fn fold(packages: &mut BTreeMap<String, Package>, event: &Event) {
+/// A package that exists: made with `mkdir`, or given a manifest, and not deleted since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    /// Its manifest (`None`: made with mkdir, or its manifest removed, none written since).
+    pub package: Option<Package>,
+    /// The time of its latest event.
+    pub time_ns: i64,
+}
+
+fn fold(packages: &mut BTreeMap<String, Existing>, event: &Event) {
     let Some(pkg) = event.path.strip_prefix('/') else {
         return;
     };
     if event.op != OP || !name::is_valid(pkg) {
         return;
     }
+    let time_ns = event.time_ns;
+    let empty = Existing {
+        package: None,
+        time_ns,
+    };
     match event.body.as_deref().map(|b| Record::parse(b.as_bytes())) {
         Some(Ok(Record::Manifest(manifest))) => drop(packages.insert(
             pkg.to_string(),
-            Package {
-                manifest,
-                seq: event.seq,
-                time_ns: event.time_ns,
+            Existing {
+                package: Some(Package {
+                    manifest,
+                    seq: event.seq,
+                    time_ns,
+                }),
+                time_ns,
             },
         )),
         Some(Ok(Record::Delete)) => drop(packages.remove(pkg)),
+        Some(Ok(Record::Mkdir)) => drop(packages.entry(pkg.to_string()).or_insert(empty)),
+        Some(Ok(Record::Unlink)) => {
+            if let Some(existing) = packages.get_mut(pkg) {
+                *existing = empty;
+            }
+        }
         _ => {}
     }
 }
 
-/// Every package that has a manifest after event `seq`.
-pub fn all<S: Store>(store: &S, seq: u64) -> BTreeMap<String, Package> {
+/// Every package that exists after event `seq`.
+pub fn all<S: Store>(store: &S, seq: u64) -> BTreeMap<String, Existing> {
     let mut packages = BTreeMap::new();
     events_upto(store, 0, seq, &EventFilter::all().ops(&[OP]), |e| {
         fold(&mut packages, e)
@@ -80,8 +103,8 @@ pub fn all<S: Store>(store: &S, seq: u64) -> BTreeMap<String, Package> {
     packages
 }
 
-/// Package `pkg` after event `seq` (`None`: no manifest).
-pub fn one<S: Store>(store: &S, pkg: &str, seq: u64) -> Option<Package> {
+/// Package `pkg` after event `seq` (`None`: there is no such package).
+pub fn one<S: Store>(store: &S, pkg: &str, seq: u64) -> Option<Existing> {
     let mut packages = BTreeMap::new();
     let path = event_path(pkg);
     let filter = EventFilter::under(path.clone()).ops(&[OP]);

@@ -51,7 +51,10 @@ fn names(entries: &[DirEntry]) -> Vec<&str> {
 /// Writes a manifest as `echo ... > pkg/manifest.json` does: create, open, one write.
 fn put(v: &Context<&ModelStore>, pkg: &str, manifest: &str) -> Result<u32, FsError> {
     let path = format!("/{pkg}/manifest.json");
-    v.create(&format!("/{pkg}"), NodeKind::Directory)?;
+    // mkdir, as the kernel asks for it: only when the package is not there.
+    if v.getattr(&format!("/{pkg}")) == Err(FsError::NotFound) {
+        v.create(&format!("/{pkg}"), NodeKind::Directory)?;
+    }
     v.create(&path, NodeKind::File)?;
     assert_eq!(v.open(&path, true), Ok(OpenMode::Plain));
     v.write(&path, 0, manifest.as_bytes())
@@ -74,7 +77,13 @@ fn a_good_manifest_is_recorded_once_and_reads_back() {
     let text = r#"{"purpose": "fix the login", "paths": ["/src//auth/*.rs", "README.md"], "recent_events": 5}"#;
     assert_eq!(put(&v, "login", text), Ok(text.len() as u32));
     let events = m.all_events();
-    assert_eq!(events.len() as u64, head + 1, "exactly one event");
+    assert_eq!(
+        events.len() as u64,
+        head + 2,
+        "the mkdir, then exactly one event"
+    );
+    let mkdir = &events[events.len() - 2];
+    assert_eq!(mkdir.body.as_deref(), Some(r#"{"mkdir":true}"#));
     let e = events.last().unwrap();
     assert_eq!((e.op.as_str(), e.path.as_str()), ("context", "/login"));
     assert_eq!(
@@ -170,30 +179,74 @@ fn bad_manifests_are_invalid_and_record_nothing() {
 }
 
 #[test]
-fn packages_are_listed_once_they_have_a_manifest() {
+fn packages_exist_from_mkdir_to_rmdir() {
     let m = sample();
     let v = view(&m);
     assert!(v.readdir("/").unwrap().is_empty());
-    // Any valid name resolves, as an empty package with a manifest to write.
-    let a = v.getattr("/later").unwrap();
+    // A name that is no package is not there, however valid.
+    assert_eq!(v.getattr("/later"), Err(FsError::NotFound));
+    assert_eq!(v.getattr("/later/manifest.json"), Err(FsError::NotFound));
+    assert_eq!(v.readdir("/later"), Err(FsError::NotFound));
+    assert_eq!(v.open("/later/manifest.json", true), Err(FsError::NotFound));
+    // mkdir records the package: listed, empty but for the manifest to write.
+    let before = m.all_events().len();
+    let a = v.create("/later", NodeKind::Directory).unwrap();
     assert_eq!(
         (a.kind, a.perm, a.writable),
         (NodeKind::Directory, 0o755, true)
     );
+    assert_eq!(m.all_events().len(), before + 1);
+    assert_eq!(
+        v.create("/later", NodeKind::Directory),
+        Err(FsError::Exists)
+    );
+    assert_eq!(names(&v.readdir("/").unwrap()), ["later"]);
     assert_eq!(names(&v.readdir("/later").unwrap()), ["manifest.json"]);
     assert_eq!(read_all(&v, "/later/manifest.json"), b"{}\n");
     assert_eq!(v.getattr("/later/manifest.json").unwrap().size, 3);
     assert_eq!(v.getattr("/later/files.json"), Err(FsError::NotFound));
     assert_eq!(v.read("/later/context.json", 0, 10), Err(FsError::NotFound));
     assert_eq!(v.open("/later/files.json", false), Err(FsError::NotFound));
-    // mkdir alone records nothing.
-    let before = m.all_events().len();
-    assert_eq!(
-        v.create("/later", NodeKind::Directory).unwrap().kind,
-        NodeKind::Directory
-    );
-    assert_eq!(m.all_events().len(), before);
+    // The manifest placeholder removes as nothing; the package goes with rmdir.
+    assert_eq!(v.remove("/later/manifest.json", false), Ok(()));
+    assert_eq!(m.all_events().len(), before + 1);
+    assert_eq!(v.remove("/later", false), Err(FsError::IsADirectory));
+    assert_eq!(v.remove("/later", true), Ok(()));
+    assert_eq!(v.getattr("/later"), Err(FsError::NotFound));
+    assert_eq!(v.remove("/later", true), Err(FsError::NotFound));
     assert!(v.readdir("/").unwrap().is_empty());
+
+    // With a manifest: rmdir is ENOTEMPTY until the manifest is removed; the derived
+    // documents are not removed on their own.
+    put(&v, "full", r#"{"purpose":"f","paths":["README.md"]}"#).unwrap();
+    assert_eq!(v.remove("/full", true), Err(FsError::NotEmpty));
+    assert_eq!(
+        v.remove("/full/files.json", false),
+        Err(FsError::PermissionDenied)
+    );
+    assert_eq!(
+        v.remove("/full/manifest.json", true),
+        Err(FsError::NotADirectory)
+    );
+    assert_eq!(v.remove("/full/manifest.json", false), Ok(()));
+    assert_eq!(names(&v.readdir("/full").unwrap()), ["manifest.json"]);
+    assert_eq!(read_all(&v, "/full/manifest.json"), b"{}\n");
+    assert_eq!(v.remove("/full/files.json", false), Err(FsError::NotFound));
+    assert_eq!(v.remove("/full", true), Ok(()));
+    assert_eq!(v.remove("/", true), Err(FsError::PermissionDenied));
+    // The records the view makes itself are not a manifest anyone may write.
+    put(&v, "w", r#"{"purpose":"w","paths":["x"]}"#).unwrap();
+    for body in [r#"{"mkdir":true}"#, r#"{"unlink":true}"#] {
+        assert!(
+            matches!(
+                v.write("/w/manifest.json", 0, body.as_bytes()),
+                Err(FsError::Invalid(_))
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(v.remove("/w/manifest.json", false), Ok(()));
+    assert_eq!(v.remove("/w", true), Ok(()));
 
     put(&v, "b-pkg", r#"{"purpose":"b","paths":["docs"]}"#).unwrap();
     put(&v, "a.pkg", r#"{"purpose":"a","paths":["README.md"]}"#).unwrap();
@@ -234,7 +287,7 @@ fn a_later_manifest_replaces_the_earlier_and_delete_removes_it() {
     assert_eq!(doc(&v, "/p/manifest.json")["purpose"], "two");
     put(&v, "p", r#"{"delete": true}"#).unwrap();
     assert!(v.readdir("/").unwrap().is_empty());
-    assert_eq!(read_all(&v, "/p/manifest.json"), b"{}\n");
+    assert_eq!(v.getattr("/p/manifest.json"), Err(FsError::NotFound));
     assert_eq!(v.getattr("/p/files.json"), Err(FsError::NotFound));
     put(&v, "p", r#"{"purpose":"three","paths":["bin.dat"]}"#).unwrap();
     assert_eq!(names(&v.readdir("/").unwrap()), ["p"]);

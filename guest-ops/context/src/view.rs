@@ -2,12 +2,17 @@
 //! model in the tests).
 //!
 //! ```text
-//! context/                       the packages that have a manifest (volatile, 0755)
-//! context/<pkg>/                 any valid name resolves (0755); a package once it has a manifest
-//! context/<pkg>/manifest.json    writable (0644): what the package selects; `{}` until written
+//! context/                       the packages (volatile, 0755); `mkdir` makes one
+//! context/<pkg>/                 a package (0755): made by mkdir or by writing its manifest;
+//!                                `rmdir` removes it when it has no manifest (ENOTEMPTY else)
+//! context/<pkg>/manifest.json    writable (0644): what the package selects; `{}` until written;
+//!                                `rm` removes the manifest (the package stays, empty)
 //! context/<pkg>/files.json       read-only: the selected files, content and hashes (crate::files_json)
 //! context/<pkg>/context.json     read-only: their annotations and recent events (crate::context_json)
 //! ```
+//!
+//! A name that is not a package is not there (ENOENT), whatever it looks like; the two
+//! documents exist only while the package has a manifest.
 //!
 //! Every answer is about the tree and log at the head when it is asked, and every
 //! document's size is that of the document rendered at that head, so a getattr and the
@@ -24,7 +29,7 @@ use lighthouse_view_sdk::{
 };
 
 use crate::manifest::Record;
-use crate::packages::{self, Package};
+use crate::packages::{self, Existing, Package};
 use crate::select::select;
 use crate::{context_json, files_json, name};
 
@@ -105,16 +110,24 @@ impl<S: Store> Context<S> {
         }
     }
 
-    fn package(&self, pkg: &str, seq: u64) -> Option<Package> {
-        packages::one(&self.store, pkg, seq)
+    /// Package `pkg` after `seq`, if it exists (ENOENT else).
+    fn existing(&self, pkg: &str, seq: u64) -> Result<Existing, FsError> {
+        packages::one(&self.store, pkg, seq).ok_or(FsError::NotFound)
     }
 
-    /// The content of `doc` of `pkg` at `seq`, and the time of its manifest.
+    /// Package `pkg` after `seq`, if it has a manifest.
+    fn package(&self, pkg: &str, seq: u64) -> Option<Package> {
+        packages::one(&self.store, pkg, seq).and_then(|e| e.package)
+    }
+
+    /// The content of `doc` of `pkg` at `seq`, and the time of its manifest (ENOENT: no
+    /// such package, or a document of a package without a manifest).
     fn render(&self, pkg: &str, doc: Doc, seq: u64) -> Result<(Rc<Vec<u8>>, i64), FsError> {
-        let package = self.package(pkg, seq);
-        let time_ns = package.as_ref().map_or(0, |p| p.time_ns);
+        let existing = self.existing(pkg, seq)?;
+        let package = existing.package;
+        let time_ns = package.as_ref().map_or(existing.time_ns, |p| p.time_ns);
         let package = match (doc, package) {
-            (Doc::Manifest, None) => return Ok((Rc::new(b"{}\n".to_vec()), 0)),
+            (Doc::Manifest, None) => return Ok((Rc::new(b"{}\n".to_vec()), time_ns)),
             (Doc::Manifest, Some(p)) => {
                 return Ok((
                     Rc::new(lighthouse_view_sdk::json::document(&p.manifest)?),
@@ -145,7 +158,7 @@ impl<S: Store> Context<S> {
         let head = self.store.head();
         match self.target(&path::split(view_path)?)? {
             Target::Root => Ok(dir(self.head_time(head))),
-            Target::Package(pkg) => Ok(dir(self.package(pkg, head).map_or(0, |p| p.time_ns))),
+            Target::Package(pkg) => Ok(dir(self.existing(pkg, head)?.time_ns)),
             Target::Doc(pkg, doc) => {
                 let (bytes, mtime_ns) = self.render(pkg, doc, head)?;
                 let file = attrs::file(bytes.len() as u64, mtime_ns, Caching::Volatile);
@@ -170,7 +183,7 @@ impl<S: Store> Context<S> {
                 .collect()),
             Target::Package(pkg) => {
                 let mut names = vec![MANIFEST];
-                if self.package(pkg, head).is_some() {
+                if self.existing(pkg, head)?.package.is_some() {
                     names.extend([FILES, CONTEXT]);
                 }
                 Ok(names
@@ -200,7 +213,10 @@ impl<S: Store> Context<S> {
     pub fn open(&self, view_path: &str, write: bool) -> Result<OpenMode, FsError> {
         match self.target(&path::split(view_path)?)? {
             Target::Root | Target::Package(_) => Err(FsError::IsADirectory),
-            Target::Doc(_, Doc::Manifest) => Ok(OpenMode::Plain),
+            Target::Doc(pkg, Doc::Manifest) => {
+                self.existing(pkg, self.store.head())?;
+                Ok(OpenMode::Plain)
+            }
             Target::Doc(..) if write => Err(FsError::ReadOnly),
             Target::Doc(pkg, _) => match self.package(pkg, self.store.head()) {
                 Some(_) => Ok(OpenMode::Plain),
@@ -223,8 +239,13 @@ impl<S: Store> Context<S> {
                         "{pkg}/{MANIFEST}: a manifest is one whole JSON document written at offset 0, not at {offset}"
                     )));
                 }
-                let record = Record::parse(data)
-                    .map_err(|why| FsError::Invalid(format!("{pkg}/{MANIFEST}: {why}")))?;
+                self.existing(pkg, self.store.head())?;
+                let record = match Record::parse(data) {
+                    Ok(record @ (Record::Manifest(_) | Record::Delete)) => Ok(record),
+                    Ok(_) => Err("only a manifest or {\"delete\":true} is written here".into()),
+                    Err(why) => Err(why),
+                }
+                .map_err(|why| FsError::Invalid(format!("{pkg}/{MANIFEST}: {why}")))?;
                 self.store
                     .append(packages::OP, &packages::event_path(pkg), &record.body())?;
                 u32::try_from(data.len()).map_err(error::internal)
@@ -232,17 +253,66 @@ impl<S: Store> Context<S> {
         }
     }
 
-    /// `mkdir <pkg>` and the creation of `<pkg>/manifest.json`; nothing else.
+    /// `mkdir <pkg>` (recorded: the package exists from then on) and the creation of
+    /// `<pkg>/manifest.json` in a package (it is there already, as `{}`); nothing else.
     pub fn create(&self, view_path: &str, kind: NodeKind) -> Result<Attrs, FsError> {
         let parts = path::split(view_path)?;
         if parts.len() > 2 {
             return Err(FsError::NotFound);
         }
         Self::check_name(&parts)?;
+        let head = self.store.head();
         match (self.target(&parts), kind) {
-            (Ok(Target::Package(_)), NodeKind::Directory)
-            | (Ok(Target::Doc(_, Doc::Manifest)), NodeKind::File) => self.getattr(view_path),
+            (Ok(Target::Package(pkg)), NodeKind::Directory) => {
+                if packages::one(&self.store, pkg, head).is_some() {
+                    return Err(FsError::Exists);
+                }
+                self.store.append(
+                    packages::OP,
+                    &packages::event_path(pkg),
+                    &Record::Mkdir.body(),
+                )?;
+                self.getattr(view_path)
+            }
+            (Ok(Target::Doc(_, Doc::Manifest)), NodeKind::File) => self.getattr(view_path),
             _ => Err(FsError::PermissionDenied),
+        }
+    }
+
+    /// `rmdir <pkg>`: only a package without a manifest (ENOTEMPTY else). `rm` of its
+    /// `manifest.json`: the manifest goes (recorded), the package stays; the derived
+    /// documents go with the manifest and are not removed on their own (EACCES).
+    pub fn remove(&self, view_path: &str, dir: bool) -> Result<(), FsError> {
+        let parts = path::split(view_path)?;
+        let head = self.store.head();
+        let (pkg, record) = match (self.target(&parts)?, dir) {
+            (Target::Root, _) => return Err(FsError::PermissionDenied),
+            (Target::Package(pkg), true) => match self.existing(pkg, head)?.package {
+                Some(_) => return Err(FsError::NotEmpty),
+                None => (pkg, Record::Delete),
+            },
+            (Target::Doc(pkg, Doc::Manifest), false) => match self.existing(pkg, head)?.package {
+                Some(_) => (pkg, Record::Unlink),
+                // The `{}` of a package without a manifest: nothing to remove.
+                None => return Ok(()),
+            },
+            (Target::Doc(pkg, _), false) => {
+                self.require_manifest(pkg, head)?;
+                return Err(FsError::PermissionDenied);
+            }
+            (Target::Package(_), false) => return Err(FsError::IsADirectory),
+            (Target::Doc(..), true) => return Err(FsError::NotADirectory),
+        };
+        self.store
+            .append(packages::OP, &packages::event_path(pkg), &record.body())?;
+        Ok(())
+    }
+
+    /// ENOENT unless `pkg` has a manifest (and so its derived documents).
+    fn require_manifest(&self, pkg: &str, seq: u64) -> Result<(), FsError> {
+        match self.existing(pkg, seq)?.package {
+            Some(_) => Ok(()),
+            None => Err(FsError::NotFound),
         }
     }
 
