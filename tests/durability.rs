@@ -621,3 +621,339 @@ fn harness_json_and_time() {
     assert_eq!(rfc3339_secs("2026-11-23T22:40:00+01:00"), 1_795_470_000);
     assert!(under("/d/a", "/d") && under("/d", "/d") && !under("/dd", "/d"));
 }
+
+// ---------------------------------------------------------------------------------------
+// A full disk
+// ---------------------------------------------------------------------------------------
+
+const MIB: usize = 1 << 20;
+
+fn fill_content(i: usize) -> Vec<u8> {
+    pattern(30_000 + i as u64, MIB)
+}
+
+/// close(2) with its result (dropping a `File` ignores it).
+fn close(f: File) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the descriptor is ours and closed once.
+    check(unsafe { libc::close(f.into_raw_fd()) }).map(drop)
+}
+
+/// Write `fill/f{i}`, 1 MiB each, each fsync'd, until the store's disk is full. Returns
+/// the files acknowledged (fsync and close returned 0), the errno of the one that did not
+/// fit, and that file's number.
+fn fill_until_full(c: &Path) -> (Vec<usize>, i32, usize) {
+    fs::create_dir(c.join("fill")).unwrap();
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let mut f = File::create(c.join(format!("fill/f{i}"))).unwrap();
+        let written = f.write_all(&fill_content(i)).and_then(|()| f.sync_all());
+        let closed = close(f);
+        match written.and(closed) {
+            Ok(()) => acked.push(i),
+            Err(e) => return (acked, errno_of(&e), i),
+        }
+    }
+    panic!("a 48 MiB store took 200 MiB");
+}
+
+fn health(m: &Mount) -> Value {
+    let text = fs::read_to_string(m.root().join("debug/health.json")).unwrap();
+    json::parse(&text).unwrap_or_else(|e| panic!("health.json: {e}: {text}"))
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    v.at(path).and_then(Value::as_str)
+}
+
+fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
+}
+
+/// The files of `fill_until_full` as they must be: `removed` gone, f6 renamed to moved6
+/// once there were removals, every other acknowledged file with its bytes.
+fn assert_acked(c: &Path, acked: &[usize], removed: &[usize], ctx: &str) {
+    for &i in acked {
+        let path = c.join(format!("fill/f{i}"));
+        if removed.contains(&i) {
+            assert_errno(
+                fs::metadata(&path),
+                libc::ENOENT,
+                &format!("{ctx}: removed f{i}"),
+            );
+            continue;
+        }
+        let path = if i == 6 && !removed.is_empty() {
+            c.join("fill/moved6")
+        } else {
+            path
+        };
+        let got = fs::read(&path).unwrap_or_else(|e| panic!("{ctx}: {}: {e}", path.display()));
+        assert!(
+            got == fill_content(i),
+            "{ctx}: f{i} differs ({} bytes)",
+            got.len()
+        );
+    }
+}
+
+/// A store on a 48 MiB tmpfs: filled until ENOSPC, still readable, degraded (not
+/// failing), metadata changes go through, and once the disk has room again writes are
+/// accepted without a restart. `kill9`: the server is killed on the full disk and
+/// restarted there instead of being stopped.
+fn full_disk(backend: Backend, kill9: bool) {
+    let tmpfs = Tmpfs::with_size("48m");
+    let store = tmpfs.path().join("store");
+    let args = ["--metrics", "127.0.0.1:0", "--log-format", "json"];
+    let mut m = Mount::start_with(backend, &store, &args);
+    let mut c = m.current();
+    let ctx = format!("[{backend}] full disk");
+
+    let (acked, errno, last) = fill_until_full(&c);
+    eprintln!(
+        "{ctx}: {} MiB acknowledged, f{last} refused with {}",
+        acked.len(),
+        errno_name(errno)
+    );
+    assert_eq!(
+        errno,
+        libc::ENOSPC,
+        "{ctx}: the write that did not fit: {}",
+        errno_name(errno)
+    );
+    assert!(
+        acked.len() >= 30,
+        "{ctx}: only {} MiB fit on 48 MiB",
+        acked.len()
+    );
+    // What did not fit is not torn: a prefix of whole writes, or nothing.
+    let partial = fs::read(c.join(format!("fill/f{last}"))).unwrap();
+    assert!(
+        fill_content(last).starts_with(&partial),
+        "{ctx}: f{last} is torn"
+    );
+
+    // Real programs see the same.
+    let dd = run(
+        "dd",
+        &[
+            "if=/dev/zero".as_ref(),
+            format!("of={}", c.join("dd.bin").display()).as_ref(),
+            "bs=1M".as_ref(),
+            "count=8".as_ref(),
+            "conv=fsync".as_ref(),
+        ],
+    );
+    assert!(!dd.status.success(), "{ctx}: dd fit on a full disk");
+    assert!(
+        String::from_utf8_lossy(&dd.stderr).contains("No space left on device"),
+        "{ctx}: dd: {}",
+        String::from_utf8_lossy(&dd.stderr)
+    );
+    let cp = run(
+        "cp",
+        &[c.join("fill/f10").as_os_str(), c.join("copy").as_os_str()],
+    );
+    assert!(!cp.status.success(), "{ctx}: cp fit on a full disk");
+    assert!(
+        String::from_utf8_lossy(&cp.stderr).contains("No space left on device"),
+        "{ctx}: cp: {}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    assert_errno(
+        fs::write(c.join("small"), b"x"),
+        libc::ENOSPC,
+        "a small write while short",
+    );
+
+    // Reads go on; the store says why it is degraded, and is not failing.
+    assert_acked(&c, &acked, &[], &ctx);
+    let h = health(&m);
+    assert_eq!(str_at(&h, &["status"]), Some("degraded"), "{ctx}: {h:?}");
+    assert_eq!(
+        str_at(&h, &["store", "state"]),
+        Some("degraded"),
+        "{ctx}: {h:?}"
+    );
+    let reason = str_at(&h, &["store", "reason"]).unwrap_or_default();
+    assert!(
+        reason.starts_with("no space left on the store's filesystem ("),
+        "{ctx}: reason {reason:?}"
+    );
+    assert!(
+        h.at(&["store", "failure"]).is_some_and(Value::is_null),
+        "{ctx}: {h:?}"
+    );
+    let addr = common::metrics::metrics_addr(&m);
+    let scrape = || common::metrics::samples(&common::metrics::get(&addr, "/metrics").1);
+    let state = |s: &str| {
+        common::metrics::value(
+            &scrape(),
+            "lighthouse_fs_store_state",
+            &[&format!("state=\"{s}\"")],
+        )
+    };
+    assert_eq!(
+        (state("ok"), state("degraded"), state("failing")),
+        (0.0, 1.0, 0.0),
+        "{ctx}: metrics"
+    );
+
+    // Metadata changes commit on the full disk, real programs included.
+    let removed = [0, 1, 2, 3, 4];
+    let paths: Vec<_> = removed
+        .iter()
+        .map(|i| c.join(format!("fill/f{i}")))
+        .collect();
+    let rm = run(
+        "rm",
+        &paths.iter().map(|p| p.as_os_str()).collect::<Vec<_>>(),
+    );
+    assert!(
+        rm.status.success(),
+        "{ctx}: rm: {}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    let chmod = run("chmod", &["600".as_ref(), c.join("fill/f5").as_os_str()]);
+    assert!(
+        chmod.status.success(),
+        "{ctx}: chmod: {}",
+        String::from_utf8_lossy(&chmod.stderr)
+    );
+    let mv = run(
+        "mv",
+        &[
+            c.join("fill/f6").as_os_str(),
+            c.join("fill/moved6").as_os_str(),
+        ],
+    );
+    assert!(
+        mv.status.success(),
+        "{ctx}: mv: {}",
+        String::from_utf8_lossy(&mv.stderr)
+    );
+    fs::create_dir(c.join("d")).unwrap();
+    fs::remove_dir(c.join("d")).unwrap();
+    File::open(c.join("fill"))
+        .unwrap()
+        .sync_all()
+        .expect("fsync of a directory: the log is on disk");
+    let events: Vec<(String, String, Option<String>)> =
+        log_json(&store, None).iter().map(triple).collect();
+    let s = |x: &str| x.to_string();
+    for i in removed {
+        assert!(
+            events.contains(&(s("unlink"), format!("/fill/f{i}"), None)),
+            "{ctx}: rm of f{i} in the log"
+        );
+    }
+    assert!(
+        events.contains(&(s("setattr"), s("/fill/f5"), None)),
+        "{ctx}: chmod in the log"
+    );
+    assert!(
+        events.contains(&(s("rename"), s("/fill/f6"), Some(s("/fill/moved6")))),
+        "{ctx}: mv in the log"
+    );
+    assert!(
+        events.contains(&(s("rmdir"), s("/d"), None)),
+        "{ctx}: rmdir in the log"
+    );
+    assert_acked(&c, &acked, &removed, &format!("{ctx}, after rm"));
+
+    // Said once, at the transition, not once per refused request.
+    let log = m.stderr();
+    let lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        lines("no space left on the store's filesystem"),
+        1,
+        "{ctx}: one line at the transition:\n{log}"
+    );
+    assert_eq!(
+        lines("\"errno\":\"ENOSPC\""),
+        0,
+        "{ctx}: no line per ENOSPC answered:\n{log}"
+    );
+    assert_eq!(
+        lines("\"errno\":\"EIO\""),
+        0,
+        "{ctx}: nothing failed:\n{log}"
+    );
+
+    if kill9 {
+        // A crash on the full disk, and a restart there: nothing acknowledged is lost,
+        // and the store serves, short of room, until there is room.
+        m.kill9();
+        m.lazy_umount();
+        drop(m);
+        m = Mount::start(backend, &store);
+        c = m.current();
+        assert_acked(&c, &acked, &removed, &format!("{ctx}, after kill -9"));
+        assert_eq!(
+            str_at(&health(&m), &["store", "state"]),
+            Some("degraded"),
+            "{ctx}: short after the restart"
+        );
+        assert_errno(
+            fs::write(c.join("small"), b"x"),
+            libc::ENOSPC,
+            "a small write after the restart",
+        );
+        fs::remove_file(c.join("small")).unwrap();
+    }
+
+    // Room again (the volume grows): writes are accepted at once, without a restart.
+    tmpfs.resize("96m");
+    let mut f = File::create(c.join("after")).unwrap();
+    f.write_all(&fill_content(1000)).unwrap();
+    f.sync_all().expect("fsync once there is room");
+    close(f).unwrap();
+    fs::write(c.join("small"), b"x").expect("a small write once there is room");
+    let h = health(&m);
+    assert_eq!(str_at(&h, &["status"]), Some("ok"), "{ctx}: {h:?}");
+    assert_eq!(str_at(&h, &["store", "state"]), Some("ok"), "{ctx}: {h:?}");
+    if !kill9 {
+        assert_eq!(
+            (state("ok"), state("degraded"), state("failing")),
+            (1.0, 0.0, 0.0),
+            "{ctx}: metrics"
+        );
+        assert_eq!(
+            m.stderr()
+                .lines()
+                .filter(|l| l.contains("room again on the store's filesystem"))
+                .count(),
+            1
+        );
+    }
+    m.stop();
+
+    let m = Mount::start(backend, &store);
+    let c = m.current();
+    let ctx = format!("{ctx}, remounted");
+    assert_acked(&c, &acked, &removed, &ctx);
+    assert!(
+        fs::read(c.join("after")).unwrap() == fill_content(1000),
+        "{ctx}: the file written after"
+    );
+    assert_eq!(fs::read(c.join("small")).unwrap(), b"x", "{ctx}");
+    assert_eq!(str_at(&health(&m), &["status"]), Some("ok"), "{ctx}");
+    m.stop();
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn a_full_disk_answers_enospc_and_recovers_without_restart(backend: Backend) {
+        full_disk(backend, false);
+    }
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn a_full_disk_then_kill9_keeps_acknowledged_files(backend: Backend) {
+        full_disk(backend, true);
+    }
+}

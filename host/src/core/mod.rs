@@ -31,3 +31,5 @@ pub use view_ops::WOULD_BLOCK;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_space;

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// Size of the reserve: room for thousands of metadata events (each a row of a few
-/// hundred bytes, committed a few 4 KiB pages at a time) once the disk is full.
+/// Size of the reserve: once the disk is full, room for hundreds of metadata events
+/// committed one by one (a few 4 KiB pages each), thousands when they commit together.
 pub const RESERVE_BYTES: u64 = 4 << 20;
 /// statvfs does not see quotas: under EDQUOT, room is probed by allocating the reserve
 /// again, at most this often.
