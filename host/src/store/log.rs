@@ -725,7 +725,11 @@ fn writer_loop(
         }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        // The events are safe in the WAL, which the next open reads.
+        // The events are safe in the WAL, which the next open reads: no room for the
+        // checkpoint is only a shortage.
+        if let Some(errno) = no_space(&conn, &e) {
+            space.report(errno, &format!("checkpointing the event log: {e}"));
+        }
         tracing::warn!(error = %e, "checkpoint at close failed (the log keeps its WAL file)");
     }
 }
