@@ -1336,7 +1336,17 @@ impl Fs {
                 continue;
             }
             match self.commit(&u.caller, u.ino, &mut c, false) {
-                Ok(_) => {}
+                Ok(_) => {
+                    // The commit kept the new object open; no handle needs it.
+                    let open = self
+                        .tree
+                        .read()
+                        .node(u.ino)
+                        .map(|n| n.open.load(Ordering::Acquire));
+                    if open.is_ok_and(|n| n == 0) {
+                        c.close_object();
+                    }
+                }
                 Err(e) if is_no_space(e.errno) => left.push(u),
                 Err(e) => tracing::warn!(
                     path = self.describe(u.ino),
