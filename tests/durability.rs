@@ -632,6 +632,10 @@ fn fill_content(i: usize) -> Vec<u8> {
     pattern(30_000 + i as u64, MIB)
 }
 
+fn pending_content() -> Vec<u8> {
+    pattern(77, 100_000)
+}
+
 /// close(2) with its result (dropping a `File` ignores it).
 fn close(f: File) -> io::Result<()> {
     use std::os::fd::IntoRawFd;
@@ -655,6 +659,81 @@ fn fill_until_full(c: &Path) -> (Vec<usize>, i32, usize) {
         }
     }
     panic!("a 48 MiB store took 200 MiB");
+}
+
+/// A file written, and held open, by a child process: every close of a descriptor of a
+/// FUSE file flushes it, and each program this test runs would close its copy of one of
+/// ours (close-on-exec), committing the file long before the test closes it.
+struct HeldOpen {
+    child: libc::pid_t,
+    go: libc::c_int,
+}
+
+impl HeldOpen {
+    fn write(path: &Path, data: &[u8]) -> HeldOpen {
+        let cpath = cpath(path);
+        let (mut ready, mut go) = ([0; 2], [0; 2]);
+        // SAFETY: plain syscalls on descriptors made here; the child makes only syscalls
+        // (no allocation, no locks) and leaves with _exit.
+        unsafe {
+            check(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC)).unwrap();
+            check(libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC)).unwrap();
+            let child = check(libc::fork()).unwrap();
+            if child == 0 {
+                let fd = libc::open(
+                    cpath.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+                    0o644,
+                );
+                let mut done = 0;
+                while fd >= 0 && done < data.len() {
+                    let n = libc::write(fd, data[done..].as_ptr().cast(), data.len() - done);
+                    if n <= 0 {
+                        libc::_exit(254);
+                    }
+                    done += n as usize;
+                }
+                let byte = 1u8;
+                libc::write(ready[1], (&byte as *const u8).cast(), 1);
+                let mut got = 0u8;
+                libc::read(go[0], (&mut got as *mut u8).cast(), 1);
+                let code = if fd < 0 || libc::close(fd) != 0 {
+                    *libc::__errno_location()
+                } else {
+                    0
+                };
+                libc::_exit(code);
+            }
+            libc::close(ready[1]);
+            libc::close(go[0]);
+            let mut got = 0u8;
+            assert_eq!(
+                libc::read(ready[0], (&mut got as *mut u8).cast(), 1),
+                1,
+                "the child wrote {}",
+                path.display()
+            );
+            libc::close(ready[0]);
+            HeldOpen { child, go: go[1] }
+        }
+    }
+
+    /// Close the file in the child; its errno (0: closed fine).
+    fn close(self) -> i32 {
+        let mut status = 0;
+        // SAFETY: our pipe and our child.
+        unsafe {
+            let byte = 1u8;
+            libc::write(self.go, (&byte as *const u8).cast(), 1);
+            libc::close(self.go);
+            check(libc::waitpid(self.child, &mut status, 0)).unwrap();
+        }
+        assert!(
+            libc::WIFEXITED(status),
+            "the child holding a file died: {status}"
+        );
+        libc::WEXITSTATUS(status)
+    }
 }
 
 fn health(m: &Mount) -> Value {
@@ -712,6 +791,8 @@ fn full_disk(backend: Backend, kill9: bool) {
     let mut c = m.current();
     let ctx = format!("[{backend}] full disk");
 
+    // Written before the disk fills, closed once even the store's reserve is full.
+    let pending = (!kill9).then(|| HeldOpen::write(&c.join("pending"), &pending_content()));
     let (acked, errno, last) = fill_until_full(&c);
     eprintln!(
         "{ctx}: {} MiB acknowledged, f{last} refused with {}",
@@ -883,6 +964,47 @@ fn full_disk(backend: Backend, kill9: bool) {
         "{ctx}: nothing failed:\n{log}"
     );
 
+    let mut made = 0;
+    if let Some(pending) = pending {
+        // Even the reserve fills, with metadata alone: then metadata changes answer
+        // ENOSPC too (never EIO); what was answered 0 waits in the log's queue.
+        fs::create_dir(c.join("many")).unwrap();
+        let long = "n".repeat(200);
+        let refused = loop {
+            assert!(made < 100_000, "{ctx}: the reserve never filled");
+            match fs::create_dir(c.join(format!("many/{long}{made}"))) {
+                Ok(()) => made += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(errno_of(&refused), libc::ENOSPC, "{ctx}: mkdir: {refused}");
+        eprintln!("{ctx}: {made} mkdirs filled the reserve");
+        assert_errno(
+            fs::remove_file(c.join("fill/f7")),
+            libc::ENOSPC,
+            "rm once even the reserve is full",
+        );
+        // close() cannot commit what was written before the disk filled: ENOSPC; the
+        // bytes stay, readable, and are committed once there is room.
+        let r = pending.close();
+        assert_eq!(
+            r,
+            libc::ENOSPC,
+            "{ctx}: close without room for the commit: {}",
+            errno_name(r)
+        );
+        assert!(
+            fs::read(c.join("pending")).unwrap() == pending_content(),
+            "{ctx}: pending stays readable"
+        );
+        assert_acked(&c, &acked, &removed, &format!("{ctx}, reserve full"));
+        assert_eq!(
+            str_at(&health(&m), &["store", "state"]),
+            Some("degraded"),
+            "{ctx}"
+        );
+    }
+
     if kill9 {
         // A crash on the full disk, and a restart there: nothing acknowledged is lost,
         // and the store serves, short of room, until there is room.
@@ -916,6 +1038,18 @@ fn full_disk(backend: Backend, kill9: bool) {
     assert_eq!(str_at(&h, &["status"]), Some("ok"), "{ctx}: {h:?}");
     assert_eq!(str_at(&h, &["store", "state"]), Some("ok"), "{ctx}: {h:?}");
     if !kill9 {
+        // The file whose close answered ENOSPC is committed by itself.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !log_json(&store, Some("/pending"))
+            .iter()
+            .any(|e| field(e, "op").as_str() == Some("write"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ctx}: pending was never committed"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert_eq!(
             (state("ok"), state("degraded"), state("failing")),
             (1.0, 0.0, 0.0),
@@ -940,6 +1074,17 @@ fn full_disk(backend: Backend, kill9: bool) {
         "{ctx}: the file written after"
     );
     assert_eq!(fs::read(c.join("small")).unwrap(), b"x", "{ctx}");
+    if !kill9 {
+        assert!(
+            fs::read(c.join("pending")).unwrap() == pending_content(),
+            "{ctx}: pending"
+        );
+        assert_eq!(
+            fs::read_dir(c.join("many")).unwrap().count(),
+            made,
+            "{ctx}: every mkdir answered 0"
+        );
+    }
     assert_eq!(str_at(&health(&m), &["status"]), Some("ok"), "{ctx}");
     m.stop();
 }

@@ -1443,10 +1443,7 @@ impl Fs {
     /// May the store take a change? EIO once it failed; ENOSPC (EDQUOT) while its log
     /// has no room even in its reserve.
     fn check_store(&self) -> FsResult<()> {
-        match self.store.refusal() {
-            None => Ok(()),
-            Some(r) => Err(refused(r)),
-        }
+        self.store.admit().map_err(refused)
     }
 
     /// May new file content be written? Not while the store is short of room: what is

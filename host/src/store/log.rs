@@ -567,6 +567,34 @@ impl LogWriter {
             })
     }
 
+    /// Why the log refuses a change now, as [`refusal`](Self::refusal), except that a log
+    /// waiting for room tries again first (and this waits for that attempt): room that
+    /// came back is seen by the next change, not a retry interval later.
+    pub fn admit(&self) -> Option<Refusal> {
+        let mut state = self.shared.durable.lock();
+        if state.stuck.is_some() && state.failure.is_none() {
+            let at = state.attempts;
+            {
+                let mut q = self.shared.queue.lock();
+                q.sync_requested = true;
+                self.shared.wake.notify_one();
+            }
+            let deadline = Instant::now() + RETRY_INTERVAL;
+            while state.stuck.is_some() && state.attempts == at && state.failure.is_none() {
+                if self
+                    .shared
+                    .committed
+                    .wait_until(&mut state, deadline)
+                    .timed_out()
+                {
+                    break;
+                }
+            }
+        }
+        drop(state);
+        self.refusal()
+    }
+
     /// Queue an event; returns its sequence number. Callers serialize appends with the
     /// mutation they record (the tree lock), so log order is tree order.
     pub fn append(

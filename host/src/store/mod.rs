@@ -172,10 +172,19 @@ impl Store {
         self.log.refusal()
     }
 
-    /// Why the store refuses new file content now: [`refusal`](Self::refusal), or it is
-    /// short of room (checked again first, so room that came back is seen at once).
+    /// Before a change: [`refusal`](Self::refusal), except that a log waiting for room
+    /// tries again first, so room that came back is seen at once.
+    pub fn admit(&self) -> Result<(), Refusal> {
+        match self.log.admit() {
+            None => Ok(()),
+            Some(r) => Err(r),
+        }
+    }
+
+    /// Why the store refuses new file content now: [`admit`](Self::admit) refuses, or it
+    /// is short of room (checked again first, so room that came back is seen at once).
     pub fn content_refusal(&self) -> Option<Refusal> {
-        if let Some(r) = self.refusal() {
+        if let Err(r) = self.admit() {
             return Some(r);
         }
         if self.space.recheck() {
