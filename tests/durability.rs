@@ -621,3 +621,484 @@ fn harness_json_and_time() {
     assert_eq!(rfc3339_secs("2026-11-23T22:40:00+01:00"), 1_795_470_000);
     assert!(under("/d/a", "/d") && under("/d", "/d") && !under("/dd", "/d"));
 }
+
+// ---------------------------------------------------------------------------------------
+// A full disk
+// ---------------------------------------------------------------------------------------
+
+const MIB: usize = 1 << 20;
+
+fn fill_content(i: usize) -> Vec<u8> {
+    pattern(30_000 + i as u64, MIB)
+}
+
+fn pending_content() -> Vec<u8> {
+    pattern(77, 100_000)
+}
+
+/// close(2) with its result (dropping a `File` ignores it).
+fn close(f: File) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the descriptor is ours and closed once.
+    check(unsafe { libc::close(f.into_raw_fd()) }).map(drop)
+}
+
+/// Write `fill/f{i}`, 1 MiB each, each fsync'd, until the store's disk is full. Returns
+/// the files acknowledged (fsync and close returned 0), the errno of the one that did not
+/// fit, and that file's number.
+fn fill_until_full(c: &Path) -> (Vec<usize>, i32, usize) {
+    fs::create_dir(c.join("fill")).unwrap();
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let mut f = File::create(c.join(format!("fill/f{i}"))).unwrap();
+        let written = f.write_all(&fill_content(i)).and_then(|()| f.sync_all());
+        let closed = close(f);
+        match written.and(closed) {
+            Ok(()) => acked.push(i),
+            Err(e) => return (acked, errno_of(&e), i),
+        }
+    }
+    panic!("a 48 MiB store took 200 MiB");
+}
+
+/// A file written, and held open, by a child process: every close of a descriptor of a
+/// FUSE file flushes it, and each program this test runs would close its copy of one of
+/// ours (close-on-exec), committing the file long before the test closes it.
+struct HeldOpen {
+    child: libc::pid_t,
+    go: libc::c_int,
+}
+
+impl HeldOpen {
+    fn write(path: &Path, data: &[u8]) -> HeldOpen {
+        let cpath = cpath(path);
+        let (mut ready, mut go) = ([0; 2], [0; 2]);
+        // SAFETY: plain syscalls on descriptors made here; the child makes only syscalls
+        // (no allocation, no locks) and leaves with _exit.
+        unsafe {
+            check(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC)).unwrap();
+            check(libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC)).unwrap();
+            let child = check(libc::fork()).unwrap();
+            if child == 0 {
+                let fd = libc::open(
+                    cpath.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+                    0o644,
+                );
+                let mut done = 0;
+                while fd >= 0 && done < data.len() {
+                    let n = libc::write(fd, data[done..].as_ptr().cast(), data.len() - done);
+                    if n <= 0 {
+                        libc::_exit(254);
+                    }
+                    done += n as usize;
+                }
+                let byte = 1u8;
+                libc::write(ready[1], (&byte as *const u8).cast(), 1);
+                let mut got = 0u8;
+                libc::read(go[0], (&mut got as *mut u8).cast(), 1);
+                let code = if fd < 0 || libc::close(fd) != 0 {
+                    *libc::__errno_location()
+                } else {
+                    0
+                };
+                libc::_exit(code);
+            }
+            libc::close(ready[1]);
+            libc::close(go[0]);
+            let mut got = 0u8;
+            assert_eq!(
+                libc::read(ready[0], (&mut got as *mut u8).cast(), 1),
+                1,
+                "the child wrote {}",
+                path.display()
+            );
+            libc::close(ready[0]);
+            HeldOpen { child, go: go[1] }
+        }
+    }
+
+    /// Close the file in the child; its errno (0: closed fine).
+    fn close(self) -> i32 {
+        let mut status = 0;
+        // SAFETY: our pipe and our child.
+        unsafe {
+            let byte = 1u8;
+            libc::write(self.go, (&byte as *const u8).cast(), 1);
+            libc::close(self.go);
+            check(libc::waitpid(self.child, &mut status, 0)).unwrap();
+        }
+        assert!(
+            libc::WIFEXITED(status),
+            "the child holding a file died: {status}"
+        );
+        libc::WEXITSTATUS(status)
+    }
+}
+
+fn health(m: &Mount) -> Value {
+    let text = fs::read_to_string(m.root().join("debug/health.json")).unwrap();
+    json::parse(&text).unwrap_or_else(|e| panic!("health.json: {e}: {text}"))
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    v.at(path).and_then(Value::as_str)
+}
+
+fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
+}
+
+/// The files of `fill_until_full` as they must be: `removed` gone, f6 renamed to moved6
+/// once there were removals, every other acknowledged file with its bytes.
+fn assert_acked(c: &Path, acked: &[usize], removed: &[usize], ctx: &str) {
+    for &i in acked {
+        let path = c.join(format!("fill/f{i}"));
+        if removed.contains(&i) {
+            assert_errno(
+                fs::metadata(&path),
+                libc::ENOENT,
+                &format!("{ctx}: removed f{i}"),
+            );
+            continue;
+        }
+        let path = if i == 6 && !removed.is_empty() {
+            c.join("fill/moved6")
+        } else {
+            path
+        };
+        let got = fs::read(&path).unwrap_or_else(|e| panic!("{ctx}: {}: {e}", path.display()));
+        assert!(
+            got == fill_content(i),
+            "{ctx}: f{i} differs ({} bytes)",
+            got.len()
+        );
+    }
+}
+
+/// A store on a 48 MiB tmpfs: filled until ENOSPC, still readable, degraded (not
+/// failing), metadata changes go through, and once the disk has room again writes are
+/// accepted without a restart. `kill9`: the server is killed on the full disk and
+/// restarted there instead of being stopped.
+fn full_disk(backend: Backend, kill9: bool) {
+    let tmpfs = Tmpfs::with_size("48m");
+    let store = tmpfs.path().join("store");
+    let args = ["--metrics", "127.0.0.1:0", "--log-format", "json"];
+    let mut m = Mount::start_with(backend, &store, &args);
+    let mut c = m.current();
+    let ctx = format!("[{backend}] full disk");
+
+    // Written before the disk fills, closed once even the store's reserve is full.
+    let pending = (!kill9).then(|| HeldOpen::write(&c.join("pending"), &pending_content()));
+    let (acked, errno, last) = fill_until_full(&c);
+    eprintln!(
+        "{ctx}: {} MiB acknowledged, f{last} refused with {}",
+        acked.len(),
+        errno_name(errno)
+    );
+    assert_eq!(
+        errno,
+        libc::ENOSPC,
+        "{ctx}: the write that did not fit: {}",
+        errno_name(errno)
+    );
+    assert!(
+        acked.len() >= 30,
+        "{ctx}: only {} MiB fit on 48 MiB",
+        acked.len()
+    );
+    // What did not fit is not torn: a prefix of whole writes, or nothing.
+    let partial = fs::read(c.join(format!("fill/f{last}"))).unwrap();
+    assert!(
+        fill_content(last).starts_with(&partial),
+        "{ctx}: f{last} is torn"
+    );
+
+    // Real programs see the same.
+    let dd = run(
+        "dd",
+        &[
+            "if=/dev/zero".as_ref(),
+            format!("of={}", c.join("dd.bin").display()).as_ref(),
+            "bs=1M".as_ref(),
+            "count=8".as_ref(),
+            "conv=fsync".as_ref(),
+        ],
+    );
+    assert!(!dd.status.success(), "{ctx}: dd fit on a full disk");
+    assert!(
+        String::from_utf8_lossy(&dd.stderr).contains("No space left on device"),
+        "{ctx}: dd: {}",
+        String::from_utf8_lossy(&dd.stderr)
+    );
+    let cp = run(
+        "cp",
+        &[c.join("fill/f10").as_os_str(), c.join("copy").as_os_str()],
+    );
+    assert!(!cp.status.success(), "{ctx}: cp fit on a full disk");
+    assert!(
+        String::from_utf8_lossy(&cp.stderr).contains("No space left on device"),
+        "{ctx}: cp: {}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    assert_errno(
+        fs::write(c.join("small"), b"x"),
+        libc::ENOSPC,
+        "a small write while short",
+    );
+
+    // Reads go on; the store says why it is degraded, and is not failing.
+    assert_acked(&c, &acked, &[], &ctx);
+    let h = health(&m);
+    assert_eq!(str_at(&h, &["status"]), Some("degraded"), "{ctx}: {h:?}");
+    assert_eq!(
+        str_at(&h, &["store", "state"]),
+        Some("degraded"),
+        "{ctx}: {h:?}"
+    );
+    let reason = str_at(&h, &["store", "reason"]).unwrap_or_default();
+    assert!(
+        reason.starts_with("no space left on the store's filesystem ("),
+        "{ctx}: reason {reason:?}"
+    );
+    assert!(
+        h.at(&["store", "failure"]).is_some_and(Value::is_null),
+        "{ctx}: {h:?}"
+    );
+    let addr = common::metrics::metrics_addr(&m);
+    let scrape = || common::metrics::samples(&common::metrics::get(&addr, "/metrics").1);
+    let state = |s: &str| {
+        common::metrics::value(
+            &scrape(),
+            "lighthouse_fs_store_state",
+            &[&format!("state=\"{s}\"")],
+        )
+    };
+    assert_eq!(
+        (state("ok"), state("degraded"), state("failing")),
+        (0.0, 1.0, 0.0),
+        "{ctx}: metrics"
+    );
+
+    // Metadata changes commit on the full disk, real programs included.
+    let removed = [0, 1, 2, 3, 4];
+    let paths: Vec<_> = removed
+        .iter()
+        .map(|i| c.join(format!("fill/f{i}")))
+        .collect();
+    let rm = run(
+        "rm",
+        &paths.iter().map(|p| p.as_os_str()).collect::<Vec<_>>(),
+    );
+    assert!(
+        rm.status.success(),
+        "{ctx}: rm: {}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    let chmod = run("chmod", &["600".as_ref(), c.join("fill/f5").as_os_str()]);
+    assert!(
+        chmod.status.success(),
+        "{ctx}: chmod: {}",
+        String::from_utf8_lossy(&chmod.stderr)
+    );
+    let mv = run(
+        "mv",
+        &[
+            c.join("fill/f6").as_os_str(),
+            c.join("fill/moved6").as_os_str(),
+        ],
+    );
+    assert!(
+        mv.status.success(),
+        "{ctx}: mv: {}",
+        String::from_utf8_lossy(&mv.stderr)
+    );
+    fs::create_dir(c.join("d")).unwrap();
+    fs::remove_dir(c.join("d")).unwrap();
+    File::open(c.join("fill"))
+        .unwrap()
+        .sync_all()
+        .expect("fsync of a directory: the log is on disk");
+    let events: Vec<(String, String, Option<String>)> =
+        log_json(&store, None).iter().map(triple).collect();
+    let s = |x: &str| x.to_string();
+    for i in removed {
+        assert!(
+            events.contains(&(s("unlink"), format!("/fill/f{i}"), None)),
+            "{ctx}: rm of f{i} in the log"
+        );
+    }
+    assert!(
+        events.contains(&(s("setattr"), s("/fill/f5"), None)),
+        "{ctx}: chmod in the log"
+    );
+    assert!(
+        events.contains(&(s("rename"), s("/fill/f6"), Some(s("/fill/moved6")))),
+        "{ctx}: mv in the log"
+    );
+    assert!(
+        events.contains(&(s("rmdir"), s("/d"), None)),
+        "{ctx}: rmdir in the log"
+    );
+    assert_acked(&c, &acked, &removed, &format!("{ctx}, after rm"));
+
+    // Said once, at the transition, not once per refused request.
+    let log = m.stderr();
+    let lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        lines("no space left on the store's filesystem"),
+        1,
+        "{ctx}: one line at the transition:\n{log}"
+    );
+    assert_eq!(
+        lines("\"errno\":\"ENOSPC\""),
+        0,
+        "{ctx}: no line per ENOSPC answered:\n{log}"
+    );
+    assert_eq!(
+        lines("\"errno\":\"EIO\""),
+        0,
+        "{ctx}: nothing failed:\n{log}"
+    );
+
+    let mut made = 0;
+    if let Some(pending) = pending {
+        // Even the reserve fills, with metadata alone: then metadata changes answer
+        // ENOSPC too (never EIO); what was answered 0 waits in the log's queue.
+        fs::create_dir(c.join("many")).unwrap();
+        let long = "n".repeat(200);
+        let refused = loop {
+            assert!(made < 100_000, "{ctx}: the reserve never filled");
+            match fs::create_dir(c.join(format!("many/{long}{made}"))) {
+                Ok(()) => made += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(errno_of(&refused), libc::ENOSPC, "{ctx}: mkdir: {refused}");
+        eprintln!("{ctx}: {made} mkdirs filled the reserve");
+        assert_errno(
+            fs::remove_file(c.join("fill/f7")),
+            libc::ENOSPC,
+            "rm once even the reserve is full",
+        );
+        // close() cannot commit what was written before the disk filled: ENOSPC; the
+        // bytes stay, readable, and are committed once there is room.
+        let r = pending.close();
+        assert_eq!(
+            r,
+            libc::ENOSPC,
+            "{ctx}: close without room for the commit: {}",
+            errno_name(r)
+        );
+        assert!(
+            fs::read(c.join("pending")).unwrap() == pending_content(),
+            "{ctx}: pending stays readable"
+        );
+        assert_acked(&c, &acked, &removed, &format!("{ctx}, reserve full"));
+        assert_eq!(
+            str_at(&health(&m), &["store", "state"]),
+            Some("degraded"),
+            "{ctx}"
+        );
+    }
+
+    if kill9 {
+        // A crash on the full disk, and a restart there: nothing acknowledged is lost,
+        // and the store serves, short of room, until there is room.
+        m.kill9();
+        m.lazy_umount();
+        drop(m);
+        m = Mount::start(backend, &store);
+        c = m.current();
+        assert_acked(&c, &acked, &removed, &format!("{ctx}, after kill -9"));
+        assert_eq!(
+            str_at(&health(&m), &["store", "state"]),
+            Some("degraded"),
+            "{ctx}: short after the restart"
+        );
+        assert_errno(
+            fs::write(c.join("small"), b"x"),
+            libc::ENOSPC,
+            "a small write after the restart",
+        );
+        fs::remove_file(c.join("small")).unwrap();
+    }
+
+    // Room again (the volume grows): writes are accepted at once, without a restart.
+    tmpfs.resize("96m");
+    let mut f = File::create(c.join("after")).unwrap();
+    f.write_all(&fill_content(1000)).unwrap();
+    f.sync_all().expect("fsync once there is room");
+    close(f).unwrap();
+    fs::write(c.join("small"), b"x").expect("a small write once there is room");
+    let h = health(&m);
+    assert_eq!(str_at(&h, &["status"]), Some("ok"), "{ctx}: {h:?}");
+    assert_eq!(str_at(&h, &["store", "state"]), Some("ok"), "{ctx}: {h:?}");
+    if !kill9 {
+        // The file whose close answered ENOSPC is committed by itself.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !log_json(&store, Some("/pending"))
+            .iter()
+            .any(|e| field(e, "op").as_str() == Some("write"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ctx}: pending was never committed"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            (state("ok"), state("degraded"), state("failing")),
+            (1.0, 0.0, 0.0),
+            "{ctx}: metrics"
+        );
+        assert_eq!(
+            m.stderr()
+                .lines()
+                .filter(|l| l.contains("room again on the store's filesystem"))
+                .count(),
+            1
+        );
+    }
+    m.stop();
+
+    let m = Mount::start(backend, &store);
+    let c = m.current();
+    let ctx = format!("{ctx}, remounted");
+    assert_acked(&c, &acked, &removed, &ctx);
+    assert!(
+        fs::read(c.join("after")).unwrap() == fill_content(1000),
+        "{ctx}: the file written after"
+    );
+    assert_eq!(fs::read(c.join("small")).unwrap(), b"x", "{ctx}");
+    if !kill9 {
+        assert!(
+            fs::read(c.join("pending")).unwrap() == pending_content(),
+            "{ctx}: pending"
+        );
+        assert_eq!(
+            fs::read_dir(c.join("many")).unwrap().count(),
+            made,
+            "{ctx}: every mkdir answered 0"
+        );
+    }
+    assert_eq!(str_at(&health(&m), &["status"]), Some("ok"), "{ctx}");
+    m.stop();
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn a_full_disk_answers_enospc_and_recovers_without_restart(backend: Backend) {
+        full_disk(backend, false);
+    }
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn a_full_disk_then_kill9_keeps_acknowledged_files(backend: Backend) {
+        full_disk(backend, true);
+    }
+}

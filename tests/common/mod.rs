@@ -1231,19 +1231,38 @@ pub struct Tmpfs {
 
 impl Tmpfs {
     pub fn new() -> Tmpfs {
+        Self::with_size("4g")
+    }
+
+    /// A tmpfs of `size` (`48m`): a filesystem that fills up.
+    pub fn with_size(size: &str) -> Tmpfs {
         let (tmp, path) = temp_dir("lhfs-tmpfs-");
         nix::mount::mount(
             Some("tmpfs"),
             &path,
             Some("tmpfs"),
             nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-            Some("mode=0755,size=4g"),
+            Some(format!("mode=0755,size={size}").as_str()),
         )
         .expect("mount tmpfs (needs root)");
         Tmpfs {
             path,
             _tmp: Some(tmp),
         }
+    }
+
+    /// Grow (or shrink) it in place, as `mount -o remount,size=SIZE` does.
+    pub fn resize(&self, size: &str) {
+        nix::mount::mount(
+            None::<&str>,
+            &self.path,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT
+                | nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={size}").as_str()),
+        )
+        .expect("remount tmpfs");
     }
 
     pub fn path(&self) -> &Path {

@@ -239,7 +239,10 @@ impl Fs {
     fn health(&self, mount: Option<&Mount>, mounts: &[Arc<Mount>]) -> Health {
         let now = now_ns();
         let store = self.store();
+        // Rendered now: room that came back is seen at once.
+        store.space().recheck();
         let failure = store.failure();
+        let shortage = store.shortage();
         // The durable point first: the head read after it is never behind it.
         let durable = store.durable();
         let head = store.head();
@@ -248,6 +251,12 @@ impl Fs {
         let mut problems = Vec::new();
         if let Some(f) = &failure {
             problems.push(format!("the store refuses changes: {f}"));
+        }
+        if let Some(s) = &shortage {
+            problems.push(format!(
+                "the store is short of room: {s} (file content answers {}; metadata changes go on)",
+                errno_name(s.errno())
+            ));
         }
         for v in &faulted {
             problems.push(format!(
@@ -276,6 +285,13 @@ impl Fs {
         } else {
             "degraded"
         };
+        let store_state = if failure.is_some() {
+            "failing"
+        } else if shortage.is_some() {
+            "degraded"
+        } else {
+            "ok"
+        };
         let info = mount.map(|m| &m.info);
         let c = &self.cache;
         Health {
@@ -290,6 +306,10 @@ impl Fs {
             mounts: mounts.iter().map(|m| MountSummary::of(m)).collect(),
             now: rfc3339(now),
             store: StoreHealth {
+                state: store_state,
+                reason: failure
+                    .clone()
+                    .or_else(|| shortage.as_ref().map(|s| s.to_string())),
                 path: store.dir().display().to_string(),
                 head_seq: head,
                 durable_seq: durable.seq,
@@ -418,8 +438,8 @@ impl Fs {
 
 #[derive(Serialize)]
 struct Health {
-    /// "ok", "degraded" (a view faulted, a component was refused: see `problems`) or
-    /// "failing" (the store refuses changes).
+    /// "ok", "degraded" (a view faulted, a component was refused, the store is short of
+    /// room: see `problems`) or "failing" (the store refuses changes).
     status: &'static str,
     problems: Vec<String>,
     backend: Option<&'static str>,
@@ -441,6 +461,11 @@ struct Health {
 
 #[derive(Serialize)]
 struct StoreHealth {
+    /// "ok", "degraded" (short of room on its filesystem: new file content answers
+    /// ENOSPC, metadata changes go on; passes when there is room again) or "failing".
+    state: &'static str,
+    /// Why it is not "ok".
+    reason: Option<String>,
     path: String,
     /// The last event handed out.
     head_seq: u64,

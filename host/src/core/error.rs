@@ -63,6 +63,11 @@ macro_rules! fs_err {
     };
 }
 
+/// ENOSPC or EDQUOT: no room on the store's filesystem, a state that passes (unlike EIO).
+pub fn is_no_space(errno: i32) -> bool {
+    errno == libc::ENOSPC || errno == libc::EDQUOT
+}
+
 /// Symbolic name of the errno values this filesystem returns (for logs and metrics).
 pub fn errno_name(errno: i32) -> &'static str {
     match errno {

@@ -6,10 +6,10 @@
 
 use std::ffi::OsStr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use parking_lot::{MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use super::debug::{is_debug_ino, DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, FileHandle, Handle, Handles};
@@ -18,7 +18,7 @@ use super::views::{self, is_view_ino, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
 use crate::policy::Access;
-use crate::store::{self, Change, Content, ContentState, NewNode, Store, Tree, NAME_MAX};
+use crate::store::{self, Change, Content, ContentState, NewNode, Refusal, Store, Tree, NAME_MAX};
 
 /// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
 const MAX_FILE_SIZE: u64 = 1 << 50;
@@ -44,6 +44,16 @@ pub struct Fs {
     blocked_readers: std::sync::atomic::AtomicI64,
     /// Bytes of file content committed as write events since the start.
     written_bytes: std::sync::atomic::AtomicU64,
+    /// Files whose last handle closed while their content could not be committed for
+    /// lack of room: committed when room comes back (or at shutdown).
+    uncommitted: Mutex<Vec<Uncommitted>>,
+}
+
+/// See [`Fs::commit_uncommitted`].
+struct Uncommitted {
+    ino: Ino,
+    content: Weak<Content>,
+    caller: Caller,
 }
 
 impl Fs {
@@ -78,6 +88,7 @@ impl Fs {
             gate: OnceLock::new(),
             blocked_readers: 0.into(),
             written_bytes: 0.into(),
+            uncommitted: Mutex::new(Vec::new()),
         }
     }
 
@@ -324,8 +335,11 @@ impl Fs {
         self.check_store()?;
         let mut c = content.lock();
         let cur = self.attr(ino)?.size;
+        if size > cur {
+            self.check_room()?;
+        }
         c.truncate(self.store.objects(), cur, size)
-            .map_err(|e| FsError::io("truncating", &e))?;
+            .map_err(|e| self.store_io("truncating", &e))?;
         {
             let mut t = self.tree.write();
             let a = &mut t.node_mut(ino)?.attr;
@@ -693,7 +707,7 @@ impl Fs {
             let cur = self.attr(ino)?.size;
             if cur > 0 || c.is_dirty() {
                 c.truncate(self.store.objects(), cur, 0)
-                    .map_err(|e| FsError::io("truncating", &e))?;
+                    .map_err(|e| self.store_io("truncating", &e))?;
                 let time = now_ns();
                 let mut t = self.tree.write();
                 let a = &mut t.node_mut(ino)?.attr;
@@ -813,6 +827,7 @@ impl Fs {
         if !f.writable {
             return Err(fs_err!(EBADF, "handle not open for writing"));
         }
+        self.check_room()?;
         let mut c = f.content.lock();
         let cur = self.attr(f.ino)?.size;
         let offset = if f.append { cur } else { offset };
@@ -821,7 +836,7 @@ impl Fs {
             .filter(|&e| e <= MAX_FILE_SIZE)
             .ok_or(fs_err!(EFBIG, "write beyond the largest file"))?;
         c.write_at(self.store.objects(), cur, offset, data)
-            .map_err(|e| FsError::io("writing content", &e))?;
+            .map_err(|e| self.store_io("writing content", &e))?;
         let time = now_ns();
         let mut t = self.tree.write();
         let a = &mut t.node_mut(f.ino)?.attr;
@@ -868,6 +883,12 @@ impl Fs {
         } else {
             Ok(())
         };
+        if let Err(e) = &result {
+            if is_no_space(e.errno) {
+                // No handle is left to close again: the content waits for room.
+                self.keep_uncommitted(caller, f.ino, &f.content);
+            }
+        }
         if f.writable {
             f.content.remove_writer();
         }
@@ -909,7 +930,7 @@ impl Fs {
                 let reader = c.reader(self.store.objects());
                 if let Some(file) = reader.map_err(|e| FsError::io("opening content", &e))? {
                     file.sync_data()
-                        .map_err(|e| FsError::io("syncing content", &e))?;
+                        .map_err(|e| self.store_io("syncing content", &e))?;
                 }
             }
             seq
@@ -1249,8 +1270,9 @@ impl Fs {
                 let mut c = f.content.lock();
                 let cur = self.attr(f.ino)?.size;
                 if end > cur {
+                    self.check_room()?;
                     c.truncate(self.store.objects(), cur, end)
-                        .map_err(|e| FsError::io("extending", &e))?;
+                        .map_err(|e| self.store_io("extending", &e))?;
                     let time = now_ns();
                     let mut t = self.tree.write();
                     let a = &mut t.node_mut(f.ino)?.attr;
@@ -1277,7 +1299,90 @@ impl Fs {
 
     /// Commit every file still open for writing and close the store's log (unmount, exit).
     pub fn shutdown(&self) {
+        let left = self.commit_uncommitted();
+        if left > 0 {
+            tracing::warn!(
+                files = left,
+                "closing with files whose last content found no room on the store's \
+                 filesystem: that content (never acknowledged: its close answered ENOSPC) is dropped"
+            );
+        }
         self.store.close();
+    }
+
+    /// Commit, each time room comes back on the store's filesystem, the files whose last
+    /// handle closed without room for their content. (Without it they are committed by a
+    /// later close of the file, or at shutdown.)
+    pub fn commit_when_room(self: &Arc<Self>) {
+        let fs: Weak<Fs> = Arc::downgrade(self);
+        self.store.space().on_room(move || {
+            // The log may still be committing what waited for room: a few tries.
+            for _ in 0..20 {
+                let Some(fs) = fs.upgrade() else { return };
+                if fs.commit_uncommitted() == 0 || fs.store.space().is_short() {
+                    return;
+                }
+                drop(fs);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+    }
+
+    /// Try again to commit the files kept by [`release`](Self::release) for lack of room;
+    /// returns how many still wait.
+    pub fn commit_uncommitted(&self) -> usize {
+        let waiting = std::mem::take(&mut *self.uncommitted.lock());
+        let mut left = Vec::new();
+        for u in waiting {
+            let Some(content) = u.content.upgrade() else {
+                continue; // the file is gone, and its scratch copy with it
+            };
+            let mut c = content.lock();
+            let same = self
+                .tree
+                .read()
+                .node(u.ino)
+                .ok()
+                .and_then(|n| n.content.clone())
+                .is_some_and(|nc| Arc::ptr_eq(&nc, &content));
+            if !same {
+                continue;
+            }
+            match self.commit(&u.caller, u.ino, &mut c, false) {
+                Ok(_) => {
+                    // The commit kept the new object open; no handle needs it.
+                    let open = self
+                        .tree
+                        .read()
+                        .node(u.ino)
+                        .map(|n| n.open.load(Ordering::Acquire));
+                    if open.is_ok_and(|n| n == 0) {
+                        c.close_object();
+                    }
+                }
+                Err(e) if is_no_space(e.errno) => left.push(u),
+                Err(e) => tracing::warn!(
+                    path = self.describe(u.ino),
+                    errno = e.name(),
+                    "committing content kept for lack of room failed: {}",
+                    e.message
+                ),
+            }
+        }
+        let mut list = self.uncommitted.lock();
+        list.extend(left);
+        list.len()
+    }
+
+    fn keep_uncommitted(&self, caller: &Caller, ino: Ino, content: &Arc<Content>) {
+        let mut list = self.uncommitted.lock();
+        if !list.iter().any(|u| u.ino == ino) {
+            list.push(Uncommitted {
+                ino,
+                content: Arc::downgrade(content),
+                caller: *caller,
+            });
+        }
     }
 
     /// Apply a change made by the host itself (import), recorded like any other.
@@ -1348,11 +1453,32 @@ impl Fs {
         }
     }
 
+    /// May the store take a change? EIO once it failed; ENOSPC (EDQUOT) while its log
+    /// has no room even in its reserve.
     fn check_store(&self) -> FsResult<()> {
-        match self.store.failure() {
-            None => Ok(()),
-            Some(f) => Err(FsError::with(libc::EIO, f)),
+        self.store.admit().map_err(refused)
+    }
+
+    /// May new file content be written? Not while the store is short of room: what is
+    /// left (the reserve) is for the log, so that `rm` and `mv` keep working.
+    fn check_room(&self) -> FsResult<()> {
+        if !self.store.space().is_short() {
+            return Ok(());
         }
+        match self.store.content_refusal() {
+            None => Ok(()),
+            Some(r) => Err(refused(r)),
+        }
+    }
+
+    /// An I/O error of the store's disk for the caller: ENOSPC and EDQUOT also put the
+    /// store in its short-of-room state.
+    fn store_io(&self, context: &str, e: &std::io::Error) -> FsError {
+        let err = FsError::io(context, e);
+        if let Some(errno) = store::no_space_errno(e) {
+            self.store.space().report(errno, &err.message);
+        }
+        err
     }
 
     /// Append a change to the log; the caller holds the tree's write lock.
@@ -1366,9 +1492,7 @@ impl Fs {
     }
 
     fn wait_durable(&self, seq: u64) -> FsResult<()> {
-        self.store
-            .wait_durable(seq)
-            .map_err(|e| FsError::with(libc::EIO, e))
+        self.store.wait_durable(seq).map_err(refused)
     }
 
     /// Commit a dirty file as one write event; returns its seq (`None`: nothing to commit,
@@ -1386,7 +1510,7 @@ impl Fs {
         self.check_store()?;
         let Some(done) = c
             .commit(self.store.objects(), durable)
-            .map_err(|e| FsError::io("committing content", &e))?
+            .map_err(|e| self.store_io("committing content", &e))?
         else {
             return Ok(None);
         };
@@ -1404,6 +1528,10 @@ impl Fs {
         };
         self.record(caller, time, change).map(Some)
     }
+}
+
+fn refused(r: Refusal) -> FsError {
+    FsError::with(r.errno(), r.to_string())
 }
 
 /// One path component from the kernel: UTF-8 (the log stores text), at most NAME_MAX bytes.

@@ -19,7 +19,7 @@ pub use access::{AgentCounts, Gate, LIMITS};
 pub use auth_file::{AUTH_INO, AUTH_NAME};
 pub use config::FsConfig;
 pub use debug::{process_figures, ProcessFigures};
-pub use error::{errno_name, FsError, FsResult};
+pub use error::{errno_name, is_no_space, FsError, FsResult};
 pub use fs::Fs;
 pub use handles::HandleCensus;
 pub use kernel_cache::{Forgotten, KernelCache};
@@ -31,3 +31,5 @@ pub use view_ops::WOULD_BLOCK;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_space;

@@ -147,7 +147,9 @@ pub(super) fn contain<T>(
         }
     };
     result.map_err(|e| {
-        if is_failure(e.errno) {
+        // Lack of room is said once, when it starts (the store logs it), not per request.
+        let expected = crate::core::is_no_space(e.errno) && fs.store().shortage().is_some();
+        if is_failure(e.errno) && !expected {
             let path = fs.describe(ino);
             tracing::warn!(op, path, errno = e.name(), "{}", e.message);
         } else {

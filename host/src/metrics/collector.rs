@@ -27,6 +27,7 @@
 //! | `lighthouse_fs_store_commits_total` | | batches committed to SQLite |
 //! | `lighthouse_fs_store_written_bytes_total` | | file content committed as write events |
 //! | `lighthouse_fs_store_failed` | | 1 when the store refuses changes |
+//! | `lighthouse_fs_store_state` | state | 1 for the store's state: `ok`, `degraded` (short of room), `failing` |
 //! | `lighthouse_fs_process_resident_memory_bytes` | | VmRSS |
 //! | `lighthouse_fs_process_open_fds` | | descriptors |
 //! | `lighthouse_fs_process_threads` | | threads |
@@ -406,6 +407,24 @@ impl Collector for MountCollector {
             MetricType::Gauge,
             u64::from(store.failure().is_some()),
         )?;
+        let state = if store.failure().is_some() {
+            "failing"
+        } else if store.shortage().is_some() {
+            "degraded"
+        } else {
+            "ok"
+        };
+        let mut family = encoder.encode_descriptor(
+            "lighthouse_fs_store_state",
+            "1 for the store's state (ok, degraded: short of room on its filesystem, failing), 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for s in ["ok", "degraded", "failing"] {
+            family
+                .encode_family(&[("state", s)])?
+                .encode_gauge(&u64::from(s == state))?;
+        }
 
         // The process.
         let process = process_figures();

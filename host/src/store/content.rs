@@ -121,8 +121,16 @@ impl ContentState {
             let (file, path) = objects.new_scratch()?;
             let mut len = 0;
             if keep > 0 {
-                if let Some(src) = self.reader(objects)? {
-                    len = copy_prefix(&src, &file, keep)?;
+                let copied = self
+                    .reader(objects)
+                    .and_then(|src| src.map_or(Ok(0), |src| copy_prefix(&src, &file, keep)));
+                match copied {
+                    Ok(n) => len = n,
+                    Err(e) => {
+                        // A copy that did not fit (a full disk) leaves no scratch file.
+                        let _ = std::fs::remove_file(&path);
+                        return Err(e);
+                    }
                 }
             }
             let hasher = (len == 0).then(|| (blake3::Hasher::new(), 0));
@@ -145,8 +153,19 @@ impl ContentState {
         data: &[u8],
     ) -> io::Result<()> {
         let s = self.scratch(objects, size)?;
-        s.file.write_all_at(data, offset)?;
         let end = offset + data.len() as u64;
+        if let Err(e) = s.file.write_all_at(data, offset) {
+            // A refused write leaves nothing behind: a full disk may have taken part of
+            // it, which is cut (so no commit can take bytes the caller was told failed),
+            // and an overwrite may have changed bytes the running hash has seen.
+            if end > s.len {
+                let _ = s.file.set_len(s.len);
+            }
+            if offset < s.len {
+                s.hasher = None;
+            }
+            return Err(e);
+        }
         match &mut s.hasher {
             Some((h, upto)) if *upto == offset && s.len == offset => {
                 h.update(data);

@@ -9,11 +9,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::event::{Change, Event};
+use super::space::{describe, Refusal, Space};
 use super::Hash;
 use crate::core::{Caller, FileKind, RenameFlags};
 
@@ -409,6 +410,10 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
 /// an fsync asks sooner): the "commit interval" of the durability contract. One fsync of
 /// the log per interval instead of per event.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(5);
+/// How often a batch the disk had no room for is tried again (sooner when an fsync waits).
+const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// How often an idle writer looks whether room came back to a store short of it.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The append side of the log: sequence numbers, the queue, the writer thread.
 ///
@@ -462,6 +467,11 @@ struct Queue {
 struct DurableState {
     seq: u64,
     failure: Option<String>,
+    /// The batch being committed did not fit on the disk, even with the reserve given
+    /// back: it is kept and tried again; meanwhile changes are refused with this errno.
+    stuck: Option<(i32, String)>,
+    /// Commit attempts made (a waiter on a stuck log waits for the next one's outcome).
+    attempts: u64,
     /// When the last batch committed (ns since the epoch), and how many have.
     last_commit_ns: Option<i64>,
     commits: u64,
@@ -483,7 +493,14 @@ impl LogWriter {
     /// `objects` is a directory on the filesystem that holds the content objects: before a
     /// batch that refers to new content commits, that filesystem is synced, so the log
     /// never points at bytes that a power loss could take back.
-    pub fn start(conn: Connection, head: u64, objects: std::fs::File) -> anyhow::Result<LogWriter> {
+    /// `space` is told when the disk has no room for a batch (it gives back its reserve),
+    /// and looked at while the writer is idle, so that room coming back is noticed.
+    pub fn start(
+        conn: Connection,
+        head: u64,
+        objects: std::fs::File,
+        space: Arc<Space>,
+    ) -> anyhow::Result<LogWriter> {
         let last_time: Option<i64> =
             conn.query_row("SELECT max(time_ns) FROM events", [], |r| r.get(0))?;
         let shared = Arc::new(Shared {
@@ -495,6 +512,8 @@ impl LogWriter {
             durable: Mutex::new(DurableState {
                 seq: head,
                 failure: None,
+                stuck: None,
+                attempts: 0,
                 last_commit_ns: None,
                 commits: 0,
             }),
@@ -503,7 +522,7 @@ impl LogWriter {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || writer_loop(conn, s, objects))
+            .spawn(move || writer_loop(conn, s, objects, space))
             .context("starting the event log writer")?;
         Ok(LogWriter {
             shared,
@@ -531,6 +550,49 @@ impl LogWriter {
     /// Why the log can no longer be written, if it cannot.
     pub fn failure(&self) -> Option<String> {
         self.shared.durable.lock().failure.clone()
+    }
+
+    /// Why the log refuses changes now: failed for good, or waiting for room.
+    pub fn refusal(&self) -> Option<Refusal> {
+        let state = self.shared.durable.lock();
+        if let Some(f) = &state.failure {
+            return Some(Refusal::Failed(f.clone()));
+        }
+        state
+            .stuck
+            .as_ref()
+            .map(|(errno, reason)| Refusal::NoSpace {
+                errno: *errno,
+                reason: reason.clone(),
+            })
+    }
+
+    /// Why the log refuses a change now, as [`refusal`](Self::refusal), except that a log
+    /// waiting for room tries again first (and this waits for that attempt): room that
+    /// came back is seen by the next change, not a retry interval later.
+    pub fn admit(&self) -> Option<Refusal> {
+        let mut state = self.shared.durable.lock();
+        if state.stuck.is_some() && state.failure.is_none() {
+            let at = state.attempts;
+            {
+                let mut q = self.shared.queue.lock();
+                q.sync_requested = true;
+                self.shared.wake.notify_one();
+            }
+            let deadline = Instant::now() + RETRY_INTERVAL;
+            while state.stuck.is_some() && state.attempts == at && state.failure.is_none() {
+                if self
+                    .shared
+                    .committed
+                    .wait_until(&mut state, deadline)
+                    .timed_out()
+                {
+                    break;
+                }
+            }
+        }
+        drop(state);
+        self.refusal()
     }
 
     /// Queue an event; returns its sequence number. Callers serialize appends with the
@@ -596,8 +658,10 @@ impl LogWriter {
         q.inflight.iter().chain(q.events.iter()).cloned().collect()
     }
 
-    /// Block until every event up to `seq` is committed to disk.
-    pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
+    /// Block until every event up to `seq` is committed to disk. While the disk has no
+    /// room for the log, answers at once with the shortage (the events stay queued and
+    /// commit when room comes back).
+    pub fn wait_durable(&self, seq: u64) -> Result<(), Refusal> {
         let mut state = self.shared.durable.lock();
         if state.seq < seq && state.failure.is_none() {
             // Someone waits: the writer commits now instead of at the end of its interval.
@@ -605,12 +669,27 @@ impl LogWriter {
             q.sync_requested = true;
             self.shared.wake.notify_one();
         }
+        let mut tried = None;
         loop {
             if state.seq >= seq {
                 return Ok(());
             }
             if let Some(f) = &state.failure {
-                return Err(f.clone());
+                return Err(Refusal::Failed(f.clone()));
+            }
+            if let Some((errno, reason)) = &state.stuck {
+                // The sync request above makes the writer try again now: answer with the
+                // outcome of that attempt, not of one made before room came back.
+                match tried {
+                    Some(at) if state.attempts > at => {
+                        return Err(Refusal::NoSpace {
+                            errno: *errno,
+                            reason: reason.clone(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => tried = Some(state.attempts),
+                }
             }
             self.shared.committed.wait(&mut state);
         }
@@ -635,13 +714,22 @@ impl Drop for LogWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, shared: Arc<Shared>, objects: std::fs::File) {
+fn writer_loop(
+    mut conn: Connection,
+    shared: Arc<Shared>,
+    objects: std::fs::File,
+    space: Arc<Space>,
+) {
     loop {
         let (batch, closing) = {
             let mut q = shared.queue.lock();
             while q.events.is_empty() && !q.closed {
                 q.sync_requested = false;
-                shared.wake.wait(&mut q);
+                let idle = shared.wake.wait_for(&mut q, PROBE_INTERVAL).timed_out();
+                if idle && space.is_short() {
+                    // Nobody may write for a while: notice room coming back anyway.
+                    MutexGuard::unlocked(&mut q, || space.recheck());
+                }
             }
             // Gather for one interval unless someone waits for durability or we close.
             let deadline = Instant::now() + COMMIT_INTERVAL;
@@ -654,7 +742,8 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, objects: std::fs::File
             q.inflight = Arc::new(std::mem::take(&mut q.events));
             (q.inflight.clone(), q.closed)
         };
-        let committed = batch.is_empty() || commit_batch(&mut conn, &shared, &objects, &batch);
+        let committed =
+            batch.is_empty() || commit_until_done(&mut conn, &shared, &objects, &space, &batch);
         shared.queue.lock().inflight = Arc::default();
         if !committed {
             break; // Nothing after a failed batch may commit, or the log would have a gap.
@@ -664,17 +753,114 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, objects: std::fs::File
         }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "checkpoint at close failed");
+        // The events are safe in the WAL, which the next open reads: no room for the
+        // checkpoint is only a shortage.
+        if let Some(errno) = no_space(&conn, &e) {
+            space.report(errno, &format!("checkpointing the event log: {e}"));
+        }
+        tracing::warn!(error = %e, "checkpoint at close failed (the log keeps its WAL file)");
     }
 }
 
-/// Commit one batch as one transaction; false when the log can no longer be written.
+/// Commit one batch; while the disk has no room for it, keep it and try again (the
+/// events after it wait: the log has no gaps). False when the log can no longer be
+/// written: a fault, or no room still when the store closes.
+fn commit_until_done(
+    conn: &mut Connection,
+    shared: &Shared,
+    objects: &std::fs::File,
+    space: &Space,
+    batch: &[Event],
+) -> bool {
+    let mut outcome = commit_batch(conn, shared, objects, space, batch);
+    if let Outcome::NoSpace(errno, _) = &outcome {
+        // The reserve is for this: the first time the log finds no room, the reserve
+        // goes back to the filesystem and the batch is tried again at once.
+        let released = !space.is_short();
+        space.report(*errno, "committing to the event log");
+        if released {
+            outcome = commit_batch(conn, shared, objects, space, batch);
+        }
+    }
+    let mut stuck_since = None;
+    loop {
+        let (errno, e) = match outcome {
+            Outcome::Committed => break,
+            Outcome::Failed => return false,
+            Outcome::NoSpace(errno, e) => (errno, e),
+        };
+        let closing = {
+            let mut state = shared.durable.lock();
+            if state.stuck.is_none() {
+                tracing::warn!(
+                    events = batch.len(),
+                    error = %e,
+                    "the event log has no room on disk: its events wait and changes answer {} \
+                     until there is room again",
+                    crate::core::errno_name(errno)
+                );
+                stuck_since = Some(Instant::now());
+            }
+            state.stuck = Some((
+                errno,
+                format!(
+                    "{} on the store's filesystem for the event log ({e})",
+                    describe(errno)
+                ),
+            ));
+            shared.committed.notify_all();
+            drop(state);
+            let mut q = shared.queue.lock();
+            if !q.closed && !q.sync_requested {
+                shared.wake.wait_for(&mut q, RETRY_INTERVAL);
+            }
+            q.sync_requested = false;
+            q.closed
+        };
+        space.recheck();
+        outcome = commit_batch(conn, shared, objects, space, batch);
+        if closing {
+            if let Outcome::NoSpace(_, e) = &outcome {
+                let reason = format!(
+                    "{} events could not be committed before the store closed: {} on its \
+                     filesystem ({e})",
+                    batch.len(),
+                    describe(errno)
+                );
+                tracing::error!("{reason}");
+                let mut state = shared.durable.lock();
+                state.stuck = None;
+                state.failure = Some(reason);
+                shared.committed.notify_all();
+                return false;
+            }
+        }
+    }
+    if let Some(since) = stuck_since {
+        tracing::info!(
+            waited_s = since.elapsed().as_secs_f64(),
+            "the event log commits again"
+        );
+    }
+    true
+}
+
+enum Outcome {
+    Committed,
+    /// The disk had no room (errno ENOSPC or EDQUOT); the transaction was rolled back.
+    NoSpace(i32, rusqlite::Error),
+    /// Any other error: the log can no longer be written.
+    Failed,
+}
+
+/// Commit one batch as one transaction.
 fn commit_batch(
     conn: &mut Connection,
     shared: &Shared,
     objects: &std::fs::File,
+    space: &Space,
     batch: &[Event],
-) -> bool {
+) -> Outcome {
     let last = batch.last().map(|e| e.seq).unwrap_or(0);
     if batch
         .iter()
@@ -684,7 +870,10 @@ fn commit_batch(
         // SAFETY: syncfs on a descriptor we own.
         if unsafe { libc::syncfs(objects.as_raw_fd()) } != 0 {
             let err = std::io::Error::last_os_error();
-            tracing::warn!(error = %err, "syncing the object store failed");
+            match super::space::no_space_errno(&err) {
+                Some(errno) => space.report(errno, &format!("syncing the object store: {err}")),
+                None => tracing::warn!(error = %err, "syncing the object store failed"),
+            }
         }
     }
     let result = (|| -> rusqlite::Result<()> {
@@ -695,22 +884,47 @@ fn commit_batch(
         tx.commit()
     })();
     let mut state = shared.durable.lock();
-    let ok = match result {
+    state.attempts += 1;
+    let outcome = match result {
         Ok(()) => {
             state.seq = last;
             state.last_commit_ns = Some(crate::core::now_ns());
             state.commits += 1;
-            true
+            state.stuck = None;
+            Outcome::Committed
         }
-        Err(e) => {
-            tracing::error!(error = %e, "event log commit failed; the filesystem refuses further changes");
-            state.failure = Some(format!("event log commit failed: {e}"));
-            false
-        }
+        Err(e) => match no_space(conn, &e) {
+            Some(errno) => Outcome::NoSpace(errno, e),
+            None => {
+                tracing::error!(error = %e, "event log commit failed; the filesystem refuses further changes");
+                state.failure = Some(format!("event log commit failed: {e}"));
+                Outcome::Failed
+            }
+        },
     };
     shared.committed.notify_all();
-    ok
+    outcome
 }
+
+/// Did SQLite fail for lack of room (SQLITE_FULL, or an I/O error whose system errno is
+/// ENOSPC or EDQUOT: a WAL or shm file that could not grow)? The errno to answer.
+fn no_space(conn: &Connection, e: &rusqlite::Error) -> Option<i32> {
+    let rusqlite::Error::SqliteFailure(f, _) = e else {
+        return None;
+    };
+    // SAFETY: the handle belongs to `conn`, alive for the call; the function only reads
+    // the errno SQLite kept of its last failed system call.
+    let sys = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+    match f.code {
+        rusqlite::ErrorCode::DiskFull if sys == libc::EDQUOT => Some(libc::EDQUOT),
+        rusqlite::ErrorCode::DiskFull => Some(libc::ENOSPC),
+        rusqlite::ErrorCode::SystemIoFailure if matches!(sys, libc::ENOSPC | libc::EDQUOT) => {
+            Some(sys)
+        }
+        _ => None,
+    }
+}
+
 /// Time of the first event: the live tree's root is as old as the store.
 pub fn read_first_time(conn: &Connection) -> anyhow::Result<Option<i64>> {
     Ok(conn.query_row("SELECT min(time_ns) FROM events", [], |r| r.get(0))?)

@@ -6,6 +6,7 @@
 //! STORE/events.db      the event log (SQLite, WAL); inspect with sqlite3
 //! STORE/objects/ab/…   file contents by hash, immutable
 //! STORE/scratch/       files being written (removed at start: uncommitted)
+//! STORE/reserve        room kept for the log, given back when the disk fills (space.rs)
 //! STORE/LOCK           held (flock) by the process that serves or edits the store
 //! ```
 
@@ -16,6 +17,7 @@ mod history;
 mod log;
 mod objects;
 mod projection;
+mod space;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -34,6 +36,7 @@ pub use history::{History, HistoryCacheStats, HistoryStats};
 pub use log::{Durable, FORMAT};
 pub use objects::{Hash, Objects};
 pub use projection::{NewNode, Node, Tree, NAME_MAX};
+pub use space::{no_space_errno, Refusal, Space, RESERVE_BYTES};
 
 use crate::core::{Caller, TimeNs};
 
@@ -44,6 +47,8 @@ const LOCK_FILE: &str = "LOCK";
 pub struct Store {
     dir: PathBuf,
     objects: Objects,
+    /// Room on the store's filesystem, and the reserve kept for the log.
+    space: Arc<Space>,
     log: log::LogWriter,
     /// A second connection for queries while the writer thread owns the first.
     reader: Mutex<Option<Connection>>,
@@ -66,6 +71,11 @@ impl Store {
     /// Refuses, touching nothing: a directory that holds other things, a store locked by
     /// another process, a log that is not ours or does not replay.
     pub fn open(dir: &Path) -> anyhow::Result<Opened> {
+        Self::open_reserving(dir, RESERVE_BYTES)
+    }
+
+    /// [`open`](Self::open) with a reserve of `reserve` bytes for the log.
+    pub fn open_reserving(dir: &Path, reserve: u64) -> anyhow::Result<Opened> {
         let dir = prepare_dir(dir)?;
         let mut lock = take_lock(&dir)?;
         let db_path = dir.join(DB_FILE);
@@ -76,14 +86,29 @@ impl Store {
         let reader = log::open_db(&db_path, false, true).map_err(|e| corrupt(&dir, e))?;
         let objects_dir = File::open(dir.join("objects"))
             .with_context(|| format!("opening objects of store {}", dir.display()))?;
-        let log = log::LogWriter::start(conn, head, objects_dir)?;
-        write_pid(&mut lock)
-            .with_context(|| format!("writing the lock file of {}", dir.display()))?;
+        let space = Arc::new(
+            Space::open(&dir, reserve)
+                .with_context(|| format!("allocating the reserve of store {}", dir.display()))?,
+        );
+        let log = log::LogWriter::start(conn, head, objects_dir, space.clone())?;
+        match write_pid(&mut lock) {
+            Ok(()) => {}
+            // The pid only names us in a second process's error: a full disk must not
+            // keep the store from opening.
+            Err(e) if no_space_errno(&e).is_some() => {
+                tracing::warn!(error = %e, "no room to write the pid in the lock file")
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("writing the lock file of {}", dir.display()))
+            }
+        }
         tracing::info!(store = %dir.display(), events = head, nodes = tree.len(), "store opened");
         Ok(Opened {
             store: Store {
                 dir,
                 objects,
+                space,
                 log,
                 reader: Mutex::new(Some(reader)),
                 history_stats: HistoryStats::default(),
@@ -136,6 +161,48 @@ impl Store {
         self.log.failure()
     }
 
+    /// Room on the store's filesystem.
+    pub fn space(&self) -> &Space {
+        &self.space
+    }
+
+    /// Why the store refuses any change now, metadata included: it failed (EIO), or the
+    /// log has no room even in its reserve (ENOSPC/EDQUOT, until there is room again).
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.log.refusal()
+    }
+
+    /// Before a change: [`refusal`](Self::refusal), except that a log waiting for room
+    /// tries again first, so room that came back is seen at once.
+    pub fn admit(&self) -> Result<(), Refusal> {
+        match self.log.admit() {
+            None => Ok(()),
+            Some(r) => Err(r),
+        }
+    }
+
+    /// Why the store refuses new file content now: [`admit`](Self::admit) refuses, or it
+    /// is short of room (checked again first, so room that came back is seen at once).
+    pub fn content_refusal(&self) -> Option<Refusal> {
+        if let Err(r) = self.admit() {
+            return Some(r);
+        }
+        if self.space.recheck() {
+            return None;
+        }
+        self.space.shortage()
+    }
+
+    /// Why the store is degraded without having failed: short of room, or its log
+    /// waiting for room (`None` when it is well, or failed: see [`failure`](Self::failure)).
+    pub fn shortage(&self) -> Option<Refusal> {
+        match self.log.refusal() {
+            Some(Refusal::Failed(_)) => None,
+            Some(stuck) => Some(stuck),
+            None => self.space.shortage(),
+        }
+    }
+
     /// How far the log is committed to disk.
     pub fn durable(&self) -> Durable {
         self.log.durable()
@@ -163,7 +230,7 @@ impl Store {
     }
 
     /// Wait until every event up to `seq` is on disk.
-    pub fn wait_durable(&self, seq: u64) -> Result<(), String> {
+    pub fn wait_durable(&self, seq: u64) -> Result<(), Refusal> {
         self.log.wait_durable(seq)
     }
 

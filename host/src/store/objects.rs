@@ -97,11 +97,12 @@ impl Objects {
     pub fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()> {
         let dest = self.path(hash);
         if dest.exists() {
-            // Same content is already stored: keep the one object.
-            fs::remove_file(scratch)?;
+            // Same content is already stored: keep the one object. Synced first: if
+            // that fails, the scratch copy is still there to commit again.
             if durable {
                 File::open(&dest)?.sync_all()?;
             }
+            fs::remove_file(scratch)?;
             return Ok(());
         }
         let dir = dest.parent().expect("object path has a parent");
