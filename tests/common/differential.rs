@@ -4,7 +4,7 @@
 //! differential test and by the side-by-side mounts' (where each operation goes through
 //! one mount or the other).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{symlink, DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -82,6 +82,12 @@ pub enum Op {
     Readdir {
         p: String,
     },
+    /// A FIFO or a device node (the tests run as root: CAP_MKNOD).
+    Mknod {
+        p: String,
+        mode: u32,
+        rdev: u64,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -94,6 +100,7 @@ pub enum Out {
         perm: u32,
         size: Option<u64>,
         nlink: Option<u64>,
+        rdev: Option<(u32, u32)>,
     },
     Names(Vec<String>),
     Target(PathBuf),
@@ -119,7 +126,11 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             trunc,
         } => {
             let mut o = OpenOptions::new();
-            o.write(true).mode(*mode).truncate(*trunc);
+            // Non-blocking: an open of a FIFO fails (ENXIO) instead of waiting for a reader.
+            o.write(true)
+                .mode(*mode)
+                .truncate(*trunc)
+                .custom_flags(libc::O_NONBLOCK);
             if *excl {
                 o.create_new(true);
             } else {
@@ -138,6 +149,7 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             let r = OpenOptions::new()
                 .write(true)
                 .append(*append)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(j(p))
                 .and_then(|mut f| {
                     if *append {
@@ -149,19 +161,23 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             res(r, |_| Out::Count(data.len()))
         }
         Op::Read { p, off, len } => {
-            let r = File::open(j(p)).and_then(|f| {
-                let mut buf = vec![0u8; *len];
-                let mut got = 0;
-                while got < *len {
-                    let n = f.read_at(&mut buf[got..], off + got as u64)?;
-                    if n == 0 {
-                        break;
+            let r = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(j(p))
+                .and_then(|f| {
+                    let mut buf = vec![0u8; *len];
+                    let mut got = 0;
+                    while got < *len {
+                        let n = f.read_at(&mut buf[got..], off + got as u64)?;
+                        if n == 0 {
+                            break;
+                        }
+                        got += n;
                     }
-                    got += n;
-                }
-                buf.truncate(got);
-                Ok(buf)
-            });
+                    buf.truncate(got);
+                    Ok(buf)
+                });
             res(r, |b| Out::Bytes(Content(b)))
         }
         Op::Truncate { p, len } => res(truncate(&j(p), *len), |_| Out::Unit),
@@ -187,6 +203,8 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
                     perm: md.mode() & 0o7777,
                     size: (!dir).then_some(md.size()),
                     nlink: (!dir).then_some(md.nlink()),
+                    rdev: matches!(kind, Kind::CharDev | Kind::BlockDev)
+                        .then(|| (libc::major(md.rdev()), libc::minor(md.rdev()))),
                 }
             })
         }
@@ -200,6 +218,7 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             });
             res(r, Out::Names)
         }
+        Op::Mknod { p, mode, rdev } => res(mknod(&j(p), *mode, *rdev), |_| Out::Unit),
     }
 }
 
@@ -331,9 +350,15 @@ pub fn gen_op(rng: &mut SmallRng, ents: &[(String, Kind)]) -> Op {
             p: pick(rng, ents, None),
             mode: rng.random_range(0..=0o777),
         },
-        87..=94 => Op::Stat {
+        87..=92 => Op::Stat {
             p: pick(rng, ents, None),
             follow: rng.random_bool(0.5),
+        },
+        93..=94 => Op::Mknod {
+            p: new_path(rng, ents),
+            mode: [libc::S_IFIFO, libc::S_IFCHR, libc::S_IFBLK][rng.random_range(0..3)]
+                | rng.random_range(0..=0o777),
+            rdev: libc::makedev(rng.random_range(0..300), rng.random_range(0..70_000)),
         },
         _ => Op::Readdir {
             p: if rng.random_bool(0.3) {

@@ -84,6 +84,25 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
                     tracing::warn!(path = rel, "sockets are not exported");
                     return Ok(());
                 }
+                FileKind::CharDev | FileKind::BlockDev if !is_root => {
+                    tracing::warn!(path = rel, "device nodes are exported only as root");
+                    return Ok(());
+                }
+                FileKind::CharDev | FileKind::BlockDev => {
+                    let kind = if node.attr.kind == FileKind::CharDev {
+                        nix::sys::stat::SFlag::S_IFCHR
+                    } else {
+                        nix::sys::stat::SFlag::S_IFBLK
+                    };
+                    // The store keeps the kernel's 32-bit encoding, which is also the low
+                    // bits of a userspace dev_t.
+                    nix::sys::stat::mknod(
+                        &target,
+                        kind,
+                        nix::sys::stat::Mode::from_bits_truncate(0o600),
+                        u64::from(node.attr.rdev),
+                    )?
+                }
             }
             finish(&target, &node.attr, is_root)?;
             exported.insert(node.attr.ino, target.clone());

@@ -21,8 +21,13 @@ fn kind_out(kind: FileKind) -> NodeKind {
     match kind {
         FileKind::Dir => NodeKind::Directory,
         FileKind::Symlink => NodeKind::Symlink,
-        // FIFOs and sockets have no bytes to show in the past: plain (empty) files.
-        FileKind::File | FileKind::Fifo | FileKind::Socket => NodeKind::File,
+        // FIFOs, sockets and devices have no bytes to show in the past: plain (empty)
+        // files (the contract has no other kinds).
+        FileKind::File
+        | FileKind::Fifo
+        | FileKind::Socket
+        | FileKind::CharDev
+        | FileKind::BlockDev => NodeKind::File,
     }
 }
 
