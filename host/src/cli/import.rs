@@ -137,6 +137,17 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             })?;
         } else {
             tracing::warn!(path = %entry.path().display(), "skipped: a socket");
+            bar.inc(1);
+            continue;
+        }
+        for (name, value) in super::xattrs::read(entry.path())
+            .with_context(|| format!("reading extended attributes of {}", entry.path().display()))?
+        {
+            apply(Change::SetXattr {
+                path: path.clone(),
+                name: name.into(),
+                value: value.into(),
+            })?;
         }
         bar.inc(1);
     }

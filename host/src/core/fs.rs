@@ -20,6 +20,8 @@ use crate::fs_err;
 use crate::policy::Access;
 use crate::store::{self, Change, Content, ContentState, NewNode, Store, Tree, NAME_MAX};
 
+mod xattr;
+
 /// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
 const MAX_FILE_SIZE: u64 = 1 << 50;
 /// Longest symlink target, as Linux's PATH_MAX.

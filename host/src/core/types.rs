@@ -244,6 +244,14 @@ pub struct DirItem {
     pub name: Arc<str>,
 }
 
+/// The answer of `getxattr`/`listxattr`: the size the caller's buffer needs (it asked
+/// with size 0), or the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XattrReply {
+    Size(u32),
+    Data(Vec<u8>),
+}
+
 /// `statfs` figures, in `bsize` blocks.
 #[derive(Debug, Clone, Copy)]
 pub struct StatFs {

@@ -12,7 +12,8 @@ use ::fuser::{
     AccessFlags, BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
     FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags,
     RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL, TimeOrNow, WriteFlags,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
+    WriteFlags,
 };
 use anyhow::Context;
 
@@ -22,7 +23,7 @@ use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
     ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Mount, Op,
-    Opened, SetAttr, TimeSpec,
+    Opened, SetAttr, TimeSpec, XattrReply,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is exactly the set
@@ -263,6 +264,14 @@ fn reply_entry(reply: ReplyEntry, result: Result<Entry, i32>) {
 fn reply_empty(reply: ReplyEmpty, result: Result<(), i32>) {
     match result {
         Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+fn reply_xattr(reply: ReplyXattr, result: Result<XattrReply, i32>) {
+    match result {
+        Ok(XattrReply::Size(size)) => reply.size(size),
+        Ok(XattrReply::Data(data)) => reply.data(&data),
         Err(e) => reply.error(errno(e)),
     }
 }
@@ -762,6 +771,55 @@ impl Filesystem for FuserFs {
             reply,
             run(&self.life, Op::Fallocate, ino.0, || {
                 self.fs.fallocate(&c, ino.0, fh.0, offset, length, mode)
+            }),
+        );
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let c = self.caller(req);
+        reply_empty(
+            reply,
+            run(&self.life, Op::Setxattr, ino.0, || {
+                self.fs.setxattr(&c, ino.0, name, value, flags)
+            }),
+        );
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let c = self.caller(req);
+        reply_xattr(
+            reply,
+            run(&self.life, Op::Getxattr, ino.0, || {
+                self.fs.getxattr(&c, ino.0, name, size)
+            }),
+        );
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let c = self.caller(req);
+        reply_xattr(
+            reply,
+            run(&self.life, Op::Listxattr, ino.0, || {
+                self.fs.listxattr(&c, ino.0, size)
+            }),
+        );
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let c = self.caller(req);
+        reply_empty(
+            reply,
+            run(&self.life, Op::Removexattr, ino.0, || {
+                self.fs.removexattr(&c, ino.0, name)
             }),
         );
     }

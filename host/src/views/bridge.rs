@@ -44,6 +44,8 @@ fn error_out(e: FsError) -> ViewError {
 fn event_out(e: Event) -> vt::EventInfo {
     let (size, hash) = match &e.change {
         crate::store::Change::Write { size, hash, .. } => (Some(*size), hash.map(|h| h.to_hex())),
+        // path2 names the attribute; its size is the value's.
+        crate::store::Change::SetXattr { value, .. } => (Some(value.len() as u64), None),
         _ => (None, None),
     };
     vt::EventInfo {
