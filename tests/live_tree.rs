@@ -1089,3 +1089,72 @@ fn harness_run_as() {
     assert_eq!(r.result, Ok(()));
     assert!(r.pid > 0 && r.pid != std::process::id());
 }
+
+/// The modes after each way of dropping set-ID bits, in `dir`.
+fn set_id_cases(dir: &Path) -> Vec<(&'static str, u32)> {
+    let cases: [(&str, u32); 6] = [
+        ("write", 0o6775),
+        ("write-sgid-no-gx", 0o2764),
+        ("truncate", 0o6775),
+        ("open-trunc", 0o6775),
+        ("chown", 0o6775),
+        ("root-write", 0o6775),
+    ];
+    for (name, mode) in cases {
+        let p = dir.join(name);
+        fs::write(&p, b"data").unwrap();
+        lchown(&p, 1000, 1000).unwrap();
+        chmod(&p, mode).unwrap();
+    }
+    let q = |n: &str| dir.join(n);
+    let w = |p: PathBuf| {
+        move || {
+            OpenOptions::new()
+                .write(true)
+                .open(&p)?
+                .write_all_at(b"x", 1)
+        }
+    };
+    assert_eq!(run_as(1000, 1000, w(q("write"))), Ok(()));
+    assert_eq!(run_as(1000, 1000, w(q("write-sgid-no-gx"))), Ok(()));
+    let t = q("truncate");
+    assert_eq!(run_as(1000, 1000, move || truncate(&t, 1)), Ok(()));
+    let o = q("open-trunc");
+    assert_eq!(
+        run_as(1000, 1000, move || OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&o)
+            .map(drop)),
+        Ok(())
+    );
+    lchown(&q("chown"), 1001, 1001).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(q("root-write"))
+        .unwrap()
+        .write_all_at(b"x", 1)
+        .unwrap();
+    cases.iter().map(|(n, _)| (*n, mode_of(&q(n)))).collect()
+}
+
+both_backends! {
+    fn set_id_bits_are_dropped_as_on_tmpfs(backend: Backend) {
+        let reference = Tmpfs::new();
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let want = set_id_cases(reference.path());
+        // Spelled out: a write, truncate or O_TRUNC open by the owner, and any chown, drop
+        // set-user-ID and (with group execute) set-group-ID; root's write keeps them.
+        assert_eq!(
+            want,
+            [("write", 0o775), ("write-sgid-no-gx", 0o2764), ("truncate", 0o775), ("open-trunc", 0o775), ("chown", 0o775), ("root-write", 0o6775)]
+        );
+        assert_eq!(set_id_cases(&m.current()), want, "[{backend}] as tmpfs");
+        let live = snapshot(&m.current(), SnapOpts::FULL);
+        m.stop();
+        let m = Mount::start(backend, &store);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::FULL), &live, &format!("[{backend}] after remount"));
+        m.stop();
+    }
+}

@@ -26,12 +26,15 @@ use crate::core::{
     Opened, SetAttr, TimeSpec, XattrReply,
 };
 
-/// INIT capabilities, each requested when the kernel offers it. This is exactly the set
-/// fuse3 0.10 answers with (it is hard-wired there), minus FUSE_POSIX_ACL which both
-/// adapters avoid: both backends must negotiate alike. Notably absent:
+/// INIT capabilities, each requested when the kernel offers it. This is the set fuse3
+/// 0.10 answers with (it is hard-wired there), minus FUSE_POSIX_ACL which both adapters
+/// avoid, plus FUSE_HANDLE_KILLPRIV_V2, which fuse3 cannot ask for: with it the kernel
+/// marks the superblock SB_NOSEC and stops asking GETXATTR(security.capability) before
+/// every write to an inode it has checked once, and leaves dropping set-ID bits to the
+/// core (which does it on both backends alike: `Fs::drop_suid_sgid`). Notably absent:
 /// FUSE_WRITEBACK_CACHE (the core must see every write), FUSE_DONT_MASK (the kernel
 /// applies the umask), FUSE_POSIX_LOCKS/FLOCK_LOCKS (locks stay local to the kernel).
-const CAPABILITIES: [InitFlags; 15] = [
+const CAPABILITIES: [InitFlags; 16] = [
     InitFlags::FUSE_ASYNC_READ,
     InitFlags::FUSE_FILE_OPS,
     InitFlags::FUSE_ATOMIC_O_TRUNC,
@@ -47,6 +50,7 @@ const CAPABILITIES: [InitFlags; 15] = [
     InitFlags::FUSE_PARALLEL_DIROPS,
     InitFlags::FUSE_MAX_PAGES,
     InitFlags::FUSE_CACHE_SYMLINKS,
+    InitFlags::FUSE_HANDLE_KILLPRIV_V2,
 ];
 
 /// Mount `fs` with fuser and serve it until the mount goes away or `stop` fires.
@@ -545,14 +549,15 @@ impl Filesystem for FuserFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         let c = self.caller(req);
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         match run(&self.life, Op::Write, ino.0, || {
-            self.fs.write(&c, ino.0, fh.0, offset, data)
+            self.fs.write_dropping(&c, ino.0, fh.0, offset, data, kill)
         }) {
             Ok(written) => reply.written(written),
             Err(e) => reply.error(errno(e)),
