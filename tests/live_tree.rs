@@ -613,12 +613,19 @@ both_backends! {
         }
         open_flags(&p("null"), libc::O_PATH).unwrap();
 
-        // Only root may create devices: the kernel checks CAP_MKNOD before FUSE sees it.
+        // Only root may create devices: the kernel checks CAP_MKNOD before FUSE sees it
+        // (no MKNOD request reaches the daemon).
         fs::create_dir(p("open")).unwrap();
         chmod(&p("open"), 0o777).unwrap();
         let (dev, fifo) = (p("open/dev"), p("open/fifo"));
+        let mknods = || {
+            let perf = json::parse(&fs::read_to_string(m.root().join("debug/performance.json")).unwrap()).unwrap();
+            perf.at(&["ops", "mknod", "count"]).and_then(|c| c.as_u64()).unwrap_or(0)
+        };
+        let before = mknods();
         assert_eq!(run_as(1000, 1000, || mknod(&dev, libc::S_IFCHR | 0o644, libc::makedev(1, 3))), Err(libc::EPERM), "mknod c as uid 1000");
         assert_eq!(run_as(1000, 1000, || mknod(&dev, libc::S_IFBLK | 0o644, libc::makedev(7, 0))), Err(libc::EPERM), "mknod b as uid 1000");
+        assert_eq!(mknods(), before, "[{backend}] the kernel refused before any MKNOD request");
         assert_errno(fs::symlink_metadata(&dev), libc::ENOENT, "no device node left behind");
         assert_eq!(run_as(1000, 1000, || mknod(&fifo, libc::S_IFIFO | 0o644, 0)), Ok(()), "a FIFO needs no privilege");
         mknod(&p("reg"), libc::S_IFREG | 0o640, 0).unwrap();
