@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 
@@ -259,6 +259,31 @@ fn as_other(root: &Path) -> Vec<(&'static str, i32)> {
     ]
 }
 
+/// The names left on a file with a file capability after a write to it (the kernel drops
+/// `security.capability` on a write, as it drops set-ID bits).
+fn capability_after_write(dir: &Path) -> Vec<String> {
+    let f = dir.join("capfile");
+    fs::write(&f, b"data").unwrap();
+    // struct vfs_cap_data, revision 2, effective: CAP_NET_BIND_SERVICE permitted.
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    set(&f, "security.capability", &cap).unwrap();
+    set(&f, "user.keep", b"k").unwrap();
+    assert_eq!(get(&f, "security.capability").unwrap(), cap);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .write_all(b"X")
+        .unwrap();
+    match xattr_call(&f, &XattrCall::List { size: 1000 }).unwrap() {
+        Out::Names(n) => n,
+        other => panic!("{other:?}"),
+    }
+}
+
 both_backends! {
     fn errno_matrix_as_tmpfs(backend: Backend) {
         let reference = Tmpfs::new();
@@ -296,6 +321,12 @@ both_backends! {
         let acl = [2u8, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff];
         assert_errno(get(&cur.join("f"), "system.posix_acl_access"), libc::EOPNOTSUPP, "get an ACL");
         assert_errno(set(&cur.join("f"), "system.posix_acl_access", &acl), libc::EOPNOTSUPP, "set an ACL");
+
+        // A write drops a file capability, as on tmpfs (on fuser too, under
+        // FUSE_HANDLE_KILLPRIV_V2: the kernel still asks and removes it).
+        let want = capability_after_write(reference.path());
+        assert_eq!(want, ["user.keep"]);
+        assert_eq!(capability_after_write(&cur), want, "[{backend}] security.capability after a write");
 
         // Replayed at remount: every attribute, byte for byte.
         let before = dump(&cur);
