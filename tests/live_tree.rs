@@ -566,25 +566,127 @@ both_backends! {
     }
 }
 
+/// (major, minor) and kind bits of a path's st_rdev / st_mode, without following it.
+fn dev_of(p: &Path) -> (u32, u32, u32) {
+    let md = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("lstat {}: {e}", p.display()));
+    (
+        md.mode() & libc::S_IFMT,
+        libc::major(md.rdev()),
+        libc::minor(md.rdev()),
+    )
+}
+
+fn open_flags(p: &Path, flags: i32) -> io::Result<()> {
+    let c = cpath(p);
+    let fd = check(unsafe { libc::open(c.as_ptr(), flags) })?;
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 both_backends! {
-    fn mknod_xattr_statfs(backend: Backend) {
+    fn device_nodes(backend: Backend) {
         let (_t, store) = fresh_store();
         let m = Mount::start(backend, &store);
         let p = |s: &str| m.path(s);
+        let mount_opts = fs::read_to_string("/proc/self/mounts").unwrap();
+        let line = mount_opts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(m.root().to_str().unwrap()))
+            .expect("the mount is in /proc/self/mounts");
+        assert!(line.split(' ').nth(3).unwrap().split(',').any(|o| o == "nodev"), "[{backend}] mounted nodev: {line}");
 
-        assert_errno(mknod(&p("chr"), libc::S_IFCHR | 0o644, libc::makedev(1, 3)), libc::EPERM, "mknod char device");
-        assert_errno(mknod(&p("blk"), libc::S_IFBLK | 0o644, libc::makedev(7, 0)), libc::EPERM, "mknod block device");
-        assert_errno(fs::symlink_metadata(p("chr")), libc::ENOENT, "no device node left behind");
+        // root (CAP_MKNOD) creates both kinds; mode, kind and rdev are kept.
+        mknod(&p("null"), libc::S_IFCHR | 0o666, libc::makedev(1, 3)).unwrap();
+        mknod(&p("loop"), libc::S_IFBLK | 0o640, libc::makedev(7, 0)).unwrap();
+        mknod(&p("big"), libc::S_IFCHR | 0o600, libc::makedev(259, 70000)).unwrap();
+        assert_eq!(dev_of(&p("null")), (libc::S_IFCHR, 1, 3));
+        assert_eq!(dev_of(&p("loop")), (libc::S_IFBLK, 7, 0));
+        assert_eq!(dev_of(&p("big")), (libc::S_IFCHR, 259, 70000), "a major above 255, a minor above 65535");
+        assert_eq!(mode_of(&p("null")), 0o666 & !umask());
+        assert_errno(mknod(&p("null"), libc::S_IFCHR | 0o600, libc::makedev(1, 3)), libc::EEXIST, "mknod over a name");
+
+        // nodev: opening one never reaches a device. The kernel refuses before any FUSE
+        // request (may_open_dev): EACCES, for reading, writing and non-blocking alike.
+        for flags in [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR | libc::O_NONBLOCK] {
+            assert_errno(open_flags(&p("null"), flags), libc::EACCES, "open a char device on a nodev mount");
+            assert_errno(open_flags(&p("loop"), flags), libc::EACCES, "open a block device on a nodev mount");
+        }
+        open_flags(&p("null"), libc::O_PATH).unwrap();
+
+        // Only root may create devices: the kernel checks CAP_MKNOD before FUSE sees it
+        // (no MKNOD request reaches the daemon).
+        fs::create_dir(p("open")).unwrap();
+        chmod(&p("open"), 0o777).unwrap();
+        let (dev, fifo) = (p("open/dev"), p("open/fifo"));
+        let mknods = || {
+            let perf = json::parse(&fs::read_to_string(m.root().join("debug/performance.json")).unwrap()).unwrap();
+            perf.at(&["ops", "mknod", "count"]).and_then(|c| c.as_u64()).unwrap_or(0)
+        };
+        let before = mknods();
+        assert_eq!(run_as(1000, 1000, || mknod(&dev, libc::S_IFCHR | 0o644, libc::makedev(1, 3))), Err(libc::EPERM), "mknod c as uid 1000");
+        assert_eq!(run_as(1000, 1000, || mknod(&dev, libc::S_IFBLK | 0o644, libc::makedev(7, 0))), Err(libc::EPERM), "mknod b as uid 1000");
+        assert_eq!(mknods(), before, "[{backend}] the kernel refused before any MKNOD request");
+        assert_errno(fs::symlink_metadata(&dev), libc::ENOENT, "no device node left behind");
+        assert_eq!(run_as(1000, 1000, || mknod(&fifo, libc::S_IFIFO | 0o644, 0)), Ok(()), "a FIFO needs no privilege");
         mknod(&p("reg"), libc::S_IFREG | 0o640, 0).unwrap();
-        let md = fs::symlink_metadata(p("reg")).unwrap();
-        assert!(md.is_file(), "mknod S_IFREG makes a regular file");
-        assert_eq!(md.len(), 0);
-        assert_eq!(md.mode() & 0o777, 0o640 & !umask());
-        assert_errno(mknod(&p("reg"), libc::S_IFREG | 0o640, 0), libc::EEXIST, "mknod existing");
+        assert!(fs::symlink_metadata(p("reg")).unwrap().is_file(), "mknod S_IFREG makes a regular file");
 
-        // xattrs are not supported.
+        // The usual fixtures: link, rename, chmod, chown, utimens, unlink.
+        fs::hard_link(p("null"), p("null2")).unwrap();
+        assert_eq!(fs::symlink_metadata(p("null")).unwrap().nlink(), 2);
+        fs::rename(p("null2"), p("open/null3")).unwrap();
+        chmod(&p("open/null3"), 0o604).unwrap();
+        lchown(&p("open/null3"), 5, 7).unwrap();
+        utimensat(&p("open/null3"), (1000, 5), (2000, 6), libc::AT_SYMLINK_NOFOLLOW).unwrap();
+        let md = fs::symlink_metadata(p("null")).unwrap();
+        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid(), md.mtime(), md.mtime_nsec(), md.atime()), (0o604, 5, 7, 2000, 6, 1000), "the other name sees the inode's changes");
+        assert_eq!(dev_of(&p("open/null3")), (libc::S_IFCHR, 1, 3));
+        assert_errno(fs::create_dir(p("loop/x")), libc::ENOTDIR, "a device is not a directory");
+        fs::rename(p("reg"), p("loop")).unwrap();
+        assert!(fs::symlink_metadata(p("loop")).unwrap().is_file(), "rename over a device node");
+        mknod(&p("loop"), libc::S_IFBLK | 0o640, libc::makedev(7, 0)).unwrap_err();
+        fs::remove_file(p("loop")).unwrap();
+        mknod(&p("loop"), libc::S_IFBLK | 0o640, libc::makedev(7, 1)).unwrap();
+        fs::remove_file(p("open/null3")).unwrap();
+        assert_eq!(fs::symlink_metadata(p("null")).unwrap().nlink(), 1);
+
+        // Replayed at remount exactly.
+        let want = snapshot(&m.current(), SnapOpts::FULL);
+        assert_eq!(want["big"].rdev, Some((259, 70000)));
+        m.stop();
+        let m = Mount::start(backend, &store);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::FULL), &want, &format!("[{backend}] devices after remount"));
+
+        // history/: as FIFOs, empty files of the contract's kinds, with no bytes to read.
+        fs::File::open(m.current()).unwrap().sync_all().unwrap();
+        let h = m.root().join("history/-0s");
+        for name in ["null", "loop", "open/fifo"] {
+            let md = fs::symlink_metadata(h.join(name)).unwrap();
+            assert!(md.is_file() && md.len() == 0, "[{backend}] {name} in history is an empty file");
+            assert_errno(fs::read(h.join(name)), libc::EINVAL, &format!("[{backend}] read {name} in history"));
+        }
+        m.stop();
+
+        // export writes them with mknod (as root): kind, rdev, mode, owner, times.
+        let (_d, dest) = temp_dir("lhfs-export-");
+        export(&dest, &store, None);
+        assert_trees_eq(&snapshot(&dest, SnapOpts::FULL), &want, &format!("[{backend}] export of devices"));
+
+        // import reads them back (and FIFOs).
+        let (_s2, store2) = fresh_store();
+        import(&dest, &store2);
+        let m = Mount::start(backend, &store2);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::SHAPE), &snapshot(&dest, SnapOpts::SHAPE), &format!("[{backend}] import of devices"));
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn statfs_and_fsync(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let p = |s: &str| m.path(s);
         fs::write(p("x"), b"x").unwrap();
-        assert_errno(setxattr(&p("x"), "user.test", b"v"), libc::EOPNOTSUPP, "setxattr");
 
         // statfs answers on the root and inside current/.
         let st = statfs(m.root()).unwrap();
@@ -993,4 +1095,73 @@ fn harness_run_as() {
     });
     assert_eq!(r.result, Ok(()));
     assert!(r.pid > 0 && r.pid != std::process::id());
+}
+
+/// The modes after each way of dropping set-ID bits, in `dir`.
+fn set_id_cases(dir: &Path) -> Vec<(&'static str, u32)> {
+    let cases: [(&str, u32); 6] = [
+        ("write", 0o6775),
+        ("write-sgid-no-gx", 0o2764),
+        ("truncate", 0o6775),
+        ("open-trunc", 0o6775),
+        ("chown", 0o6775),
+        ("root-write", 0o6775),
+    ];
+    for (name, mode) in cases {
+        let p = dir.join(name);
+        fs::write(&p, b"data").unwrap();
+        lchown(&p, 1000, 1000).unwrap();
+        chmod(&p, mode).unwrap();
+    }
+    let q = |n: &str| dir.join(n);
+    let w = |p: PathBuf| {
+        move || {
+            OpenOptions::new()
+                .write(true)
+                .open(&p)?
+                .write_all_at(b"x", 1)
+        }
+    };
+    assert_eq!(run_as(1000, 1000, w(q("write"))), Ok(()));
+    assert_eq!(run_as(1000, 1000, w(q("write-sgid-no-gx"))), Ok(()));
+    let t = q("truncate");
+    assert_eq!(run_as(1000, 1000, move || truncate(&t, 1)), Ok(()));
+    let o = q("open-trunc");
+    assert_eq!(
+        run_as(1000, 1000, move || OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&o)
+            .map(drop)),
+        Ok(())
+    );
+    lchown(&q("chown"), 1001, 1001).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(q("root-write"))
+        .unwrap()
+        .write_all_at(b"x", 1)
+        .unwrap();
+    cases.iter().map(|(n, _)| (*n, mode_of(&q(n)))).collect()
+}
+
+both_backends! {
+    fn set_id_bits_are_dropped_as_on_tmpfs(backend: Backend) {
+        let reference = Tmpfs::new();
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let want = set_id_cases(reference.path());
+        // Spelled out: a write, truncate or O_TRUNC open by the owner, and any chown, drop
+        // set-user-ID and (with group execute) set-group-ID; root's write keeps them.
+        assert_eq!(
+            want,
+            [("write", 0o775), ("write-sgid-no-gx", 0o2764), ("truncate", 0o775), ("open-trunc", 0o775), ("chown", 0o775), ("root-write", 0o6775)]
+        );
+        assert_eq!(set_id_cases(&m.current()), want, "[{backend}] as tmpfs");
+        let live = snapshot(&m.current(), SnapOpts::FULL);
+        m.stop();
+        let m = Mount::start(backend, &store);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::FULL), &live, &format!("[{backend}] after remount"));
+        m.stop();
+    }
 }

@@ -313,6 +313,66 @@ both_backends! {
     }
 }
 
+/// `setxattr` of `name` on `p` (not following a symlink).
+fn set_xattr(p: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let (c, n) = (cpath(p), std::ffi::CString::new(name).unwrap());
+    check(unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `getxattr` of `name` on `p` into a 64-byte buffer.
+fn get_xattr(p: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    let (c, n) = (cpath(p), std::ffi::CString::new(name).unwrap());
+    let mut buf = [0u8; 64];
+    let got =
+        unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(buf[..got as usize].to_vec())
+}
+
+both_backends! {
+    fn extended_attributes_need_read_and_write(backend: Backend) {
+        let s = setup();
+        let m = start(backend, &s, &[]);
+        let root = m.root().to_path_buf();
+        fs::write(m.path("doc"), b"the doc").unwrap();
+        set_xattr(&m.path("doc"), "user.k", b"v").unwrap();
+        let r = root.clone();
+        let seen = session_as(REVIEWER_UID, REVIEWER_UID, move |out| {
+            let d = r.join("current/doc");
+            out.push(outcome(get_xattr(&d, "user.k")));
+            out.push(outcome(set_xattr(&d, "user.k", b"x")));
+            let (c, n) = (cpath(&d), std::ffi::CString::new("user.k").unwrap());
+            out.push(outcome(check(unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) })));
+        });
+        assert_eq!(seen, ["ok", "EACCES", "EACCES"], "[{backend}] reviewer: get, not set or remove");
+        let r = root.clone();
+        let seen = session_as(NOBODY_UID, NOBODY_UID, move |out| {
+            out.push(outcome(get_xattr(&r.join("current/doc"), "user.k")));
+        });
+        assert_eq!(seen, ["EACCES"], "[{backend}] an agent without read may not get");
+        let r = root.clone();
+        let seen = session_as(4201, WRITER_GID, move |out| {
+            out.push(outcome(set_xattr(&r.join("current/doc"), "user.k", b"by the writer")));
+        });
+        assert_eq!(seen, ["ok"], "[{backend}] writer: the policy, not the mode bits, decides");
+        assert_eq!(get_xattr(&m.path("doc"), "user.k").unwrap(), b"by the writer");
+        assert!(audited(&m, "reviewer", "setxattr", "/current/doc", "denied"), "{:#?}", audit_lines(&m));
+        assert!(audited(&m, "reviewer", "removexattr", "/current/doc", "denied"));
+        m.stop();
+    }
+}
+
 both_backends! {
     fn token_binding_gives_rights_per_session_until_expiry(backend: Backend) {
         let s = setup();

@@ -4,7 +4,7 @@
 //! differential test and by the side-by-side mounts' (where each operation goes through
 //! one mount or the other).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{symlink, DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -82,6 +82,106 @@ pub enum Op {
     Readdir {
         p: String,
     },
+    /// An extended attribute call (the l* variants: a symlink's own).
+    Xattr {
+        p: String,
+        call: XattrCall,
+    },
+    /// A FIFO or a device node (the tests run as root: CAP_MKNOD).
+    Mknod {
+        p: String,
+        mode: u32,
+        rdev: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum XattrCall {
+    Set {
+        name: &'static str,
+        len: usize,
+        seed: u64,
+        flags: i32,
+    },
+    /// With a buffer of `size` bytes (0: ask the size).
+    Get {
+        name: &'static str,
+        size: usize,
+    },
+    List {
+        size: usize,
+    },
+    Remove {
+        name: &'static str,
+    },
+}
+
+pub const XATTR_NAMES: [&str; 4] = ["user.a", "user.b", "trusted.t", "security.s"];
+
+/// Run one extended attribute call on `path` as the syscall answers it.
+pub fn xattr_call(path: &Path, call: &XattrCall) -> io::Result<Out> {
+    use std::ffi::CString;
+    let c = cpath(path);
+    let n = |name: &str| CString::new(name).unwrap();
+    match call {
+        XattrCall::Set {
+            name,
+            len,
+            seed,
+            flags,
+        } => {
+            let v = pattern(*seed, *len);
+            let name = n(name);
+            check(unsafe {
+                libc::lsetxattr(
+                    c.as_ptr(),
+                    name.as_ptr(),
+                    v.as_ptr().cast(),
+                    v.len(),
+                    *flags,
+                )
+            })
+            .map(|_| Out::Unit)
+        }
+        XattrCall::Get { name, size } => {
+            let name = n(name);
+            let mut buf = vec![0u8; *size];
+            let got = unsafe {
+                libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), *size)
+            };
+            if got < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if *size == 0 {
+                return Ok(Out::Count(got as usize));
+            }
+            buf.truncate(got as usize);
+            Ok(Out::Bytes(Content(buf)))
+        }
+        XattrCall::List { size } => {
+            let mut buf = vec![0u8; *size];
+            let got = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), *size) };
+            if got < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if *size == 0 {
+                return Ok(Out::Count(got as usize));
+            }
+            buf.truncate(got as usize);
+            // The order of the list is the filesystem's: compare the set of names.
+            let mut names: Vec<String> = buf
+                .split(|&b| b == 0)
+                .filter(|n| !n.is_empty())
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .collect();
+            names.sort();
+            Ok(Out::Names(names))
+        }
+        XattrCall::Remove { name } => {
+            let name = n(name);
+            check(unsafe { libc::lremovexattr(c.as_ptr(), name.as_ptr()) }).map(|_| Out::Unit)
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -94,6 +194,7 @@ pub enum Out {
         perm: u32,
         size: Option<u64>,
         nlink: Option<u64>,
+        rdev: Option<(u32, u32)>,
     },
     Names(Vec<String>),
     Target(PathBuf),
@@ -119,7 +220,11 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             trunc,
         } => {
             let mut o = OpenOptions::new();
-            o.write(true).mode(*mode).truncate(*trunc);
+            // Non-blocking: an open of a FIFO fails (ENXIO) instead of waiting for a reader.
+            o.write(true)
+                .mode(*mode)
+                .truncate(*trunc)
+                .custom_flags(libc::O_NONBLOCK);
             if *excl {
                 o.create_new(true);
             } else {
@@ -138,6 +243,7 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             let r = OpenOptions::new()
                 .write(true)
                 .append(*append)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(j(p))
                 .and_then(|mut f| {
                     if *append {
@@ -149,19 +255,23 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             res(r, |_| Out::Count(data.len()))
         }
         Op::Read { p, off, len } => {
-            let r = File::open(j(p)).and_then(|f| {
-                let mut buf = vec![0u8; *len];
-                let mut got = 0;
-                while got < *len {
-                    let n = f.read_at(&mut buf[got..], off + got as u64)?;
-                    if n == 0 {
-                        break;
+            let r = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(j(p))
+                .and_then(|f| {
+                    let mut buf = vec![0u8; *len];
+                    let mut got = 0;
+                    while got < *len {
+                        let n = f.read_at(&mut buf[got..], off + got as u64)?;
+                        if n == 0 {
+                            break;
+                        }
+                        got += n;
                     }
-                    got += n;
-                }
-                buf.truncate(got);
-                Ok(buf)
-            });
+                    buf.truncate(got);
+                    Ok(buf)
+                });
             res(r, |b| Out::Bytes(Content(b)))
         }
         Op::Truncate { p, len } => res(truncate(&j(p), *len), |_| Out::Unit),
@@ -187,6 +297,8 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
                     perm: md.mode() & 0o7777,
                     size: (!dir).then_some(md.size()),
                     nlink: (!dir).then_some(md.nlink()),
+                    rdev: matches!(kind, Kind::CharDev | Kind::BlockDev)
+                        .then(|| (libc::major(md.rdev()), libc::minor(md.rdev()))),
                 }
             })
         }
@@ -200,6 +312,8 @@ pub fn apply(root: &Path, op: &Op) -> Result<Out, i32> {
             });
             res(r, Out::Names)
         }
+        Op::Xattr { p, call } => res(xattr_call(&j(p), call), |o| o),
+        Op::Mknod { p, mode, rdev } => res(mknod(&j(p), *mode, *rdev), |_| Out::Unit),
     }
 }
 
@@ -331,9 +445,42 @@ pub fn gen_op(rng: &mut SmallRng, ents: &[(String, Kind)]) -> Op {
             p: pick(rng, ents, None),
             mode: rng.random_range(0..=0o777),
         },
-        87..=94 => Op::Stat {
+        87..=90 => Op::Stat {
             p: pick(rng, ents, None),
             follow: rng.random_bool(0.5),
+        },
+        91..=92 => Op::Xattr {
+            p: pick(rng, ents, None),
+            call: {
+                let name = XATTR_NAMES[rng.random_range(0..XATTR_NAMES.len())];
+                match rng.random_range(0..10) {
+                    0..=3 => XattrCall::Set {
+                        name,
+                        len: if rng.random_bool(0.9) {
+                            rng.random_range(0..200)
+                        } else {
+                            rng.random_range(0..=65537)
+                        },
+                        seed: rng.random(),
+                        flags: [0, 0, libc::XATTR_CREATE, libc::XATTR_REPLACE]
+                            [rng.random_range(0..4)],
+                    },
+                    4..=6 => XattrCall::Get {
+                        name,
+                        size: [0, 4, 300][rng.random_range(0..3)],
+                    },
+                    7..=8 => XattrCall::List {
+                        size: [0, 8, 300][rng.random_range(0..3)],
+                    },
+                    _ => XattrCall::Remove { name },
+                }
+            },
+        },
+        93..=94 => Op::Mknod {
+            p: new_path(rng, ents),
+            mode: [libc::S_IFIFO, libc::S_IFCHR, libc::S_IFBLK][rng.random_range(0..3)]
+                | rng.random_range(0..=0o777),
+            rdev: libc::makedev(rng.random_range(0..300), rng.random_range(0..70_000)),
         },
         _ => Op::Readdir {
             p: if rng.random_bool(0.3) {

@@ -1291,6 +1291,8 @@ pub enum Kind {
     Dir,
     Symlink,
     Fifo,
+    CharDev,
+    BlockDev,
     Other,
 }
 
@@ -1303,6 +1305,10 @@ pub fn kind_of(ft: std::fs::FileType) -> Kind {
         Kind::Symlink
     } else if ft.is_fifo() {
         Kind::Fifo
+    } else if ft.is_char_device() {
+        Kind::CharDev
+    } else if ft.is_block_device() {
+        Kind::BlockDev
     } else {
         Kind::Other
     }
@@ -1350,6 +1356,8 @@ pub struct Node {
     pub target: Option<PathBuf>,
     /// For files with nlink > 1: every path of the tree sharing the inode (sorted).
     pub link_group: Option<Vec<String>>,
+    /// Device number (major, minor) of a device node.
+    pub rdev: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1436,6 +1444,8 @@ pub fn snapshot(root: &Path, opts: SnapOpts) -> Tree {
                     content,
                     target,
                     link_group: None,
+                    rdev: matches!(kind, Kind::CharDev | Kind::BlockDev)
+                        .then(|| (libc::major(md.rdev()), libc::minor(md.rdev()))),
                 },
             );
             if is_dir {

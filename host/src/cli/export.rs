@@ -57,11 +57,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             match node.attr.kind {
                 FileKind::Dir => {
                     fs::create_dir(&target)?;
+                    carry_xattrs(&target, node, rel);
                     dirs.push((target.clone(), node.attr));
                     return Ok(());
                 }
                 FileKind::Symlink => {
                     symlink(node.target.as_deref().unwrap_or(""), &target)?;
+                    carry_xattrs(&target, node, rel);
                     if is_root {
                         std::os::unix::fs::lchown(
                             &target,
@@ -84,7 +86,28 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
                     tracing::warn!(path = rel, "sockets are not exported");
                     return Ok(());
                 }
+                FileKind::CharDev | FileKind::BlockDev if !is_root => {
+                    tracing::warn!(path = rel, "device nodes are exported only as root");
+                    return Ok(());
+                }
+                FileKind::CharDev | FileKind::BlockDev => {
+                    let kind = if node.attr.kind == FileKind::CharDev {
+                        nix::sys::stat::SFlag::S_IFCHR
+                    } else {
+                        nix::sys::stat::SFlag::S_IFBLK
+                    };
+                    // The store keeps the kernel's 32-bit encoding, which is also the low
+                    // bits of a userspace dev_t.
+                    nix::sys::stat::mknod(
+                        &target,
+                        kind,
+                        nix::sys::stat::Mode::from_bits_truncate(0o600),
+                        u64::from(node.attr.rdev),
+                    )?
+                }
             }
+            // Before `finish`: a read-only mode must not stop the owner writing them.
+            carry_xattrs(&target, node, rel);
             finish(&target, &node.attr, is_root)?;
             exported.insert(node.attr.ino, target.clone());
             Ok(())
@@ -102,6 +125,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             .with_context(|| format!("setting attributes of {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Write a node's extended attributes onto its export. One that cannot be written (a
+/// trusted.* one when not root, a destination without extended attributes) is skipped
+/// with a warning, as a socket is: the rest of the tree still matters.
+fn carry_xattrs(target: &Path, node: &crate::store::Node, rel: &str) {
+    for (name, value) in node.xattrs.iter().flat_map(|x| x.iter()) {
+        if let Err(e) = super::xattrs::write(target, name, value) {
+            tracing::warn!(
+                path = rel,
+                attribute = &**name,
+                "extended attribute not exported: {e}"
+            );
+        }
+    }
 }
 
 fn copy_object(object: &Path, target: &Path) -> anyhow::Result<()> {

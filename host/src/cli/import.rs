@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::IsTerminal;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -123,8 +123,31 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 size,
                 mtime,
             })?;
+        } else if let Some(kind) = special_kind(&ft) {
+            // The kernel's 32-bit device encoding, as the mount records it.
+            let rdev = meta.rdev();
+            let rdev = libc::makedev(libc::major(rdev), libc::minor(rdev)) as u32;
+            apply(Change::Create {
+                path: path.clone(),
+                kind,
+                perm,
+                uid,
+                gid,
+                rdev: if kind == FileKind::Fifo { 0 } else { rdev },
+            })?;
         } else {
-            tracing::warn!(path = %entry.path().display(), "skipped: not a file, directory or symlink");
+            tracing::warn!(path = %entry.path().display(), "skipped: a socket");
+            bar.inc(1);
+            continue;
+        }
+        for (name, value) in super::xattrs::read(entry.path())
+            .with_context(|| format!("reading extended attributes of {}", entry.path().display()))?
+        {
+            apply(Change::SetXattr {
+                path: path.clone(),
+                name: name.into(),
+                value: value.into(),
+            })?;
         }
         bar.inc(1);
     }
@@ -153,4 +176,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         fs.store().dir().display()
     );
     Ok(())
+}
+
+/// The kind of a FIFO or device node (sockets are not imported: they mean nothing without
+/// the process that listens on them).
+fn special_kind(ft: &std::fs::FileType) -> Option<FileKind> {
+    if ft.is_fifo() {
+        Some(FileKind::Fifo)
+    } else if ft.is_char_device() {
+        Some(FileKind::CharDev)
+    } else if ft.is_block_device() {
+        Some(FileKind::BlockDev)
+    } else {
+        None
+    }
 }

@@ -142,7 +142,18 @@ fn to_json(e: &Event) -> serde_json::Value {
             let body = serde_json::from_str(body).unwrap_or_else(|_| body.as_ref().into());
             m.insert("body".into(), body);
         }
-        Change::Link { .. } | Change::Unlink { .. } | Change::Rmdir { .. } => {}
+        Change::SetXattr { value, .. } => {
+            m.insert("size".into(), value.len().into());
+            // The value as text when it is UTF-8, else as hex: values are binary.
+            match std::str::from_utf8(value) {
+                Ok(text) => m.insert("value".into(), text.into()),
+                Err(_) => m.insert("value_hex".into(), hex::encode(value).into()),
+            };
+        }
+        Change::Link { .. }
+        | Change::Unlink { .. }
+        | Change::Rmdir { .. }
+        | Change::RemoveXattr { .. } => {}
     }
     v
 }
@@ -189,6 +200,8 @@ fn to_text(e: &Event) -> String {
             }
         }
         Change::View { view, body, .. } => s += &format!(" view={view} {body}"),
+        Change::SetXattr { name, value, .. } => s += &format!(" {name} size={}", value.len()),
+        Change::RemoveXattr { name, .. } => s += &format!(" {name}"),
         Change::Unlink { .. } | Change::Rmdir { .. } => {}
     }
     s

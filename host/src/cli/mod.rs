@@ -8,6 +8,7 @@ mod mount;
 mod scaffold;
 mod time;
 mod views;
+mod xattrs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

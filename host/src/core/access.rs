@@ -224,7 +224,8 @@ impl Fs {
         if ino == ROOT_INO || ino == super::auth_file::AUTH_INO {
             return None;
         }
-        let top_open = op == Op::Getattr;
+        // Extended attributes are attributes too (`ls -l` asks for ACLs).
+        let top_open = matches!(op, Op::Getattr | Op::Getxattr | Op::Listxattr);
         if is_debug_ino(ino) {
             return (!(top_open && ino == super::debug::DEBUG_INO)).then_some(gate.debug);
         }

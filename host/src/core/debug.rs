@@ -411,6 +411,7 @@ impl Fs {
                     FileKind::Dir => census.dirs += 1,
                     FileKind::Symlink => census.symlinks += 1,
                     FileKind::Fifo | FileKind::Socket => census.fifos_sockets += 1,
+                    FileKind::CharDev | FileKind::BlockDev => census.devices += 1,
                 }
                 let lookups = n.lookups.load(Ordering::Relaxed);
                 census.kernel_referenced += u64::from(lookups > 0);
@@ -627,6 +628,7 @@ struct InodeCensus {
     dirs: u64,
     symlinks: u64,
     fifos_sockets: u64,
+    devices: u64,
     kernel_referenced: u64,
     kernel_refs: u64,
     open: u64,

@@ -96,6 +96,7 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::ESTALE => "ESTALE",
         libc::EDQUOT => "EDQUOT",
         libc::ERANGE => "ERANGE",
+        libc::E2BIG => "E2BIG",
         _ => "E?",
     }
 }

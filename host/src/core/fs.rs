@@ -20,6 +20,8 @@ use crate::fs_err;
 use crate::policy::Access;
 use crate::store::{self, Change, Content, ContentState, NewNode, Refusal, Store, Tree, NAME_MAX};
 
+mod xattr;
+
 /// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
 const MAX_FILE_SIZE: u64 = 1 << 50;
 /// Longest symlink target, as Linux's PATH_MAX.
@@ -292,6 +294,12 @@ impl Fs {
         if let Some(size) = set.size {
             self.truncate(caller, ino, size, time)?;
             self.changed(caller, || vec![Stale::inode(ino)]);
+            // A truncate by a caller without CAP_FSETID drops set-ID bits. A kernel that
+            // does it itself sends the new mode along; one that left it to us (fuser's
+            // FUSE_HANDLE_KILLPRIV_V2) does not.
+            if caller.uid != 0 && set.mode.is_none() {
+                self.drop_suid_sgid(caller, ino, time)?;
+            }
         }
         let at = |t: Option<TimeSpec>| {
             t.map(|t| match t {
@@ -308,7 +316,15 @@ impl Fs {
         {
             self.check_store()?;
             let mut t = self.tree.write();
-            let perm = set.mode.map(|m| m & 0o7777);
+            let mut perm = set.mode.map(|m| m & 0o7777);
+            // chown of a non-directory drops set-ID bits, whoever calls (as above: unless
+            // the kernel sent the mode it computed).
+            if perm.is_none() && (set.uid.is_some() || set.gid.is_some()) {
+                let a = t.node(ino)?.attr;
+                if a.kind != FileKind::Dir {
+                    perm = Some(without_suid_sgid(a.perm)).filter(|&p| p != a.perm);
+                }
+            }
             t.set_attr(ino, perm, set.uid, set.gid, atime, mtime, time)?;
             if let Some(path) = t.path_of(ino) {
                 let change = Change::SetAttr {
@@ -374,7 +390,7 @@ impl Fs {
             .ok_or(fs_err!(EINVAL, "not a symlink"))
     }
 
-    /// Create a regular file, FIFO or socket (`mode` carries the kind); devices give EPERM.
+    /// Create a regular file, FIFO, socket or device node (`mode` carries the kind).
     pub fn mknod(
         &self,
         caller: &Caller,
@@ -384,12 +400,17 @@ impl Fs {
         umask: u32,
         rdev: u32,
     ) -> FsResult<Entry> {
-        let kind =
-            FileKind::from_mode(mode).ok_or(fs_err!(EPERM, "device nodes are not supported"))?;
+        let kind = FileKind::from_mode(mode).ok_or(fs_err!(EINVAL, "unknown file type"))?;
         if kind == FileKind::Dir || kind == FileKind::Symlink {
             return Err(fs_err!(EINVAL, "mknod of a directory or symlink"));
         }
-        let rdev = if kind == FileKind::File { 0 } else { rdev };
+        // The kernel asks for CAP_MKNOD before the request reaches us; a caller that is
+        // not root got past it only by not coming through a kernel (never, but cheap).
+        if kind.is_device() && caller.uid != 0 {
+            return Err(fs_err!(EPERM, "only root creates device nodes"));
+        }
+        // A device number means something for devices only (stat shows 0 for the rest).
+        let rdev = if kind.is_device() { rdev } else { 0 };
         self.make_node(
             caller,
             parent,
@@ -703,6 +724,11 @@ impl Fs {
             self.check_store()?;
         }
         if writable && flags & libc::O_TRUNC != 0 {
+            // As a truncate by a caller without CAP_FSETID (the kernel sends none for an
+            // O_TRUNC open: the open truncates).
+            if caller.uid != 0 {
+                self.drop_suid_sgid(caller, ino, now_ns())?;
+            }
             let mut c = content.lock();
             let cur = self.attr(ino)?.size;
             if cur > 0 || c.is_dirty() {
@@ -808,10 +834,25 @@ impl Fs {
     pub fn write(
         &self,
         caller: &Caller,
+        ino: Ino,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> FsResult<u32> {
+        self.write_dropping(caller, ino, fh, offset, data, false)
+    }
+
+    /// [`Fs::write`]; `drop_suid_sgid`: the kernel asks the filesystem to drop the file's
+    /// set-ID bits first (FUSE_WRITE_KILL_SUIDGID, sent under FUSE_HANDLE_KILLPRIV_V2
+    /// for a writer without CAP_FSETID).
+    pub fn write_dropping(
+        &self,
+        caller: &Caller,
         _ino: Ino,
         fh: u64,
         offset: u64,
         data: &[u8],
+        drop_suid_sgid: bool,
     ) -> FsResult<u32> {
         let h = self.handles.get(fh)?;
         match &*h {
@@ -828,6 +869,9 @@ impl Fs {
             return Err(fs_err!(EBADF, "handle not open for writing"));
         }
         self.check_room()?;
+        if drop_suid_sgid {
+            self.drop_suid_sgid(caller, f.ino, now_ns())?;
+        }
         let mut c = f.content.lock();
         let cur = self.attr(f.ino)?.size;
         let offset = if f.append { cur } else { offset };
@@ -1410,6 +1454,37 @@ impl Fs {
         }
     }
 
+    /// Drop set-user-ID, and set-group-ID where the group may execute, as the kernel does
+    /// on a write, truncate or chown; a change only when there is something to drop.
+    /// Takes the tree lock: call with no lock held.
+    fn drop_suid_sgid(&self, caller: &Caller, ino: Ino, time: TimeNs) -> FsResult<()> {
+        if self.attr(ino)?.perm & (libc::S_ISUID | libc::S_ISGID) == 0 {
+            return Ok(());
+        }
+        self.check_store()?;
+        let mut t = self.tree.write();
+        let a = t.node(ino)?.attr;
+        let perm = without_suid_sgid(a.perm);
+        if perm == a.perm {
+            return Ok(());
+        }
+        t.set_attr(ino, Some(perm), None, None, None, None, time)?;
+        if let Some(path) = t.path_of(ino) {
+            let change = Change::SetAttr {
+                path: path.into(),
+                perm: Some(perm),
+                uid: None,
+                gid: None,
+                atime: None,
+                mtime: None,
+            };
+            self.record(caller, time, change)?;
+        }
+        drop(t);
+        self.changed(caller, || vec![Stale::attrs(ino)]);
+        Ok(())
+    }
+
     fn attr(&self, ino: Ino) -> FsResult<Attr> {
         if ino == ROOT_INO {
             return Ok(self.root_attr);
@@ -1532,6 +1607,16 @@ impl Fs {
 
 fn refused(r: Refusal) -> FsError {
     FsError::with(r.errno(), r.to_string())
+}
+
+/// `perm` without set-user-ID, and without set-group-ID when the group may execute
+/// (without group execute it marks mandatory locking, and stays).
+fn without_suid_sgid(perm: u32) -> u32 {
+    let mut perm = perm & !libc::S_ISUID;
+    if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {
+        perm &= !libc::S_ISGID;
+    }
+    perm
 }
 
 /// One path component from the kernel: UTF-8 (the log stores text), at most NAME_MAX bytes.

@@ -47,10 +47,14 @@ pub enum Op {
     Access,
     Create,
     Fallocate,
+    Setxattr,
+    Getxattr,
+    Listxattr,
+    Removexattr,
 }
 
 impl Op {
-    pub const ALL: [Op; 27] = [
+    pub const ALL: [Op; 31] = [
         Op::Lookup,
         Op::Forget,
         Op::Getattr,
@@ -78,6 +82,10 @@ impl Op {
         Op::Access,
         Op::Create,
         Op::Fallocate,
+        Op::Setxattr,
+        Op::Getxattr,
+        Op::Listxattr,
+        Op::Removexattr,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +117,10 @@ impl Op {
             Op::Access => "access",
             Op::Create => "create",
             Op::Fallocate => "fallocate",
+            Op::Setxattr => "setxattr",
+            Op::Getxattr => "getxattr",
+            Op::Listxattr => "listxattr",
+            Op::Removexattr => "removexattr",
         }
     }
 }
@@ -152,7 +164,7 @@ fn bucket_high(i: usize) -> u64 {
 
 /// The errnos counted one by one (the ones the core returns, and the resource failures
 /// logged at warn); any other is "other".
-const ERRNOS: [i32; 28] = [
+const ERRNOS: [i32; 29] = [
     libc::EPERM,
     libc::ENOENT,
     libc::EIO,
@@ -178,6 +190,7 @@ const ERRNOS: [i32; 28] = [
     libc::ESTALE,
     libc::EDQUOT,
     libc::ERANGE,
+    libc::E2BIG,
     libc::ENOMEM,
     libc::EMFILE,
     libc::ENFILE,

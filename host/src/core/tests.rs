@@ -964,6 +964,7 @@ fn a_format_1_store_is_upgraded_when_opened_to_write() {
     let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
     db.execute_batch(
         "ALTER TABLE events DROP COLUMN view; ALTER TABLE events DROP COLUMN body;
+         ALTER TABLE events DROP COLUMN value;
          UPDATE meta SET value = 'lighthouse-fs/1' WHERE key = 'format';",
     )
     .unwrap();
@@ -975,6 +976,43 @@ fn a_format_1_store_is_upgraded_when_opened_to_write() {
     fs.shutdown();
     drop(fs);
     assert!(StoreReader::open(dir.path()).is_ok());
+}
+
+#[test]
+fn a_format_2_store_is_read_as_it_is_and_upgraded_when_opened_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    put(&fs, CURRENT_INO, "a", b"x");
+    fs.shutdown();
+    drop(fs);
+    // Make it a format-2 store: no value column, the old mark.
+    let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
+    db.execute_batch(
+        "ALTER TABLE events DROP COLUMN value;
+         UPDATE meta SET value = 'lighthouse-fs/2' WHERE key = 'format';",
+    )
+    .unwrap();
+    drop(db);
+    // Read (export, log) without being upgraded: the file is left as it was.
+    let before = std::fs::read(dir.path().join("events.db")).unwrap();
+    let reader = StoreReader::open(dir.path()).unwrap();
+    let tree = reader.tree_at(None).unwrap();
+    assert!(tree.resolve("/a").is_ok());
+    drop(reader);
+    assert_eq!(std::fs::read(dir.path().join("events.db")).unwrap(), before);
+    // Opened to write: upgraded in place, and attributes are recorded from then on.
+    let fs = open_fs(dir.path());
+    let a = lookup(&fs, CURRENT_INO, "a").unwrap().ino;
+    fs.setxattr(&C, a, name("user.k"), b"\0\xffv", 0).unwrap();
+    fs.shutdown();
+    drop(fs);
+    let fs = open_fs(dir.path());
+    let a = lookup(&fs, CURRENT_INO, "a").unwrap().ino;
+    assert_eq!(
+        fs.getxattr(&C, a, name("user.k"), 64).unwrap(),
+        XattrReply::Data(b"\0\xffv".to_vec())
+    );
+    fs.shutdown();
 }
 
 #[test]
@@ -1339,4 +1377,135 @@ fn changes_through_one_mount_are_told_to_the_others_only() {
     fs.mkdir(&Caller::HOST, CURRENT_INO, name("host"), 0o755, 0)
         .unwrap();
     assert_eq!(take(0), Stale::name(CURRENT_INO, "host"));
+}
+
+#[test]
+fn extended_attributes_follow_the_syscalls_errnos_and_the_inode() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let f = put(&fs, CURRENT_INO, "f", b"x");
+    let root = Caller { uid: 0, ..C };
+    let data = |r: FsResult<XattrReply>| match r.unwrap() {
+        XattrReply::Data(d) => d,
+        other => panic!("{other:?}"),
+    };
+    // None yet: ENODATA, an empty list (size 0 asks the size).
+    assert_eq!(errno(fs.getxattr(&C, f, name("user.a"), 0)), libc::ENODATA);
+    assert_eq!(fs.listxattr(&C, f, 0).unwrap(), XattrReply::Size(0));
+    fs.setxattr(&C, f, name("user.a"), b"one", 0).unwrap();
+    assert_eq!(
+        fs.getxattr(&C, f, name("user.a"), 0).unwrap(),
+        XattrReply::Size(3)
+    );
+    assert_eq!(errno(fs.getxattr(&C, f, name("user.a"), 2)), libc::ERANGE);
+    assert_eq!(data(fs.getxattr(&C, f, name("user.a"), 3)), b"one");
+    // XATTR_CREATE on an existing name, XATTR_REPLACE on a missing one, both flags.
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("user.a"), b"2", libc::XATTR_CREATE)),
+        libc::EEXIST
+    );
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("user.b"), b"2", libc::XATTR_REPLACE)),
+        libc::ENODATA
+    );
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("user.b"), b"2", 7)),
+        libc::EINVAL
+    );
+    fs.setxattr(&C, f, name("user.a"), b"", libc::XATTR_REPLACE)
+        .unwrap();
+    assert_eq!(
+        data(fs.getxattr(&C, f, name("user.a"), 10)),
+        b"",
+        "an empty value"
+    );
+    // Limits: the name (ERANGE), the value (E2BIG); namespaces.
+    let long = format!("user.{}", "n".repeat(251));
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name(&long), b"v", 0)),
+        libc::ERANGE
+    );
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("user.big"), &[0; 65537], 0)),
+        libc::E2BIG
+    );
+    fs.setxattr(&C, f, name("user.max"), &[7; 65536], 0)
+        .unwrap();
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("system.posix_acl_access"), b"v", 0)),
+        libc::EOPNOTSUPP
+    );
+    assert_eq!(
+        errno(fs.getxattr(&C, f, name("system.posix_acl_access"), 0)),
+        libc::EOPNOTSUPP
+    );
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("other.x"), b"v", 0)),
+        libc::EOPNOTSUPP
+    );
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("user."), b"v", 0)),
+        libc::EINVAL
+    );
+    // trusted.* is root's: others get EPERM to set, ENODATA to get, and do not see it.
+    assert_eq!(
+        errno(fs.setxattr(&C, f, name("trusted.t"), b"v", 0)),
+        libc::EPERM
+    );
+    fs.setxattr(&root, f, name("trusted.t"), b"v", 0).unwrap();
+    assert_eq!(
+        errno(fs.getxattr(&C, f, name("trusted.t"), 0)),
+        libc::ENODATA
+    );
+    assert_eq!(data(fs.listxattr(&C, f, 100)), b"user.a\0user.max\0");
+    assert_eq!(
+        data(fs.listxattr(&root, f, 100)),
+        b"trusted.t\0user.a\0user.max\0"
+    );
+    assert_eq!(errno(fs.listxattr(&root, f, 5)), libc::ERANGE);
+    // user.* only on files and directories.
+    let l = fs
+        .symlink(&C, CURRENT_INO, name("l"), name("f"))
+        .unwrap()
+        .attr
+        .ino;
+    assert_eq!(
+        errno(fs.setxattr(&C, l, name("user.a"), b"v", 0)),
+        libc::EPERM
+    );
+    fs.setxattr(&root, l, name("trusted.t"), b"on a link", 0)
+        .unwrap();
+    // Views, debug/ and the mount root have none.
+    assert_eq!(
+        errno(fs.getxattr(&C, ROOT_INO, name("user.a"), 0)),
+        libc::ENODATA
+    );
+    assert_eq!(fs.listxattr(&C, ROOT_INO, 0).unwrap(), XattrReply::Size(0));
+    assert_eq!(
+        errno(fs.setxattr(&C, ROOT_INO, name("user.a"), b"v", 0)),
+        libc::EOPNOTSUPP
+    );
+    // They belong to the inode: a hard link and a rename carry them.
+    fs.link(&C, f, CURRENT_INO, name("g")).unwrap();
+    fs.rename(&C, CURRENT_INO, name("f"), CURRENT_INO, name("h"), 0)
+        .unwrap();
+    fs.removexattr(&C, f, name("user.max")).unwrap();
+    assert_eq!(
+        errno(fs.removexattr(&C, f, name("user.max"))),
+        libc::ENODATA
+    );
+    fs.shutdown();
+    drop(fs);
+    // Replayed at the next open.
+    let fs = open_fs(dir.path());
+    let g = lookup(&fs, CURRENT_INO, "g").unwrap().ino;
+    assert_eq!(lookup(&fs, CURRENT_INO, "h").unwrap().ino, g);
+    assert_eq!(data(fs.listxattr(&root, g, 100)), b"trusted.t\0user.a\0");
+    assert_eq!(data(fs.getxattr(&root, g, name("trusted.t"), 10)), b"v");
+    let l = lookup(&fs, CURRENT_INO, "l").unwrap().ino;
+    assert_eq!(
+        data(fs.getxattr(&root, l, name("trusted.t"), 10)),
+        b"on a link"
+    );
+    fs.shutdown();
 }

@@ -46,9 +46,17 @@ pub enum FileKind {
     Symlink,
     Fifo,
     Socket,
+    /// Device nodes: stored (mode, owner, rdev) like any node, never opened through the
+    /// mount (it is `nodev`).
+    CharDev,
+    BlockDev,
 }
 
 impl FileKind {
+    pub fn is_device(self) -> bool {
+        matches!(self, FileKind::CharDev | FileKind::BlockDev)
+    }
+
     /// The `S_IFMT` bits of this kind.
     pub fn mode_bits(self) -> u32 {
         match self {
@@ -57,10 +65,12 @@ impl FileKind {
             FileKind::Symlink => libc::S_IFLNK,
             FileKind::Fifo => libc::S_IFIFO,
             FileKind::Socket => libc::S_IFSOCK,
+            FileKind::CharDev => libc::S_IFCHR,
+            FileKind::BlockDev => libc::S_IFBLK,
         }
     }
 
-    /// The kind named by a `mode`'s `S_IFMT` bits (devices are not supported).
+    /// The kind named by a `mode`'s `S_IFMT` bits.
     pub fn from_mode(mode: u32) -> Option<FileKind> {
         match mode & libc::S_IFMT {
             libc::S_IFREG | 0 => Some(FileKind::File),
@@ -68,6 +78,8 @@ impl FileKind {
             libc::S_IFLNK => Some(FileKind::Symlink),
             libc::S_IFIFO => Some(FileKind::Fifo),
             libc::S_IFSOCK => Some(FileKind::Socket),
+            libc::S_IFCHR => Some(FileKind::CharDev),
+            libc::S_IFBLK => Some(FileKind::BlockDev),
             _ => None,
         }
     }
@@ -79,6 +91,8 @@ impl FileKind {
             FileKind::Symlink => "symlink",
             FileKind::Fifo => "fifo",
             FileKind::Socket => "socket",
+            FileKind::CharDev => "chardev",
+            FileKind::BlockDev => "blockdev",
         }
     }
 
@@ -89,6 +103,8 @@ impl FileKind {
             "symlink" => FileKind::Symlink,
             "fifo" => FileKind::Fifo,
             "socket" => FileKind::Socket,
+            "chardev" => FileKind::CharDev,
+            "blockdev" => FileKind::BlockDev,
             _ => return None,
         })
     }
@@ -226,6 +242,14 @@ pub struct DirItem {
     pub offset: u64,
     pub kind: FileKind,
     pub name: Arc<str>,
+}
+
+/// The answer of `getxattr`/`listxattr`: the size the caller's buffer needs (it asked
+/// with size 0), or the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XattrReply {
+    Size(u32),
+    Data(Vec<u8>),
 }
 
 /// `statfs` figures, in `bsize` blocks.

@@ -13,6 +13,7 @@ use ::fuse3::notify::Notify;
 use ::fuse3::raw::reply::{
     DirectoryEntry, DirectoryEntryPlus, FileAttr, ReplyAttr, ReplyCreated, ReplyData,
     ReplyDirectory, ReplyDirectoryPlus, ReplyEntry, ReplyInit, ReplyOpen, ReplyStatFs, ReplyWrite,
+    ReplyXAttr,
 };
 use ::fuse3::raw::{Filesystem, MountHandle, Request, Session};
 use ::fuse3::{Errno, FileType, Inode, Timestamp};
@@ -25,7 +26,7 @@ use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    Attr, Caller, Entry, FileKind, FsResult, Ino, Mount, Op, Opened, SetAttr, TimeSpec,
+    Attr, Caller, Entry, FileKind, FsResult, Ino, Mount, Op, Opened, SetAttr, TimeSpec, XattrReply,
 };
 
 type Result<T> = std::result::Result<T, Errno>;
@@ -228,6 +229,8 @@ fn file_type(kind: FileKind) -> FileType {
         FileKind::Symlink => FileType::Symlink,
         FileKind::Fifo => FileType::NamedPipe,
         FileKind::Socket => FileType::Socket,
+        FileKind::CharDev => FileType::CharDevice,
+        FileKind::BlockDev => FileType::BlockDevice,
     }
 }
 
@@ -291,6 +294,13 @@ fn reply_entry(result: std::result::Result<Entry, i32>) -> Result<ReplyEntry> {
 
 fn reply_empty(result: std::result::Result<(), i32>) -> Result<()> {
     result.map_err(errno)
+}
+
+fn reply_xattr(result: std::result::Result<XattrReply, i32>) -> Result<ReplyXAttr> {
+    Ok(match result.map_err(errno)? {
+        XattrReply::Size(size) => ReplyXAttr::Size(size),
+        XattrReply::Data(data) => ReplyXAttr::Data(data.into()),
+    })
 }
 
 fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
@@ -810,5 +820,47 @@ impl Filesystem for Fuse3Fs {
             })
             .await,
         )
+    }
+
+    async fn setxattr(
+        &self,
+        req: Request,
+        inode: Inode,
+        name: &OsStr,
+        value: &[u8],
+        flags: u32,
+        _position: u32,
+    ) -> Result<()> {
+        let c = self.caller(&req);
+        reply_empty(self.serve(Op::Setxattr, inode, || {
+            self.fs.setxattr(&c, inode, name, value, flags as i32)
+        }))
+    }
+
+    async fn getxattr(
+        &self,
+        req: Request,
+        inode: Inode,
+        name: &OsStr,
+        size: u32,
+    ) -> Result<ReplyXAttr> {
+        let c = self.caller(&req);
+        reply_xattr(self.serve(Op::Getxattr, inode, || {
+            self.fs.getxattr(&c, inode, name, size)
+        }))
+    }
+
+    async fn listxattr(&self, req: Request, inode: Inode, size: u32) -> Result<ReplyXAttr> {
+        let c = self.caller(&req);
+        reply_xattr(self.serve(Op::Listxattr, inode, || {
+            self.fs.listxattr(&c, inode, size)
+        }))
+    }
+
+    async fn removexattr(&self, req: Request, inode: Inode, name: &OsStr) -> Result<()> {
+        let c = self.caller(&req);
+        reply_empty(self.serve(Op::Removexattr, inode, || {
+            self.fs.removexattr(&c, inode, name)
+        }))
     }
 }

@@ -12,7 +12,8 @@ use ::fuser::{
     AccessFlags, BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
     FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags,
     RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL, TimeOrNow, WriteFlags,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
+    WriteFlags,
 };
 use anyhow::Context;
 
@@ -22,15 +23,18 @@ use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
     ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Mount, Op,
-    Opened, SetAttr, TimeSpec,
+    Opened, SetAttr, TimeSpec, XattrReply,
 };
 
-/// INIT capabilities, each requested when the kernel offers it. This is exactly the set
-/// fuse3 0.10 answers with (it is hard-wired there), minus FUSE_POSIX_ACL which both
-/// adapters avoid: both backends must negotiate alike. Notably absent:
+/// INIT capabilities, each requested when the kernel offers it. This is the set fuse3
+/// 0.10 answers with (it is hard-wired there), minus FUSE_POSIX_ACL which both adapters
+/// avoid, plus FUSE_HANDLE_KILLPRIV_V2, which fuse3 cannot ask for: with it the kernel
+/// marks the superblock SB_NOSEC and stops asking GETXATTR(security.capability) before
+/// every write to an inode it has checked once, and leaves dropping set-ID bits to the
+/// core (which does it on both backends alike: `Fs::drop_suid_sgid`). Notably absent:
 /// FUSE_WRITEBACK_CACHE (the core must see every write), FUSE_DONT_MASK (the kernel
 /// applies the umask), FUSE_POSIX_LOCKS/FLOCK_LOCKS (locks stay local to the kernel).
-const CAPABILITIES: [InitFlags; 15] = [
+const CAPABILITIES: [InitFlags; 16] = [
     InitFlags::FUSE_ASYNC_READ,
     InitFlags::FUSE_FILE_OPS,
     InitFlags::FUSE_ATOMIC_O_TRUNC,
@@ -46,6 +50,7 @@ const CAPABILITIES: [InitFlags; 15] = [
     InitFlags::FUSE_PARALLEL_DIROPS,
     InitFlags::FUSE_MAX_PAGES,
     InitFlags::FUSE_CACHE_SYMLINKS,
+    InitFlags::FUSE_HANDLE_KILLPRIV_V2,
 ];
 
 /// Mount `fs` with fuser and serve it until the mount goes away or `stop` fires.
@@ -196,6 +201,8 @@ fn file_type(kind: FileKind) -> FileType {
         FileKind::Symlink => FileType::Symlink,
         FileKind::Fifo => FileType::NamedPipe,
         FileKind::Socket => FileType::Socket,
+        FileKind::CharDev => FileType::CharDevice,
+        FileKind::BlockDev => FileType::BlockDevice,
     }
 }
 
@@ -261,6 +268,14 @@ fn reply_entry(reply: ReplyEntry, result: Result<Entry, i32>) {
 fn reply_empty(reply: ReplyEmpty, result: Result<(), i32>) {
     match result {
         Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+fn reply_xattr(reply: ReplyXattr, result: Result<XattrReply, i32>) {
+    match result {
+        Ok(XattrReply::Size(size)) => reply.size(size),
+        Ok(XattrReply::Data(data)) => reply.data(&data),
         Err(e) => reply.error(errno(e)),
     }
 }
@@ -534,14 +549,15 @@ impl Filesystem for FuserFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         let c = self.caller(req);
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         match run(&self.life, Op::Write, ino.0, || {
-            self.fs.write(&c, ino.0, fh.0, offset, data)
+            self.fs.write_dropping(&c, ino.0, fh.0, offset, data, kill)
         }) {
             Ok(written) => reply.written(written),
             Err(e) => reply.error(errno(e)),
@@ -760,6 +776,55 @@ impl Filesystem for FuserFs {
             reply,
             run(&self.life, Op::Fallocate, ino.0, || {
                 self.fs.fallocate(&c, ino.0, fh.0, offset, length, mode)
+            }),
+        );
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let c = self.caller(req);
+        reply_empty(
+            reply,
+            run(&self.life, Op::Setxattr, ino.0, || {
+                self.fs.setxattr(&c, ino.0, name, value, flags)
+            }),
+        );
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let c = self.caller(req);
+        reply_xattr(
+            reply,
+            run(&self.life, Op::Getxattr, ino.0, || {
+                self.fs.getxattr(&c, ino.0, name, size)
+            }),
+        );
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let c = self.caller(req);
+        reply_xattr(
+            reply,
+            run(&self.life, Op::Listxattr, ino.0, || {
+                self.fs.listxattr(&c, ino.0, size)
+            }),
+        );
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let c = self.caller(req);
+        reply_empty(
+            reply,
+            run(&self.life, Op::Removexattr, ino.0, || {
+                self.fs.removexattr(&c, ino.0, name)
             }),
         );
     }

@@ -55,6 +55,17 @@ pub enum Change {
     Rmdir {
         path: Arc<str>,
     },
+    /// An extended attribute set (created or replaced) on the inode at `path`; the value
+    /// is binary.
+    SetXattr {
+        path: Arc<str>,
+        name: Arc<str>,
+        value: Arc<[u8]>,
+    },
+    RemoveXattr {
+        path: Arc<str>,
+        name: Arc<str>,
+    },
     /// An event a view recorded (an annotation, a context manifest): not a change to the
     /// tree, but in the log so history and streams see it. `op` is the view's own verb
     /// (never one of the tree's), `path` the live path it is about, `body` one JSON
@@ -69,7 +80,18 @@ pub enum Change {
 
 /// The ops of changes to the tree: a view may not record an event under these names.
 pub const TREE_OPS: &[&str] = &[
-    "create", "mkdir", "mknod", "symlink", "write", "setattr", "rename", "link", "unlink", "rmdir",
+    "create",
+    "mkdir",
+    "mknod",
+    "symlink",
+    "write",
+    "setattr",
+    "rename",
+    "link",
+    "unlink",
+    "rmdir",
+    "setxattr",
+    "removexattr",
 ];
 
 impl Change {
@@ -92,6 +114,8 @@ impl Change {
             Change::Link { .. } => "link",
             Change::Unlink { .. } => "unlink",
             Change::Rmdir { .. } => "rmdir",
+            Change::SetXattr { .. } => "setxattr",
+            Change::RemoveXattr { .. } => "removexattr",
             Change::View { op, .. } => op,
         }
     }
@@ -105,16 +129,25 @@ impl Change {
             | Change::SetAttr { path, .. }
             | Change::Unlink { path }
             | Change::Rmdir { path }
+            | Change::SetXattr { path, .. }
+            | Change::RemoveXattr { path, .. }
             | Change::View { path, .. } => path,
             Change::Rename { from, .. } | Change::Link { from, .. } => from,
         }
     }
 
-    /// The second path: rename or link destination, symlink target.
     /// The view that recorded the event, for view events.
     pub fn view(&self) -> Option<&str> {
         match self {
             Change::View { view, .. } => Some(view),
+            _ => None,
+        }
+    }
+
+    /// The value an extended attribute was set to.
+    pub fn xattr_value(&self) -> Option<&[u8]> {
+        match self {
+            Change::SetXattr { value, .. } => Some(value),
             _ => None,
         }
     }
@@ -127,10 +160,13 @@ impl Change {
         }
     }
 
+    /// The second path: rename or link destination, symlink target; for an extended
+    /// attribute, its name.
     pub fn path2(&self) -> Option<&str> {
         match self {
             Change::Rename { to, .. } | Change::Link { to, .. } => Some(to),
             Change::Symlink { target, .. } => Some(target),
+            Change::SetXattr { name, .. } | Change::RemoveXattr { name, .. } => Some(name),
             _ => None,
         }
     }

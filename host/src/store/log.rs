@@ -20,10 +20,13 @@ use crate::core::{Caller, FileKind, RenameFlags};
 
 /// Written in `meta` so that a store from another program, or a future format, is refused
 /// rather than misread.
-pub const FORMAT: &str = "lighthouse-fs/2";
+pub const FORMAT: &str = "lighthouse-fs/3";
 /// The format before view events (no `view`, `body` columns); upgraded in place when a
 /// store of it is opened to write.
 const FORMAT_1: &str = "lighthouse-fs/1";
+/// The format before extended attributes (no `value` column); upgraded in place when a
+/// store of it is opened to write, and read as it is (no attribute has a value there).
+const FORMAT_2: &str = "lighthouse-fs/2";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,7 +51,8 @@ CREATE TABLE events (
     flags    INTEGER,
     rdev     INTEGER,
     view     TEXT,
-    body     TEXT
+    body     TEXT,
+    value    BLOB
 );
 CREATE INDEX events_by_path ON events(path);
 CREATE INDEX events_by_time ON events(time_ns);
@@ -56,7 +60,7 @@ CREATE INDEX events_by_time ON events(time_ns);
 
 const COLUMNS: &str =
     "seq, time_ns, agent, uid, gid, pid, op, path, path2, kind, mode, owner, grp, \
-                       size, hash, atime_ns, mtime_ns, flags, rdev, view, body";
+                       size, hash, atime_ns, mtime_ns, flags, rdev, view, body, value";
 
 /// Open the database file of a store, checking that it is one. Never writes to a file that
 /// fails the check.
@@ -102,8 +106,8 @@ pub fn open_db(path: &Path, create: bool, read_only: bool) -> anyhow::Result<Con
     Ok(conn)
 }
 
-/// A store of format 1 gains the columns of view events (in one transaction; nothing else
-/// changes, so a crash leaves format 1 or 2, both complete).
+/// A store of format 1 or 2 gains the columns it lacks (in one transaction; nothing else
+/// changes, so a crash leaves the old format or the new, both complete).
 fn upgrade_format(conn: &Connection) -> anyhow::Result<()> {
     let format: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
@@ -111,17 +115,24 @@ fn upgrade_format(conn: &Connection) -> anyhow::Result<()> {
         })
         .optional()
         .unwrap_or(None);
-    if format.as_deref() == Some(FORMAT_1) {
-        conn.execute_batch(&format!(
-            "BEGIN;
-             ALTER TABLE events ADD COLUMN view TEXT;
+    let columns = match format.as_deref() {
+        Some(FORMAT_1) => {
+            "ALTER TABLE events ADD COLUMN view TEXT;
              ALTER TABLE events ADD COLUMN body TEXT;
-             UPDATE meta SET value = '{FORMAT}' WHERE key = 'format';
-             COMMIT;"
-        ))
-        .context("upgrading the store from format 1")?;
-        tracing::info!("store upgraded from {FORMAT_1} to {FORMAT}");
-    }
+             ALTER TABLE events ADD COLUMN value BLOB;"
+        }
+        Some(FORMAT_2) => "ALTER TABLE events ADD COLUMN value BLOB;",
+        _ => return Ok(()),
+    };
+    let old = format.unwrap_or_default();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         {columns}
+         UPDATE meta SET value = '{FORMAT}' WHERE key = 'format';
+         COMMIT;"
+    ))
+    .with_context(|| format!("upgrading the store from {old}"))?;
+    tracing::info!("store upgraded from {old} to {FORMAT}");
     Ok(())
 }
 
@@ -135,6 +146,11 @@ fn check_format(conn: &Connection) -> anyhow::Result<()> {
         .context("not a lighthouse-fs event log")?;
     match format.as_deref() {
         Some(FORMAT) => {}
+        // Read where it lies (export, log) without writing: its events read as if the
+        // column were there, empty. A temporary view lives in the connection only.
+        Some(FORMAT_2) => conn
+            .execute_batch("CREATE TEMP VIEW events AS SELECT *, NULL AS value FROM main.events")
+            .context("reading a store of format 2")?,
         Some(FORMAT_1) => bail!(
             "store format {FORMAT_1} predates view events: mount it once with this build to upgrade it"
         ),
@@ -203,7 +219,8 @@ pub fn read_events_matching(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM events WHERE seq > ?1 \
          AND (?3 IS NULL OR path = ?3 OR substr(path, 1, length(?3) + 1) = ?3 || '/' \
-              OR (op <> 'symlink' AND (path2 = ?3 OR substr(path2, 1, length(?3) + 1) = ?3 || '/'))) \
+              OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
+                  AND (path2 = ?3 OR substr(path2, 1, length(?3) + 1) = ?3 || '/'))) \
          AND (?4 IS NULL OR op IN (SELECT value FROM json_each(?4))) \
          ORDER BY seq LIMIT ?2"
     ))?;
@@ -297,6 +314,18 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
         },
         "unlink" => Change::Unlink { path },
         "rmdir" => Change::Rmdir { path },
+        "setxattr" => Change::SetXattr {
+            path,
+            name: need(8, "attribute name")?,
+            value: row
+                .get::<_, Option<Vec<u8>>>(21)?
+                .context("missing attribute value")?
+                .into(),
+        },
+        "removexattr" => Change::RemoveXattr {
+            path,
+            name: need(8, "attribute name")?,
+        },
         op => match str_col(19)? {
             Some(view) => Change::View {
                 view,
@@ -325,7 +354,7 @@ fn row_to_event(row: &Row) -> anyhow::Result<Event> {
 
 fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
     ))?;
     let (mut kind, mut mode, mut owner, mut grp, mut size, mut hash) =
         (None, None, None, None, None, None);
@@ -375,9 +404,11 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
             mtime = *m;
         }
         Change::Rename { flags: f, .. } => flags = Some(f.to_raw()),
+        Change::SetXattr { value, .. } => size = Some(value.len() as i64),
         Change::Link { .. }
         | Change::Unlink { .. }
         | Change::Rmdir { .. }
+        | Change::RemoveXattr { .. }
         | Change::View { .. } => {}
     }
     stmt.execute(params![
@@ -402,6 +433,7 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
         rdev,
         e.change.view(),
         e.change.body(),
+        e.change.xattr_value(),
     ])?;
     Ok(())
 }

@@ -35,7 +35,7 @@ pub use event::{Change, Event, TREE_OPS};
 pub use history::{History, HistoryCacheStats, HistoryStats};
 pub use log::{Durable, FORMAT};
 pub use objects::{Hash, Objects};
-pub use projection::{NewNode, Node, Tree, NAME_MAX};
+pub use projection::{NewNode, Node, Tree, XattrSet, Xattrs, NAME_MAX};
 pub use space::{no_space_errno, Refusal, Space, RESERVE_BYTES};
 
 use crate::core::{Caller, TimeNs};

@@ -16,6 +16,20 @@ use crate::fs_err;
 /// Longest name of one path component, as on Linux filesystems.
 pub const NAME_MAX: usize = 255;
 
+/// A node's extended attributes by full name (`user.x`), values binary.
+pub type Xattrs = BTreeMap<Arc<str>, Arc<[u8]>>;
+
+/// How a set of an extended attribute treats an existing name (`setxattr(2)` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XattrSet {
+    /// Create or replace.
+    Any,
+    /// XATTR_CREATE: EEXIST when the name exists.
+    Create,
+    /// XATTR_REPLACE: ENODATA when it does not.
+    Replace,
+}
+
 pub struct Node {
     pub attr: Attr,
     /// Where the node is linked: (parent, name). One entry but for hard-linked files;
@@ -28,6 +42,8 @@ pub struct Node {
     pub lookups: AtomicU64,
     /// Open handles.
     pub open: AtomicU32,
+    /// Extended attributes; `None` (no allocation, one test) for the many nodes without.
+    pub xattrs: Option<Box<Xattrs>>,
 }
 
 impl Node {
@@ -79,6 +95,7 @@ impl Tree {
                 content: None,
                 lookups: AtomicU64::new(0),
                 open: AtomicU32::new(0),
+                xattrs: None,
             },
         );
         Tree {
@@ -222,6 +239,7 @@ impl Tree {
             content: (new.kind == FileKind::File).then(|| Content::new(None)),
             lookups: AtomicU64::new(0),
             open: AtomicU32::new(0),
+            xattrs: None,
         };
         self.nodes.insert(ino, node);
         let p = self.node_mut(parent)?;
@@ -485,6 +503,46 @@ impl Tree {
         Ok(())
     }
 
+    /// Set extended attribute `name` of `ino` (as `how` allows); changes its ctime.
+    pub fn set_xattr(
+        &mut self,
+        ino: Ino,
+        name: &Arc<str>,
+        value: &Arc<[u8]>,
+        how: XattrSet,
+        time: TimeNs,
+    ) -> FsResult<()> {
+        let n = self.node_mut(ino)?;
+        let exists = n.xattrs.as_ref().is_some_and(|x| x.contains_key(name));
+        match how {
+            XattrSet::Create if exists => return Err(fs_err!(EEXIST, "attribute exists")),
+            XattrSet::Replace if !exists => return Err(fs_err!(ENODATA, "no such attribute")),
+            _ => {}
+        }
+        n.xattrs
+            .get_or_insert_with(Default::default)
+            .insert(name.clone(), value.clone());
+        n.attr.ctime = time;
+        Ok(())
+    }
+
+    /// Remove extended attribute `name` of `ino`; changes its ctime.
+    pub fn remove_xattr(&mut self, ino: Ino, name: &str, time: TimeNs) -> FsResult<()> {
+        let n = self.node_mut(ino)?;
+        let xattrs = n
+            .xattrs
+            .as_mut()
+            .ok_or(fs_err!(ENODATA, "no such attribute"))?;
+        xattrs
+            .remove(name)
+            .ok_or(fs_err!(ENODATA, "no such attribute"))?;
+        if xattrs.is_empty() {
+            n.xattrs = None;
+        }
+        n.attr.ctime = time;
+        Ok(())
+    }
+
     /// Record committed content of a file.
     pub fn set_content(
         &mut self,
@@ -584,6 +642,14 @@ impl Tree {
                 let (p, n) = self.resolve_parent(path)?;
                 self.rmdir(p, n, time).map(drop)
             }
+            Change::SetXattr { path, name, value } => {
+                let ino = self.resolve(path)?;
+                self.set_xattr(ino, name, value, XattrSet::Any, time)
+            }
+            Change::RemoveXattr { path, name } => {
+                let ino = self.resolve(path)?;
+                self.remove_xattr(ino, name, time)
+            }
             // What a view recorded leaves the tree as it is.
             Change::View { .. } => Ok(()),
         }
@@ -604,6 +670,7 @@ impl Tree {
                     content: n.content.as_ref().map(|c| Content::new(c.committed())),
                     lookups: AtomicU64::new(0),
                     open: AtomicU32::new(0),
+                    xattrs: n.xattrs.clone(),
                 };
                 (ino, copy)
             })

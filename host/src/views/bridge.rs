@@ -21,8 +21,13 @@ fn kind_out(kind: FileKind) -> NodeKind {
     match kind {
         FileKind::Dir => NodeKind::Directory,
         FileKind::Symlink => NodeKind::Symlink,
-        // FIFOs and sockets have no bytes to show in the past: plain (empty) files.
-        FileKind::File | FileKind::Fifo | FileKind::Socket => NodeKind::File,
+        // FIFOs, sockets and devices have no bytes to show in the past: plain (empty)
+        // files (the contract has no other kinds).
+        FileKind::File
+        | FileKind::Fifo
+        | FileKind::Socket
+        | FileKind::CharDev
+        | FileKind::BlockDev => NodeKind::File,
     }
 }
 
@@ -39,6 +44,8 @@ fn error_out(e: FsError) -> ViewError {
 fn event_out(e: Event) -> vt::EventInfo {
     let (size, hash) = match &e.change {
         crate::store::Change::Write { size, hash, .. } => (Some(*size), hash.map(|h| h.to_hex())),
+        // path2 names the attribute; its size is the value's.
+        crate::store::Change::SetXattr { value, .. } => (Some(value.len() as u64), None),
         _ => (None, None),
     };
     vt::EventInfo {
