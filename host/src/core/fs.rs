@@ -34,6 +34,8 @@ pub struct Fs {
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
     pub(super) view_inodes: ViewInodes,
+    /// The logs of stream paths, per caller (see [`super::stream_log`]).
+    pub(super) stream_logs: super::stream_log::StreamLogs,
     /// What the kernel is told it may cache, counted as it is answered.
     pub(super) cache: CacheCounters,
     /// The kernel mounts serving this filesystem, each with its statistics and caches.
@@ -73,6 +75,7 @@ impl Fs {
             root_attr,
             views: OnceLock::new(),
             view_inodes: ViewInodes::default(),
+            stream_logs: Default::default(),
             cache: CacheCounters::default(),
             mounts: Default::default(),
             gate: OnceLock::new(),
@@ -241,7 +244,7 @@ impl Fs {
             return Ok((self.auth_attr(), self.config.attr_ttl));
         }
         if is_view_ino(ino) {
-            return self.view_getattr(caller, ino);
+            return self.view_getattr(caller, ino, fh);
         }
         if is_debug_ino(ino) {
             return self.debug_getattr(ino, fh, caller.mount);
@@ -715,7 +718,6 @@ impl Fs {
             direct_io: false,
             noflush: !writable,
             cache_dir: false,
-            nonseekable: false,
         })
     }
 
@@ -917,7 +919,7 @@ impl Fs {
             }
             true // its names never change
         } else if is_view_ino(ino) {
-            let (attr, ttl) = self.view_getattr(caller, ino)?;
+            let (attr, ttl) = self.view_getattr(caller, ino, None)?;
             if attr.kind != FileKind::Dir {
                 return Err(fs_err!(ENOTDIR, "not a directory"));
             }
@@ -942,7 +944,6 @@ impl Fs {
             direct_io: false,
             noflush: true,
             cache_dir: cache,
-            nonseekable: false,
         })
     }
 
@@ -1174,7 +1175,7 @@ impl Fs {
             return self.allow(caller, Op::Access, ino, None, need, 0);
         }
         let a = if is_view_ino(ino) {
-            self.view_getattr(caller, ino)?.0
+            self.view_getattr(caller, ino, None)?.0
         } else if is_debug_ino(ino) {
             self.debug_getattr(ino, None, 0)?.0
         } else {
