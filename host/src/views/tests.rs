@@ -557,3 +557,72 @@ fn append_is_checked_and_only_allowed_while_writing() {
         "refusals are answers, not faults"
     );
 }
+
+/// The streams view behind the core's stream log, over 100,000 events: the first access
+/// renders the whole log once (O(events)); an old part is rendered again from a
+/// checkpoint and agrees byte for byte. Prints how long the first rendering took (a
+/// measurement for the docs, not an assertion: the machine decides it).
+#[test]
+fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
+    use crate::core::stream_log::StreamLog;
+    use crate::core::views::{ViewOpen, ViewPath, Views};
+    let Some(bytes) = component("streams") else {
+        return;
+    };
+    const EVENTS: u64 = 100_000;
+    let store = Arc::new(MemoryStore::new(T0));
+    for i in 0..EVENTS {
+        let op = if i % 2 == 0 { "create" } else { "write" };
+        store.push(T0 + i as i64, op, &format!("/dir/f{:06}", i / 2), None, None);
+    }
+    let host = Arc::new(host_with(store.clone()));
+    host.load(bytes, "builtin:streams").unwrap();
+    let views = CoreViews(host.clone());
+    let generation = views.generation("streams").unwrap();
+    let vp = ViewPath::root("streams".into(), generation).child("file_changes");
+    let c = crate::core::Caller::HOST;
+    let opened = views.open(&c, &vp, false).unwrap();
+    assert_eq!(opened.mode, ViewOpen::Stream(0));
+    let mut log = StreamLog::new(
+        "streams/file_changes".into(),
+        opened.version.clone(),
+        c,
+        vp.path.clone(),
+        0,
+        0,
+    );
+    let started = Instant::now();
+    log.catch_up().unwrap();
+    let took = started.elapsed();
+    let size = log.size();
+    eprintln!(
+        "first rendering of {EVENTS} events: {size} bytes in {:.0} ms ({:.1} µs per event)",
+        took.as_secs_f64() * 1e3,
+        took.as_secs_f64() * 1e6 / EVENTS as f64
+    );
+    assert_eq!(log.mtime(), T0 + EVENTS as i64 - 1, "the newest line's time");
+    // The whole log, read through the log in 128 KiB reads (old parts rendered again).
+    let mut whole = Vec::with_capacity(size as usize);
+    while (whole.len() as u64) < size {
+        let part = log.read(whole.len() as u64, 128 << 10).unwrap();
+        assert!(!part.is_empty());
+        whole.extend(part);
+    }
+    let text = String::from_utf8(whole).unwrap();
+    assert_eq!(text.lines().count() as u64, EVENTS);
+    for (i, line) in text.lines().enumerate() {
+        assert!(line.starts_with(&format!("{{\"seq\":{},", i + 1)), "{line}");
+    }
+    // Any part again, out of order, agrees.
+    for offset in [size / 3, 17, size - 5, size / 2 + 11] {
+        let got = log.read(offset, 4096).unwrap();
+        let at = offset as usize;
+        assert_eq!(got, text.as_bytes()[at..(at + 4096).min(text.len())], "at {offset}");
+    }
+    assert!(log.held_bytes() < 2 << 20, "{} bytes held", log.held_bytes());
+    // At the end: nothing yet; then the next event.
+    assert_eq!(log.read(size, 4096).unwrap_err().errno, libc::EAGAIN);
+    store.push(T0 + EVENTS as i64, "unlink", "/dir/f000000", None, None);
+    let next = log.read(size, 4096).unwrap();
+    assert!(next.starts_with(format!("{{\"seq\":{},", EVENTS + 1).as_bytes()));
+}
