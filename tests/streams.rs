@@ -508,6 +508,106 @@ both_backends! {
     }
 }
 both_backends! {
+    fn less_follows_the_log(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        touch(&m, "lessmark1");
+        // less wants a terminal: script gives it one (a wide one, so lines do not wrap).
+        let stream = m.root().join("streams/file_changes");
+        let mut less = Proc::spawn_with(
+            Command::new("script")
+                .args(["-qfc", &format!("stty rows 50 cols 500; less +F {}", stream.display()), "/dev/null"])
+                .env("TERM", "xterm")
+                .env_remove("LESS")
+                .env_remove("LESSOPEN"),
+            Stdio::piped(),
+        );
+        less.wait_text("\"/lessmark1\"");
+        touch(&m, "lessmark2");
+        less.wait_text("\"/lessmark2\"");
+        // Ctrl-C stops following (the waiting read ends), q quits.
+        let stdin = less.stdin.as_mut().unwrap();
+        stdin.write_all(b"\x03").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let stdin = less.stdin.as_mut().unwrap();
+        stdin.write_all(b"q").unwrap();
+        stdin.flush().unwrap();
+        less.assert_success();
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn offsets_are_fixed_and_lseek_reads_what_a_whole_read_reads(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        for i in 0..150 {
+            touch(&m, &format!("f{i:03}"));
+        }
+        let path = m.root().join("streams/all");
+        let size = fs::metadata(&path).unwrap().len();
+        let mut whole = vec![0u8; size as usize];
+        File::open(&path).unwrap().read_exact(&mut whole).unwrap();
+        let text = String::from_utf8(whole.clone()).unwrap();
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(seqs_of(&lines), (1..=300).collect::<Vec<_>>(), "[{backend}]");
+        // The mtime is the newest line's time.
+        let newest = json::parse(lines.last().unwrap()).unwrap();
+        let newest_ns = newest.get("time_ns").and_then(|t| t.as_u64()).unwrap() as i64;
+        let md = fs::metadata(&path).unwrap();
+        assert_eq!(mtime_of(&md), (newest_ns / 1_000_000_000, newest_ns % 1_000_000_000), "[{backend}]");
+
+        // Anywhere, in any order, through another handle: the same bytes.
+        let mut f = File::open(&path).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = (state >> 11) % size;
+            let len = ((state >> 40) % 5000 + 1).min(size - at);
+            assert_eq!(f.seek(SeekFrom::Start(at)).unwrap(), at);
+            let mut buf = vec![0u8; len as usize];
+            f.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, whole[at as usize..(at + len) as usize], "[{backend}] at {at}");
+        }
+        assert_eq!(f.seek(SeekFrom::End(-100)).unwrap(), size - 100, "[{backend}] SEEK_END");
+        let mut tail = vec![0u8; 100];
+        f.read_exact(&mut tail).unwrap();
+        assert_eq!(tail, whole[whole.len() - 100..], "[{backend}]");
+        assert_eq!(f.seek(SeekFrom::Current(-250)).unwrap(), size - 250, "[{backend}] SEEK_CUR");
+        let mut back = vec![0u8; 250];
+        f.read_exact(&mut back).unwrap();
+        assert_eq!(back, whole[whole.len() - 250..], "[{backend}]");
+        // NAME@SEQ is the same log from that event on.
+        let at_100 = text.find("{\"seq\":100,").unwrap();
+        let mut g = File::open(m.root().join("streams/all@100")).unwrap();
+        let mut part = vec![0u8; whole.len() - at_100];
+        g.read_exact(&mut part).unwrap();
+        assert_eq!(part, whole[at_100..], "[{backend}]");
+
+        // At the end: O_NONBLOCK says EAGAIN; the log grows by the next event only, and
+        // what was there reads as it did.
+        let mut nb = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path).unwrap();
+        assert_eq!(nb.seek(SeekFrom::End(0)).unwrap(), size);
+        let mut buf = [0u8; 4096];
+        assert_errno(nb.read(&mut buf), libc::EAGAIN, "non-blocking read at the end");
+        touch(&m, "more");
+        let grown = fs::metadata(&path).unwrap().len();
+        assert!(grown > size, "[{backend}] {grown} > {size}");
+        let mut added = vec![0u8; (grown - size) as usize];
+        nb.read_exact(&mut added).unwrap();
+        let added = String::from_utf8(added).unwrap();
+        let added: Vec<String> = added.lines().map(String::from).collect();
+        assert_eq!(seqs_of(&added), [301, 302], "[{backend}]");
+        let mut again = vec![0u8; size as usize];
+        nb.seek(SeekFrom::Start(0)).unwrap();
+        nb.read_exact(&mut again).unwrap();
+        assert!(again == whole, "[{backend}] the past never changes");
+        m.stop();
+    }
+}
+
+both_backends! {
     fn context_packages_select_files_and_refuse_bad_manifests(backend: Backend) {
         let (_t, store) = fresh_store();
         let m = Mount::start(backend, &store);
