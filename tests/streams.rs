@@ -114,7 +114,15 @@ impl Proc {
         };
         let err = collect(Box::new(child.stderr.take().unwrap()));
         let stdin = child.stdin.take();
-        Proc { child, what, out, err, stdin, stdout, collectors }
+        Proc {
+            child,
+            what,
+            out,
+            err,
+            stdin,
+            stdout,
+            collectors,
+        }
     }
 
     fn pid(&self) -> u32 {
@@ -133,7 +141,11 @@ impl Proc {
     fn lines(&self) -> Vec<String> {
         let text = self.text();
         let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-        whole.lines().map(String::from).filter(|l| !l.is_empty()).collect()
+        whole
+            .lines()
+            .map(String::from)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 
     /// Waits until it printed `n` lines; they (exactly `n`, or the test fails).
@@ -142,7 +154,13 @@ impl Proc {
         loop {
             let lines = self.lines();
             if lines.len() >= n || Instant::now() >= deadline {
-                assert_eq!(lines.len(), n, "{}: lines {lines:#?}\nstderr: {}", self.what, self.stderr());
+                assert_eq!(
+                    lines.len(),
+                    n,
+                    "{}: lines {lines:#?}\nstderr: {}",
+                    self.what,
+                    self.stderr()
+                );
                 return lines;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -171,7 +189,8 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("wait a child") {
                 // What it wrote before it ended is all collected (unless a child of its
                 // own still holds the output).
-                while !self.collectors.iter().all(|c| c.is_finished()) && Instant::now() < deadline {
+                while !self.collectors.iter().all(|c| c.is_finished()) && Instant::now() < deadline
+                {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 return Some(status);
@@ -184,16 +203,29 @@ impl Proc {
     /// Waits for it to end on its own with status 0.
     fn assert_success(&mut self) {
         let status = self.wait(SHOW_TIMEOUT);
-        let status = status.unwrap_or_else(|| panic!("{} did not end: {:?}", self.what, self.text()));
-        assert!(status.success(), "{}: {status:?}\nstdout: {}\nstderr: {}", self.what, self.text(), self.stderr());
+        let status =
+            status.unwrap_or_else(|| panic!("{} did not end: {:?}", self.what, self.text()));
+        assert!(
+            status.success(),
+            "{}: {status:?}\nstdout: {}\nstderr: {}",
+            self.what,
+            self.text(),
+            self.stderr()
+        );
     }
 
     /// Sends SIGINT (Ctrl-C) and asserts it died of it at once.
     fn ctrl_c(&mut self) {
         signal(self.pid(), libc::SIGINT);
         let status = self.wait(Duration::from_secs(5));
-        let status = status.unwrap_or_else(|| panic!("{}: still running 5 s after SIGINT", self.what));
-        assert_eq!(status.signal(), Some(libc::SIGINT), "{}: {status:?}", self.what);
+        let status =
+            status.unwrap_or_else(|| panic!("{}: still running 5 s after SIGINT", self.what));
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGINT),
+            "{}: {status:?}",
+            self.what
+        );
     }
 }
 
@@ -370,17 +402,32 @@ fn wait_read_to(pid: u32, size: u64) {
     let deadline = Instant::now() + SHOW_TIMEOUT;
     loop {
         let mut pos = None;
-        for fd in fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
-            let is_stream = fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"));
+        for fd in fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let is_stream =
+                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"));
             if is_stream {
-                let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())).unwrap_or_default();
-                pos = info.lines().find_map(|l| l.strip_prefix("pos:")).and_then(|p| p.trim().parse::<u64>().ok());
+                let info = fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    fd.file_name().to_string_lossy()
+                ))
+                .unwrap_or_default();
+                pos = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("pos:"))
+                    .and_then(|p| p.trim().parse::<u64>().ok());
             }
         }
         if pos == Some(size) {
             return;
         }
-        assert!(Instant::now() < deadline, "process {pid} read its stream to {pos:?}, not {size}");
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} read its stream to {pos:?}, not {size}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -157,7 +157,10 @@ fn a_stream_is_a_read_only_stream_and_the_moving_names_are_links() {
             },
             "{name}"
         );
-        assert!(matches!(view.readlink(&format!("/{name}")), Err(FsError::Invalid(_))));
+        assert!(matches!(
+            view.readlink(&format!("/{name}")),
+            Err(FsError::Invalid(_))
+        ));
     }
     // Resolved when read: the head is 8, events are a second apart from T0 + 1s, and the
     // model's clock is at the last event.
@@ -180,7 +183,11 @@ fn a_stream_is_a_read_only_stream_and_the_moving_names_are_links() {
         assert!(matches!(view.open(&path, false), Err(FsError::Invalid(_))));
     }
     m.write("/later", b"x");
-    assert_eq!(view.readlink("/all@now").unwrap(), "all@10", "moves with the head");
+    assert_eq!(
+        view.readlink("/all@now").unwrap(),
+        "all@10",
+        "moves with the head"
+    );
     assert!(matches!(
         view.read("/all", 0, 100),
         Err(FsError::Invalid(_))
@@ -343,7 +350,11 @@ fn a_plain_name_is_the_whole_log_and_now_is_what_comes() {
         let mut whole = Reader::open(&view, &format!("/{name}"));
         let mut from_one = Reader::open(&view, &format!("/{name}@1"));
         assert_eq!(whole.cursor, 0, "{name}: from the first event");
-        assert_eq!(whole.drain(&view, 4096), from_one.drain(&view, 4096), "{name}");
+        assert_eq!(
+            whole.drain(&view, 4096),
+            from_one.drain(&view, 4096),
+            "{name}"
+        );
         let mut now = Reader::open(&view, &format!("/{name}@now"));
         assert_eq!(now.cursor, 8, "{name}: the head when the link was read");
         assert!(now.next(&view, 4096).is_empty());
@@ -373,7 +384,10 @@ fn the_same_cursor_renders_the_same_lines_again() {
         let mut bytes = Vec::new();
         let mut cursor = 0;
         for round in 0..40u64 {
-            m.write(&format!("/r{}", round % 3), &vec![b'x'; round as usize * 100]);
+            m.write(
+                &format!("/r{}", round % 3),
+                &vec![b'x'; round as usize * 100],
+            );
             if round % 5 == 0 {
                 (&m).append("annotate", "/r0", r#"{"text":"t"}"#).unwrap();
             }
@@ -385,11 +399,17 @@ fn the_same_cursor_renders_the_same_lines_again() {
                     break;
                 }
                 let last: Value = serde_json::from_slice(
-                    chunk.data[..chunk.data.len() - 1].rsplit(|&b| b == b'\n').next().unwrap(),
+                    chunk.data[..chunk.data.len() - 1]
+                        .rsplit(|&b| b == b'\n')
+                        .next()
+                        .unwrap(),
                 )
                 .unwrap();
                 let event = &m.all_events()[last["seq"].as_u64().unwrap() as usize - 1];
-                assert_eq!(chunk.time_ns, event.time_ns, "{name}: the newest line's time");
+                assert_eq!(
+                    chunk.time_ns, event.time_ns,
+                    "{name}: the newest line's time"
+                );
                 bytes.extend(chunk.data);
                 marks.push((bytes.len(), cursor));
             }
@@ -694,7 +714,10 @@ fn dropped_audit_records_are_an_error_naming_them() {
         match view.next(path, cursor, 4096) {
             Err(FsError::Internal(why)) => {
                 assert!(why.starts_with(&format!("audit@{}: ", cursor + 1)), "{why}");
-                assert!(why.contains("no longer kept") && why.contains("audit@4"), "{why}");
+                assert!(
+                    why.contains("no longer kept") && why.contains("audit@4"),
+                    "{why}"
+                );
             }
             other => panic!("{path} from {cursor}: {other:?}"),
         }

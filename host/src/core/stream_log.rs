@@ -28,8 +28,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use super::views::{ViewChunk, ViewPath, ViewVersion};
 use super::view_ops::WOULD_BLOCK;
+use super::views::{ViewChunk, ViewPath, ViewVersion};
 use super::{Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
 
@@ -150,7 +150,10 @@ impl StreamLog {
             .map_err(|e| {
                 FsError::with(
                     e.errno,
-                    format!("{}: rendering from cursor {cursor}: {}", self.name, e.message),
+                    format!(
+                        "{}: rendering from cursor {cursor}: {}",
+                        self.name, e.message
+                    ),
                 )
             })
     }
@@ -205,7 +208,8 @@ impl StreamLog {
         let data = chunk.data;
         if data.len() >= TAIL_BYTES {
             self.tail.clear();
-            self.tail.extend_from_slice(&data[data.len() - TAIL_BYTES..]);
+            self.tail
+                .extend_from_slice(&data[data.len() - TAIL_BYTES..]);
         } else {
             let over = (self.tail.len() + data.len()).saturating_sub(TAIL_BYTES);
             self.tail.drain(..over);
@@ -229,7 +233,9 @@ impl StreamLog {
         let end = offset.saturating_add(len.into()).min(self.size);
         let tail_start = self.size - self.tail.len() as u64;
         if offset >= tail_start {
-            return Ok(self.tail[(offset - tail_start) as usize..(end - tail_start) as usize].to_vec());
+            return Ok(
+                self.tail[(offset - tail_start) as usize..(end - tail_start) as usize].to_vec(),
+            );
         }
         let window_end = self.window_start + self.window.len() as u64;
         if !(offset >= self.window_start && end <= window_end) {
@@ -382,5 +388,162 @@ impl StreamLogs {
             .map(|(log, _)| log.try_lock().map_or(0, |l| l.held_bytes()))
             .sum();
         (m.logs.len(), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+    use super::*;
+
+    const RECORD: usize = 4096;
+
+    /// Record `n` (1, 2, …): 4 KiB, its number first.
+    fn record(n: u64) -> Vec<u8> {
+        let mut r = format!("{n:>10} ").into_bytes();
+        r.resize(RECORD - 1, b'x');
+        r.push(b'\n');
+        r
+    }
+
+    /// A view with records 1..=head, `per_chunk` a call; `stuck`: data without moving.
+    struct Numbers {
+        head: AtomicU64,
+        per_chunk: u64,
+        stuck: bool,
+    }
+
+    impl ViewVersion for Numbers {
+        fn read(&self, _: &Caller, _: &str, _: u64, _: u32) -> FsResult<Vec<u8>> {
+            unreachable!("streams are read through next")
+        }
+        fn write(&self, _: &Caller, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
+            unreachable!("read-only")
+        }
+        fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<ViewChunk> {
+            let upto = self.head.load(SeqCst).min(cursor + self.per_chunk);
+            Ok(ViewChunk {
+                data: (cursor + 1..=upto).flat_map(record).collect(),
+                cursor: if self.stuck { cursor } else { upto.max(cursor) },
+                time_ns: upto as i64,
+                end: false,
+            })
+        }
+    }
+
+    fn log_of(view: Arc<Numbers>) -> StreamLog {
+        StreamLog::new(
+            "test/numbers".into(),
+            view,
+            Caller::HOST,
+            "/numbers".into(),
+            0,
+            7,
+        )
+    }
+
+    /// A log that grows a record at a time to 100 MiB keeps at most MAX_CHECKPOINTS
+    /// checkpoints and bounded caches, and any part of it reads right.
+    #[test]
+    fn a_long_log_stays_bounded_and_reads_right_anywhere() {
+        let view = Arc::new(Numbers {
+            head: 0.into(),
+            per_chunk: 1,
+            stuck: false,
+        });
+        let mut log = log_of(view.clone());
+        log.catch_up().unwrap();
+        assert_eq!((log.size(), log.mtime()), (0, 7), "empty: the view's mtime");
+        const RECORDS: u64 = 25_600;
+        for n in 1..=RECORDS {
+            view.head.store(n, SeqCst);
+            log.catch_up().unwrap();
+        }
+        assert_eq!(log.size(), RECORDS * RECORD as u64);
+        assert_eq!(log.mtime(), RECORDS as i64);
+        assert!(
+            log.checkpoints.len() <= MAX_CHECKPOINTS,
+            "{}",
+            log.checkpoints.len()
+        );
+        assert!(log.spacing > CHECKPOINT_SPACING, "thinned as it grew");
+        let mut state = 7u64;
+        for _ in 0..50 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let at = (state >> 11) % log.size();
+            let got = log.read(at, 10_000).unwrap();
+            let first = at / RECORD as u64 + 1;
+            let want: Vec<u8> = (first..first + 4).flat_map(record).collect();
+            let skip = (at % RECORD as u64) as usize;
+            let len = got.len();
+            assert_eq!(got, want[skip..skip + len], "at {at}");
+            assert_eq!(len as u64, 10_000.min(log.size() - at));
+        }
+        let held = log.held_bytes();
+        assert!(
+            held < TAIL_BYTES + 2 * WINDOW_BYTES + 64 * 1024,
+            "{held} bytes"
+        );
+        // At the end: wait; then what comes.
+        assert_eq!(log.read(log.size(), 10).unwrap_err().errno, WOULD_BLOCK);
+        view.head.store(RECORDS + 1, SeqCst);
+        assert_eq!(
+            log.read(log.size(), RECORD as u32).unwrap(),
+            record(RECORDS + 1)
+        );
+    }
+
+    #[test]
+    fn a_chunk_that_does_not_move_its_cursor_is_an_error() {
+        let view = Arc::new(Numbers {
+            head: 3.into(),
+            per_chunk: 1,
+            stuck: true,
+        });
+        let err = log_of(view).catch_up().unwrap_err();
+        assert_eq!(err.errno, libc::EIO);
+        assert!(err.message.contains("without moving its cursor"), "{err}");
+    }
+
+    #[test]
+    fn the_mount_keeps_at_most_max_logs_least_recently_used_out() {
+        let logs = StreamLogs::default();
+        let view = Arc::new(Numbers {
+            head: 0.into(),
+            per_chunk: 1,
+            stuck: false,
+        });
+        let key = |uid: u32, generation: u64| StreamKey {
+            view: "v".into(),
+            generation,
+            path: "/numbers".into(),
+            uid,
+            gid: 0,
+            agent: None,
+        };
+        let first = logs.insert(key(0, 1), log_of(view.clone()));
+        for uid in 1..MAX_LOGS as u32 + 10 {
+            // The first is used all along: it stays.
+            assert!(logs.get(&key(0, 1)).is_some());
+            logs.insert(key(uid, 1), log_of(view.clone()));
+        }
+        assert_eq!(logs.figures().0, MAX_LOGS);
+        assert!(Arc::ptr_eq(&logs.get(&key(0, 1)).unwrap(), &first));
+        assert!(
+            logs.get(&key(1, 1)).is_none(),
+            "the least recently used went"
+        );
+        // Each caller its own log; inserting again keeps the one there.
+        let again = logs.insert(key(0, 1), log_of(view.clone()));
+        assert!(Arc::ptr_eq(&again, &first));
+        // After a swap to generation 2, logs of 1 go unless an open file holds them.
+        drop(again);
+        logs.insert(key(0, 2), log_of(view));
+        logs.drop_old("v", Some(2));
+        assert_eq!(logs.figures().0, 2, "generation 2's, and the one held");
+        drop(first);
+        logs.drop_old("v", Some(2));
+        assert_eq!(logs.figures().0, 1);
     }
 }

@@ -744,7 +744,9 @@ impl views::ViewVersion for FakeVersion {
         } else {
             "line"
         };
-        let data: String = (cursor + 1..=upto).map(|n| format!("{word} {n}\n")).collect();
+        let data: String = (cursor + 1..=upto)
+            .map(|n| format!("{word} {n}\n"))
+            .collect();
         Ok(views::ViewChunk {
             data: data.into_bytes(),
             cursor: upto.max(cursor),
@@ -799,18 +801,29 @@ fn a_stream_is_an_append_only_log_file_that_grows() {
     let entry = fs.lookup(&C, v, name("feed")).unwrap();
     let feed = entry.attr.ino;
     assert_eq!((entry.attr.kind, entry.attr.size), (FileKind::File, 0));
-    assert_eq!(entry.attr_ttl, std::time::Duration::ZERO, "stat sees it grow");
+    assert_eq!(
+        entry.attr_ttl,
+        std::time::Duration::ZERO,
+        "stat sees it grow"
+    );
     let o = fs.open(&C, feed, libc::O_RDONLY).unwrap();
     assert!(o.direct_io && !o.keep_cache);
     // At the end: the read would block (the adapters park it).
     assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
     views.feed.store(3, SeqCst);
     let (attr, ttl) = fs.getattr(&C, feed, None).unwrap();
-    assert_eq!((attr.size, attr.mtime), (21, 3000), "three lines, the newest's time");
+    assert_eq!(
+        (attr.size, attr.mtime),
+        (21, 3000),
+        "three lines, the newest's time"
+    );
     assert_eq!(ttl, std::time::Duration::ZERO);
     // Offsets are the log's: any reader, any order, the same bytes.
     assert_eq!(fs.read(&C, feed, o.fh, 7, 5).unwrap(), b"line ");
-    assert_eq!(fs.read(&C, feed, o.fh, 0, 4096).unwrap(), b"line 1\nline 2\nline 3\n");
+    assert_eq!(
+        fs.read(&C, feed, o.fh, 0, 4096).unwrap(),
+        b"line 1\nline 2\nline 3\n"
+    );
     assert_eq!(fs.read(&C, feed, o.fh, 19, 4096).unwrap(), b"3\n");
     assert_eq!(errno(fs.read(&C, feed, o.fh, 21, 4096)), libc::EAGAIN);
     let o2 = fs.open(&C, feed, libc::O_RDONLY).unwrap();
@@ -819,7 +832,11 @@ fn a_stream_is_an_append_only_log_file_that_grows() {
     views.feed.store(4, SeqCst);
     views.feed_ends.store(true, SeqCst);
     assert_eq!(fs.read(&C, feed, o.fh, 21, 4096).unwrap(), b"line 4\n");
-    assert_eq!(fs.read(&C, feed, o.fh, 28, 4096).unwrap(), b"", "ended: EOF");
+    assert_eq!(
+        fs.read(&C, feed, o.fh, 28, 4096).unwrap(),
+        b"",
+        "ended: EOF"
+    );
     assert_eq!(fs.getattr(&C, feed, None).unwrap().0.size, 28);
     fs.release(&C, feed, o.fh).unwrap();
     fs.release(&C, feed, o2.fh).unwrap();
@@ -843,7 +860,10 @@ fn a_stream_whose_past_changes_answers_eio_not_other_bytes() {
     assert_eq!(fs.read(&C, feed, o.fh, 0, 14).unwrap(), b"line 1\nline 2\n");
     views.feed_rewrites.store(true, SeqCst);
     // The newest bytes are kept; the start was rendered again once and kept too.
-    assert_eq!(fs.read(&C, feed, o.fh, size - 12, 12).unwrap(), b"line 200000\n");
+    assert_eq!(
+        fs.read(&C, feed, o.fh, size - 12, 12).unwrap(),
+        b"line 200000\n"
+    );
     assert_eq!(fs.read(&C, feed, o.fh, 7, 7).unwrap(), b"line 2\n");
     // Further on, it must be rendered again: the lengths disagree.
     let err = fs.read(&C, feed, o.fh, size / 2, 100).unwrap_err();

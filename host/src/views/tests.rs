@@ -573,7 +573,13 @@ fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     let store = Arc::new(MemoryStore::new(T0));
     for i in 0..EVENTS {
         let op = if i % 2 == 0 { "create" } else { "write" };
-        store.push(T0 + i as i64, op, &format!("/dir/f{:06}", i / 2), None, None);
+        store.push(
+            T0 + i as i64,
+            op,
+            &format!("/dir/f{:06}", i / 2),
+            None,
+            None,
+        );
     }
     let host = Arc::new(host_with(store.clone()));
     host.load(bytes, "builtin:streams").unwrap();
@@ -600,7 +606,11 @@ fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
         took.as_secs_f64() * 1e3,
         took.as_secs_f64() * 1e6 / EVENTS as f64
     );
-    assert_eq!(log.mtime(), T0 + EVENTS as i64 - 1, "the newest line's time");
+    assert_eq!(
+        log.mtime(),
+        T0 + EVENTS as i64 - 1,
+        "the newest line's time"
+    );
     // The whole log, read through the log in 128 KiB reads (old parts rendered again).
     let mut whole = Vec::with_capacity(size as usize);
     while (whole.len() as u64) < size {
@@ -617,9 +627,17 @@ fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     for offset in [size / 3, 17, size - 5, size / 2 + 11] {
         let got = log.read(offset, 4096).unwrap();
         let at = offset as usize;
-        assert_eq!(got, text.as_bytes()[at..(at + 4096).min(text.len())], "at {offset}");
+        assert_eq!(
+            got,
+            text.as_bytes()[at..(at + 4096).min(text.len())],
+            "at {offset}"
+        );
     }
-    assert!(log.held_bytes() < 2 << 20, "{} bytes held", log.held_bytes());
+    assert!(
+        log.held_bytes() < 2 << 20,
+        "{} bytes held",
+        log.held_bytes()
+    );
     // At the end: nothing yet; then the next event.
     assert_eq!(log.read(size, 4096).unwrap_err().errno, libc::EAGAIN);
     store.push(T0 + EVENTS as i64, "unlink", "/dir/f000000", None, None);
