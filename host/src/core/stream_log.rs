@@ -46,8 +46,9 @@ pub const MAX_CHECKPOINTS: usize = 1024;
 /// The least distance between two checkpoints of a new log.
 pub const CHECKPOINT_SPACING: u64 = 64 << 10;
 /// The `max` the host asks of each `next`: a fixed hint, so renderings of the same part
-/// ask the same.
-pub const RENDER_MAX: u32 = 256 << 10;
+/// ask the same; small enough that a call stays far inside a view's time budget on a
+/// busy machine (a log's first rendering is many calls, each under the 200 ms deadline).
+pub const RENDER_MAX: u32 = 64 << 10;
 /// Calls one catch-up makes at most (a view whose stream never stops growing must not
 /// hold a request forever); the rest is rendered by the next one.
 const MAX_CATCH_UP_CALLS: usize = 1 << 16;
