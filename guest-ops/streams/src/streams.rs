@@ -28,8 +28,8 @@ use crate::start::Start;
 /// The name of the file that explains the streams.
 pub const README: &str = "README";
 /// Events asked of the store per `next` at most (the host caps a call at 4096); fewer
-/// for a smaller chunk (about one per 128 bytes wanted), so that a call does not take
-/// more than it renders.
+/// for a smaller chunk (about one per 256 bytes wanted, a full line's length), so that
+/// a call does not take much more than it renders.
 pub const EVENTS_PER_CALL: u32 = 1024;
 /// A chunk stops growing once it holds this much, whatever the host asked for...
 pub const MAX_CHUNK: usize = 256 * 1024;
@@ -173,7 +173,7 @@ impl<S: Store> Streams<S> {
         }
         let (filter, style) = (stream.filter(), stream.style());
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
-        let page_size = (budget / 128).clamp(64, EVENTS_PER_CALL as usize) as u32;
+        let page_size = (budget / 256).clamp(64, EVENTS_PER_CALL as usize) as u32;
         let head = self.store.head();
         let mut data = String::new();
         let mut at = cursor;
