@@ -652,3 +652,84 @@ fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     let next = log.read(size, 4096).unwrap();
     assert!(next.starts_with(format!("{{\"seq\":{},", EVENTS + 1).as_bytes()));
 }
+
+/// The audit trail keeps its last 10,000 records: a part of `streams/audit` whose records
+/// are gone answers EIO with a reason naming `audit@SEQ`, never other bytes; what is kept
+/// reads on, and `audit@now` links past the gap.
+#[test]
+fn dropped_audit_records_are_eio_naming_them_never_other_bytes() {
+    use std::ffi::OsStr;
+
+    use crate::core::{Fs, FsConfig, ROOT_INO};
+    use crate::store::{History, Store, AUDIT_KEPT};
+    let Some(bytes) = component("streams") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Fs::new(Store::open(dir.path()).unwrap(), FsConfig::default());
+    let access = Arc::new(HistoryAccess(History::new(fs.store().clone())));
+    let host = Arc::new(ViewHost::new(test_limits(), access).expect("view host"));
+    host.load(bytes, "builtin:streams").unwrap();
+    fs.set_views(Arc::new(CoreViews(host)));
+    let c = crate::core::Caller::HOST;
+    let agent: Arc<str> = "reviewer".into();
+    let audit = |n: usize| {
+        for i in 0..n {
+            let path = format!("/current/{i}");
+            fs.store()
+                .audit()
+                .record(&c, &agent, "open", path, "denied: no".into());
+        }
+    };
+    audit(3);
+    let streams = fs.lookup(&c, ROOT_INO, OsStr::new("streams")).unwrap();
+    let whole = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit"))
+        .unwrap();
+    let ino = whole.attr.ino;
+    let o = fs.open(&c, ino, libc::O_RDONLY).unwrap();
+    let first = fs.read(&c, ino, o.fh, 0, 4096).unwrap();
+    assert_eq!(first.len() as u64, whole.attr.size);
+    assert_eq!(first.iter().filter(|&&b| b == b'\n').count(), 3);
+
+    audit(100);
+    let grown = fs.getattr(&c, ino, Some(o.fh)).unwrap().0.size;
+    assert!(grown > first.len() as u64);
+    // Records 1 to 103 go; the log had rendered them, and goes on after them.
+    audit(AUDIT_KEPT);
+    let (attr, _) = fs.getattr(&c, ino, Some(o.fh)).unwrap();
+    assert!(
+        attr.size > 100 * first.len() as u64,
+        "the log caught up: {}",
+        attr.size
+    );
+    let newest = fs.read(&c, ino, o.fh, attr.size - 200, 200).unwrap();
+    assert!(newest.ends_with(b"\"outcome\":\"denied: no\"}\n"));
+    // Its start must be rendered again: the records are gone.
+    let err = fs.read(&c, ino, o.fh, 0, 4096).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(
+        err.message
+            .contains("audit@1: records 1 to 103 are no longer kept")
+            && err.message.contains("audit@104"),
+        "{err}"
+    );
+    // Another caller's log of the whole trail cannot be made at all.
+    let other = crate::core::Caller { uid: 1000, ..c };
+    let err = fs.getattr(&other, ino, None).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(err.message.contains("audit@1: "), "{err}");
+    // From a kept record on, and past the gap through the link, it reads.
+    let now = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit@now"))
+        .unwrap();
+    assert_eq!(fs.readlink(&c, now.attr.ino).unwrap(), b"audit@10104");
+    let kept = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit@104"))
+        .unwrap();
+    let k = fs.open(&c, kept.attr.ino, libc::O_RDONLY).unwrap();
+    let line = fs.read(&c, kept.attr.ino, k.fh, 0, 4096).unwrap();
+    assert!(line.starts_with(b"{\"seq\":104,"));
+    fs.release(&c, kept.attr.ino, k.fh).unwrap();
+    fs.release(&c, ino, o.fh).unwrap();
+}
