@@ -396,6 +396,29 @@ both_backends! {
     }
 }
 
+/// Waits until process `pid` has a stream of streams/ open (a `@now` link is resolved
+/// at the open: events written after it are the reader's).
+fn wait_open(pid: u32) {
+    let deadline = Instant::now() + SHOW_TIMEOUT;
+    loop {
+        let open = fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"))
+            });
+        if open {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never opened its stream"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until process `pid` has read its stream (the open file of streams/) up to
 /// `size` bytes (its file offset, /proc/PID/fdinfo).
 fn wait_read_to(pid: u32, size: u64) {
@@ -504,6 +527,7 @@ both_backends! {
         // Python reads lines as they come, from now on.
         let script = "import json, sys\nn = int(sys.argv[2])\nfor line in open(sys.argv[1]):\n    print(json.loads(line)['seq'], flush=True)\n    n -= 1\n    if n == 0:\n        break\n";
         let mut py = Proc::spawn(Command::new("python3").args(["-c", script]).arg(m.root().join("streams/file_changes@now")).arg("4"));
+        wait_open(py.pid());
         wait_blocked(py.pid());
         touch(&m, "p1");
         touch(&m, "p2");
@@ -532,6 +556,8 @@ both_backends! {
         // newline-separated texts from a stream or a file alike.)
         let (mut cat_c, mut jq_c) = pipe(&["-c", "."]);
         let (mut cat_live, jq_live) = pipe(&["--unbuffered", "-c", "{seq, path}"]);
+        wait_open(cat_c.pid());
+        wait_open(cat_live.pid());
         wait_blocked(cat_c.pid());
         wait_blocked(cat_live.pid());
         touch(&m, "x");
