@@ -591,7 +591,8 @@ fn stream_latency(t: &mut Target, ctx: &Ctx) -> Result<Figures> {
     if server.backend == BINDFS {
         return Ok(vec![]);
     }
-    let stream = File::open(server.mnt.join("streams/file_changes"))?;
+    // From the next event on (the plain name is the whole log, from the first event).
+    let stream = File::open(server.mnt.join("streams/file_changes@now"))?;
     let mut lines = io::BufReader::new(stream).lines();
     let dir = t.root.join("stream");
     fs::create_dir_all(&dir)?;

@@ -360,6 +360,13 @@ both_backends! {
         assert!(num(&c2, &["history_trees", "misses"]) > misses, "{}", ctx("the history tree cache missed"));
         assert!(num(&c2, &["history_trees", "kept"]) >= 1, "{}", ctx("and kept the tree"));
         assert_eq!(num(&c2, &["handles", "writable"]), 1, "{}", ctx("one writer"));
+        // A stat of a stream renders its log, kept for the caller.
+        let stream_logs = num(&c2, &["stream_logs", "kept"]);
+        assert_eq!(num(&c2, &["stream_logs", "capacity"]), 256);
+        assert!(fs::metadata(m.root().join("streams/all")).unwrap().len() > 0);
+        let c3 = doc(&m, "cache_stats.json");
+        assert_eq!(num(&c3, &["stream_logs", "kept"]), stream_logs + 1, "{}", ctx("a stream log is kept"));
+        assert!(num(&c3, &["stream_logs", "held_bytes"]) > 0, "{}", ctx("it holds its newest bytes"));
         assert_eq!(num(&c2, &["scratch", "files"]), 1, "{}", ctx("its scratch copy"));
         // history/@seq/f is immutable: the view host kept its answers (getattr at least).
         assert!(num(&c2, &["view_answers", "inserts"]) >= 1, "{}", ctx("immutable answers are kept"));

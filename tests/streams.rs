@@ -1,16 +1,22 @@
-//! Live streams through a real mount, on both backends: concurrent readers each get every
-//! event in order while a writer works; a blocked reader costs nothing, ends at once on
-//! Ctrl-C (SIGINT) and at unmount; `NAME@SEQ` replays from a point; O_NONBLOCK readers
-//! get EAGAIN.
+//! Streams through a real mount, on both backends. A stream is an append-only log file:
+//! the programs people read logs with work on it as they are — `tail -f`, `tail -n 5 -f`,
+//! `tail -F`, `head -n N`, `grep -m1`, `less +F`, `cat | jq`, Python's `for line in f` —
+//! offsets are fixed (`lseek` anywhere reads what a whole read reads), concurrent readers
+//! each get every event in order while a writer works, a read at the end waits without
+//! costing a worker and ends at once on Ctrl-C (SIGINT) and at unmount, `NAME@SEQ`
+//! starts at an event and `NAME@now` links to what comes, O_NONBLOCK readers get
+//! EAGAIN.
 
 #[macro_use]
 mod common;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -48,38 +54,200 @@ fn read_lines(path: PathBuf, n: usize) -> std::thread::JoinHandle<Vec<Line>> {
     })
 }
 
-/// `cat STREAM` in a child process (killed if the test fails before it ends).
-struct Cat(Child);
+/// How long a child may take to show what a test waits for (generous: the machine is
+/// shared; tail polls once a second). Tests assert what is shown, never how fast.
+const SHOW_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Cat {
-    fn spawn(path: &Path) -> Cat {
-        let child = Command::new("cat")
-            .arg(path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cat");
-        Cat(child)
+/// A child process in a process group of its own, its stdout (and stderr) collected by
+/// threads; the whole group is killed when it is dropped, so a test that fails leaves no
+/// reader behind (a pipeline's members included).
+struct Proc {
+    child: Child,
+    what: String,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    stdin: Option<ChildStdin>,
+    /// Its stdout when another process reads it (a pipeline), not the collector.
+    stdout: Option<std::process::ChildStdout>,
+    /// The collector threads (they end when the output does).
+    collectors: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        Proc::spawn_with(cmd, Stdio::null())
     }
 
-    /// Waits up to `timeout` for cat to end; its exit status.
-    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    fn spawn_with(cmd: &mut Command, stdin: impl Into<Stdio>) -> Proc {
+        Proc::spawn_io(cmd, stdin, true)
+    }
+
+    /// `collect`: gather its stdout; else leave it in `stdout` for the next in a pipe.
+    fn spawn_io(cmd: &mut Command, stdin: impl Into<Stdio>, collect_out: bool) -> Proc {
+        let what = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+        let mut collectors = Vec::new();
+        let mut collect = |mut from: Box<dyn Read + Send>| {
+            let into = Arc::new(Mutex::new(Vec::new()));
+            let to = into.clone();
+            collectors.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    to.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }));
+            into
+        };
+        let (out, stdout) = if collect_out {
+            (collect(Box::new(child.stdout.take().unwrap())), None)
+        } else {
+            (Arc::default(), child.stdout.take())
+        };
+        let err = collect(Box::new(child.stderr.take().unwrap()));
+        let stdin = child.stdin.take();
+        Proc {
+            child,
+            what,
+            out,
+            err,
+            stdin,
+            stdout,
+            collectors,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// The whole lines it printed so far.
+    fn lines(&self) -> Vec<String> {
+        let text = self.text();
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
+            .lines()
+            .map(String::from)
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    /// Waits until it printed `n` lines; they (exactly `n`, or the test fails).
+    fn wait_lines(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + SHOW_TIMEOUT;
+        loop {
+            let lines = self.lines();
+            if lines.len() >= n || Instant::now() >= deadline {
+                assert_eq!(
+                    lines.len(),
+                    n,
+                    "{}: lines {lines:#?}\nstderr: {}",
+                    self.what,
+                    self.stderr()
+                );
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until its output holds `needle`.
+    fn wait_text(&self, needle: &str) {
+        let deadline = Instant::now() + SHOW_TIMEOUT;
+        while !self.text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: never showed {needle:?}; it showed {:?}\nstderr: {}",
+                self.what,
+                self.text(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `timeout` for it to end; its exit status.
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().expect("wait cat") {
+            if let Some(status) = self.child.try_wait().expect("wait a child") {
+                // What it wrote before it ended is all collected (unless a child of its
+                // own still holds the output).
+                while !self.collectors.iter().all(|c| c.is_finished()) && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
     }
+
+    /// Waits for it to end on its own with status 0.
+    fn assert_success(&mut self) {
+        let status = self.wait(SHOW_TIMEOUT);
+        let status =
+            status.unwrap_or_else(|| panic!("{} did not end: {:?}", self.what, self.text()));
+        assert!(
+            status.success(),
+            "{}: {status:?}\nstdout: {}\nstderr: {}",
+            self.what,
+            self.text(),
+            self.stderr()
+        );
+    }
+
+    /// Sends SIGINT (Ctrl-C) and asserts it died of it at once.
+    fn ctrl_c(&mut self) {
+        signal(self.pid(), libc::SIGINT);
+        let status = self.wait(Duration::from_secs(5));
+        let status =
+            status.unwrap_or_else(|| panic!("{}: still running 5 s after SIGINT", self.what));
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGINT),
+            "{}: {status:?}",
+            self.what
+        );
+    }
 }
 
-impl Drop for Cat {
+impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // The group: a pipeline's other members and a shell's children too.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+fn cmd(program: &str, args: &[&str], file: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).arg(file);
+    c
+}
+
+fn seqs_of(lines: &[String]) -> Vec<u64> {
+    lines.iter().map(|l| parse_line(l).seq).collect()
 }
 
 /// Has the stream's reader got as far as blocking in read(2)? (Its wchan is the FUSE
@@ -129,16 +297,22 @@ both_backends! {
     fn ctrl_c_ends_a_blocked_read(backend: Backend) {
         let (_t, store) = fresh_store();
         let m = Mount::start(backend, &store);
-        let mut cat = Cat::spawn(&m.root().join("streams/file_changes"));
-        wait_blocked(cat.0.id());
-        assert!(cat.0.try_wait().unwrap().is_none(), "[{backend}] cat waits for events");
-        signal(cat.0.id(), libc::SIGINT);
-        let status = cat.wait(Duration::from_secs(5));
-        let status = status.unwrap_or_else(|| panic!("[{backend}] cat still blocked 5 s after SIGINT"));
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGINT), "[{backend}] cat died of its SIGINT");
+        let stream = m.root().join("streams/file_changes");
+        let mut cat = Proc::spawn(&mut cmd("cat", &[], &stream));
+        wait_blocked(cat.pid());
+        assert!(cat.wait(Duration::ZERO).is_none(), "[{backend}] cat waits for events");
+        cat.ctrl_c();
+        // tail -f waits between polls (and in a read at the end): Ctrl-C ends it too.
+        touch(&m, "before");
+        let mut tail = Proc::spawn(&mut cmd("tail", &["-f"], &stream));
+        tail.wait_lines(2);
+        cat = Proc::spawn(&mut cmd("cat", &[], &stream));
+        cat.wait_lines(2);
+        wait_blocked(cat.pid());
+        tail.ctrl_c();
+        cat.ctrl_c();
         // The mount serves on, and a new reader works.
-        let later = read_lines(m.root().join("streams/file_changes"), 1);
+        let later = read_lines(m.root().join("streams/file_changes@now"), 1);
         fs::write(m.path("after"), b"").unwrap();
         assert_eq!(later.join().unwrap()[0].path, "/after");
         m.stop();
@@ -150,11 +324,11 @@ both_backends! {
         let (_t, store) = fresh_store();
         let mut m = Mount::start(backend, &store);
         let mut cats = [
-            Cat::spawn(&m.root().join("streams/file_changes")),
-            Cat::spawn(&m.root().join("streams/all")),
+            Proc::spawn(&mut cmd("cat", &[], &m.root().join("streams/file_changes"))),
+            Proc::spawn(&mut cmd("cat", &[], &m.root().join("streams/all"))),
         ];
         for c in &cats {
-            wait_blocked(c.0.id());
+            wait_blocked(c.pid());
         }
         // What an operator does: SIGTERM to the daemon. It ends the waiting reads (EOF),
         // so the unmount is clean and quick.
@@ -173,8 +347,8 @@ both_backends! {
     fn a_lazy_umount_from_outside_ends_blocked_readers(backend: Backend) {
         let (_t, store) = fresh_store();
         let mut m = Mount::start(backend, &store);
-        let mut cat = Cat::spawn(&m.root().join("streams/annotations"));
-        wait_blocked(cat.0.id());
+        let mut cat = Proc::spawn(&mut cmd("cat", &[], &m.root().join("streams/annotations")));
+        wait_blocked(cat.pid());
         m.lazy_umount();
         let status = cat.wait(Duration::from_secs(5)).expect("cat ends after umount -l");
         assert!(status.success(), "[{backend}] {status:?}");
@@ -194,10 +368,13 @@ both_backends! {
         let got: Vec<(u64, String)> = replay.join().unwrap().into_iter().map(|l| (l.seq, l.op)).collect();
         assert_eq!(got, [(2, "write".to_owned()), (3, "mkdir".to_owned()), (4, "unlink".to_owned())]);
 
+        // @now links to the log from the next event: nothing there yet.
+        let link = fs::read_link(m.root().join("streams/file_changes@now")).unwrap();
+        assert_eq!(link, Path::new("file_changes@5"), "[{backend}]");
         let mut f = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(m.root().join("streams/file_changes"))
+            .open(m.root().join("streams/file_changes@now"))
             .unwrap();
         let mut buf = [0u8; 4096];
         assert_errno(f.read(&mut buf), libc::EAGAIN, "non-blocking read of a quiet stream");
@@ -218,3 +395,288 @@ both_backends! {
         m.stop();
     }
 }
+
+/// Waits until process `pid` has a stream of streams/ open (a `@now` link is resolved
+/// at the open: events written after it are the reader's).
+fn wait_open(pid: u32) {
+    let deadline = Instant::now() + SHOW_TIMEOUT;
+    loop {
+        let open = fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"))
+            });
+        if open {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never opened its stream"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until process `pid` has read its stream (the open file of streams/) up to
+/// `size` bytes (its file offset, /proc/PID/fdinfo).
+fn wait_read_to(pid: u32, size: u64) {
+    let deadline = Instant::now() + SHOW_TIMEOUT;
+    loop {
+        let mut pos = None;
+        for fd in fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let is_stream =
+                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"));
+            if is_stream {
+                let info = fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    fd.file_name().to_string_lossy()
+                ))
+                .unwrap_or_default();
+                pos = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("pos:"))
+                    .and_then(|p| p.trim().parse::<u64>().ok());
+            }
+        }
+        if pos == Some(size) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} read its stream to {pos:?}, not {size}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes `name` in current/: two events (create, write).
+fn touch(m: &Mount, name: &str) {
+    fs::write(m.path(name), name.as_bytes()).unwrap();
+}
+
+both_backends! {
+    #[timeout_secs(240)]
+    fn tail_prints_the_last_lines_then_follows(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        for i in 0..12 {
+            touch(&m, &format!("f{i:02}"));
+        }
+        let mut head = 24;
+        let stream = m.root().join("streams/file_changes");
+        for (args, last) in [(&["-f"][..], 10u64), (&["-n", "5", "-f"][..], 5), (&["-F"][..], 10)] {
+            let tail = Proc::spawn(&mut cmd("tail", args, &stream));
+            let shown = seqs_of(&tail.wait_lines(last as usize));
+            assert_eq!(shown, (head - last + 1..=head).collect::<Vec<_>>(), "[{backend}] tail {args:?}");
+            // What a writer does next is printed as it happens, each event once.
+            for k in 0..2 {
+                touch(&m, &format!("new{head}"));
+                let lines = tail.wait_lines(last as usize + 2 * (k + 1));
+                let new: Vec<Line> = lines[lines.len() - 2..].iter().map(|l| parse_line(l)).collect();
+                let path = format!("/new{head}");
+                assert_eq!(
+                    new.iter().map(|l| (l.seq, l.op.as_str(), l.path.as_str())).collect::<Vec<_>>(),
+                    [(head + 1, "create", path.as_str()), (head + 2, "write", path.as_str())],
+                    "[{backend}] tail {args:?}"
+                );
+                head += 2;
+            }
+            assert_eq!(seqs_of(&tail.lines()), (head - last - 3..=head).collect::<Vec<_>>(), "[{backend}] tail {args:?}: nothing twice");
+        }
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn head_grep_and_python_end_with_the_right_lines(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        touch(&m, "a");
+        touch(&m, "b");
+        let stream = m.root().join("streams/file_changes");
+        // head -n 3 reads a block, prints three lines and seeks back: exit 0.
+        let mut head = Proc::spawn(&mut cmd("head", &["-n", "3"], &stream));
+        head.assert_success();
+        assert_eq!(seqs_of(&head.lines()), [1, 2, 3], "[{backend}] {}", head.stderr());
+        assert_eq!(head.stderr(), "", "[{backend}]");
+        // From event 3 there are two lines: head waits for the third.
+        let mut head = Proc::spawn(&mut cmd("head", &["-n", "3"], &m.root().join("streams/file_changes@3")));
+        wait_blocked(head.pid());
+        touch(&m, "c");
+        head.assert_success();
+        assert_eq!(seqs_of(&head.lines()), [3, 4, 5], "[{backend}]");
+
+        // grep -m1: the first match, there already or still to come.
+        let mut grep = Proc::spawn(&mut cmd("grep", &["-m1", "\"path\":\"/b\""], &stream));
+        grep.assert_success();
+        assert_eq!(seqs_of(&grep.lines()), [3], "[{backend}]");
+        let mut grep = Proc::spawn(&mut cmd("grep", &["-m1", "\"path\":\"/needle\""], &stream));
+        wait_blocked(grep.pid());
+        touch(&m, "hay");
+        touch(&m, "needle");
+        grep.assert_success();
+        let found = parse_line(&grep.wait_lines(1)[0]);
+        assert_eq!((found.seq, found.op.as_str(), found.path.as_str()), (9, "create", "/needle"), "[{backend}]");
+
+        // Python reads lines as they come, from now on.
+        let script = "import json, sys\nn = int(sys.argv[2])\nfor line in open(sys.argv[1]):\n    print(json.loads(line)['seq'], flush=True)\n    n -= 1\n    if n == 0:\n        break\n";
+        let mut py = Proc::spawn(Command::new("python3").args(["-c", script]).arg(m.root().join("streams/file_changes@now")).arg("4"));
+        wait_open(py.pid());
+        wait_blocked(py.pid());
+        touch(&m, "p1");
+        touch(&m, "p2");
+        py.assert_success();
+        assert_eq!(py.lines(), ["11", "12", "13", "14"], "[{backend}] {}", py.stderr());
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn cat_from_now_into_jq(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        touch(&m, "old");
+        let now = m.root().join("streams/file_changes@now");
+        // The link resolves at each open: both cats read file_changes@3.
+        let target = m.root().join("streams").join(fs::read_link(&now).unwrap());
+        assert_eq!(target, m.root().join("streams/file_changes@3"), "[{backend}]");
+        let pipe = |jq_args: &[&str]| {
+            let mut cat = Proc::spawn_io(&mut cmd("cat", &[], &now), Stdio::null(), false);
+            let into_jq = Stdio::from(cat.stdout.take().unwrap());
+            let jq = Proc::spawn_with(Command::new("jq").args(jq_args), into_jq);
+            (cat, jq)
+        };
+        // (jq --seq is no reader of JSON lines: it takes RS-separated input, and ignores
+        // newline-separated texts from a stream or a file alike.)
+        let (mut cat_c, mut jq_c) = pipe(&["-c", "."]);
+        let (mut cat_live, jq_live) = pipe(&["--unbuffered", "-c", "{seq, path}"]);
+        wait_open(cat_c.pid());
+        wait_open(cat_live.pid());
+        wait_blocked(cat_c.pid());
+        wait_blocked(cat_live.pid());
+        touch(&m, "x");
+        // A line-by-line consumer sees each event as it comes.
+        assert_eq!(jq_live.wait_lines(2), [r#"{"seq":3,"path":"/x"}"#, r#"{"seq":4,"path":"/x"}"#], "[{backend}]");
+        touch(&m, "y");
+        // jq writes when its input ends (a pipe's output is buffered): Ctrl-C on cat.
+        let size = fs::metadata(&target).unwrap().len();
+        assert!(size > 0, "[{backend}]");
+        // Each cat has read it all, written it on, and waits again.
+        wait_read_to(cat_c.pid(), size);
+        wait_blocked(cat_c.pid());
+        cat_c.ctrl_c();
+        jq_c.assert_success();
+        let lines = jq_c.lines();
+        assert_eq!(seqs_of(&lines), [3, 4, 5, 6], "[{backend}] {}", jq_c.stderr());
+        assert!(lines.iter().all(|l| l.starts_with("{\"seq\":")), "[{backend}] {lines:?}");
+        assert_eq!(jq_live.wait_lines(4)[2..], [r#"{"seq":5,"path":"/y"}"#, r#"{"seq":6,"path":"/y"}"#], "[{backend}]");
+        cat_live.ctrl_c();
+        m.stop();
+    }
+}
+both_backends! {
+    fn less_follows_the_log(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        touch(&m, "lessmark1");
+        // less wants a terminal: script gives it one (a wide one, so lines do not wrap).
+        let stream = m.root().join("streams/file_changes");
+        let mut less = Proc::spawn_with(
+            Command::new("script")
+                .args(["-qfc", &format!("stty rows 50 cols 500; less +F {}", stream.display()), "/dev/null"])
+                .env("TERM", "xterm")
+                .env_remove("LESS")
+                .env_remove("LESSOPEN"),
+            Stdio::piped(),
+        );
+        less.wait_text("\"/lessmark1\"");
+        touch(&m, "lessmark2");
+        less.wait_text("\"/lessmark2\"");
+        // Ctrl-C stops following (the waiting read ends), q quits.
+        let stdin = less.stdin.as_mut().unwrap();
+        stdin.write_all(b"\x03").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let stdin = less.stdin.as_mut().unwrap();
+        stdin.write_all(b"q").unwrap();
+        stdin.flush().unwrap();
+        less.assert_success();
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn offsets_are_fixed_and_lseek_reads_what_a_whole_read_reads(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        for i in 0..150 {
+            touch(&m, &format!("f{i:03}"));
+        }
+        let path = m.root().join("streams/all");
+        let size = fs::metadata(&path).unwrap().len();
+        let mut whole = vec![0u8; size as usize];
+        File::open(&path).unwrap().read_exact(&mut whole).unwrap();
+        let text = String::from_utf8(whole.clone()).unwrap();
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(seqs_of(&lines), (1..=300).collect::<Vec<_>>(), "[{backend}]");
+        // The mtime is the newest line's time.
+        let newest = json::parse(lines.last().unwrap()).unwrap();
+        let newest_ns = newest.get("time_ns").and_then(|t| t.as_u64()).unwrap() as i64;
+        let md = fs::metadata(&path).unwrap();
+        assert_eq!(mtime_of(&md), (newest_ns / 1_000_000_000, newest_ns % 1_000_000_000), "[{backend}]");
+
+        // Anywhere, in any order, through another handle: the same bytes.
+        let mut f = File::open(&path).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = (state >> 11) % size;
+            let len = ((state >> 40) % 5000 + 1).min(size - at);
+            assert_eq!(f.seek(SeekFrom::Start(at)).unwrap(), at);
+            let mut buf = vec![0u8; len as usize];
+            f.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, whole[at as usize..(at + len) as usize], "[{backend}] at {at}");
+        }
+        assert_eq!(f.seek(SeekFrom::End(-100)).unwrap(), size - 100, "[{backend}] SEEK_END");
+        let mut tail = vec![0u8; 100];
+        f.read_exact(&mut tail).unwrap();
+        assert_eq!(tail, whole[whole.len() - 100..], "[{backend}]");
+        assert_eq!(f.seek(SeekFrom::Current(-250)).unwrap(), size - 250, "[{backend}] SEEK_CUR");
+        let mut back = vec![0u8; 250];
+        f.read_exact(&mut back).unwrap();
+        assert_eq!(back, whole[whole.len() - 250..], "[{backend}]");
+        // NAME@SEQ is the same log from that event on.
+        let at_100 = text.find("{\"seq\":100,").unwrap();
+        let mut g = File::open(m.root().join("streams/all@100")).unwrap();
+        let mut part = vec![0u8; whole.len() - at_100];
+        g.read_exact(&mut part).unwrap();
+        assert_eq!(part, whole[at_100..], "[{backend}]");
+
+        // At the end: O_NONBLOCK says EAGAIN; the log grows by the next event only, and
+        // what was there reads as it did.
+        let mut nb = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path).unwrap();
+        assert_eq!(nb.seek(SeekFrom::End(0)).unwrap(), size);
+        let mut buf = [0u8; 4096];
+        assert_errno(nb.read(&mut buf), libc::EAGAIN, "non-blocking read at the end");
+        touch(&m, "more");
+        let grown = fs::metadata(&path).unwrap().len();
+        assert!(grown > size, "[{backend}] {grown} > {size}");
+        let mut added = vec![0u8; (grown - size) as usize];
+        nb.read_exact(&mut added).unwrap();
+        let added = String::from_utf8(added).unwrap();
+        let added: Vec<String> = added.lines().map(String::from).collect();
+        assert_eq!(seqs_of(&added), [301, 302], "[{backend}]");
+        let mut again = vec![0u8; size as usize];
+        nb.seek(SeekFrom::Start(0)).unwrap();
+        nb.read_exact(&mut again).unwrap();
+        assert!(again == whole, "[{backend}] the past never changes");
+        m.stop();
+    }
+}
+

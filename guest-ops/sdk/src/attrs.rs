@@ -22,6 +22,20 @@ pub fn file(size: u64, mtime_ns: i64, caching: Caching) -> Attrs {
     }
 }
 
+/// A stream: an append-only log the host serves from `open` and `next` (a regular,
+/// read-only file to the kernel; the host owns its size). `mtime_ns` is shown until the
+/// log has a record; the host never caches a stream's attributes.
+pub fn stream(mtime_ns: i64) -> Attrs {
+    Attrs {
+        kind: NodeKind::Stream,
+        size: 0,
+        mtime_ns,
+        perm: FILE_PERM,
+        writable: false,
+        caching: Caching::Volatile,
+    }
+}
+
 /// A read-only directory.
 pub fn dir(mtime_ns: i64, caching: Caching) -> Attrs {
     Attrs {

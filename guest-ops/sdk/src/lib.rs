@@ -97,6 +97,12 @@ use exports::lighthouse::fs::view::Guest;
 /// read-only view of plain files: `readlink` is EINVAL (no symlinks), `open` serves
 /// reads by offset and refuses writing with EROFS, `next` is EINVAL (no streams),
 /// `write` and `create` are EROFS.
+///
+/// A view with streams answers getattr with kind [`NodeKind::Stream`]
+/// ([`attrs::stream`]), `open` with [`OpenMode::Stream`] and the cursor where the log
+/// starts, and `next` with the records after a cursor. `next` from a cursor it returned
+/// before must render the same bytes again (the host renders old parts again from
+/// cursors it kept): records in order, a past that never changes.
 pub trait View {
     fn info() -> ViewInfo;
     fn getattr(c: Caller, path: String) -> Result<Attrs, FsError>;

@@ -25,6 +25,8 @@ struct Log {
     events: Vec<(Event, Option<Vec<u8>>)>,
     now_ns: i64,
     audit: Vec<AuditRecord>,
+    /// Seq of the newest audit record (those before the kept ones may be forgotten).
+    audit_head: u64,
 }
 
 /// The model store. Build a history with [`push`](Self::push) and its shorthands, then
@@ -43,6 +45,7 @@ impl ModelStore {
                 events: Vec::new(),
                 now_ns: t0_ns,
                 audit: Vec::new(),
+                audit_head: 0,
             }),
             agent: Some("model".into()),
         }
@@ -163,7 +166,8 @@ impl ModelStore {
     /// clock's time; returns its seq.
     pub fn push_audit(&self, agent: &str, op: &str, path: &str, outcome: &str) -> u64 {
         let mut log = self.log.borrow_mut();
-        let seq = log.audit.len() as u64 + 1;
+        log.audit_head += 1;
+        let seq = log.audit_head;
         let time_ns = log.now_ns;
         log.audit.push(AuditRecord {
             seq,
@@ -177,6 +181,11 @@ impl ModelStore {
             outcome: outcome.into(),
         });
         seq
+    }
+
+    /// Forget the audit records before `seq`, as the host does past its last 10,000.
+    pub fn forget_audit_before(&self, seq: u64) {
+        self.log.borrow_mut().audit.retain(|a| a.seq >= seq);
     }
 
     fn node(&self, path: &str, seq: u64) -> Result<(Node, i64), FsError> {
@@ -194,7 +203,7 @@ impl Store for &ModelStore {
         self.log.borrow().events.len() as u64
     }
     fn audit_head(&self) -> u64 {
-        self.log.borrow().audit.len() as u64
+        self.log.borrow().audit_head
     }
     fn audit(&self, after: u64, limit: u32) -> Vec<AuditRecord> {
         self.log

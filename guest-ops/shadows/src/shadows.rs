@@ -90,6 +90,8 @@ impl<S: Store> Shadows<S> {
             NodeKind::File => Ok(Node::File(live, attrs)),
             // Symlinks point at files that have their own shadows: not shown.
             NodeKind::Symlink => Err(FsError::NotFound),
+            // The live tree has no streams.
+            NodeKind::Stream => Err(FsError::NotFound),
         }
     }
 

@@ -1,16 +1,19 @@
-//! Where a reader starts: the `@FROM` suffix of a stream's name.
+//! Where a stream's log starts: the `@FROM` suffix of its name.
 //!
-//! - `NAME`: now (the first event after the open);
-//! - `NAME@SEQ` (SEQ ≥ 1): with event SEQ (`@1` replays the whole log);
-//! - `NAME@-10m` (also `-30s`, `-2h`, `-1d`, `-1h30m`): with the first event at or
-//!   after that long before the host's now;
-//! - `NAME@2026-11-23T21:40:00Z` (any RFC 3339 time): with the first event at or after it.
+//! - `NAME`: the whole log, from event 1 (a file);
+//! - `NAME@SEQ` (SEQ ≥ 1): the log from event SEQ on (a file; `@1` is `NAME`);
+//! - `NAME@now`: a symlink to `NAME@SEQ`, SEQ the next event to come (resolved when read);
+//! - `NAME@-10m` (also `-30s`, `-2h`, `-1d`, `-1h30m`): a symlink to `NAME@SEQ`, SEQ the
+//!   first event at or after that long before the host's now;
+//! - `NAME@2026-11-23T21:40:00Z` (any RFC 3339 time): a symlink to `NAME@SEQ`, SEQ the
+//!   first event at or after it.
 
 use lighthouse_view_sdk::{time, Store};
 
 /// A start as named, before the store resolves it to a cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
+    /// The next event to come.
     Now,
     /// With event SEQ (≥ 1).
     Seq(u64),
@@ -23,6 +26,9 @@ pub enum Start {
 impl Start {
     /// The text after `@`; `None` when it names no start.
     pub fn parse(from: &str) -> Option<Start> {
+        if from == "now" {
+            return Some(Start::Now);
+        }
         if !from.is_empty() && from.bytes().all(|b| b.is_ascii_digit()) {
             return from.parse().ok().filter(|&seq| seq >= 1).map(Start::Seq);
         }
@@ -32,8 +38,8 @@ impl Start {
         time::parse_rfc3339(from).map(Start::Since)
     }
 
-    /// The cursor a reader opening now starts from: the seq of the last event it does
-    /// not get.
+    /// The cursor the log this names starts from: the seq of the last event it does
+    /// not show (resolved now, for the links).
     pub fn cursor<S: Store>(self, store: &S) -> u64 {
         match self {
             Start::Now => store.head(),
@@ -47,8 +53,8 @@ impl Start {
 }
 
 impl Start {
-    /// [`Start::cursor`] in the audit trail: the seq of the last record a reader opening
-    /// now does not get. By time: the first kept record at or after it.
+    /// [`Start::cursor`] in the audit trail: the seq of the last record the log does not
+    /// show. By time: the first kept record at or after it.
     pub fn audit_cursor<S: Store>(self, store: &S) -> u64 {
         let since = match self {
             Start::Now => return store.audit_head(),
@@ -79,6 +85,7 @@ mod tests {
     #[test]
     fn parses_each_form() {
         assert_eq!(Start::parse("1"), Some(Start::Seq(1)));
+        assert_eq!(Start::parse("now"), Some(Start::Now));
         assert_eq!(Start::parse("120"), Some(Start::Seq(120)));
         assert_eq!(Start::parse("007"), Some(Start::Seq(7)));
         assert_eq!(Start::parse("-10m"), Some(Start::Ago(600 * S)));
@@ -96,7 +103,6 @@ mod tests {
             "-",
             "-10",
             "-10x",
-            "now",
             "@1",
             "99999999999999999999999",
         ] {

@@ -4,9 +4,17 @@
 //! ```text
 //! streams/                   README and the five streams (volatile)
 //! streams/README             what this file says (immutable)
-//! streams/NAME               a live feed of JSON lines, from the open on
-//! streams/NAME@FROM          the same, from an earlier point (resolves, never listed)
+//! streams/NAME               a stream: the whole log, one JSON line per event (from seq 1)
+//! streams/NAME@SEQ           a stream: the same log from event SEQ on (resolves, never listed)
+//! streams/NAME@now           a symlink to NAME@SEQ, SEQ the next event (also @-10m, @RFC 3339)
 //! ```
+//!
+//! A stream is an append-only log the host serves as a file (contract 0.3): `getattr`
+//! says kind `stream`, `open` the cursor where it starts, and `next` renders the events
+//! after a cursor. The host renders parts again from cursors it kept, so `next` from the
+//! same cursor renders the same lines again: the log never changes below its head, and
+//! a chunk's length depends only on the cursor, the head and `max` (which the host keeps
+//! fixed). The view keeps nothing.
 
 use lighthouse_view_sdk::{attrs, error, path, slice_read};
 use lighthouse_view_sdk::{
@@ -19,9 +27,11 @@ use crate::start::Start;
 
 /// The name of the file that explains the streams.
 pub const README: &str = "README";
-/// Events asked of the store per `next` (the host caps a call at 4096).
+/// Events asked of the store per `next` at most (the host caps a call at 4096); fewer
+/// for a smaller chunk (about one per 256 bytes wanted, a full line's length), so that
+/// a call does not take much more than it renders.
 pub const EVENTS_PER_CALL: u32 = 1024;
-/// A chunk stops growing once it holds this much, whatever the reader asked for...
+/// A chunk stops growing once it holds this much, whatever the host asked for...
 pub const MAX_CHUNK: usize = 256 * 1024;
 /// ... and grows to at least this much (always by one whole line) when events wait.
 pub const MIN_CHUNK: usize = 4 * 1024;
@@ -34,7 +44,10 @@ const MAX_PAGES: usize = 16;
 enum Target {
     Root,
     Readme,
-    Stream(Stream, Start),
+    /// The log of a stream from event `from` (≥ 1) on.
+    Log(Stream, u64),
+    /// A name resolved when read: a symlink to `NAME@SEQ`.
+    Link(Stream, Start),
 }
 
 pub struct Streams<S> {
@@ -48,11 +61,12 @@ impl<S: Store> Streams<S> {
             [name] if *name == README => Ok(Target::Readme),
             [name] => {
                 let (stream, start) = match name.split_once('@') {
-                    None => (*name, Some(Start::Now)),
+                    None => (*name, Some(Start::Seq(1))),
                     Some((stream, from)) => (stream, Start::parse(from)),
                 };
                 match (Stream::by_name(stream), start) {
-                    (Some(stream), Some(start)) => Ok(Target::Stream(stream, start)),
+                    (Some(stream), Some(Start::Seq(seq))) => Ok(Target::Log(stream, seq)),
+                    (Some(stream), Some(start)) => Ok(Target::Link(stream, start)),
                     _ => Err(FsError::NotFound),
                 }
             }
@@ -60,20 +74,39 @@ impl<S: Store> Streams<S> {
         }
     }
 
+    /// Where a link points now: `NAME@SEQ`, SEQ the first event (or audit record) it
+    /// names.
+    fn link_target(&self, stream: Stream, start: Start) -> String {
+        let cursor = match stream {
+            Stream::Audit => start.audit_cursor(&self.store),
+            _ => start.cursor(&self.store),
+        };
+        format!("{}@{}", stream.name(), cursor + 1)
+    }
+
     pub fn getattr(&self, view_path: &str) -> Result<Attrs, FsError> {
         Ok(match self.target(view_path)? {
             Target::Root => attrs::dir(self.head_time(), Caching::Volatile),
             Target::Readme => attrs::file(readme().len() as u64, 0, Caching::Immutable),
-            // No size: readers get what `next` hands the host (direct I/O).
-            Target::Stream(..) => attrs::file(0, self.head_time(), Caching::Volatile),
+            // The host owns the size (what `next` renders up to the head) and shows the
+            // newest line's time once there is one.
+            Target::Log(..) => attrs::stream(self.head_time()),
+            Target::Link(stream, start) => attrs::symlink(
+                self.link_target(stream, start).len() as u64,
+                self.head_time(),
+                Caching::Volatile,
+            ),
         })
     }
 
     pub fn readdir(&self, view_path: &str) -> Result<Vec<DirEntry>, FsError> {
         match self.target(view_path)? {
-            Target::Root => Ok(std::iter::once(README)
-                .chain(Stream::ALL.iter().map(|s| s.name()))
-                .map(|name| attrs::entry(name, NodeKind::File))
+            Target::Root => Ok(std::iter::once(attrs::entry(README, NodeKind::File))
+                .chain(
+                    Stream::ALL
+                        .iter()
+                        .map(|s| attrs::entry(s.name(), NodeKind::Stream)),
+                )
                 .collect()),
             _ => Err(FsError::NotADirectory),
         }
@@ -83,16 +116,19 @@ impl<S: Store> Streams<S> {
         match self.target(view_path)? {
             Target::Root => Err(FsError::IsADirectory),
             Target::Readme => Ok(slice_read(readme().as_bytes(), offset, len)),
-            Target::Stream(stream, _) => Err(FsError::Invalid(format!(
-                "{} is a stream: it is read through open/next, never by offset",
+            Target::Log(stream, _) => Err(FsError::Invalid(format!(
+                "{} is a stream: the host reads it through open/next, never by offset",
                 stream.name()
             ))),
+            Target::Link(..) => Err(error::invalid(format!("{view_path} is a symlink"))),
         }
     }
 
     pub fn readlink(&self, view_path: &str) -> Result<String, FsError> {
-        self.target(view_path)?;
-        Err(error::not_a_symlink(view_path))
+        match self.target(view_path)? {
+            Target::Link(stream, start) => Ok(self.link_target(stream, start)),
+            _ => Err(error::not_a_symlink(view_path)),
+        }
     }
 
     pub fn open(&self, view_path: &str, write: bool) -> Result<OpenMode, FsError> {
@@ -100,10 +136,10 @@ impl<S: Store> Streams<S> {
             Target::Root => Err(FsError::IsADirectory),
             _ if write => Err(FsError::ReadOnly),
             Target::Readme => Ok(OpenMode::Plain),
-            Target::Stream(Stream::Audit, start) => {
-                Ok(OpenMode::Stream(start.audit_cursor(&self.store)))
-            }
-            Target::Stream(_, start) => Ok(OpenMode::Stream(start.cursor(&self.store))),
+            Target::Log(_, from) => Ok(OpenMode::Stream(from - 1)),
+            Target::Link(..) => Err(error::invalid(format!(
+                "{view_path} is a symlink: the kernel opens its target"
+            ))),
         }
     }
 
@@ -114,8 +150,9 @@ impl<S: Store> Streams<S> {
     /// starts with); without, the head as it was *before* the store was asked (at least
     /// the cursor it was given), so the events the filter skipped are not scanned again,
     /// and none that lands while this call runs is passed over. Every event is thus
-    /// delivered once, in order, and an empty chunk's cursor is exactly what the host
-    /// can park on: wake the reader when head > cursor.
+    /// rendered once, in order; from the same cursor the same lines come again (the
+    /// log's past never changes), which is what lets the host serve the stream as a
+    /// file with offsets.
     pub fn next(&self, view_path: &str, cursor: u64, max: u32) -> Result<Chunk, FsError> {
         let stream = match self.target(view_path)? {
             Target::Root => return Err(FsError::IsADirectory),
@@ -124,18 +161,25 @@ impl<S: Store> Streams<S> {
                     "{README} is not a stream: read it by offset"
                 )))
             }
-            Target::Stream(stream, _) => stream,
+            Target::Log(stream, _) => stream,
+            Target::Link(..) => {
+                return Err(error::invalid(format!(
+                    "{view_path} is a symlink, not a stream"
+                )))
+            }
         };
         if stream == Stream::Audit {
             return self.next_audit(cursor, max);
         }
         let (filter, style) = (stream.filter(), stream.style());
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
+        let page_size = (budget / 256).clamp(64, EVENTS_PER_CALL as usize) as u32;
         let head = self.store.head();
         let mut data = String::new();
         let mut at = cursor;
+        let mut time_ns = 0;
         for _ in 0..MAX_PAGES {
-            let page = self.store.events(at, EVENTS_PER_CALL, &filter);
+            let page = self.store.events(at, page_size, &filter);
             if page.is_empty() {
                 // Nothing that passes the filter up to `head` (the store had all of
                 // them when it was asked): the next call need not look there again.
@@ -152,6 +196,7 @@ impl<S: Store> Streams<S> {
                 // The host filters; filtering again costs little and keeps a chunk honest.
                 if filter.matches(&event) {
                     data.push_str(&render::line(&event, style)?);
+                    time_ns = event.time_ns;
                 }
                 at = event.seq;
             }
@@ -162,18 +207,35 @@ impl<S: Store> Streams<S> {
         Ok(Chunk {
             data: data.into_bytes(),
             cursor: at,
+            time_ns,
             end: false,
         })
     }
 
     /// The audit records after `cursor`, as whole JSON lines; the cursor returned is the
     /// last record rendered, or the audit head as it was before the store was asked.
+    /// Records the host no longer keeps (it keeps the last 10,000) cannot be rendered
+    /// again: asking for them is an error naming them, never other lines in their place.
     fn next_audit(&self, cursor: u64, max: u32) -> Result<Chunk, FsError> {
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
         let head = self.store.audit_head();
         let mut data = String::new();
         let mut at = cursor;
-        for record in self.store.audit(cursor, EVENTS_PER_CALL) {
+        let mut time_ns = 0;
+        let records = self.store.audit(cursor, EVENTS_PER_CALL);
+        if let Some(first) = records.first() {
+            if first.seq > cursor + 1 {
+                return Err(error::internal(format!(
+                    "audit@{}: records {} to {} are no longer kept (the host keeps the last \
+                     10,000 audit records); audit@{} and later are",
+                    cursor + 1,
+                    cursor + 1,
+                    first.seq - 1,
+                    first.seq
+                )));
+            }
+        }
+        for record in records {
             if record.seq <= at {
                 continue;
             }
@@ -182,6 +244,7 @@ impl<S: Store> Streams<S> {
             }
             data.push_str(&render::audit_line(&record)?);
             at = record.seq;
+            time_ns = record.time_ns;
         }
         if data.is_empty() {
             at = at.max(head);
@@ -189,6 +252,7 @@ impl<S: Store> Streams<S> {
         Ok(Chunk {
             data: data.into_bytes(),
             cursor: at,
+            time_ns,
             end: false,
         })
     }
@@ -208,18 +272,32 @@ impl<S: Store> Streams<S> {
 
 /// `streams/README`.
 pub fn readme() -> String {
-    let mut text =
-        String::from("Live feeds of the event log, one JSON line per event, like `tail -f`:\n\n");
+    let mut text = String::from(
+        "Append-only logs of the event log, one JSON line per event, that grow as events come:\n\n",
+    );
     for stream in Stream::ALL {
         text.push_str(&format!("  {:<16}{}\n", stream.name(), stream.summary()));
     }
     text.push_str(concat!(
         "\n",
-        "`cat streams/NAME` starts now: it prints each event after the open as it happens\n",
-        "and keeps waiting. To start earlier, open NAME@FROM (not listed, but it resolves):\n",
-        "  NAME@120                    with event 120 (@1: the whole log)\n",
-        "  NAME@-10m                   with the first event of the last 10 minutes (s m h d, -1h30m)\n",
-        "  NAME@2026-11-23T21:40:00Z   with the first event at or after that time (RFC 3339)\n",
+        "streams/NAME is a file holding the whole log, from event 1; its size is what is\n",
+        "written so far, and it grows. Read it like a log file: tail -f (the last lines,\n",
+        "then what comes), tail -n 5 -f, tail -F, head -n 3, grep -m1 PATTERN, less +F,\n",
+        "cat. Offsets are fixed: any offset below the size reads the same bytes for every\n",
+        "reader, at any time, and lseek works. A read at the end waits until the log grows\n",
+        "(Ctrl-C ends the wait; O_NONBLOCK readers get EAGAIN instead), so cat never ends.\n",
+        "\n",
+        "  NAME@120                    the same log from event 120 on (@1: all of it)\n",
+        "  NAME@now                    a symlink to NAME@SEQ, SEQ the next event: cat it to\n",
+        "                              follow what comes from now on\n",
+        "  NAME@-10m                   a symlink to the log from the first event of the last\n",
+        "                              10 minutes (s m h d, -1h30m)\n",
+        "  NAME@2026-11-23T21:40:00Z   a symlink to the log from the first event at or after\n",
+        "                              that time (RFC 3339)\n",
+        "\n",
+        "These names are not listed, but they resolve; the links are resolved when read.\n",
+        "inotify does not see the logs grow (the mount's daemon makes the changes): watch\n",
+        "them by polling, as tail -f does.\n",
         "\n",
         "Full lines: {\"seq\",\"time\" (RFC 3339 UTC, ns),\"time_ns\",\"agent\",\"uid\",\"gid\",\"pid\",\n",
         "\"op\",\"path\",\"path2\",\"size\",\"hash\",\"view\",\"body\" (the JSON a view appended)}; absent\n",
@@ -229,7 +307,9 @@ pub fn readme() -> String {
         "audit is not the event log but the mount policy's audit trail (--policy): denials,\n",
         "rate refusals and .auth answers, one line each: {\"seq\",\"time\",\"agent\",\"uid\",\n",
         "\"gid\",\"pid\",\"op\",\"path\",\"outcome\"}. audit@SEQ counts its own records; the\n",
-        "host keeps the last 10,000. Without a policy it stays empty.\n",
+        "host keeps the last 10,000: reading a part of the log whose records are gone is an\n",
+        "error (EIO, the mount's log names audit@SEQ), so follow it with audit@now or\n",
+        "audit@-1h. Without a policy it stays empty.\n",
     ));
     text
 }

@@ -1,5 +1,5 @@
 //! The streams view against the SDK's model store, with a reader that does what the
-//! host does: open, then `next` from each chunk's cursor.
+//! host does: follow a link, open, then `next` from each chunk's cursor.
 
 use std::cell::Cell;
 
@@ -23,7 +23,9 @@ struct Reader {
 }
 
 impl Reader {
+    /// Opens `path`, or what it links to (as the kernel follows a symlink).
     fn open<St: Store>(view: &Streams<St>, path: &str) -> Reader {
+        let path = &resolve(view, path);
         let cursor = match view.open(path, false).unwrap() {
             OpenMode::Stream(cursor) => cursor,
             OpenMode::Plain => panic!("{path} opened plain"),
@@ -57,6 +59,14 @@ impl Reader {
             }
             all.extend(lines);
         }
+    }
+}
+
+/// `path`, or the stream it links to now.
+fn resolve<St: Store>(view: &Streams<St>, path: &str) -> String {
+    match view.getattr(path).unwrap().kind {
+        NodeKind::Symlink => format!("/{}", view.readlink(path).unwrap()),
+        _ => path.to_owned(),
     }
 }
 
@@ -109,7 +119,8 @@ fn root_lists_the_readme_and_the_five_streams() {
             "audit"
         ]
     );
-    assert!(root.iter().all(|e| e.kind == NodeKind::File));
+    assert_eq!(root[0].kind, NodeKind::File);
+    assert!(root[1..].iter().all(|e| e.kind == NodeKind::Stream));
     let dir = view.getattr("/").unwrap();
     assert_eq!(
         (dir.kind, dir.perm, dir.caching, dir.mtime_ns),
@@ -120,7 +131,7 @@ fn root_lists_the_readme_and_the_five_streams() {
 }
 
 #[test]
-fn a_stream_is_a_volatile_read_only_file_without_size() {
+fn a_stream_is_a_read_only_stream_and_the_moving_names_are_links() {
     let m = sample();
     let view = Streams { store: &m };
     for name in [
@@ -128,16 +139,16 @@ fn a_stream_is_a_volatile_read_only_file_without_size() {
         "annotations",
         "agent_activity",
         "all",
+        "audit",
         "all@1",
         "file_changes@120",
-        "annotations@-10m",
-        "all@2026-11-23T21:40:00Z",
+        "audit@3",
     ] {
         let a = view.getattr(&format!("/{name}")).unwrap();
         assert_eq!(
             a,
             Attrs {
-                kind: NodeKind::File,
+                kind: NodeKind::Stream,
                 size: 0,
                 mtime_ns: T0 + 8 * S,
                 perm: 0o444,
@@ -146,14 +157,45 @@ fn a_stream_is_a_volatile_read_only_file_without_size() {
             },
             "{name}"
         );
+        assert!(matches!(
+            view.readlink(&format!("/{name}")),
+            Err(FsError::Invalid(_))
+        ));
     }
+    // Resolved when read: the head is 8, events are a second apart from T0 + 1s, and the
+    // model's clock is at the last event.
+    for (name, target) in [
+        ("all@now", "all@9"),
+        ("file_changes@now", "file_changes@9"),
+        ("annotations@-2s", "annotations@6"),
+        ("all@2026-11-23T21:40:03Z", "all@3"),
+        ("all@2020-01-01T00:00:00Z", "all@1"),
+        ("audit@now", "audit@1"),
+    ] {
+        let path = format!("/{name}");
+        let a = view.getattr(&path).unwrap();
+        assert_eq!(
+            (a.kind, a.size, a.caching),
+            (NodeKind::Symlink, target.len() as u64, Caching::Volatile),
+            "{name}"
+        );
+        assert_eq!(view.readlink(&path).unwrap(), target, "{name}");
+        assert!(matches!(view.open(&path, false), Err(FsError::Invalid(_))));
+    }
+    m.write("/later", b"x");
+    assert_eq!(
+        view.readlink("/all@now").unwrap(),
+        "all@10",
+        "moves with the head"
+    );
     assert!(matches!(
         view.read("/all", 0, 100),
         Err(FsError::Invalid(_))
     ));
+    assert_eq!(view.open("/all", false), Ok(OpenMode::Stream(0)));
+    assert_eq!(view.open("/all@3", false), Ok(OpenMode::Stream(2)));
     assert_eq!(view.open("/all", true), Err(FsError::ReadOnly));
     assert_eq!(view.open("/all@3", true), Err(FsError::ReadOnly));
-    assert!(matches!(view.readlink("/all"), Err(FsError::Invalid(_))));
 }
 
 #[test]
@@ -301,17 +343,25 @@ fn compact_lines_say_who_did_what_where() {
 }
 
 #[test]
-fn a_plain_name_starts_now() {
+fn a_plain_name_is_the_whole_log_and_now_is_what_comes() {
     let m = sample();
     let view = Streams { store: &m };
     for name in ["file_changes", "annotations", "agent_activity", "all"] {
-        let mut reader = Reader::open(&view, &format!("/{name}"));
-        assert_eq!(reader.cursor, 8, "{name}: the head at the open");
-        assert!(reader.next(&view, 4096).is_empty());
-        assert_eq!(reader.cursor, 8);
+        let mut whole = Reader::open(&view, &format!("/{name}"));
+        let mut from_one = Reader::open(&view, &format!("/{name}@1"));
+        assert_eq!(whole.cursor, 0, "{name}: from the first event");
+        assert_eq!(
+            whole.drain(&view, 4096),
+            from_one.drain(&view, 4096),
+            "{name}"
+        );
+        let mut now = Reader::open(&view, &format!("/{name}@now"));
+        assert_eq!(now.cursor, 8, "{name}: the head when the link was read");
+        assert!(now.next(&view, 4096).is_empty());
+        assert_eq!(now.cursor, 8);
     }
-    let mut changes = Reader::open(&view, "/file_changes");
-    let mut notes = Reader::open(&view, "/annotations");
+    let mut changes = Reader::open(&view, "/file_changes@now");
+    let mut notes = Reader::open(&view, "/annotations@now");
     m.write("/src/c.rs", b"c");
     (&m).append("annotate", "/src/c.rs", r#"{"text":"new"}"#)
         .unwrap();
@@ -319,6 +369,66 @@ fn a_plain_name_starts_now() {
     assert_eq!(seqs(&notes.drain(&view, 4096)), [10]);
     // An empty chunk's cursor is the head: what the filter skipped is not scanned again.
     assert_eq!((changes.cursor, notes.cursor), (10, 10));
+}
+
+/// What the host relies on: from any cursor `next` returned, the same lines come again,
+/// however the log grew since and however the chunks fell the first time; and each
+/// chunk's time is that of its newest line.
+#[test]
+fn the_same_cursor_renders_the_same_lines_again() {
+    let m = sample();
+    let view = Streams { store: &m };
+    for name in ["/file_changes", "/annotations", "/agent_activity", "/all"] {
+        // First rendering: while events land, as the host catches up.
+        let mut marks = vec![(0usize, 0u64)];
+        let mut bytes = Vec::new();
+        let mut cursor = 0;
+        for round in 0..40u64 {
+            m.write(
+                &format!("/r{}", round % 3),
+                &vec![b'x'; round as usize * 100],
+            );
+            if round % 5 == 0 {
+                (&m).append("annotate", "/r0", r#"{"text":"t"}"#).unwrap();
+            }
+            loop {
+                let chunk = view.next(name, cursor, 256 * 1024).unwrap();
+                assert!(chunk.cursor >= cursor);
+                cursor = chunk.cursor;
+                if chunk.data.is_empty() {
+                    break;
+                }
+                let last: Value = serde_json::from_slice(
+                    chunk.data[..chunk.data.len() - 1]
+                        .rsplit(|&b| b == b'\n')
+                        .next()
+                        .unwrap(),
+                )
+                .unwrap();
+                let event = &m.all_events()[last["seq"].as_u64().unwrap() as usize - 1];
+                assert_eq!(
+                    chunk.time_ns, event.time_ns,
+                    "{name}: the newest line's time"
+                );
+                bytes.extend(chunk.data);
+                marks.push((bytes.len(), cursor));
+            }
+        }
+        // Again from every mark: the bytes after it are the same.
+        for &(offset, cursor) in &marks {
+            let mut again = Vec::new();
+            let mut at = cursor;
+            loop {
+                let chunk = view.next(name, at, 256 * 1024).unwrap();
+                if chunk.data.is_empty() {
+                    break;
+                }
+                at = chunk.cursor;
+                again.extend(chunk.data);
+            }
+            assert_eq!(again, bytes[offset..], "{name} from cursor {cursor}");
+        }
+    }
 }
 
 #[test]
@@ -343,6 +453,7 @@ fn from_names_start_where_they_say() {
     assert_eq!(first("/all@-1h"), Some(1));
     assert_eq!(first("/all@-0s"), Some(8));
 
+    assert_eq!(first("/all@now"), None);
     // A start beyond the head waits for that event, and starts with it.
     let mut later = Reader::open(&view, "/all@10");
     assert_eq!(later.cursor, 9);
@@ -518,7 +629,7 @@ fn an_event_landing_while_next_runs_is_not_passed_over() {
             landings: Cell::new(0),
         },
     };
-    let mut reader = Reader::open(&view, "/file_changes");
+    let mut reader = Reader::open(&view, "/file_changes@now");
     assert_eq!(reader.cursor, 8);
     // Nothing new; a write lands right after the store answered.
     view.store.landings.set(1);
@@ -539,8 +650,8 @@ fn audit_is_the_policy_trail_with_its_own_numbers() {
     );
     let view = Streams { store: &model };
     // From the start of the trail, and from now.
-    let mut all = Reader::open(&view, "audit@1");
-    let mut now = Reader::open(&view, "audit");
+    let mut all = Reader::open(&view, "/audit");
+    let mut now = Reader::open(&view, "/audit@now");
     let lines = all.drain(&view, 4096);
     assert_eq!(lines.len(), 1, "events of the log are not audit records");
     assert_eq!(lines[0]["seq"], 1);
@@ -575,7 +686,7 @@ fn audit_is_the_policy_trail_with_its_own_numbers() {
         assert_eq!(lines[1]["agent"], "throttled");
     }
     // By time: the records at or after it.
-    let mut since = Reader::open(&view, "audit@2026-11-23T21:40:02Z");
+    let mut since = Reader::open(&view, "/audit@2026-11-23T21:40:02Z");
     let seqs: Vec<u64> = since
         .drain(&view, 4096)
         .iter()
@@ -584,4 +695,37 @@ fn audit_is_the_policy_trail_with_its_own_numbers() {
     assert_eq!(seqs, [2, 3]);
     assert!(view.readdir("/").unwrap().iter().any(|e| e.name == "audit"));
     assert!(readme().contains("audit is not the event log"));
+}
+
+/// The host keeps the last 10,000 audit records: the part of the audit log before them
+/// cannot be rendered again, and asking says so, naming it, rather than showing other
+/// lines at those offsets.
+#[test]
+fn dropped_audit_records_are_an_error_naming_them() {
+    let model = ModelStore::new(T0);
+    for i in 0..5 {
+        model.push_audit("a", "open", &format!("/current/{i}"), "denied: no");
+    }
+    let view = Streams { store: &model };
+    let first = view.next("/audit", 0, 4096).unwrap();
+    assert_eq!(first.cursor, 5);
+    model.forget_audit_before(4);
+    for (path, cursor) in [("/audit", 0), ("/audit@2", 1), ("/audit", 2)] {
+        match view.next(path, cursor, 4096) {
+            Err(FsError::Internal(why)) => {
+                assert!(why.starts_with(&format!("audit@{}: ", cursor + 1)), "{why}");
+                assert!(
+                    why.contains("no longer kept") && why.contains("audit@4"),
+                    "{why}"
+                );
+            }
+            other => panic!("{path} from {cursor}: {other:?}"),
+        }
+    }
+    // From the kept records on, and after them, it renders as before.
+    let kept = view.next("/audit", 3, 4096).unwrap();
+    assert_eq!(kept.cursor, 5);
+    assert!(first.data.ends_with(&kept.data));
+    assert!(view.next("/audit", 5, 4096).unwrap().data.is_empty());
+    assert_eq!(view.readlink("/audit@now").unwrap(), "audit@6");
 }

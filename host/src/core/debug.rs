@@ -394,6 +394,14 @@ impl Fs {
             },
             scratch: scratch_figures(&self.store().dir().join("scratch")),
             view_answers: self.views.get().and_then(|v| v.answer_cache()),
+            stream_logs: {
+                let (kept, held_bytes) = self.stream_logs.figures();
+                StreamLogFigures {
+                    kept,
+                    capacity: super::stream_log::MAX_LOGS,
+                    held_bytes,
+                }
+            },
         }
     }
 
@@ -595,6 +603,16 @@ struct CacheStats {
     scratch: Scratch,
     /// Answers views declared immutable, kept by the view host (`null`: no views).
     view_answers: Option<super::views::AnswerCacheFigures>,
+    stream_logs: StreamLogFigures,
+}
+
+/// The logs of stream paths the host keeps (per path and caller; see `stream_log`).
+#[derive(Serialize)]
+struct StreamLogFigures {
+    kept: usize,
+    capacity: usize,
+    /// Their checkpoints and cached bytes (logs being rendered at the moment not counted).
+    held_bytes: usize,
 }
 
 #[derive(Serialize)]

@@ -36,6 +36,8 @@ pub struct Fs {
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
     pub(super) view_inodes: ViewInodes,
+    /// The logs of stream paths, per caller (see [`super::stream_log`]).
+    pub(super) stream_logs: super::stream_log::StreamLogs,
     /// What the kernel is told it may cache, counted as it is answered.
     pub(super) cache: CacheCounters,
     /// The kernel mounts serving this filesystem, each with its statistics and caches.
@@ -85,6 +87,7 @@ impl Fs {
             root_attr,
             views: OnceLock::new(),
             view_inodes: ViewInodes::default(),
+            stream_logs: Default::default(),
             cache: CacheCounters::default(),
             mounts: Default::default(),
             gate: OnceLock::new(),
@@ -267,7 +270,7 @@ impl Fs {
             return Ok((self.auth_attr(), self.config.attr_ttl));
         }
         if is_view_ino(ino) {
-            return self.view_getattr(caller, ino);
+            return self.view_getattr(caller, ino, fh);
         }
         if is_debug_ino(ino) {
             return self.debug_getattr(ino, fh, caller.mount);
@@ -768,7 +771,6 @@ impl Fs {
             direct_io: false,
             noflush: !writable,
             cache_dir: false,
-            nonseekable: false,
         })
     }
 
@@ -995,7 +997,7 @@ impl Fs {
             }
             true // its names never change
         } else if is_view_ino(ino) {
-            let (attr, ttl) = self.view_getattr(caller, ino)?;
+            let (attr, ttl) = self.view_getattr(caller, ino, None)?;
             if attr.kind != FileKind::Dir {
                 return Err(fs_err!(ENOTDIR, "not a directory"));
             }
@@ -1020,7 +1022,6 @@ impl Fs {
             direct_io: false,
             noflush: true,
             cache_dir: cache,
-            nonseekable: false,
         })
     }
 
@@ -1252,7 +1253,7 @@ impl Fs {
             return self.allow(caller, Op::Access, ino, None, need, 0);
         }
         let a = if is_view_ino(ino) {
-            self.view_getattr(caller, ino)?.0
+            self.view_getattr(caller, ino, None)?.0
         } else if is_debug_ino(ino) {
             self.debug_getattr(ino, None, 0)?.0
         } else {

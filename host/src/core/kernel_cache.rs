@@ -40,6 +40,10 @@ impl Fs {
     /// now. Inodes are left alone: a file opened on the old generation keeps its size and
     /// pages (see [`super::views::Views`]).
     pub fn forget_view(&self, view: &str) -> Forgotten {
+        // Logs rendered by a generation gone from the mount go too (open files keep
+        // theirs); a stream opened from now on gets a log of the new one.
+        let current = self.views.get().and_then(|v| v.generation(view));
+        self.stream_logs.drop_old(view, current);
         let kernels: Vec<Arc<dyn KernelCache>> =
             self.mounts().iter().filter_map(|m| m.kernel()).collect();
         let mut out = Forgotten::default();

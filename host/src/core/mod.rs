@@ -11,6 +11,7 @@ mod handles;
 mod kernel_cache;
 mod mounts;
 mod stats;
+pub mod stream_log;
 mod types;
 mod view_ops;
 pub mod views;

@@ -604,6 +604,8 @@ struct FakeViews {
 struct FakeState {
     feed: std::sync::atomic::AtomicU64,
     feed_ends: std::sync::atomic::AtomicBool,
+    /// The feed renders its past differently from now on (a view breaking the contract).
+    feed_rewrites: std::sync::atomic::AtomicBool,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -613,6 +615,7 @@ impl Default for FakeViews {
             state: Arc::new(FakeState {
                 feed: 0.into(),
                 feed_ends: false.into(),
+                feed_rewrites: false.into(),
                 generation: 1.into(),
             }),
         }
@@ -656,6 +659,7 @@ impl FakeViews {
         };
         Ok(views::ViewAttr {
             kind,
+            stream: path == "/feed",
             size,
             mtime: 1,
             perm: 0o644,
@@ -738,10 +742,18 @@ impl views::ViewVersion for FakeVersion {
     fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<views::ViewChunk> {
         use std::sync::atomic::Ordering::SeqCst;
         let upto = self.state.feed.load(SeqCst);
-        let data: String = (cursor + 1..=upto).map(|n| format!("line {n}\n")).collect();
+        let word = if self.state.feed_rewrites.load(SeqCst) {
+            "LINE!"
+        } else {
+            "line"
+        };
+        let data: String = (cursor + 1..=upto)
+            .map(|n| format!("{word} {n}\n"))
+            .collect();
         Ok(views::ViewChunk {
             data: data.into_bytes(),
             cursor: upto.max(cursor),
+            time_ns: upto as i64 * 1000,
             end: self.state.feed_ends.load(SeqCst),
         })
     }
@@ -782,7 +794,61 @@ fn a_swapped_view_is_new_files_and_open_files_keep_their_version() {
 }
 
 #[test]
-fn streams_hand_out_whole_records_in_order_and_say_when_to_wait() {
+fn a_stream_is_an_append_only_log_file_that_grows() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let views = Arc::new(FakeViews::default());
+    fs.set_views(views.clone());
+    let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
+    let entry = fs.lookup(&C, v, name("feed")).unwrap();
+    let feed = entry.attr.ino;
+    assert_eq!((entry.attr.kind, entry.attr.size), (FileKind::File, 0));
+    assert_eq!(
+        entry.attr_ttl,
+        std::time::Duration::ZERO,
+        "stat sees it grow"
+    );
+    let o = fs.open(&C, feed, libc::O_RDONLY).unwrap();
+    assert!(o.direct_io && !o.keep_cache);
+    // At the end: the read would block (the adapters park it).
+    assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
+    views.feed.store(3, SeqCst);
+    let (attr, ttl) = fs.getattr(&C, feed, None).unwrap();
+    assert_eq!(
+        (attr.size, attr.mtime),
+        (21, 3000),
+        "three lines, the newest's time"
+    );
+    assert_eq!(ttl, std::time::Duration::ZERO);
+    // Offsets are the log's: any reader, any order, the same bytes.
+    assert_eq!(fs.read(&C, feed, o.fh, 7, 5).unwrap(), b"line ");
+    assert_eq!(
+        fs.read(&C, feed, o.fh, 0, 4096).unwrap(),
+        b"line 1\nline 2\nline 3\n"
+    );
+    assert_eq!(fs.read(&C, feed, o.fh, 19, 4096).unwrap(), b"3\n");
+    assert_eq!(errno(fs.read(&C, feed, o.fh, 21, 4096)), libc::EAGAIN);
+    let o2 = fs.open(&C, feed, libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(&C, feed, o2.fh, 14, 4096).unwrap(), b"line 3\n");
+    // A read at the end takes what came since, without a stat first.
+    views.feed.store(4, SeqCst);
+    views.feed_ends.store(true, SeqCst);
+    assert_eq!(fs.read(&C, feed, o.fh, 21, 4096).unwrap(), b"line 4\n");
+    assert_eq!(
+        fs.read(&C, feed, o.fh, 28, 4096).unwrap(),
+        b"",
+        "ended: EOF"
+    );
+    assert_eq!(fs.getattr(&C, feed, None).unwrap().0.size, 28);
+    fs.release(&C, feed, o.fh).unwrap();
+    fs.release(&C, feed, o2.fh).unwrap();
+}
+
+/// A view whose past renders differently from the first time is caught where the host
+/// renders it again (an old part, out of the bytes it keeps): EIO, never other bytes.
+#[test]
+fn a_stream_whose_past_changes_answers_eio_not_other_bytes() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
     let fs = open_fs(dir.path());
@@ -790,32 +856,23 @@ fn streams_hand_out_whole_records_in_order_and_say_when_to_wait() {
     fs.set_views(views.clone());
     let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
     let feed = fs.lookup(&C, v, name("feed")).unwrap().attr.ino;
+    views.feed.store(200_000, SeqCst);
+    let size = fs.getattr(&C, feed, None).unwrap().0.size;
+    assert!(size > 2 * super::stream_log::WINDOW_BYTES as u64, "{size}");
     let o = fs.open(&C, feed, libc::O_RDONLY).unwrap();
-    assert!(o.direct_io && o.nonseekable && !o.keep_cache);
-    // Nothing yet: the read would block.
-    assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
-    views.feed.store(3, SeqCst);
-    // Small reads take the chunk piece by piece; offsets mean nothing on a stream.
-    let mut got = Vec::new();
-    for _ in 0..4 {
-        got.extend(fs.read(&C, feed, o.fh, 999, 5).unwrap());
-    }
-    assert_eq!(got, b"line 1\nline 2\nline 3");
-    got.extend(fs.read(&C, feed, o.fh, 0, 4096).unwrap());
-    assert_eq!(got, b"line 1\nline 2\nline 3\n");
-    assert_eq!(errno(fs.read(&C, feed, o.fh, 0, 4096)), libc::EAGAIN);
-    // A second reader has its own place.
-    let o2 = fs.open(&C, feed, libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(&C, feed, o.fh, 0, 14).unwrap(), b"line 1\nline 2\n");
+    views.feed_rewrites.store(true, SeqCst);
+    // The newest bytes are kept; the start was rendered again once and kept too.
     assert_eq!(
-        fs.read(&C, feed, o2.fh, 0, 4096).unwrap(),
-        b"line 1\nline 2\nline 3\n"
+        fs.read(&C, feed, o.fh, size - 12, 12).unwrap(),
+        b"line 200000\n"
     );
-    views.feed.store(4, SeqCst);
-    views.feed_ends.store(true, SeqCst);
-    assert_eq!(fs.read(&C, feed, o.fh, 0, 4096).unwrap(), b"line 4\n");
-    assert_eq!(fs.read(&C, feed, o.fh, 0, 4096).unwrap(), b"", "ended: EOF");
+    assert_eq!(fs.read(&C, feed, o.fh, 7, 7).unwrap(), b"line 2\n");
+    // Further on, it must be rendered again: the lengths disagree.
+    let err = fs.read(&C, feed, o.fh, size / 2, 100).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(err.message.contains("not reproducible"), "{err}");
     fs.release(&C, feed, o.fh).unwrap();
-    fs.release(&C, feed, o2.fh).unwrap();
 }
 
 use std::sync::Arc;

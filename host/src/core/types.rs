@@ -206,8 +206,6 @@ pub struct Opened {
     /// The kernel may cache this directory's listing (it drops it when the directory
     /// changes through the mount).
     pub cache_dir: bool,
-    /// A stream: no seeking, reads come in order and offsets mean nothing (pipes, feeds).
-    pub nonseekable: bool,
 }
 
 impl Opened {
@@ -220,7 +218,6 @@ impl Opened {
             direct_io: true,
             noflush: true,
             cache_dir: false,
-            nonseekable: false,
         }
     }
 }

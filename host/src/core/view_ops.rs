@@ -1,6 +1,7 @@
 //! The operations of [`Fs`] on view paths (every top-level directory but `current/`).
 //! Views are read-only unless a view says a path takes writes; their answers' caching
-//! policy becomes the kernel's TTLs and page-cache flags.
+//! policy becomes the kernel's TTLs and page-cache flags. Streams are the host's
+//! append-only log files ([`super::stream_log`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +10,10 @@ use parking_lot::Mutex;
 
 use super::handles::Handle;
 use super::stats::SectionId;
+use super::stream_log::{StreamKey, StreamLog};
 use super::views::{
-    attr_of, check_open, entry_of, is_view_ino, Caching, ViewAttr, ViewOpen, ViewPath, ViewVersion,
-    Views,
+    attr_of, check_open, entry_of, is_view_ino, Caching, OpenedView, ViewAttr, ViewOpen, ViewPath,
+    ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;
@@ -22,8 +24,9 @@ pub struct ViewFileHandle {
     /// The generation of the view it was opened on, which serves it to the end.
     pub version: Arc<dyn ViewVersion>,
     pub writable: bool,
-    /// Where a stream is (plain files have none).
-    pub stream: Option<Mutex<StreamState>>,
+    /// A stream's log (plain files have none): the one of the path and caller that
+    /// opened it, kept by the handle even when the mount's cache of logs lets it go.
+    pub stream: Option<Arc<Mutex<StreamLog>>>,
     /// A volatile file read through this handle: its whole content, taken at the first
     /// read, so a reader in pieces sees one document, not pieces of several.
     pub snapshot: Option<Mutex<Option<Arc<[u8]>>>>,
@@ -33,35 +36,10 @@ pub struct ViewFileHandle {
     pub nonblocking: bool,
 }
 
-/// A reader's place in a stream: the view's cursor, and what the last chunk held beyond
-/// what the reader took (records are whole, reads are not).
-#[derive(Debug, Default)]
-pub struct StreamState {
-    pub cursor: u64,
-    pub pending: Vec<u8>,
-    /// Bytes of `pending` already handed out.
-    pub taken: usize,
-    pub ended: bool,
-}
-
-impl StreamState {
-    /// Up to `size` of the bytes held back.
-    fn take(&mut self, size: u32) -> Vec<u8> {
-        let end = (self.taken + size as usize).min(self.pending.len());
-        let out = self.pending[self.taken..end].to_vec();
-        self.taken = end;
-        if self.taken == self.pending.len() {
-            self.pending.clear();
-            self.taken = 0;
-        }
-        out
-    }
-}
-
 /// Largest volatile view file a handle takes a whole copy of.
 pub const MAX_SNAPSHOT: usize = 64 << 20;
 
-/// The errno of a read that would block: nothing new on a stream yet (or a view's
+/// The errno of a read that would block: at the end of a stream (or a view's
 /// `would-block`). The adapters park such a read until the store moves, unless the
 /// reader opened with O_NONBLOCK, who gets it as is.
 pub const WOULD_BLOCK: i32 = libc::EAGAIN;
@@ -76,8 +54,71 @@ impl Fs {
     }
 
     fn view_attr(&self, caller: &Caller, ino: Ino, vp: &ViewPath) -> FsResult<(Attr, ViewAttr)> {
-        let va = self.loaded_views()?.getattr(caller, vp)?;
+        self.view_attr_with(caller, ino, vp, None)
+    }
+
+    /// [`Self::view_attr`]; a stream's size from `log` when given (an open file's).
+    fn view_attr_with(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        vp: &ViewPath,
+        log: Option<Arc<Mutex<StreamLog>>>,
+    ) -> FsResult<(Attr, ViewAttr)> {
+        let mut va = self.loaded_views()?.getattr(caller, vp)?;
+        if va.stream {
+            // The size is the host's: what the log renders up to its head, now.
+            let log = match log {
+                Some(log) => log,
+                None => self.stream_log(caller, vp, None)?,
+            };
+            let mut log = log.lock();
+            log.catch_up()?;
+            va.size = log.size();
+            va.mtime = log.mtime();
+            // Asked again on every stat, so that a poller (tail -f) sees it grow.
+            va.caching = Caching::Volatile;
+        }
         Ok((self.view_attr_of(ino, &va), va))
+    }
+
+    /// The log of stream `vp` for `caller`: the one kept, else a new one that starts
+    /// where `opened` (or an open of the view asked now) says.
+    fn stream_log(
+        &self,
+        caller: &Caller,
+        vp: &ViewPath,
+        opened: Option<&OpenedView>,
+    ) -> FsResult<Arc<Mutex<StreamLog>>> {
+        let key = StreamKey::new(vp, caller);
+        if let Some(log) = self.stream_logs.get(&key) {
+            return Ok(log);
+        }
+        let asked;
+        let opened = match opened {
+            Some(opened) => opened,
+            None => {
+                asked = self.loaded_views()?.open(caller, vp, false)?;
+                &asked
+            }
+        };
+        let ViewOpen::Stream(start) = opened.mode else {
+            return Err(fs_err!(
+                EIO,
+                "{}{}: getattr says stream, but open answers plain",
+                vp.view,
+                vp.path
+            ));
+        };
+        let log = StreamLog::new(
+            format!("{}{}", vp.view, vp.path),
+            opened.version.clone(),
+            *caller,
+            vp.path.clone(),
+            start,
+            opened.attr.mtime,
+        );
+        Ok(self.stream_logs.insert(key, log))
     }
 
     fn view_attr_of(&self, ino: Ino, va: &ViewAttr) -> Attr {
@@ -153,9 +194,22 @@ impl Fs {
         entry_of(self.root_attr, Caching::Volatile)
     }
 
-    pub(super) fn view_getattr(&self, caller: &Caller, ino: Ino) -> FsResult<(Attr, Duration)> {
+    /// getattr of a view path; `fh`, when the kernel names the open file it asks for
+    /// (fstat), gives a stream the size of that file's log.
+    pub(super) fn view_getattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        fh: Option<u64>,
+    ) -> FsResult<(Attr, Duration)> {
         let vp = self.view_inodes.path(ino)?;
-        let (attr, va) = self.view_attr(caller, ino, &vp)?;
+        let log = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .and_then(|h| match &*h {
+                Handle::View(v) if v.vp == vp => v.stream.clone(),
+                _ => None,
+            });
+        let (attr, va) = self.view_attr_with(caller, ino, &vp, log)?;
         let ttl = if &*vp.path == "/" {
             self.config().attr_ttl
         } else {
@@ -175,14 +229,12 @@ impl Fs {
         let opened = self.loaded_views()?.open(caller, &vp, writable)?;
         let va = opened.attr;
         check_open(&va, writable)?;
-        let stream = match opened.mode {
-            ViewOpen::Plain => None,
-            ViewOpen::Stream(cursor) => Some(Mutex::new(StreamState {
-                cursor,
-                ..StreamState::default()
-            })),
+        let is_stream = va.stream || matches!(opened.mode, ViewOpen::Stream(_));
+        let stream = if is_stream {
+            Some(self.stream_log(caller, &vp, Some(&opened))?)
+        } else {
+            None
         };
-        let is_stream = stream.is_some();
         let snapshot =
             (!is_stream && !writable && va.caching != Caching::Immutable).then(|| Mutex::new(None));
         let fh = self.handles.insert(Handle::View(ViewFileHandle {
@@ -197,10 +249,11 @@ impl Fs {
             fh,
             keep_cache: va.caching == Caching::Immutable && !is_stream,
             // Content that may change under a reader has no size to trust: read it whole.
+            // A stream's reads reach the host whatever the kernel's size says (at the end
+            // they wait for the log to grow); its offsets are the log's, so it seeks.
             direct_io: va.caching == Caching::Volatile || is_stream,
             noflush: true,
             cache_dir: false,
-            nonseekable: is_stream,
         })
     }
 
@@ -278,29 +331,10 @@ impl Fs {
             let end = start.saturating_add(size as usize).min(data.len());
             return Ok(data[start..end].to_vec());
         }
-        let Some(stream) = &h.stream else {
-            return version.read(caller, &h.vp.path, offset, size);
-        };
-        // One reader of a handle at a time: its chunks come in order.
-        let mut st = stream.lock();
-        if !st.pending.is_empty() {
-            return Ok(st.take(size));
+        match &h.stream {
+            Some(log) => log.lock().read(offset, size),
+            None => version.read(caller, &h.vp.path, offset, size),
         }
-        if st.ended {
-            return Ok(Vec::new());
-        }
-        let chunk = version.next(caller, &h.vp.path, st.cursor, size)?;
-        st.cursor = chunk.cursor;
-        st.ended = chunk.end;
-        if chunk.data.is_empty() {
-            if chunk.end {
-                return Ok(Vec::new());
-            }
-            return Err(FsError::new(WOULD_BLOCK, "nothing new in the stream yet"));
-        }
-        st.pending = chunk.data;
-        st.taken = 0;
-        Ok(st.take(size))
     }
 
     pub(super) fn view_write(

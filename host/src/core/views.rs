@@ -43,6 +43,9 @@ impl Caching {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViewAttr {
     pub kind: FileKind,
+    /// A stream (`kind` is then `File`): an append-only log the host serves from the
+    /// view's `open` and `next` (see [`super::stream_log`]); `size` is not the view's.
+    pub stream: bool,
     pub size: u64,
     pub mtime: TimeNs,
     pub perm: u32,
@@ -132,7 +135,8 @@ pub struct OpenedView {
 pub trait ViewVersion: Send + Sync {
     fn read(&self, caller: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>>;
     fn write(&self, caller: &Caller, path: &str, offset: u64, data: &[u8]) -> FsResult<u32>;
-    /// The next chunk of a stream from `cursor` (`max`: what the reader asked, a hint).
+    /// The next chunk of a stream from `cursor` (`max`: a hint of the bytes wanted).
+    /// From a cursor it returned before, it renders the same bytes again.
     fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<ViewChunk>;
 }
 
@@ -165,16 +169,17 @@ pub struct AnswerCacheFigures {
 pub enum ViewOpen {
     /// Reads by offset.
     Plain,
-    /// A live feed from this cursor (see [`ViewChunk`]).
+    /// A stream whose log starts at this cursor (see [`ViewChunk`]).
     Stream(u64),
 }
 
 /// The next part of a stream: whole records (empty: nothing new yet), where to go on
-/// from, and whether the stream has ended.
+/// from, the time of its newest record, and whether the stream has ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewChunk {
     pub data: Vec<u8>,
     pub cursor: u64,
+    pub time_ns: TimeNs,
     pub end: bool,
 }
 
@@ -379,6 +384,7 @@ mod tests {
     fn read_only_views_lose_write_bits() {
         let a = ViewAttr {
             kind: FileKind::File,
+            stream: false,
             size: 3,
             mtime: 7,
             perm: 0o666,

@@ -38,9 +38,7 @@ const DIRENTPLUS_HEADER: usize = 152;
 /// `fuse_open_out.open_flags` bits (the kernel ABI; fuse3 does not export its copy).
 const FOPEN_DIRECT_IO: u32 = 1 << 0;
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
-const FOPEN_NONSEEKABLE: u32 = 1 << 2;
 const FOPEN_CACHE_DIR: u32 = 1 << 3;
-const FOPEN_STREAM: u32 = 1 << 4;
 const FOPEN_NOFLUSH: u32 = 1 << 5;
 
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
@@ -275,9 +273,6 @@ fn fopen_flags(opened: &Opened) -> u32 {
     }
     if opened.cache_dir {
         flags |= FOPEN_CACHE_DIR;
-    }
-    if opened.nonseekable {
-        flags |= FOPEN_NONSEEKABLE | FOPEN_STREAM;
     }
     flags
 }

@@ -247,9 +247,6 @@ fn fopen_flags(opened: &Opened) -> FopenFlags {
     if opened.cache_dir {
         flags |= FopenFlags::FOPEN_CACHE_DIR;
     }
-    if opened.nonseekable {
-        flags |= FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM;
-    }
     flags
 }
 

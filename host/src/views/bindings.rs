@@ -22,6 +22,7 @@ impl From<wit::NodeKind> for NodeKind {
             wit::NodeKind::File => NodeKind::File,
             wit::NodeKind::Directory => NodeKind::Directory,
             wit::NodeKind::Symlink => NodeKind::Symlink,
+            wit::NodeKind::Stream => NodeKind::Stream,
         }
     }
 }
@@ -33,6 +34,7 @@ impl From<NodeKind> for wit::NodeKind {
             NodeKind::File => wit::NodeKind::File,
             NodeKind::Directory => wit::NodeKind::Directory,
             NodeKind::Symlink => wit::NodeKind::Symlink,
+            NodeKind::Stream => wit::NodeKind::Stream,
         }
     }
 }
@@ -175,6 +177,7 @@ impl From<wit::Chunk> for Chunk {
         Chunk {
             data: c.data,
             cursor: c.cursor,
+            time_ns: c.time_ns,
             end: c.end,
         }
     }

@@ -228,7 +228,8 @@ fn call_error(e: ViewCallError) -> FsError {
 
 fn kind_in(kind: NodeKind) -> FileKind {
     match kind {
-        NodeKind::File => FileKind::File,
+        // A stream is a regular file to the kernel; `ViewAttr::stream` says the rest.
+        NodeKind::File | NodeKind::Stream => FileKind::File,
         NodeKind::Directory => FileKind::Dir,
         NodeKind::Symlink => FileKind::Symlink,
     }
@@ -244,6 +245,7 @@ fn kind_out_of(kind: FileKind) -> NodeKind {
 fn attr_in(a: ViewAttrs) -> ViewAttr {
     ViewAttr {
         kind: kind_in(a.kind),
+        stream: a.kind == NodeKind::Stream,
         size: a.size,
         mtime: a.mtime_ns,
         perm: a.perm.into(),
@@ -390,6 +392,7 @@ impl ViewVersion for OpenVersion {
         Ok(ViewChunk {
             data: c.data,
             cursor: c.cursor,
+            time_ns: c.time_ns,
             end: c.end,
         })
     }

@@ -129,6 +129,8 @@ impl StoreAccess for MemoryStore {
             .read()
             .events
             .iter()
+            // Event `seq` is at index seq - 1: start after `after` without a scan.
+            .skip(usize::try_from(after).unwrap_or(usize::MAX))
             .map(|(e, _)| e)
             .filter(|e| e.seq > after && filter.matches(e))
             .take(limit as usize)

@@ -557,3 +557,179 @@ fn append_is_checked_and_only_allowed_while_writing() {
         "refusals are answers, not faults"
     );
 }
+
+/// The streams view behind the core's stream log, over 100,000 events: the first access
+/// renders the whole log once (O(events)); an old part is rendered again from a
+/// checkpoint and agrees byte for byte. Prints how long the first rendering took (a
+/// measurement for the docs, not an assertion: the machine decides it).
+#[test]
+fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
+    use crate::core::stream_log::StreamLog;
+    use crate::core::views::{ViewOpen, ViewPath, Views};
+    let Some(bytes) = component("streams") else {
+        return;
+    };
+    const EVENTS: u64 = 100_000;
+    let store = Arc::new(MemoryStore::new(T0));
+    for i in 0..EVENTS {
+        let op = if i % 2 == 0 { "create" } else { "write" };
+        store.push(
+            T0 + i as i64,
+            op,
+            &format!("/dir/f{:06}", i / 2),
+            None,
+            None,
+        );
+    }
+    // The limits a mount has but for time: a debug build of the host on a machine that
+    // runs other tests at once can take a call past 200 ms, which is not what this test
+    // is about (the mounted tests and a release build keep the real deadline).
+    let limits = ViewLimits {
+        call_deadline: Duration::from_secs(2),
+        call_wall_limit: Duration::from_secs(10),
+        ..test_limits()
+    };
+    let host = Arc::new(ViewHost::new(limits, store.clone()).expect("view host"));
+    host.load(bytes, "builtin:streams").unwrap();
+    let views = CoreViews(host.clone());
+    let generation = views.generation("streams").unwrap();
+    let vp = ViewPath::root("streams".into(), generation).child("file_changes");
+    let c = crate::core::Caller::HOST;
+    let opened = views.open(&c, &vp, false).unwrap();
+    assert_eq!(opened.mode, ViewOpen::Stream(0));
+    let mut log = StreamLog::new(
+        "streams/file_changes".into(),
+        opened.version.clone(),
+        c,
+        vp.path.clone(),
+        0,
+        0,
+    );
+    let started = Instant::now();
+    log.catch_up().unwrap();
+    let took = started.elapsed();
+    let size = log.size();
+    eprintln!(
+        "first rendering of {EVENTS} events: {size} bytes in {:.0} ms ({:.1} µs per event)",
+        took.as_secs_f64() * 1e3,
+        took.as_secs_f64() * 1e6 / EVENTS as f64
+    );
+    assert_eq!(
+        log.mtime(),
+        T0 + EVENTS as i64 - 1,
+        "the newest line's time"
+    );
+    // The whole log, read through the log in 128 KiB reads (old parts rendered again).
+    let mut whole = Vec::with_capacity(size as usize);
+    while (whole.len() as u64) < size {
+        let part = log.read(whole.len() as u64, 128 << 10).unwrap();
+        assert!(!part.is_empty());
+        whole.extend(part);
+    }
+    let text = String::from_utf8(whole).unwrap();
+    assert_eq!(text.lines().count() as u64, EVENTS);
+    for (i, line) in text.lines().enumerate() {
+        assert!(line.starts_with(&format!("{{\"seq\":{},", i + 1)), "{line}");
+    }
+    // Any part again, out of order, agrees.
+    for offset in [size / 3, 17, size - 5, size / 2 + 11] {
+        let got = log.read(offset, 4096).unwrap();
+        let at = offset as usize;
+        assert_eq!(
+            got,
+            text.as_bytes()[at..(at + 4096).min(text.len())],
+            "at {offset}"
+        );
+    }
+    assert!(
+        log.held_bytes() < 2 << 20,
+        "{} bytes held",
+        log.held_bytes()
+    );
+    // At the end: nothing yet; then the next event.
+    assert_eq!(log.read(size, 4096).unwrap_err().errno, libc::EAGAIN);
+    store.push(T0 + EVENTS as i64, "unlink", "/dir/f000000", None, None);
+    let next = log.read(size, 4096).unwrap();
+    assert!(next.starts_with(format!("{{\"seq\":{},", EVENTS + 1).as_bytes()));
+}
+
+/// The audit trail keeps its last 10,000 records: a part of `streams/audit` whose records
+/// are gone answers EIO with a reason naming `audit@SEQ`, never other bytes; what is kept
+/// reads on, and `audit@now` links past the gap.
+#[test]
+fn dropped_audit_records_are_eio_naming_them_never_other_bytes() {
+    use std::ffi::OsStr;
+
+    use crate::core::{Fs, FsConfig, ROOT_INO};
+    use crate::store::{History, Store, AUDIT_KEPT};
+    let Some(bytes) = component("streams") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Fs::new(Store::open(dir.path()).unwrap(), FsConfig::default());
+    let access = Arc::new(HistoryAccess(History::new(fs.store().clone())));
+    let host = Arc::new(ViewHost::new(test_limits(), access).expect("view host"));
+    host.load(bytes, "builtin:streams").unwrap();
+    fs.set_views(Arc::new(CoreViews(host)));
+    let c = crate::core::Caller::HOST;
+    let agent: Arc<str> = "reviewer".into();
+    let audit = |n: usize| {
+        for i in 0..n {
+            let path = format!("/current/{i}");
+            fs.store()
+                .audit()
+                .record(&c, &agent, "open", path, "denied: no".into());
+        }
+    };
+    audit(3);
+    let streams = fs.lookup(&c, ROOT_INO, OsStr::new("streams")).unwrap();
+    let whole = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit"))
+        .unwrap();
+    let ino = whole.attr.ino;
+    let o = fs.open(&c, ino, libc::O_RDONLY).unwrap();
+    let first = fs.read(&c, ino, o.fh, 0, 4096).unwrap();
+    assert_eq!(first.len() as u64, whole.attr.size);
+    assert_eq!(first.iter().filter(|&&b| b == b'\n').count(), 3);
+
+    audit(100);
+    let grown = fs.getattr(&c, ino, Some(o.fh)).unwrap().0.size;
+    assert!(grown > first.len() as u64);
+    // Records 1 to 103 go; the log had rendered them, and goes on after them.
+    audit(AUDIT_KEPT);
+    let (attr, _) = fs.getattr(&c, ino, Some(o.fh)).unwrap();
+    assert!(
+        attr.size > 100 * first.len() as u64,
+        "the log caught up: {}",
+        attr.size
+    );
+    let newest = fs.read(&c, ino, o.fh, attr.size - 200, 200).unwrap();
+    assert!(newest.ends_with(b"\"outcome\":\"denied: no\"}\n"));
+    // Its start must be rendered again: the records are gone.
+    let err = fs.read(&c, ino, o.fh, 0, 4096).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(
+        err.message
+            .contains("audit@1: records 1 to 103 are no longer kept")
+            && err.message.contains("audit@104"),
+        "{err}"
+    );
+    // Another caller's log of the whole trail cannot be made at all.
+    let other = crate::core::Caller { uid: 1000, ..c };
+    let err = fs.getattr(&other, ino, None).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(err.message.contains("audit@1: "), "{err}");
+    // From a kept record on, and past the gap through the link, it reads.
+    let now = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit@now"))
+        .unwrap();
+    assert_eq!(fs.readlink(&c, now.attr.ino).unwrap(), b"audit@10104");
+    let kept = fs
+        .lookup(&c, streams.attr.ino, OsStr::new("audit@104"))
+        .unwrap();
+    let k = fs.open(&c, kept.attr.ino, libc::O_RDONLY).unwrap();
+    let line = fs.read(&c, kept.attr.ino, k.fh, 0, 4096).unwrap();
+    assert!(line.starts_with(b"{\"seq\":104,"));
+    fs.release(&c, kept.attr.ino, k.fh).unwrap();
+    fs.release(&c, ino, o.fh).unwrap();
+}

@@ -11,6 +11,8 @@ pub enum NodeKind {
     File,
     Directory,
     Symlink,
+    /// An append-only log file served through `open` and `next` (the kernel sees a file).
+    Stream,
 }
 
 /// `caching`: how long the host (and the kernel) may keep an answer.
@@ -172,7 +174,7 @@ impl EventFilter {
 pub enum OpenMode {
     /// Reads by offset through `read`.
     Plain,
-    /// A live feed from this cursor, through `next`.
+    /// A stream's log, starting at this cursor, through `next`.
     Stream(u64),
 }
 
@@ -182,6 +184,8 @@ pub struct Chunk {
     /// Whole records; empty: nothing new yet.
     pub data: Vec<u8>,
     pub cursor: u64,
+    /// The time of the newest record in `data` (ns since the epoch).
+    pub time_ns: i64,
     /// The stream has ended.
     pub end: bool,
 }
