@@ -43,9 +43,7 @@ use crate::packages::{events_upto, Package};
 use crate::select::Selection;
 
 /// The ops of changes to the live tree.
-pub const LIVE_OPS: &[&str] = &[
-    "create", "mkdir", "symlink", "mknod", "write", "setattr", "rename", "link", "unlink", "rmdir",
-];
+pub use lighthouse_view_sdk::LIVE_OPS;
 /// The op of an annotation.
 pub const ANNOTATE_OP: &str = "annotate";
 /// annotate and rename events the annotation fold reads, at most.
@@ -155,7 +153,8 @@ fn touches(event: &Event, paths: &BTreeSet<String>) -> bool {
         return true;
     }
     match (event.op.as_str(), event.path2.as_deref()) {
-        ("symlink", _) | (_, None) => false,
+        (_, None) => false,
+        (op, _) if !lighthouse_view_sdk::path2_is_a_path(op) => false,
         ("rename", Some(to)) => paths.iter().any(|p| at_or_below(p, to)),
         (_, Some(to)) => paths.contains(to),
     }

@@ -3,9 +3,11 @@
 use lighthouse_view_sdk::{json, Event, FsError};
 
 /// Whether `event` changed `path` itself (not something below it): its subject, or the
-/// destination of a rename or link. A symlink's `path2` is its target, not a path.
+/// destination of a rename or link. A symlink's `path2` is its target and an attribute
+/// change's the attribute's name: neither is a path.
 pub fn touches(event: &Event, path: &str) -> bool {
-    event.path == path || (event.op != "symlink" && event.path2.as_deref() == Some(path))
+    event.path == path
+        || (lighthouse_view_sdk::path2_is_a_path(&event.op) && event.path2.as_deref() == Some(path))
 }
 
 /// `event` as one JSON line (the log's own line, see the SDK).

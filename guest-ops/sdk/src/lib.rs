@@ -167,6 +167,29 @@ impl<T: View> Guest for T {
     }
 }
 
+/// The ops of changes to the live tree, as the host records them (a view may not append
+/// events under these names). `setxattr`/`removexattr` carry the attribute's name in
+/// `path2`, `symlink` its target: neither is a path.
+pub const LIVE_OPS: &[&str] = &[
+    "create",
+    "mkdir",
+    "symlink",
+    "mknod",
+    "write",
+    "setattr",
+    "rename",
+    "link",
+    "unlink",
+    "rmdir",
+    "setxattr",
+    "removexattr",
+];
+
+/// Whether an event of `op` has a tree path in `path2` (a rename or link destination).
+pub fn path2_is_a_path(op: &str) -> bool {
+    !matches!(op, "symlink" | "setxattr" | "removexattr")
+}
+
 impl EventFilter {
     /// Every event.
     pub fn all() -> Self {
@@ -204,7 +227,7 @@ impl EventFilter {
                 let p = if p.is_empty() { "/" } else { p };
                 // path2 of a symlink is its target, not a path of the tree.
                 under(&event.path, p)
-                    || (event.op != "symlink"
+                    || (path2_is_a_path(&event.op)
                         && event.path2.as_deref().is_some_and(|p2| under(p2, p)))
             }
         };

@@ -3,9 +3,7 @@
 use lighthouse_view_sdk::EventFilter;
 
 /// The ops of changes to the live tree (what `file_changes` shows).
-pub const LIVE_OPS: &[&str] = &[
-    "create", "mkdir", "symlink", "mknod", "write", "setattr", "rename", "link", "unlink", "rmdir",
-];
+pub use lighthouse_view_sdk::LIVE_OPS;
 
 /// The op the `shadows` view appends for an annotation.
 pub const ANNOTATE_OP: &str = "annotate";
@@ -74,7 +72,7 @@ impl Stream {
     pub fn summary(self) -> &'static str {
         match self {
             Stream::FileChanges => {
-                "changes to the live tree (create mkdir symlink mknod write setattr rename link unlink rmdir), in full"
+                "changes to the live tree (create mkdir symlink mknod write setattr rename link unlink rmdir setxattr removexattr), in full"
             }
             Stream::Annotations => "annotations (op \"annotate\", appended by shadows/), in full",
             Stream::AgentActivity => {
