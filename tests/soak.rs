@@ -7,7 +7,10 @@
 //! - `long_soak` (`#[ignore]`, run by hand): the same workload for
 //!   `LIGHTHOUSE_SOAK_SECS` (default 60) on `LIGHTHOUSE_SOAK_BACKEND` (`fuser`, `fuse3`
 //!   or `fuser,fuse3`; default both), sampling the server's RSS and tables every
-//!   `LIGHTHOUSE_SOAK_SAMPLE_SECS` (default 10) and printing them as a table:
+//!   `LIGHTHOUSE_SOAK_SAMPLE_SECS` (default 10) and printing them as a table. After each
+//!   sample the kernel's caches are dropped (as its reclaim would under memory pressure;
+//!   `LIGHTHOUSE_SOAK_DROP_CACHES=0` leaves them), so the figures show what the server
+//!   keeps for what is in use rather than for whatever the kernel still caches:
 //!   `LIGHTHOUSE_SOAK_SECS=1800 cargo test --test soak -- --ignored --nocapture`
 //!   (`LIGHTHOUSE_FS_BIN=target/release/lighthouse-fs` soaks a release build).
 //!
@@ -382,7 +385,7 @@ fn print_table(backend: Backend, samples: &[Sample]) {
     }
 }
 
-fn long_soak_on(backend: Backend, secs: u64, every: Duration) {
+fn long_soak_on(backend: Backend, secs: u64, every: Duration, drop_caches: bool) {
     let (_t, store) = fresh_store();
     let m = Mount::start(backend, &store);
     let started = Instant::now();
@@ -405,6 +408,11 @@ fn long_soak_on(backend: Backend, secs: u64, every: Duration) {
                     thread::sleep(Duration::from_millis(100));
                 }
                 samples.lock().unwrap().push(sample(&m));
+                if drop_caches {
+                    // As the kernel's reclaim would under memory pressure: what stays
+                    // in the server is then what is in use.
+                    drop_kernel_caches();
+                }
             }
         });
         workload(&m, 0x10c5, &done, &|_| Instant::now() < end);
@@ -431,6 +439,7 @@ fn long_soak_on(backend: Backend, secs: u64, every: Duration) {
 fn long_soak() {
     let secs = env_u64("LIGHTHOUSE_SOAK_SECS", 60);
     let every = Duration::from_secs(env_u64("LIGHTHOUSE_SOAK_SAMPLE_SECS", 10).max(1));
+    let drop_caches = env_u64("LIGHTHOUSE_SOAK_DROP_CACHES", 1) != 0;
     let backends =
         std::env::var("LIGHTHOUSE_SOAK_BACKEND").unwrap_or_else(|_| "fuser,fuse3".into());
     let backends: Vec<Backend> = backends
@@ -444,7 +453,7 @@ fn long_soak() {
     let timeout = Duration::from_secs(secs + 300);
     for backend in backends {
         run_test(&format!("long_soak_{backend}"), timeout, move || {
-            long_soak_on(backend, secs, every)
+            long_soak_on(backend, secs, every, drop_caches)
         });
     }
 }

@@ -374,6 +374,7 @@ impl Fs {
             },
             scratch: scratch_figures(&self.store().dir().join("scratch")),
             view_answers: self.views.get().and_then(|v| v.answer_cache()),
+            policy: self.gate.get().map(|g| g.table_sizes(self.store().audit())),
         }
     }
 
@@ -573,6 +574,8 @@ struct CacheStats {
     scratch: Scratch,
     /// Answers views declared immutable, kept by the view host (`null`: no views).
     view_answers: Option<super::views::AnswerCacheFigures>,
+    /// The policy's tables (`null`: no policy).
+    policy: Option<super::access::PolicyTables>,
 }
 
 #[derive(Serialize)]

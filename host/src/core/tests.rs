@@ -1375,7 +1375,11 @@ fn view_paths_live_as_long_as_the_kernel_refers_to_them() {
 
     // hello: one LOOKUP and one READDIRPLUS entry.
     fs.forget(hello, 1);
-    assert_eq!(get(&fs, hello), b"hello", "still referenced once: never ESTALE");
+    assert_eq!(
+        get(&fs, hello),
+        b"hello",
+        "still referenced once: never ESTALE"
+    );
     let o = fs.open(&C, hello, libc::O_RDONLY).unwrap();
     fs.forget(hello, 1);
     assert_eq!(
