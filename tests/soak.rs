@@ -56,6 +56,7 @@ struct Tables {
     handles: u64,
     history_trees: u64,
     view_answers: u64,
+    view_answer_bytes: u64,
 }
 
 impl Tables {
@@ -76,6 +77,7 @@ impl Tables {
             handles: num(&["handles", "total"]),
             history_trees: num(&["history_trees", "kept"]),
             view_answers: num(&["view_answers", "entries"]),
+            view_answer_bytes: num(&["view_answers", "bytes"]),
         }
     }
 }
@@ -365,13 +367,22 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn print_table(backend: Backend, samples: &[Sample]) {
     println!("\nlong soak, {backend}: server RSS and tables over time");
     println!(
-        "{:>7} {:>9} {:>9} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8}",
-        "t_s", "ops", "rss_mb", "view_paths", "live", "kern_refs", "handles", "trees", "answers"
+        "{:>7} {:>9} {:>9} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10}",
+        "t_s",
+        "ops",
+        "rss_mb",
+        "view_paths",
+        "live",
+        "kern_refs",
+        "handles",
+        "trees",
+        "answers",
+        "answers_mb"
     );
     for s in samples {
         let t = &s.tables;
         println!(
-            "{:>7.0} {:>9} {:>9.1} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8}",
+            "{:>7.0} {:>9} {:>9.1} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10.1}",
             s.at.as_secs_f64(),
             s.ops,
             s.rss_kb as f64 / 1024.0,
@@ -380,7 +391,8 @@ fn print_table(backend: Backend, samples: &[Sample]) {
             t.kernel_refs,
             t.handles,
             t.history_trees,
-            t.view_answers
+            t.view_answers,
+            t.view_answer_bytes as f64 / (1 << 20) as f64
         );
     }
 }

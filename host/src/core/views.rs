@@ -1,8 +1,8 @@
 //! The view section of the mount: every top-level directory but `current/` belongs to a
-//! view, which answers for the paths below it. The core gives view paths stable inode
-//! numbers, turns a view's caching policy into kernel TTLs, and keeps views read-only
-//! where they say so. What a view *is* (a WebAssembly component) is not the core's
-//! business: it sees the [`Views`] trait.
+//! view, which answers for the paths below it. The core numbers view paths for as long
+//! as the kernel refers to them ([`ViewInodes`]), turns a view's caching policy into
+//! kernel TTLs, and keeps views read-only where they say so. What a view *is* (a
+//! WebAssembly component) is not the core's business: it sees the [`Views`] trait.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
