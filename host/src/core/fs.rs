@@ -134,6 +134,11 @@ impl Fs {
         self.tree.read().len()
     }
 
+    /// View paths numbered now (kept while the kernel or the host refers to them).
+    pub fn view_paths(&self) -> usize {
+        self.view_inodes.len()
+    }
+
     /// May a request on `ino` call into a view (run wasm)? Lookups and listings of the
     /// mount root ask the views, and everything below a view is the view's. (An async
     /// adapter runs those requests where blocking is allowed.)
