@@ -324,6 +324,7 @@ both_backends! {
             t.view_paths <= base.view_paths + SLACK
                 && t.live_inodes <= base.live_inodes + existing
                 && t.unlinked_open == 0
+                && t.kernel_refs <= base.kernel_refs + SLACK
                 && t.handles <= base.handles
         };
         let after = forget_until(&m, settled);
@@ -334,6 +335,11 @@ both_backends! {
             ctx("view paths are forgotten with the kernel's references")
         );
         assert_eq!(after.unlinked_open, 0, "{}", ctx("unlinked nodes are released once unreferenced"));
+        assert!(
+            after.kernel_refs <= base.kernel_refs + SLACK,
+            "{}: baseline {base:?}, peak {peak:?}, now {after:?}",
+            ctx("the live tree's kernel references are forgotten too")
+        );
         assert!(
             after.live_inodes <= base.live_inodes + existing,
             "{}: {existing} exist, baseline {base:?}, now {after:?}",
