@@ -345,6 +345,12 @@ both_backends! {
         // views.json was opened before (cache_stats.json is rendered within its own open).
         assert!(num(&c, &["kernel", "file_opens", "direct_io"]) >= 1, "{}", ctx("debug/ opens bypass the page cache"));
         assert!(num(&c, &["inodes", "files"]) >= 1);
+        // View paths are kept for the references to them: the views' directories the
+        // root's listing handed out, at most.
+        assert!(num(&c, &["inodes", "view_paths"]) <= BUILT_IN_VIEWS.len() as u64 + 1, "{}", ctx("view paths"));
+        assert_eq!(num(&c, &["inodes", "view_paths_held"]), 0, "{}", ctx("no view file open, no listing read"));
+        assert!(num(&c, &["inodes", "view_kernel_refs"]) >= num(&c, &["inodes", "view_paths_kernel_referenced"]));
+        assert!(c.get("policy").unwrap().is_null(), "{}", ctx("no policy, no policy tables"));
         assert_eq!(num(&c, &["scratch", "files"]), 0, "{}", ctx("nothing is being written"));
         let misses = num(&c, &["history_trees", "misses"]);
         let negative = num(&c, &["kernel", "negative_entries_served"]);

@@ -132,6 +132,8 @@ both_backends! {
         assert_eq!(value(&after, "lighthouse_fs_open_handles", &["kind=\"file\""]), 0.0);
         assert!(value(&after, "lighthouse_fs_process_resident_memory_bytes", &[]) > 1e6);
         assert!(value(&after, "lighthouse_fs_live_inodes", &[]) >= (FILES + 3) as f64);
+        // history/ and the names its listing handed the kernel.
+        assert!(value(&after, "lighthouse_fs_view_paths", &[]) >= 1.0);
         // A histogram's +Inf bucket holds its whole count.
         let inf = value(&after, "lighthouse_fs_operation_duration_seconds_bucket", &[&current[..], &["op=\"write\"", "le=\"+Inf\""]].concat());
         assert_eq!(inf, value(&after, count, &[&current[..], &["op=\"write\""]].concat()));

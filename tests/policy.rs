@@ -430,6 +430,15 @@ both_backends! {
         // Secrets and MACs never reach the log.
         let log = m.stderr();
         assert!(!log.contains(BUILDER_SECRET) && !log.contains(AUDITOR_SECRET));
+        // The policy's tables in cache_stats.json: the two bindings (the expired one is
+        // forgotten later), the sessions of the callers, the audit records kept.
+        let text = fs::read_to_string(m.root().join("debug/cache_stats.json")).unwrap();
+        let c = json::parse(&text).unwrap();
+        let n = |k: &str| c.at(&["policy", k]).and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("policy.{k} in {text}"));
+        assert_eq!(n("bindings"), 2, "[{backend}] {text}");
+        assert!(n("challenges") <= 1, "[{backend}] only the one read for an unknown agent waits out its TTL: {text}");
+        assert!((1..=n("sessions_capacity")).contains(&n("sessions_cached")), "[{backend}] {text}");
+        assert!((6..=n("audit_capacity")).contains(&n("audit_kept")), "[{backend}] {text}");
         m.stop();
     }
 }

@@ -36,6 +36,28 @@ pub struct Gate {
     static_names: Box<[&'static str]>,
     /// Refusals by [`AgentId::index`].
     counts: Box<[AgentCounts]>,
+    /// When expired bindings and challenges are next forgotten, in ms since `started`.
+    next_expiry_ms: AtomicU64,
+    started: Instant,
+}
+
+/// How often a mount with bound sessions forgets the expired bindings (and, once none
+/// is left, stops reading /proc for every request).
+const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The sizes of the policy's tables, for `debug/cache_stats.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyTables {
+    /// pid → session entries cached, and at most.
+    pub sessions_cached: usize,
+    pub sessions_capacity: usize,
+    /// Sessions bound to an agent (expired ones until they are forgotten).
+    pub bindings: usize,
+    /// `.auth` challenges waiting for an answer.
+    pub challenges: usize,
+    /// Audit records kept for the audit stream, and at most.
+    pub audit_kept: usize,
+    pub audit_capacity: usize,
 }
 
 /// What was refused to one agent, and its authentications.
@@ -75,6 +97,8 @@ impl Gate {
                 .collect(),
             names,
             policy,
+            next_expiry_ms: AtomicU64::new(EXPIRE_EVERY.as_millis() as u64),
+            started: Instant::now(),
         }
     }
 
@@ -101,6 +125,7 @@ impl Gate {
     fn identify(&self, uid: u32, gid: u32, pid: u32) -> AgentId {
         let bound = if self.auth.has_bindings() {
             let now = Instant::now();
+            self.expire_now_and_then(now);
             self.sessions
                 .session_of(pid, uid, now)
                 .ok()
@@ -109,6 +134,39 @@ impl Gate {
             None
         };
         self.policy.agent_for(uid, gid, bound)
+    }
+
+    /// Forget expired bindings and challenges once every [`EXPIRE_EVERY`] (one relaxed
+    /// load per request otherwise).
+    fn expire_now_and_then(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        let due = self.next_expiry_ms.load(Ordering::Relaxed);
+        if ms >= due
+            && self
+                .next_expiry_ms
+                .compare_exchange(
+                    due,
+                    ms + EXPIRE_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.auth.expire(now);
+        }
+    }
+
+    /// The sizes of its tables; `audit` is the store's trail.
+    pub fn table_sizes(&self, audit: &crate::store::Audit) -> PolicyTables {
+        let (bindings, challenges) = self.auth.table_sizes();
+        PolicyTables {
+            sessions_cached: self.sessions.len(),
+            sessions_capacity: crate::policy::proc::SESSION_CACHE_CAPACITY,
+            bindings,
+            challenges,
+            audit_kept: audit.kept(),
+            audit_capacity: crate::store::AUDIT_KEPT,
+        }
     }
 
     fn counts_of(&self, agent: AgentId) -> &AgentCounts {

@@ -402,13 +402,18 @@ impl Fs {
                     held_bytes,
                 }
             },
+            policy: self.gate.get().map(|g| g.table_sizes(self.store().audit())),
         }
     }
 
     /// The inode table: live nodes by kind and reference, view paths numbered.
     fn inode_census(&self) -> InodeCensus {
+        let views = self.view_inodes.counts();
         let mut census = InodeCensus {
-            view_paths: self.view_inodes.len(),
+            view_paths: views.paths,
+            view_paths_kernel_referenced: views.kernel_referenced,
+            view_kernel_refs: views.kernel_refs,
+            view_paths_held: views.held,
             ..InodeCensus::default()
         };
         self.with_tree(|t| {
@@ -604,6 +609,8 @@ struct CacheStats {
     /// Answers views declared immutable, kept by the view host (`null`: no views).
     view_answers: Option<super::views::AnswerCacheFigures>,
     stream_logs: StreamLogFigures,
+    /// The policy's tables (`null`: no policy).
+    policy: Option<super::access::PolicyTables>,
 }
 
 /// The logs of stream paths the host keeps (per path and caller; see `stream_log`).
@@ -651,7 +658,12 @@ struct InodeCensus {
     kernel_refs: u64,
     open: u64,
     unlinked_open: u64,
+    /// View paths numbered now: those a kernel refers to (and its references), or the
+    /// host holds (open files, listings being read); forgotten when neither does.
     view_paths: usize,
+    view_paths_kernel_referenced: u64,
+    view_kernel_refs: u64,
+    view_paths_held: u64,
 }
 
 #[derive(Serialize)]

@@ -12,9 +12,9 @@ use std::time::Duration;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use super::debug::{is_debug_ino, DEBUG_DIR, DEBUG_INO};
-use super::handles::{DirHandle, FileHandle, Handle, Handles};
+use super::handles::{DirHandle, FileHandle, Handle, Handles, Listing};
 use super::stats::CacheCounters;
-use super::views::{self, is_view_ino, ViewInodes, Views};
+use super::views::{self, is_view_ino, Held, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
 use crate::policy::Access;
@@ -35,7 +35,7 @@ pub struct Fs {
     pub(super) root_attr: Attr,
     /// The views serving every top-level directory but `current/` (none until set).
     pub(super) views: OnceLock<Arc<dyn Views>>,
-    pub(super) view_inodes: ViewInodes,
+    pub(super) view_inodes: Arc<ViewInodes>,
     /// The logs of stream paths, per caller (see [`super::stream_log`]).
     pub(super) stream_logs: super::stream_log::StreamLogs,
     /// What the kernel is told it may cache, counted as it is answered.
@@ -86,7 +86,7 @@ impl Fs {
             handles: Handles::default(),
             root_attr,
             views: OnceLock::new(),
-            view_inodes: ViewInodes::default(),
+            view_inodes: Arc::default(),
             stream_logs: Default::default(),
             cache: CacheCounters::default(),
             mounts: Default::default(),
@@ -148,6 +148,11 @@ impl Fs {
     /// Inodes of the live tree now.
     pub fn live_inodes(&self) -> usize {
         self.tree.read().len()
+    }
+
+    /// View paths numbered now (kept while the kernel or the host refers to them).
+    pub fn view_paths(&self) -> usize {
+        self.view_inodes.len()
     }
 
     /// May request `op` on `ino` run a view's code (wasm)? The one answer the adapters
@@ -232,9 +237,14 @@ impl Fs {
         }
     }
 
-    /// The kernel drops `nlookup` references to `ino`.
+    /// The kernel drops `nlookup` references to `ino`: a node or view path nothing refers
+    /// to any more is forgotten.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        if ino == ROOT_INO || is_view_ino(ino) || is_debug_ino(ino) {
+        if is_view_ino(ino) {
+            self.view_inodes.forget(ino, nlookup);
+            return;
+        }
+        if ino == ROOT_INO || is_debug_ino(ino) {
             return;
         }
         let unreferenced = {
@@ -793,9 +803,15 @@ impl Fs {
             0,
             None,
         )?;
-        // Allowed with the create itself.
-        let opened = self.open_allowed(caller, entry.attr.ino, flags & !libc::O_TRUNC)?;
-        Ok((entry, opened))
+        // Allowed with the create itself. If the open fails the kernel gets no entry, so
+        // the reference the create counted is dropped again.
+        match self.open_allowed(caller, entry.attr.ino, flags & !libc::O_TRUNC) {
+            Ok(opened) => Ok((entry, opened)),
+            Err(e) => {
+                self.forget(entry.attr.ino, 1);
+                Err(e)
+            }
+        }
     }
 
     /// Up to `size` bytes from `offset`; fewer only at end of file.
@@ -1057,11 +1073,14 @@ impl Fs {
         let listing = self.listing(caller, fh, offset)?;
         if is_view_ino(ino) {
             for item in listing.iter().skip(offset as usize) {
-                let Some(entry) = self.view_entry(caller, item.ino) else {
+                let Some((entry, held)) = self.view_entry(caller, item.ino) else {
                     continue;
                 };
                 if !add(item, &entry) {
                     break;
+                }
+                if let (false, Some(held)) = (is_dots(&item.name), held) {
+                    held.hand_out(entry.attr.kind);
                 }
             }
             return Ok(());
@@ -1083,7 +1102,7 @@ impl Fs {
         }
         let t = self.tree.read();
         for item in listing.iter().skip(offset as usize) {
-            let dots = &*item.name == "." || &*item.name == "..";
+            let dots = is_dots(&item.name);
             let node = if item.ino == ROOT_INO {
                 None
             } else {
@@ -1113,19 +1132,22 @@ impl Fs {
         add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
     ) -> FsResult<()> {
         for item in listing.iter().skip(offset as usize) {
-            let entry = match item.ino {
-                ROOT_INO => self.entry(self.root_attr),
-                CURRENT_INO => self.entry(self.attr(CURRENT_INO)?),
-                DEBUG_INO => self.debug_entry(DEBUG_INO)?,
-                AUTH_INO => self.auth_entry(),
+            let (entry, held) = match item.ino {
+                ROOT_INO => (self.entry(self.root_attr), None),
+                CURRENT_INO => (self.entry(self.attr(CURRENT_INO)?), None),
+                DEBUG_INO => (self.debug_entry(DEBUG_INO)?, None),
+                AUTH_INO => (self.auth_entry(), None),
                 // A view listed in the root: as its lookup answers (`None`: unloaded since).
-                _ => match self.view_lookup(caller, ROOT_INO, &item.name) {
-                    Ok(Some(entry)) => entry,
+                _ => match self.view_entry_held(caller, ROOT_INO, &item.name) {
+                    Ok(Some(found)) => found,
                     Ok(None) | Err(_) => continue,
                 },
             };
             if !add(item, &entry) {
                 break;
+            }
+            if let (false, Some(held)) = (is_dots(&item.name), held) {
+                held.hand_out(entry.attr.kind);
             }
             if item.ino == CURRENT_INO {
                 self.tree
@@ -1146,14 +1168,19 @@ impl Fs {
         };
         let mut listing = d.listing.lock();
         if offset == 0 || listing.is_none() {
-            *listing = Some(self.list(caller, d.ino)?);
+            // The new listing's holds are taken before the old one's go: a path in both
+            // keeps its number.
+            let mut held = Vec::new();
+            let items = self.list(caller, d.ino, &mut held)?;
+            *listing = Some(Listing { items, _held: held });
         }
-        Ok(listing.clone().expect("set above"))
+        Ok(listing.as_ref().expect("set above").items.clone())
     }
 
-    fn list(&self, caller: &Caller, ino: Ino) -> FsResult<Arc<[DirItem]>> {
+    /// A directory's items; the view paths numbered for them are held in `held`.
+    fn list(&self, caller: &Caller, ino: Ino, held: &mut Vec<Held>) -> FsResult<Arc<[DirItem]>> {
         if is_view_ino(ino) {
-            return self.view_list(caller, ino);
+            return self.view_list(caller, ino, held);
         }
         if ino == DEBUG_INO {
             return Ok(Arc::from(self.debug_list()));
@@ -1184,12 +1211,14 @@ impl Fs {
                 };
                 let vp = views::ViewPath::root(name.clone(), generation);
                 let offset = items.len() as u64 + 1;
+                let view_root = self.view_inodes.hold(&vp);
                 items.push(DirItem {
-                    ino: self.view_inodes.ino(&vp),
+                    ino: view_root.ino(),
                     offset,
                     kind: FileKind::Dir,
                     name,
                 });
+                held.push(view_root);
             }
             return Ok(Arc::from(items));
         }
@@ -1618,6 +1647,12 @@ fn without_suid_sgid(perm: u32) -> u32 {
         perm &= !libc::S_ISGID;
     }
     perm
+}
+
+/// "." or "..": listed, but never a lookup reference (the kernel skips them in
+/// READDIRPLUS replies).
+fn is_dots(name: &str) -> bool {
+    name == "." || name == ".."
 }
 
 /// One path component from the kernel: UTF-8 (the log stores text), at most NAME_MAX bytes.

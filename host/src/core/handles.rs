@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 
+use super::views::Held;
 use super::{DirItem, FsResult, Ino};
 use crate::fs_err;
 use crate::store::Content;
@@ -31,12 +32,21 @@ pub struct DirHandle {
     /// The listing taken at the first `readdir` from offset 0: later pages come from the
     /// same snapshot, so entries are neither skipped nor repeated while the directory
     /// changes underneath a reader.
-    pub listing: Mutex<Option<Arc<[DirItem]>>>,
+    pub listing: Mutex<Option<Listing>>,
+}
+
+/// A directory's listing as a handle keeps it.
+pub struct Listing {
+    pub items: Arc<[DirItem]>,
+    /// The view paths it names, held so their numbers stand while it is read (released
+    /// with the handle or the next listing).
+    pub _held: Vec<Held>,
 }
 
 #[derive(Default)]
 pub struct Handles {
     next: AtomicU64,
+    /// Bounded by the kernel's open files (each is released by RELEASE/RELEASEDIR).
     map: RwLock<FxHashMap<u64, Arc<Handle>>>,
 }
 

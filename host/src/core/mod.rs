@@ -16,7 +16,7 @@ mod types;
 mod view_ops;
 pub mod views;
 
-pub use access::{AgentCounts, Gate, LIMITS};
+pub use access::{AgentCounts, Gate, PolicyTables, LIMITS};
 pub use auth_file::{AUTH_INO, AUTH_NAME};
 pub use config::FsConfig;
 pub use debug::{process_figures, ProcessFigures};

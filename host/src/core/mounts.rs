@@ -27,6 +27,12 @@ pub type MountId = u32;
 /// other, when visibility is delayed instead of the two mounts deadlocking.
 const NOTIFY_WAIT: Duration = Duration::from_secs(1);
 
+/// Batches a mount's notifier thread may have waiting. Each request waits for its own
+/// batch (up to [`NOTIFY_WAIT`]), so the queue is this long only while that kernel does
+/// not answer; beyond it a batch is not queued (counted as timed out) rather than the
+/// queue growing for as long as the kernel is stuck.
+const NOTIFY_QUEUE: usize = 1024;
+
 /// What another mount's kernel may hold that a change made stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stale {
@@ -90,8 +96,9 @@ pub struct Mount {
     pub stats: OpStats,
     /// The adapter's way to make this kernel forget (while mounted).
     kernel: RwLock<Option<Arc<dyn KernelCache>>>,
-    /// The notifier thread's queue, started with the first change of another mount.
-    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The notifier thread's queue, started with the first change of another mount;
+    /// bounded by [`NOTIFY_QUEUE`].
+    queue: Mutex<Option<mpsc::SyncSender<Job>>>,
     /// Notifications this kernel refused, and waits that ran out (see [`NOTIFY_WAIT`]).
     notify_failures: AtomicU64,
     notify_timeouts: AtomicU64,
@@ -131,19 +138,33 @@ impl Mount {
         let sent = {
             let mut queue = self.queue.lock();
             let sender = queue.get_or_insert_with(|| self.start_notifier());
-            sender.send(job).is_ok()
+            sender.try_send(job)
         };
-        if sent && finished.recv_timeout(NOTIFY_WAIT).is_err() {
-            self.notify_timeouts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                mountpoint = %self.info.mountpoint.display(),
-                "the kernel took over {NOTIFY_WAIT:?} to drop a changed entry; went on without it"
-            );
+        match sent {
+            Ok(()) => {
+                if finished.recv_timeout(NOTIFY_WAIT).is_err() {
+                    self.notify_timeouts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        mountpoint = %self.info.mountpoint.display(),
+                        "the kernel took over {NOTIFY_WAIT:?} to drop a changed entry; went on without it"
+                    );
+                }
+            }
+            // The kernel is stuck on the batches before: the waits that ran out said so.
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.notify_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    mountpoint = %self.info.mountpoint.display(),
+                    "the notifier's queue is full; a changed entry is not told"
+                );
+            }
+            // The thread could not start: logged when it did not.
+            Err(mpsc::TrySendError::Disconnected(_)) => {}
         }
     }
 
-    fn start_notifier(self: &Arc<Self>) -> mpsc::Sender<Job> {
-        let (sender, jobs) = mpsc::channel::<Job>();
+    fn start_notifier(self: &Arc<Self>) -> mpsc::SyncSender<Job> {
+        let (sender, jobs) = mpsc::sync_channel::<Job>(NOTIFY_QUEUE);
         // Weak: the thread must not keep a removed mount alive; it ends with the queue.
         let mount = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()

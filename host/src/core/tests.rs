@@ -1566,3 +1566,92 @@ fn extended_attributes_follow_the_syscalls_errnos_and_the_inode() {
     );
     fs.shutdown();
 }
+
+/// View paths are numbered while the kernel (or an open file, or a listing) refers to
+/// them: LOOKUP and READDIRPLUS entries but "." and ".." count one reference each,
+/// FORGET drops them, and at zero the path is forgotten. A number the kernel still
+/// holds always reaches its path; a path looked up again after it was forgotten gets a
+/// new number. A hot swap tells the kernel to forget exactly the names it may hold.
+#[test]
+fn view_paths_live_as_long_as_the_kernel_refers_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_fs(dir.path());
+    let views = Arc::new(FakeViews::default());
+    fs.set_views(views.clone());
+    let paths = || fs.view_inodes.len();
+
+    let root = fs.lookup(&C, ROOT_INO, name("fake")).unwrap().attr.ino;
+    let hello = fs.lookup(&C, root, name("hello")).unwrap().attr.ino;
+    assert_eq!(errno(fs.lookup(&C, root, name("nope"))), libc::ENOENT);
+    assert_eq!(paths(), 2, "a failed lookup numbers nothing");
+
+    // A listing holds what it names while it is read; the kernel takes a reference for
+    // each READDIRPLUS entry it accepts, but "." and "..".
+    let d = fs.opendir(&C, root, 0).unwrap();
+    let mut accepted = Vec::new();
+    fs.readdirplus(&C, root, d.fh, 0, &mut |item, e| {
+        if accepted.len() == 3 {
+            return false; // the reply is full: "now" is not handed out
+        }
+        accepted.push((item.name.to_string(), e.attr.ino));
+        true
+    })
+    .unwrap();
+    assert_eq!(accepted[2], ("hello".to_string(), hello));
+    assert_eq!(paths(), 3, "the listing holds \"now\" for its next page");
+    fs.releasedir(&C, root, d.fh).unwrap();
+    assert_eq!(paths(), 2, "\"now\" goes with the listing");
+
+    // hello: one LOOKUP and one READDIRPLUS entry.
+    fs.forget(hello, 1);
+    assert_eq!(
+        get(&fs, hello),
+        b"hello",
+        "still referenced once: never ESTALE"
+    );
+    let o = fs.open(&C, hello, libc::O_RDONLY).unwrap();
+    fs.forget(hello, 1);
+    assert_eq!(
+        fs.read(&C, hello, o.fh, 0, 10).unwrap(),
+        b"hello",
+        "an open file holds its path"
+    );
+    assert_eq!(paths(), 2);
+    fs.release(&C, hello, o.fh).unwrap();
+    assert_eq!(paths(), 1, "forgotten once unreferenced");
+    assert_eq!(errno(fs.open(&C, hello, libc::O_RDONLY)), libc::ESTALE);
+    let again = fs.lookup(&C, root, name("hello")).unwrap().attr.ino;
+    assert!(again > hello, "a new number, never a reused one");
+
+    // The root's READDIRPLUS counts the views' directories like their lookups.
+    let r = fs.opendir(&C, ROOT_INO, 0).unwrap();
+    fs.readdirplus(&C, ROOT_INO, r.fh, 0, &mut |_, _| true)
+        .unwrap();
+    fs.releasedir(&C, ROOT_INO, r.fh).unwrap();
+    fs.forget(root, 1);
+    assert_eq!(fs.lookup(&C, root, name("now")).unwrap().attr.size, 0);
+
+    // A hot swap: the kernel is told to forget the names it may hold, under the
+    // directories it holds.
+    let mount = fs.add_mount(MountInfo::new("fuser", "/m".into()));
+    let told = Arc::new(Told::default());
+    mount.set_kernel_cache(told.clone());
+    let now = fs.lookup(&C, root, name("now")).unwrap().attr.ino;
+    fs.forget(now, 2); // both lookups of it: the kernel holds it no more
+    views
+        .generation
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    fs.forget_view("fake");
+    let mut got = std::mem::take(&mut *told.0.lock());
+    got.sort_by_key(|s| format!("{s:?}"));
+    let entry = |parent, name: &str| Stale::Entry {
+        parent,
+        name: name.into(),
+    };
+    assert_eq!(got, [entry(ROOT_INO, "fake"), entry(root, "hello")]);
+
+    // Every reference forgotten: nothing is left.
+    fs.forget(again, 1);
+    fs.forget(root, 1);
+    assert_eq!(paths(), 0);
+}

@@ -12,7 +12,8 @@ use super::handles::Handle;
 use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
 use super::views::{
-    attr_of, check_open, entry_of, is_view_ino, Caching, OpenedView, ViewAttr, ViewOpen, ViewPath,
+    attr_of, check_open, entry_of, is_view_ino, Caching, Held, OpenedView, ViewAttr, ViewOpen,
+    ViewPath,
     ViewVersion, Views,
 };
 use super::*;
@@ -21,6 +22,8 @@ use crate::fs_err;
 /// An open view file.
 pub struct ViewFileHandle {
     pub vp: ViewPath,
+    /// Keeps the path's inode number while the file is open.
+    pub inode: Held,
     /// The generation of the view it was opened on, which serves it to the end.
     pub version: Arc<dyn ViewVersion>,
     pub writable: bool,
@@ -145,13 +148,30 @@ impl Fs {
     }
 
     /// Lookup in the mount root (a view's name) or below a view; `None` when the name
-    /// belongs to the live tree.
+    /// belongs to the live tree. A positive answer counts one kernel lookup reference.
     pub(super) fn view_lookup(
         &self,
         caller: &Caller,
         parent: Ino,
         name: &str,
     ) -> FsResult<Option<Entry>> {
+        let Some((entry, held)) = self.view_entry_held(caller, parent, name)? else {
+            return Ok(None);
+        };
+        if let Some(held) = held {
+            held.hand_out(entry.attr.kind);
+        }
+        Ok(Some(entry))
+    }
+
+    /// [`Fs::view_lookup`] without counting the reference: the entry, and the hold on its
+    /// path to count it on once the kernel gets it (none for the mount root).
+    pub(super) fn view_entry_held(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &str,
+    ) -> FsResult<Option<(Entry, Option<Held>)>> {
         let vp = if parent == ROOT_INO {
             if name == "current" || name == super::debug::DEBUG_DIR || name == "." || name == ".." {
                 return Ok(None);
@@ -169,16 +189,15 @@ impl Fs {
                 "." => dir,
                 ".." => match dir.parent() {
                     Some(p) => p,
-                    None => return Ok(Some(self.entry_for_root())),
+                    None => return Ok(Some((self.entry_for_root(), None))),
                 },
                 _ => self.view_child(self.loaded_views()?, &dir, name),
             }
         } else {
             return Ok(None);
         };
-        let ino = self.view_inodes.ino(&vp);
-        let (attr, va) = self.view_attr(caller, ino, &vp)?;
-        self.view_inodes.handed_out(ino, attr.kind);
+        let held = self.view_inodes.hold(&vp);
+        let (attr, va) = self.view_attr(caller, held.ino(), &vp)?;
         let mut entry = entry_of(attr, va.caching);
         if parent == ROOT_INO {
             // A view's name and its directory stand while the view is loaded, however
@@ -187,7 +206,7 @@ impl Fs {
             entry.entry_ttl = self.config().entry_ttl;
             entry.attr_ttl = self.config().attr_ttl;
         }
-        Ok(Some(entry))
+        Ok(Some((entry, Some(held))))
     }
 
     fn entry_for_root(&self) -> Entry {
@@ -224,7 +243,7 @@ impl Fs {
     }
 
     pub(super) fn view_open(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        let vp = self.view_inodes.path(ino)?;
+        let (inode, vp) = self.view_inodes.hold_ino(ino)?;
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         let opened = self.loaded_views()?.open(caller, &vp, writable)?;
         let va = opened.attr;
@@ -239,6 +258,7 @@ impl Fs {
             (!is_stream && !writable && va.caching != Caching::Immutable).then(|| Mutex::new(None));
         let fh = self.handles.insert(Handle::View(ViewFileHandle {
             vp,
+            inode,
             version: opened.version,
             writable,
             stream,
@@ -268,10 +288,10 @@ impl Fs {
         let views = self.loaded_views()?;
         let vp = self.view_child(views, &self.view_inodes.path(parent)?, name);
         let va = views.create(caller, &vp, kind)?;
-        let ino = self.view_inodes.ino(&vp);
-        self.view_inodes.handed_out(ino, va.kind);
+        let held = self.view_inodes.hold(&vp);
+        held.hand_out(va.kind);
         self.changed(caller, || Stale::name(parent, name).into());
-        Ok(entry_of(self.view_attr_of(ino, &va), va.caching))
+        Ok(entry_of(self.view_attr_of(held.ino(), &va), va.caching))
     }
 
     /// unlink or rmdir (`dir`) of a name in a view directory: the view decides.
@@ -350,7 +370,7 @@ impl Fs {
         let written = h.version.write(caller, &h.vp.path, offset, data)?;
         self.changed(caller, || {
             // What a write means is the view's business: the whole file may change.
-            vec![Stale::inode(self.view_inodes.ino(&h.vp))]
+            vec![Stale::inode(h.inode.ino())]
         });
         Ok(written)
     }
@@ -366,15 +386,26 @@ impl Fs {
         self.views().map(|v| v.names()).unwrap_or_default()
     }
 
-    /// A view directory's listing with inode numbers.
-    pub(super) fn view_list(&self, caller: &Caller, ino: Ino) -> FsResult<Arc<[DirItem]>> {
+    /// A view directory's listing with inode numbers, held in `held` for as long as the
+    /// listing is read.
+    pub(super) fn view_list(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        held: &mut Vec<Held>,
+    ) -> FsResult<Arc<[DirItem]>> {
         let vp = self.view_inodes.path(ino)?;
         let views = self.loaded_views()?;
         let children = views.readdir(caller, &vp)?;
-        let parent = vp
-            .parent()
-            .map(|p| self.view_inodes.ino(&p))
-            .unwrap_or(ROOT_INO);
+        let parent = match vp.parent() {
+            Some(p) => {
+                let h = self.view_inodes.hold(&p);
+                let ino = h.ino();
+                held.push(h);
+                ino
+            }
+            None => ROOT_INO,
+        };
         let mut items = Vec::with_capacity(children.len() + 2);
         items.push(DirItem {
             ino,
@@ -388,27 +419,30 @@ impl Fs {
             kind: FileKind::Dir,
             name: "..".into(),
         });
+        held.reserve(children.len());
         for (name, kind) in children {
-            let child = self.view_inodes.ino(&self.view_child(views, &vp, &name));
+            let child = self.view_inodes.hold(&self.view_child(views, &vp, &name));
             items.push(DirItem {
-                ino: child,
+                ino: child.ino(),
                 offset: items.len() as u64 + 1,
                 kind,
                 name,
             });
+            held.push(child);
         }
         Ok(Arc::from(items))
     }
 
-    /// The entry readdirplus hands out for a listed view path (`None`: it vanished).
-    pub(super) fn view_entry(&self, caller: &Caller, ino: Ino) -> Option<Entry> {
+    /// The entry readdirplus hands out for a listed view path (`None`: it vanished),
+    /// with the hold to count the kernel's reference on once it is added (none for the
+    /// mount root).
+    pub(super) fn view_entry(&self, caller: &Caller, ino: Ino) -> Option<(Entry, Option<Held>)> {
         if ino == ROOT_INO {
-            return Some(self.entry_for_root());
+            return Some((self.entry_for_root(), None));
         }
-        let vp = self.view_inodes.path(ino).ok()?;
+        let (held, vp) = self.view_inodes.hold_ino(ino).ok()?;
         let (attr, va) = self.view_attr(caller, ino, &vp).ok()?;
-        self.view_inodes.handed_out(ino, attr.kind);
-        Some(entry_of(attr, va.caching))
+        Some((entry_of(attr, va.caching), Some(held)))
     }
 }
 

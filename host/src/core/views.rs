@@ -1,10 +1,10 @@
 //! The view section of the mount: every top-level directory but `current/` belongs to a
-//! view, which answers for the paths below it. The core gives view paths stable inode
-//! numbers, turns a view's caching policy into kernel TTLs, and keeps views read-only
-//! where they say so. What a view *is* (a WebAssembly component) is not the core's
-//! business: it sees the [`Views`] trait.
+//! view, which answers for the paths below it. The core numbers view paths for as long
+//! as the kernel refers to them ([`ViewInodes`]), turns a view's caching policy into
+//! kernel TTLs, and keeps views read-only where they say so. What a view *is* (a
+//! WebAssembly component) is not the core's business: it sees the [`Views`] trait.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -235,70 +235,228 @@ impl ViewPath {
     }
 }
 
-/// Stable inode numbers for view paths, for the life of the mount. Numbers are never
-/// reused, so a kernel holding an old number gets ESTALE-free answers for the same path.
+/// Inode numbers for view paths, kept while something refers to the path: a kernel (its
+/// lookup references, FUSE's `nlookup`, summed over the mounts) or the host itself (an
+/// open file, a directory listing being read, a reply being made: [`Held`]). When both
+/// are gone the path is forgotten with everything kept for its number, so the table is
+/// as large as what the kernels hold, not as the mount is old.
+///
+/// Numbers are never reused. While a kernel refers to a number it maps to the same path
+/// (never ESTALE); once every kernel has forgotten it, a later lookup of the path gets a
+/// new number, as a file replaced by a rename would.
 #[derive(Default)]
 pub struct ViewInodes {
     next: AtomicU64,
+    /// Bounded by the paths the kernels and the host's handles refer to now.
     map: RwLock<Maps>,
 }
 
 #[derive(Default)]
 struct Maps {
     by_path: FxHashMap<ViewPath, Ino>,
-    by_ino: FxHashMap<Ino, ViewPath>,
-    /// Whether each inode the kernel was given was a directory when it got it (the kernel
-    /// never changes an inode's type: only these may be named as parents in a notify).
-    given_as_dir: FxHashMap<Ino, bool>,
+    by_ino: FxHashMap<Ino, Numbered>,
+}
+
+/// One numbered path. The counts change under the map's read lock; a path is removed
+/// under its write lock, once both are seen at zero there.
+struct Numbered {
+    vp: ViewPath,
+    /// Lookup references the kernels hold (every positive LOOKUP, READDIRPLUS entry but
+    /// "." and "..", CREATE and MKDIR reply counts one; FORGET drops them).
+    lookups: AtomicU64,
+    /// Holds of the host: open files, listings, replies being made.
+    holds: AtomicU64,
+    /// How a kernel first got it: [`GIVEN_NOT_YET`], [`GIVEN_FILE`] or [`GIVEN_DIR`]. The
+    /// kernel never changes an inode's type: only directories may be named as parents in
+    /// a notify.
+    given: AtomicU8,
+}
+
+const GIVEN_NOT_YET: u8 = 0;
+const GIVEN_FILE: u8 = 1;
+const GIVEN_DIR: u8 = 2;
+
+/// A hold on a numbered view path: the number stays while the hold lives.
+pub struct Held {
+    inodes: Arc<ViewInodes>,
+    ino: Ino,
+}
+
+impl Held {
+    pub fn ino(&self) -> Ino {
+        self.ino
+    }
+
+    /// The kernel was handed an entry for this path, of this kind: one lookup reference,
+    /// dropped by [`ViewInodes::forget`].
+    pub fn hand_out(&self, kind: FileKind) {
+        let m = self.inodes.map.read();
+        if let Some(n) = m.by_ino.get(&self.ino) {
+            n.lookups.fetch_add(1, Ordering::AcqRel);
+            let given = if kind == FileKind::Dir {
+                GIVEN_DIR
+            } else {
+                GIVEN_FILE
+            };
+            let _ =
+                n.given
+                    .compare_exchange(GIVEN_NOT_YET, given, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let unreferenced = {
+            let m = self.inodes.map.read();
+            m.by_ino.get(&self.ino).is_some_and(|n| {
+                n.holds.fetch_sub(1, Ordering::AcqRel) == 1
+                    && n.lookups.load(Ordering::Acquire) == 0
+            })
+        };
+        if unreferenced {
+            self.inodes.remove_if_unreferenced(self.ino);
+        }
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Held").field(&self.ino).finish()
+    }
+}
+
+/// The table's size, for `debug/cache_stats.json`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ViewInodeCounts {
+    /// Paths numbered now.
+    pub paths: usize,
+    /// Of those, the ones a kernel refers to, and its references together.
+    pub kernel_referenced: u64,
+    pub kernel_refs: u64,
+    /// Of those, the ones the host holds (open files, listings being read).
+    pub held: u64,
 }
 
 impl ViewInodes {
-    pub fn ino(&self, vp: &ViewPath) -> Ino {
-        if let Some(&ino) = self.map.read().by_path.get(vp) {
-            return ino;
+    /// Hold `vp`, numbering it if it is not numbered now.
+    pub fn hold(self: &Arc<Self>, vp: &ViewPath) -> Held {
+        let held = |ino| Held {
+            inodes: self.clone(),
+            ino,
+        };
+        {
+            let m = self.map.read();
+            if let Some(&ino) = m.by_path.get(vp) {
+                m.by_ino[&ino].holds.fetch_add(1, Ordering::AcqRel);
+                return held(ino);
+            }
         }
         let mut m = self.map.write();
         if let Some(&ino) = m.by_path.get(vp) {
-            return ino;
+            m.by_ino[&ino].holds.fetch_add(1, Ordering::AcqRel);
+            return held(ino);
         }
         let ino = VIEW_INO_BASE + self.next.fetch_add(1, Ordering::Relaxed);
         m.by_path.insert(vp.clone(), ino);
-        m.by_ino.insert(ino, vp.clone());
-        ino
+        m.by_ino.insert(
+            ino,
+            Numbered {
+                vp: vp.clone(),
+                lookups: AtomicU64::new(0),
+                holds: AtomicU64::new(1),
+                given: AtomicU8::new(GIVEN_NOT_YET),
+            },
+        );
+        held(ino)
+    }
+
+    /// Hold the path numbered `ino` (ESTALE: not numbered now).
+    pub fn hold_ino(self: &Arc<Self>, ino: Ino) -> FsResult<(Held, ViewPath)> {
+        let m = self.map.read();
+        let n = m
+            .by_ino
+            .get(&ino)
+            .ok_or(fs_err!(ESTALE, "unknown view inode"))?;
+        n.holds.fetch_add(1, Ordering::AcqRel);
+        let held = Held {
+            inodes: self.clone(),
+            ino,
+        };
+        Ok((held, n.vp.clone()))
+    }
+
+    /// A kernel drops `nlookup` references to `ino` (FORGET): the path is forgotten when
+    /// nothing refers to it any more.
+    pub fn forget(&self, ino: Ino, nlookup: u64) {
+        let unreferenced = {
+            let m = self.map.read();
+            let Some(n) = m.by_ino.get(&ino) else {
+                tracing::debug!(ino, nlookup, "FORGET of a view inode not numbered");
+                return;
+            };
+            let prev = n
+                .lookups
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(nlookup))
+                })
+                .unwrap_or(0);
+            if prev < nlookup {
+                tracing::debug!(ino, nlookup, prev, "FORGET of more references than counted");
+            }
+            prev <= nlookup && n.holds.load(Ordering::Acquire) == 0
+        };
+        if unreferenced {
+            self.remove_if_unreferenced(ino);
+        }
+    }
+
+    /// Remove `ino` if nothing refers to it (checked again under the write lock: a
+    /// lookup or hold may have come in between).
+    fn remove_if_unreferenced(&self, ino: Ino) {
+        let mut m = self.map.write();
+        let free = m.by_ino.get(&ino).is_some_and(|n| {
+            n.lookups.load(Ordering::Acquire) == 0 && n.holds.load(Ordering::Acquire) == 0
+        });
+        if free {
+            if let Some(n) = m.by_ino.remove(&ino) {
+                m.by_path.remove(&n.vp);
+            }
+        }
+    }
+
+    /// The number `vp` has now, if any (numbers nothing).
+    pub fn find(&self, vp: &ViewPath) -> Option<Ino> {
+        self.map.read().by_path.get(vp).copied()
     }
 
     /// The view `ino` belongs to.
     pub fn view_of(&self, ino: Ino) -> Option<Arc<str>> {
-        self.map.read().by_ino.get(&ino).map(|vp| vp.view.clone())
+        self.map.read().by_ino.get(&ino).map(|n| n.vp.view.clone())
     }
 
-    /// The kernel was handed an entry for `ino` of this kind (the first one counts).
-    pub fn handed_out(&self, ino: Ino, kind: FileKind) {
-        if self.map.read().given_as_dir.contains_key(&ino) {
-            return;
-        }
-        let mut m = self.map.write();
-        m.given_as_dir.entry(ino).or_insert(kind == FileKind::Dir);
-    }
-
-    /// Was `ino` a directory when the kernel first got it?
+    /// Was `ino` a directory when a kernel first got it?
     pub fn is_dir(&self, ino: Ino) -> bool {
-        self.map.read().given_as_dir.get(&ino) == Some(&true)
+        self.map
+            .read()
+            .by_ino
+            .get(&ino)
+            .is_some_and(|n| n.given.load(Ordering::Acquire) == GIVEN_DIR)
     }
 
-    /// The numbered paths of `view`, in every generation (to tell the kernel to forget
-    /// them after a swap).
+    /// The numbered paths of `view`, in every generation (to tell the kernels to forget
+    /// them after a swap: a kernel holds no other).
     pub fn of_view(&self, view: &str) -> Vec<(Ino, ViewPath)> {
         self.map
             .read()
             .by_ino
             .iter()
-            .filter(|(_, vp)| &*vp.view == view)
-            .map(|(&ino, vp)| (ino, vp.clone()))
+            .filter(|(_, n)| &*n.vp.view == view)
+            .map(|(&ino, n)| (ino, n.vp.clone()))
             .collect()
     }
 
-    /// View paths numbered so far (numbers are kept for the life of the mount).
+    /// View paths numbered now.
     pub fn len(&self) -> usize {
         self.map.read().by_ino.len()
     }
@@ -307,12 +465,28 @@ impl ViewInodes {
         self.len() == 0
     }
 
+    /// The table's size and references (walks it under the read lock).
+    pub fn counts(&self) -> ViewInodeCounts {
+        let m = self.map.read();
+        let mut c = ViewInodeCounts {
+            paths: m.by_ino.len(),
+            ..ViewInodeCounts::default()
+        };
+        for n in m.by_ino.values() {
+            let lookups = n.lookups.load(Ordering::Relaxed);
+            c.kernel_referenced += u64::from(lookups > 0);
+            c.kernel_refs += lookups;
+            c.held += u64::from(n.holds.load(Ordering::Relaxed) > 0);
+        }
+        c
+    }
+
     pub fn path(&self, ino: Ino) -> FsResult<ViewPath> {
         self.map
             .read()
             .by_ino
             .get(&ino)
-            .cloned()
+            .map(|n| n.vp.clone())
             .ok_or(fs_err!(ESTALE, "unknown view inode"))
     }
 }
@@ -361,23 +535,71 @@ mod tests {
 
     #[test]
     fn view_paths_have_stable_inodes_and_parents() {
-        let inodes = ViewInodes::default();
+        let inodes = Arc::new(ViewInodes::default());
         let root = ViewPath::root("history".into(), 1);
         let a = root.child("@3").child("src");
         assert_eq!(&*a.path, "/@3/src");
         assert_eq!(a.parent().unwrap().parent().unwrap(), root);
         assert!(root.parent().is_none());
-        let ino = inodes.ino(&a);
+        let held = inodes.hold(&a);
+        let ino = held.ino();
         assert!(is_view_ino(ino));
-        assert_eq!(inodes.ino(&a), ino);
-        assert_ne!(inodes.ino(&root), ino);
+        assert_eq!(inodes.hold(&a).ino(), ino);
+        let held_root = inodes.hold(&root);
+        assert_ne!(held_root.ino(), ino);
         assert_eq!(inodes.path(ino).unwrap(), a);
         assert_eq!(inodes.path(5).unwrap_err().errno, libc::ESTALE);
         // Another generation of the same path is another file.
-        let again = a.clone().at(2);
-        assert_ne!(inodes.ino(&again), ino);
+        let again = inodes.hold(&a.clone().at(2));
+        assert_ne!(again.ino(), ino);
         assert_eq!(inodes.of_view("history").len(), 3);
         assert!(inodes.of_view("other").is_empty());
+    }
+
+    #[test]
+    fn a_path_is_kept_while_referenced_and_its_number_never_reused() {
+        let inodes = Arc::new(ViewInodes::default());
+        let a = ViewPath::root("history".into(), 1).child("a");
+        // Numbered for a reply that failed: nothing kept.
+        let ino = inodes.hold(&a).ino();
+        assert!(inodes.is_empty());
+        assert_eq!(inodes.path(ino).unwrap_err().errno, libc::ESTALE);
+
+        // Handed out twice (a lookup, a readdirplus entry) as a directory.
+        let first = inodes.hold(&a);
+        let ino = first.ino();
+        first.hand_out(FileKind::Dir);
+        drop(first);
+        inodes.hold(&a).hand_out(FileKind::File);
+        assert!(inodes.is_dir(ino), "the first kind given counts");
+        let c = inodes.counts();
+        assert_eq!(
+            (c.paths, c.kernel_referenced, c.kernel_refs, c.held),
+            (1, 1, 2, 0)
+        );
+        inodes.forget(ino, 1);
+        assert_eq!(inodes.path(ino).unwrap(), a, "still referenced once");
+        // An open file holds it past the kernel's last reference.
+        let (open, vp) = inodes.hold_ino(ino).unwrap();
+        assert_eq!(vp, a);
+        inodes.forget(ino, 1);
+        assert_eq!(inodes.path(ino).unwrap(), a, "held by the open file");
+        assert_eq!(inodes.counts().held, 1);
+        drop(open);
+        assert_eq!(inodes.path(ino).unwrap_err().errno, libc::ESTALE);
+        assert!(!inodes.is_dir(ino), "its kind goes with it");
+        assert!(inodes.is_empty() && inodes.of_view("history").is_empty());
+        assert!(inodes.hold_ino(ino).is_err());
+        // More FORGETs than counted, or of unknown numbers, change nothing.
+        inodes.forget(ino, 3);
+
+        // Looked up again: a new number.
+        let b = inodes.hold(&a);
+        assert!(b.ino() > ino);
+        b.hand_out(FileKind::File);
+        assert_eq!(inodes.find(&a), Some(b.ino()));
+        drop(b);
+        assert_eq!(inodes.len(), 1, "kept for the kernel's reference");
     }
 
     #[test]

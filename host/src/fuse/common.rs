@@ -97,8 +97,16 @@ pub(super) fn run<T>(
     f: impl FnOnce() -> FsResult<T>,
 ) -> Result<T, i32> {
     let started = Instant::now();
+    // The section first: a FORGET may take a view path's number away.
+    let stats = &life.mount.stats;
+    let section = life.fs.stats_section(stats, ino);
     let result = contain(&life.fs, op.as_str(), ino, f);
-    record(&life.fs, &life.mount, op, ino, started, &result);
+    stats.record(
+        section,
+        op,
+        started.elapsed(),
+        result.as_ref().err().copied(),
+    );
     result
 }
 

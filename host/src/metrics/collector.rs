@@ -23,6 +23,7 @@
 //! | `lighthouse_fs_open_handles` | kind | file, dir, view, debug |
 //! | `lighthouse_fs_blocked_stream_readers` | | reads parked until a stream moves |
 //! | `lighthouse_fs_live_inodes` | | inodes of the live tree |
+//! | `lighthouse_fs_view_paths` | | view paths numbered (those the kernel or an open file refers to) |
 //! | `lighthouse_fs_store_events_total` | state | events appended (`head`) and committed (`durable`) |
 //! | `lighthouse_fs_store_commits_total` | | batches committed to SQLite |
 //! | `lighthouse_fs_store_written_bytes_total` | | file content committed as write events |
@@ -373,6 +374,13 @@ impl Collector for MountCollector {
             "Inodes of the live tree",
             MetricType::Gauge,
             fs.live_inodes() as u64,
+        )?;
+        single(
+            &mut encoder,
+            "lighthouse_fs_view_paths",
+            "View paths numbered: those the kernel or an open file refers to",
+            MetricType::Gauge,
+            fs.view_paths() as u64,
         )?;
 
         // The store.

@@ -132,8 +132,10 @@ pub struct Authenticator {
     policy: Arc<Policy>,
     /// True while `bindings` may be non-empty; written under its write lock.
     any_bound: AtomicBool,
+    /// Bounded by the sessions bound within one binding TTL: expired ones go at the next
+    /// binding and at [`Authenticator::expire`].
     bindings: RwLock<FxHashMap<SessionKey, Binding>>,
-    /// In issue order, hence in expiry order (one TTL for all).
+    /// In issue order, hence in expiry order (one TTL for all); at most [`MAX_PENDING`].
     pending: Mutex<VecDeque<Pending>>,
 }
 
@@ -283,6 +285,12 @@ impl Authenticator {
             self.any_bound.store(false, Ordering::Release);
         }
         removed
+    }
+
+    /// Sessions bound now (expired ones included until they are forgotten), and
+    /// challenges waiting for an answer.
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.bindings.read().len(), self.pending.lock().len())
     }
 
     /// Forgets expired bindings and challenges. Expired ones are never honoured anyway;

@@ -95,7 +95,7 @@ pub fn session_of(pid: u32, uid: u32) -> io::Result<SessionKey> {
 /// How long [`SessionCache`] trusts an entry.
 pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(1);
 
-const SESSION_CACHE_CAPACITY: usize = 4096;
+pub const SESSION_CACHE_CAPACITY: usize = 4096;
 
 /// pid → session, so that a bound caller costs two `/proc` reads per second rather than
 /// per request (each is an open, a read and a close: several microseconds).
@@ -110,6 +110,7 @@ const SESSION_CACHE_CAPACITY: usize = 4096;
 ///
 /// Use it for the per-request lookup; answer the control file with [`session_of`], fresh.
 pub struct SessionCache {
+    /// At most [`SESSION_CACHE_CAPACITY`] pids (the least used go first).
     entries: quick_cache::sync::Cache<u32, Entry>,
     ttl: Duration,
 }
@@ -126,6 +127,15 @@ impl SessionCache {
             entries: quick_cache::sync::Cache::new(SESSION_CACHE_CAPACITY),
             ttl,
         }
+    }
+
+    /// Pids cached now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// [`session_of`], from the cache while the entry is younger than the TTL and was

@@ -45,9 +45,11 @@ pub struct Audit {
 
 #[derive(Default)]
 struct AuditState {
+    /// The last [`AUDIT_KEPT`].
     kept: VecDeque<AuditRecord>,
     /// Per agent: the second its lines are counted in, lines logged in it, lines spared
-    /// since the last one logged.
+    /// since the last one logged. Bounded by the policy's agents (the names records
+    /// carry).
     budgets: rustc_hash::FxHashMap<Arc<str>, (Instant, u32, u64)>,
 }
 
@@ -129,6 +131,11 @@ impl Audit {
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Records kept now (at most [`AUDIT_KEPT`]).
+    pub fn kept(&self) -> usize {
+        self.state.lock().kept.len()
     }
 
     /// The last record's seq (0: none yet).
