@@ -313,21 +313,6 @@ both_backends! {
     }
 }
 
-/// `setxattr` of `name` on `p` (not following a symlink).
-fn set_xattr(p: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
-    let (c, n) = (cpath(p), std::ffi::CString::new(name).unwrap());
-    check(unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
-    .map(drop)
-}
-
 /// `getxattr` of `name` on `p` into a 64-byte buffer.
 fn get_xattr(p: &Path, name: &str) -> std::io::Result<Vec<u8>> {
     let (c, n) = (cpath(p), std::ffi::CString::new(name).unwrap());
@@ -346,12 +331,12 @@ both_backends! {
         let m = start(backend, &s, &[]);
         let root = m.root().to_path_buf();
         fs::write(m.path("doc"), b"the doc").unwrap();
-        set_xattr(&m.path("doc"), "user.k", b"v").unwrap();
+        lsetxattr(&m.path("doc"), "user.k", b"v").unwrap();
         let r = root.clone();
         let seen = session_as(REVIEWER_UID, REVIEWER_UID, move |out| {
             let d = r.join("current/doc");
             out.push(outcome(get_xattr(&d, "user.k")));
-            out.push(outcome(set_xattr(&d, "user.k", b"x")));
+            out.push(outcome(lsetxattr(&d, "user.k", b"x")));
             let (c, n) = (cpath(&d), std::ffi::CString::new("user.k").unwrap());
             out.push(outcome(check(unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) })));
         });
@@ -363,7 +348,7 @@ both_backends! {
         assert_eq!(seen, ["EACCES"], "[{backend}] an agent without read may not get");
         let r = root.clone();
         let seen = session_as(4201, WRITER_GID, move |out| {
-            out.push(outcome(set_xattr(&r.join("current/doc"), "user.k", b"by the writer")));
+            out.push(outcome(lsetxattr(&r.join("current/doc"), "user.k", b"by the writer")));
         });
         assert_eq!(seen, ["ok"], "[{backend}] writer: the policy, not the mode bits, decides");
         assert_eq!(get_xattr(&m.path("doc"), "user.k").unwrap(), b"by the writer");

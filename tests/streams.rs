@@ -679,4 +679,3 @@ both_backends! {
         m.stop();
     }
 }
-

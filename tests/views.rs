@@ -153,15 +153,22 @@ both_backends! {
     }
 }
 
+/// A mount of a fresh store with the test views (`bad-*`, `test-*`) beside the built-in
+/// ones; the directories live as long as the first two values.
+fn mount_with_test_views(backend: Backend) -> (tempfile::TempDir, tempfile::TempDir, Mount) {
+    let (d, views) = temp_dir("lhfs-views-");
+    for (name, bytes) in lighthouse_fs::views::builtin::TEST_COMPONENTS {
+        fs::write(views.join(format!("{name}.wasm")), bytes).unwrap();
+    }
+    let (t, store) = fresh_store();
+    let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+    (d, t, m)
+}
+
 both_backends! {
     #[timeout_secs(120)]
     fn bad_components_give_eio_and_the_mount_survives(backend: Backend) {
-        let (_d, views) = temp_dir("lhfs-views-");
-        for (name, bytes) in lighthouse_fs::views::builtin::TEST_COMPONENTS {
-            fs::write(views.join(format!("{name}.wasm")), bytes).unwrap();
-        }
-        let (_t, store) = fresh_store();
-        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        let (_d, _t, m) = mount_with_test_views(backend);
         let root: Vec<String> = fs::read_dir(m.root()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         for v in ["bad-panic", "bad-loop", "bad-memory", "current", "debug", "history"] {
             assert!(root.contains(&v.to_string()), "[{backend}] {v} is served: {root:?}");
@@ -187,12 +194,7 @@ both_backends! {
         // mkdir, create and mknod in a view reach its code: under fuse3 they must run where
         // a view may block (the core says so for every request), or a guest's panic message
         // (WASI stderr) panics the async worker. Meanwhile `current/` keeps serving.
-        let (_d, views) = temp_dir("lhfs-views-");
-        for (name, bytes) in lighthouse_fs::views::builtin::TEST_COMPONENTS {
-            fs::write(views.join(format!("{name}.wasm")), bytes).unwrap();
-        }
-        let (_t, store) = fresh_store();
-        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        let (_d, _t, m) = mount_with_test_views(backend);
         for i in 0..20 {
             fs::write(m.path(&format!("f{i}")), format!("content {i}")).unwrap();
         }

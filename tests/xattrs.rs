@@ -46,21 +46,6 @@ fn dump(root: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     out
 }
 
-fn set(p: &Path, name: &'static str, value: &[u8]) -> std::io::Result<()> {
-    let c = cpath(p);
-    let n = std::ffi::CString::new(name).unwrap();
-    check(unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
-    .map(drop)
-}
-
 fn get(p: &Path, name: &'static str) -> std::io::Result<Vec<u8>> {
     match xattr_call(p, &XattrCall::Get { name, size: 65536 })? {
         Out::Bytes(v) => Ok(v.0),
@@ -74,14 +59,14 @@ fn populate(root: &Path) {
     fs::write(root.join("d/f"), b"content").unwrap();
     fs::write(root.join("g"), b"other").unwrap();
     std::os::unix::fs::symlink("g", root.join("l")).unwrap();
-    set(&root.join("d"), "user.dir", b"on a directory").unwrap();
-    set(&root.join("d/f"), "user.text", b"hello").unwrap();
-    set(&root.join("d/f"), "user.binary", &[0, 255, 1, 0, 7]).unwrap();
-    set(&root.join("d/f"), "user.empty", b"").unwrap();
-    set(&root.join("d/f"), "user.large", &pattern(3, 60_000)).unwrap();
-    set(&root.join("g"), "trusted.root-only", b"t").unwrap();
-    set(&root.join("g"), "security.label", b"s").unwrap();
-    set(&root.join("l"), "trusted.on-link", b"link").unwrap();
+    lsetxattr(&root.join("d"), "user.dir", b"on a directory").unwrap();
+    lsetxattr(&root.join("d/f"), "user.text", b"hello").unwrap();
+    lsetxattr(&root.join("d/f"), "user.binary", &[0, 255, 1, 0, 7]).unwrap();
+    lsetxattr(&root.join("d/f"), "user.empty", b"").unwrap();
+    lsetxattr(&root.join("d/f"), "user.large", &pattern(3, 60_000)).unwrap();
+    lsetxattr(&root.join("g"), "trusted.root-only", b"t").unwrap();
+    lsetxattr(&root.join("g"), "security.label", b"s").unwrap();
+    lsetxattr(&root.join("l"), "trusted.on-link", b"link").unwrap();
 }
 
 /// One row of the matrix: what a call answered.
@@ -178,8 +163,8 @@ fn matrix_tree(root: &Path) {
     // For another user: a 0644 file of root's with an attribute, and one of theirs.
     fs::write(root.join("ro"), b"x").unwrap();
     chmod(&root.join("ro"), 0o644).unwrap();
-    set(&root.join("ro"), "user.a", b"v").unwrap();
-    set(&root.join("ro"), "trusted.t", b"v").unwrap();
+    lsetxattr(&root.join("ro"), "user.a", b"v").unwrap();
+    lsetxattr(&root.join("ro"), "trusted.t", b"v").unwrap();
     fs::write(root.join("private"), b"x").unwrap();
     chmod(&root.join("private"), 0o600).unwrap();
     fs::write(root.join("mine"), b"x").unwrap();
@@ -269,8 +254,8 @@ fn capability_after_write(dir: &Path) -> Vec<String> {
     for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
         cap.extend_from_slice(&word.to_le_bytes());
     }
-    set(&f, "security.capability", &cap).unwrap();
-    set(&f, "user.keep", b"k").unwrap();
+    lsetxattr(&f, "security.capability", &cap).unwrap();
+    lsetxattr(&f, "user.keep", b"k").unwrap();
     assert_eq!(get(&f, "security.capability").unwrap(), cap);
     std::fs::OpenOptions::new()
         .write(true)
@@ -320,7 +305,7 @@ both_backends! {
         // POSIX ACLs (system.*) are not supported: no ACL to read, none can be set.
         let acl = [2u8, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff];
         assert_errno(get(&cur.join("f"), "system.posix_acl_access"), libc::EOPNOTSUPP, "get an ACL");
-        assert_errno(set(&cur.join("f"), "system.posix_acl_access", &acl), libc::EOPNOTSUPP, "set an ACL");
+        assert_errno(lsetxattr(&cur.join("f"), "system.posix_acl_access", &acl), libc::EOPNOTSUPP, "set an ACL");
 
         // A write drops a file capability, as on tmpfs (on fuser too, under
         // FUSE_HANDLE_KILLPRIV_V2: the kernel still asks and removes it).
@@ -402,8 +387,8 @@ both_backends! {
         populate(&cur);
         fs::remove_file(cur.join("g")).ok();
         fs::write(cur.join("g"), b"other").unwrap();
-        set(&cur.join("g"), "trusted.root-only", b"t").unwrap();
-        set(&cur.join("g"), "user.gone", b"soon").unwrap();
+        lsetxattr(&cur.join("g"), "trusted.root-only", b"t").unwrap();
+        lsetxattr(&cur.join("g"), "user.gone", b"soon").unwrap();
         let c = std::ffi::CString::new("user.gone").unwrap();
         let gp = cpath(&cur.join("g"));
         check(unsafe { libc::lremovexattr(gp.as_ptr(), c.as_ptr()) }).unwrap();
@@ -437,8 +422,8 @@ both_backends! {
         assert!(hist.is_file());
         assert_eq!(xattr_call(&hist, &XattrCall::List { size: 100 }).unwrap(), Out::Names(vec![]));
         assert_errno(get(&hist, "user.text"), libc::ENODATA, "history has no attributes");
-        assert_errno(set(&hist, "user.x", b"v"), libc::EOPNOTSUPP, "set in a view");
-        assert_errno(set(&m.root().join("debug/health.json"), "user.x", b"v"), libc::EOPNOTSUPP, "set in debug/");
+        assert_errno(lsetxattr(&hist, "user.x", b"v"), libc::EOPNOTSUPP, "set in a view");
+        assert_errno(lsetxattr(&m.root().join("debug/health.json"), "user.x", b"v"), libc::EOPNOTSUPP, "set in debug/");
         m.stop();
 
         // export writes them (as root: trusted.* too), and import reads them back. Onto

@@ -9,3 +9,6 @@ pub mod metrics;
 pub mod policy;
 pub mod store;
 pub mod views;
+
+#[cfg(test)]
+mod test_disk;

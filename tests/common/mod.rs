@@ -343,11 +343,12 @@ pub fn statfs(p: &Path) -> io::Result<libc::statfs> {
     Ok(st)
 }
 
-pub fn setxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+/// `lsetxattr(2)`: set extended attribute `name` of `p` (a symlink itself, not followed).
+pub fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
     let c = cpath(p);
     let n = CString::new(name).unwrap();
     check(unsafe {
-        libc::setxattr(
+        libc::lsetxattr(
             c.as_ptr(),
             n.as_ptr(),
             value.as_ptr().cast(),

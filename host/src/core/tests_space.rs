@@ -1,13 +1,12 @@
 //! The core on a store whose disk fills up (a small tmpfs: needs root).
 
 use std::ffi::OsStr;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::store::{no_space_errno, Change, Store};
+use crate::store::{Change, Store};
+use crate::test_disk::{fill, SmallTmpfs};
 
 const C: Caller = Caller {
     uid: 0,
@@ -17,45 +16,6 @@ const C: Caller = Caller {
     agent: crate::policy::AgentId::DEFAULT,
     agent_name: None,
 };
-
-/// A tmpfs of `size` on a fresh directory; detached on drop.
-struct SmallTmpfs(tempfile::TempDir);
-
-impl SmallTmpfs {
-    fn new(size: &str) -> SmallTmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        nix::mount::mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-            Some(format!("size={size},mode=0755").as_str()),
-        )
-        .expect("mount a tmpfs (the test needs root)");
-        SmallTmpfs(dir)
-    }
-}
-
-impl Drop for SmallTmpfs {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
-fn fill(dir: &Path) -> PathBuf {
-    let filler = dir.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![1u8; 64 << 10];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if no_space_errno(&e).is_some() => break,
-            Err(e) => panic!("filling: {e}"),
-        }
-    }
-    filler
-}
 
 fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
@@ -75,7 +35,7 @@ fn write_events_of(fs: &Fs, path: &str) -> usize {
 #[test]
 fn a_close_without_room_keeps_the_content_and_commits_it_when_room_comes_back() {
     let tmpfs = SmallTmpfs::new("3m");
-    let dir = tmpfs.0.path().join("store");
+    let dir = tmpfs.path().join("store");
     let fs = Arc::new(Fs::new(
         Store::open_reserving(&dir, 256 << 10).unwrap(),
         FsConfig::default(),
@@ -87,7 +47,7 @@ fn a_close_without_room_keeps_the_content_and_commits_it_when_room_comes_back() 
         .unwrap();
     let a = a.attr.ino;
     fs.write(&C, a, oa.fh, 0, &data).unwrap();
-    let filler = fill(tmpfs.0.path());
+    let filler = fill(tmpfs.path());
 
     // New content does not fit: ENOSPC, and the refused write leaves nothing behind.
     let (b, ob) = fs

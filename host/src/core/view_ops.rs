@@ -13,8 +13,7 @@ use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
 use super::views::{
     attr_of, check_open, entry_of, is_view_ino, Caching, Held, OpenedView, ViewAttr, ViewOpen,
-    ViewPath,
-    ViewVersion, Views,
+    ViewPath, ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;

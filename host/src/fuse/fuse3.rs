@@ -847,9 +847,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn listxattr(&self, req: Request, inode: Inode, size: u32) -> Result<ReplyXAttr> {
         let c = self.caller(&req);
-        reply_xattr(self.serve(Op::Listxattr, inode, || {
-            self.fs.listxattr(&c, inode, size)
-        }))
+        reply_xattr(self.serve(Op::Listxattr, inode, || self.fs.listxattr(&c, inode, size)))
     }
 
     async fn removexattr(&self, req: Request, inode: Inode, name: &OsStr) -> Result<()> {

@@ -1,9 +1,9 @@
-use std::io::Write;
 use std::sync::mpsc;
 
 use super::*;
 use crate::core::Caller;
 use crate::store::{Change, Store, StoreReader};
+use crate::test_disk::{fill, SmallTmpfs};
 
 fn reserve_len(dir: &Path) -> u64 {
     std::fs::metadata(dir.join(RESERVE_FILE)).unwrap().len()
@@ -52,50 +52,6 @@ fn a_shortage_releases_the_reserve_and_room_restores_it() {
         space.recheck(),
         "a quota is probed by allocating the reserve"
     );
-}
-
-/// A tmpfs of `size` mounted on a fresh directory; detached on drop (needs root).
-struct SmallTmpfs(tempfile::TempDir);
-
-impl SmallTmpfs {
-    fn new(size: &str) -> SmallTmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        nix::mount::mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-            Some(format!("size={size},mode=0755").as_str()),
-        )
-        .expect("mount a tmpfs (the test needs root)");
-        SmallTmpfs(dir)
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for SmallTmpfs {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
-/// Fill the filesystem of `path` with one file; returns it.
-fn fill(path: &Path) -> PathBuf {
-    let filler = path.join("filler");
-    let mut f = File::create(&filler).unwrap();
-    let chunk = vec![7u8; 64 << 10];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if no_space_errno(&e).is_some() => break,
-            Err(e) => panic!("filling: {e}"),
-        }
-    }
-    filler
 }
 
 fn view_event(i: usize) -> Change {
