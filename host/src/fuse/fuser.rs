@@ -94,9 +94,13 @@ pub fn serve(
         life: life.clone(),
         settings,
     };
-    // Returns once the kernel's INIT is answered: the mount is live.
-    let session = ::fuser::spawn_mount(adapter, path, &config).with_context(context)?;
+    // Mounts and answers the kernel's INIT; no other request is read until `spawn`. The
+    // notifier is registered in between: a mount beside another must be told of the
+    // other's changes from its very first answer, or a name it cached as missing while
+    // no one could tell it otherwise would stay missing (side-by-side mounts).
+    let session = ::fuser::Session::new(adapter, path, &config).with_context(context)?;
     mount.set_kernel_cache(Arc::new(Notices(session.notifier())));
+    let session = session.spawn().with_context(context)?;
     ready();
 
     let stopped = loop {
