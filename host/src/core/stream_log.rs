@@ -35,11 +35,16 @@ use crate::fs_err;
 
 /// Stream logs kept at once; the least recently used goes first.
 pub const MAX_LOGS: usize = 256;
-/// Newest bytes kept per log: most readers read at the end (`tail -f`, a follower).
-pub const TAIL_BYTES: usize = 128 << 10;
+/// Newest bytes kept per log: most readers read at the end (`tail -f`, a follower);
+/// a hundred-odd lines, and what `tail`'s first look back reads.
+pub const TAIL_BYTES: usize = 32 << 10;
 /// Bytes kept of the part of a log last rendered again, so that a reader going through
-/// an old part in order renders each chunk once, not once per read.
-pub const WINDOW_BYTES: usize = 512 << 10;
+/// an old part in order renders each chunk once, not once per read (two chunks).
+///
+/// With [`MAX_LOGS`] and [`MAX_CHECKPOINTS`], the most all stream logs hold together:
+/// 256 × (32 KiB + 128 KiB + 16 KiB of checkpoints), about 44 MiB, and only while 256
+/// callers each read an old part of a different stream at once.
+pub const WINDOW_BYTES: usize = 2 * RENDER_MAX as usize;
 /// Checkpoints per log at most: past it every other one goes and the spacing doubles,
 /// so a read of an old part renders at most about size / 512 bytes before its offset.
 pub const MAX_CHECKPOINTS: usize = 1024;
