@@ -403,6 +403,15 @@ fn print_table(backend: Backend, samples: &[Sample]) {
     }
 }
 
+/// Sets its flag when dropped (also while unwinding).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn long_soak_on(backend: Backend, secs: u64, every: Duration, drop_caches: bool) {
     let (_t, store) = fresh_store();
     let m = Mount::start(backend, &store);
@@ -433,8 +442,10 @@ fn long_soak_on(backend: Backend, secs: u64, every: Duration, drop_caches: bool)
                 }
             }
         });
+        // Set however the workload ends: a worker's panic must stop the sampler too, or
+        // the scope would wait for it until the test's timeout.
+        let _stop = SetOnDrop(&stop);
         workload(&m, 0x10c5, &done, &|_| Instant::now() < end);
-        stop.store(true, Ordering::Relaxed);
     });
     // What stays once the kernel has forgotten what it cached.
     let forgot = forget_until(&m, |t| t.view_paths <= SLACK && t.handles == 0);
