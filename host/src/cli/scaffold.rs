@@ -189,6 +189,27 @@ pub fn check_crate_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The view SDK (another workspace, built for wasm) keeps its own list of the live
+    /// tree's ops; it must name exactly the ops the store records.
+    #[test]
+    fn the_sdks_live_ops_are_the_stores() {
+        let (_, lib) = sdk::SDK_FILES
+            .iter()
+            .find(|(path, _)| *path == "src/lib.rs")
+            .expect("the SDK's lib.rs is vendored");
+        let lib = std::str::from_utf8(lib).unwrap();
+        let start = lib
+            .find("pub const LIVE_OPS")
+            .expect("the SDK has LIVE_OPS");
+        let list = &lib[start..start + lib[start..].find("];").unwrap()];
+        let listed: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        let mut ours: Vec<&str> = crate::store::TREE_OPS.to_vec();
+        let mut theirs = listed.clone();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(theirs, ours, "guest-ops/sdk LIVE_OPS and store::TREE_OPS");
+    }
+
     #[test]
     fn crate_names() {
         for good in ["notes", "my-view", "v2_stats", "a"] {

@@ -1010,22 +1010,26 @@ fn view_events_are_logged_kept_and_leave_the_tree_alone() {
     fs.shutdown();
 }
 
-#[test]
-fn a_format_1_store_is_upgraded_when_opened_to_write() {
+/// A store holding file `/a` (b"x"), then made older by `downgrade` (SQL on its log).
+fn old_format_store(downgrade: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let fs = open_fs(dir.path());
     put(&fs, CURRENT_INO, "a", b"x");
     fs.shutdown();
     drop(fs);
-    // Make it a format-1 store: no view columns, the old mark.
     let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
-    db.execute_batch(
+    db.execute_batch(downgrade).unwrap();
+    dir
+}
+
+#[test]
+fn a_format_1_store_is_upgraded_when_opened_to_write() {
+    // A format-1 store: no view columns, the old mark.
+    let dir = old_format_store(
         "ALTER TABLE events DROP COLUMN view; ALTER TABLE events DROP COLUMN body;
          ALTER TABLE events DROP COLUMN value;
          UPDATE meta SET value = 'lighthouse-fs/1' WHERE key = 'format';",
-    )
-    .unwrap();
-    drop(db);
+    );
     let err = StoreReader::open(dir.path()).err().expect("refused");
     assert!(format!("{err:#}").contains("mount it once"), "{err:#}");
     let fs = open_fs(dir.path());
@@ -1037,19 +1041,11 @@ fn a_format_1_store_is_upgraded_when_opened_to_write() {
 
 #[test]
 fn a_format_2_store_is_read_as_it_is_and_upgraded_when_opened_to_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let fs = open_fs(dir.path());
-    put(&fs, CURRENT_INO, "a", b"x");
-    fs.shutdown();
-    drop(fs);
-    // Make it a format-2 store: no value column, the old mark.
-    let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
-    db.execute_batch(
+    // A format-2 store: no value column, the old mark.
+    let dir = old_format_store(
         "ALTER TABLE events DROP COLUMN value;
          UPDATE meta SET value = 'lighthouse-fs/2' WHERE key = 'format';",
-    )
-    .unwrap();
-    drop(db);
+    );
     // Read (export, log) without being upgraded: the file is left as it was.
     let before = std::fs::read(dir.path().join("events.db")).unwrap();
     let reader = StoreReader::open(dir.path()).unwrap();
