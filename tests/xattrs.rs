@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -411,12 +412,23 @@ both_backends! {
         assert_eq!(
             events[events.len() - 3..],
             [
-                ("setxattr".to_string(), Some("trusted.root-only".to_string()), Some(1)),
+                // A trusted.* name and size are root's to list: views show the namespace.
+                ("setxattr".to_string(), Some("trusted.*".to_string()), None),
                 ("setxattr".to_string(), Some("user.gone".to_string()), Some(4)),
                 ("removexattr".to_string(), Some("user.gone".to_string()), None),
             ],
             "[{backend}] history/.log/g"
         );
+        // The whole log so far: a non-blocking reader gets EAGAIN at its end.
+        let mut all = Vec::new();
+        let mut stream = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(m.root().join("streams/all")).unwrap();
+        let end = stream.read_to_end(&mut all).unwrap_err();
+        assert_eq!(end.raw_os_error(), Some(libc::EAGAIN), "[{backend}] the end of streams/all");
+        let all = String::from_utf8(all).unwrap();
+        assert!(all.contains("user.gone"), "[{backend}] streams/all shows the events: {all}");
+        for (name, shown) in [("history/.log/g", &text), ("streams/all", &all)] {
+            assert!(!shown.contains("root-only"), "[{backend}] {name} shows no trusted.* name: {shown}");
+        }
         // The views have none; setting one there is not supported; debug/ neither.
         let hist = m.root().join("history/-0s/d/moved");
         assert!(hist.is_file());

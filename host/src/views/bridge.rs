@@ -41,12 +41,28 @@ fn error_out(e: FsError) -> ViewError {
     }
 }
 
+/// What a view is given of a `trusted.*` attribute's name: the namespace alone. Only root
+/// may list those names (listxattr hides them from others, as on tmpfs), and views
+/// answer every caller alike, so neither the name nor the value's size reaches them.
+const TRUSTED_REDACTED: &str = "trusted.*";
+
 fn event_out(e: Event) -> vt::EventInfo {
+    let trusted = e.change.op().ends_with("xattr")
+        && e.change
+            .path2()
+            .is_some_and(|name| name.starts_with("trusted."));
     let (size, hash) = match &e.change {
         crate::store::Change::Write { size, hash, .. } => (Some(*size), hash.map(|h| h.to_hex())),
         // path2 names the attribute; its size is the value's.
-        crate::store::Change::SetXattr { value, .. } => (Some(value.len() as u64), None),
+        crate::store::Change::SetXattr { value, .. } if !trusted => {
+            (Some(value.len() as u64), None)
+        }
         _ => (None, None),
+    };
+    let path2 = if trusted {
+        Some(TRUSTED_REDACTED.to_string())
+    } else {
+        e.change.path2().map(String::from)
     };
     vt::EventInfo {
         seq: e.seq,
@@ -57,7 +73,7 @@ fn event_out(e: Event) -> vt::EventInfo {
         pid: e.caller.pid,
         op: e.change.op().to_string(),
         path: e.change.path().to_string(),
-        path2: e.change.path2().map(String::from),
+        path2,
         size,
         hash,
         view: e.change.view().map(String::from),
