@@ -866,7 +866,7 @@ impl Fs {
     pub fn write_dropping(
         &self,
         caller: &Caller,
-        _ino: Ino,
+        ino: Ino,
         fh: u64,
         offset: u64,
         data: &[u8],
@@ -875,11 +875,11 @@ impl Fs {
         let h = self.handles.get(fh)?;
         match &*h {
             Handle::View(v) => {
-                self.admit(caller, Op::Write, _ino, data.len() as u64)?;
+                self.admit(caller, Op::Write, ino, data.len() as u64)?;
                 return self.view_write(caller, v, offset, data);
             }
             Handle::Auth(_) => return self.auth_write(caller, data),
-            _ => self.admit(caller, Op::Write, _ino, data.len() as u64)?,
+            _ => self.admit(caller, Op::Write, ino, data.len() as u64)?,
         }
         let h = self.handles.file(fh)?;
         let f = h.as_file();

@@ -40,6 +40,10 @@ const FOPEN_DIRECT_IO: u32 = 1 << 0;
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 const FOPEN_CACHE_DIR: u32 = 1 << 3;
 const FOPEN_NOFLUSH: u32 = 1 << 5;
+/// `fuse_write_in.write_flags`: drop the file's set-ID bits first (the kernel sends it only
+/// under FUSE_HANDLE_KILLPRIV_V2, which fuse3 0.10 does not negotiate; translated all the
+/// same, as fuser's adapter does).
+const FUSE_WRITE_KILL_SUIDGID: u32 = 1 << 2;
 
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
 pub fn serve(
@@ -614,13 +618,14 @@ impl Filesystem for Fuse3Fs {
         fh: u64,
         offset: u64,
         data: &[u8],
-        _write_flags: u32,
+        write_flags: u32,
         _flags: u32,
     ) -> Result<ReplyWrite> {
         let c = self.caller(&req);
+        let kill = write_flags & FUSE_WRITE_KILL_SUIDGID != 0;
         let written = self
             .serve(Op::Write, inode, || {
-                self.fs.write(&c, inode, fh, offset, data)
+                self.fs.write_dropping(&c, inode, fh, offset, data, kill)
             })
             .map_err(errno)?;
         Ok(ReplyWrite { written })
