@@ -399,57 +399,46 @@ both_backends! {
 /// Waits until process `pid` has a stream of streams/ open (a `@now` link is resolved
 /// at the open: events written after it are the reader's).
 fn wait_open(pid: u32) {
-    let deadline = Instant::now() + SHOW_TIMEOUT;
-    loop {
-        let open = fs::read_dir(format!("/proc/{pid}/fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|fd| {
-                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"))
-            });
-        if open {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "process {pid} never opened its stream"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_stream_offset(pid, "opened its stream", |pos| pos.is_some());
 }
 
 /// Waits until process `pid` has read its stream (the open file of streams/) up to
 /// `size` bytes (its file offset, /proc/PID/fdinfo).
 fn wait_read_to(pid: u32, size: u64) {
+    wait_stream_offset(pid, &format!("read its stream to {size}"), |pos| {
+        pos == Some(size)
+    });
+}
+
+/// Waits until `done` holds of the file offset of process `pid`'s open file of streams/
+/// (`None`: it has none open).
+fn wait_stream_offset(pid: u32, what: &str, done: impl Fn(Option<u64>) -> bool) {
     let deadline = Instant::now() + SHOW_TIMEOUT;
     loop {
-        let mut pos = None;
-        for fd in fs::read_dir(format!("/proc/{pid}/fd"))
+        let pos = fs::read_dir(format!("/proc/{pid}/fd"))
             .into_iter()
             .flatten()
             .flatten()
-        {
-            let is_stream =
-                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"));
-            if is_stream {
+            .filter(|fd| {
+                fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("/streams/"))
+            })
+            .filter_map(|fd| {
                 let info = fs::read_to_string(format!(
                     "/proc/{pid}/fdinfo/{}",
                     fd.file_name().to_string_lossy()
                 ))
-                .unwrap_or_default();
-                pos = info
-                    .lines()
+                .ok()?;
+                info.lines()
                     .find_map(|l| l.strip_prefix("pos:"))
-                    .and_then(|p| p.trim().parse::<u64>().ok());
-            }
-        }
-        if pos == Some(size) {
+                    .and_then(|p| p.trim().parse::<u64>().ok())
+            })
+            .last();
+        if done(pos) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "process {pid} read its stream to {pos:?}, not {size}"
+            "process {pid} never {what} (its stream's offset: {pos:?})"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
