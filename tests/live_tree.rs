@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{symlink, FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -1162,6 +1162,57 @@ both_backends! {
         m.stop();
         let m = Mount::start(backend, &store);
         assert_trees_eq(&snapshot(&m.current(), SnapOpts::FULL), &live, &format!("[{backend}] after remount"));
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn device_nodes_through_the_programs_people_use(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let (_d, outside) = temp_dir("lhfs-tar-");
+        let tarball = outside.join("devs.tar");
+        let tarball = tarball.to_str().unwrap();
+        let cur = m.current();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(args[0]).args(&args[1..]).current_dir(&cur).output().unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let ok = |args: &[&str]| {
+            let (success, stdout, stderr) = run(args);
+            assert!(success, "[{backend}] {args:?}: {stderr}");
+            stdout
+        };
+        ok(&["mknod", "-m", "0620", "tty9", "c", "4", "9"]);
+        ok(&["mkdir", "devs"]);
+        ok(&["mknod", "devs/loop7", "b", "7", "7"]);
+        ok(&["mkfifo", "devs/pipe"]);
+        let listing = ok(&["ls", "-l", "tty9", "devs"]);
+        assert!(listing.lines().any(|l| l.starts_with("crw--w----") && l.contains("4, 9") && l.ends_with("tty9")), "[{backend}] ls -l: {listing}");
+        assert!(listing.lines().any(|l| l.starts_with("brw-") && l.contains("7, 7") && l.ends_with("loop7")), "[{backend}] ls -l: {listing}");
+        // cp -a and tar copy device nodes as root; mv, chmod and chown act on them.
+        ok(&["cp", "-a", "devs", "copy"]);
+        assert_eq!(dev_of(&m.path("copy/loop7")), (libc::S_IFBLK, 7, 7), "[{backend}] cp -a");
+        ok(&["tar", "-cf", tarball, "devs"]);
+        ok(&["mkdir", "untar"]);
+        ok(&["tar", "-xf", tarball, "-C", "untar"]);
+        assert_eq!(dev_of(&m.path("untar/devs/loop7")), (libc::S_IFBLK, 7, 7), "[{backend}] tar");
+        ok(&["mv", "tty9", "devs/tty9"]);
+        ok(&["chmod", "0600", "devs/tty9"]);
+        ok(&["chown", "1000:1000", "devs/tty9"]);
+        let md = fs::symlink_metadata(m.path("devs/tty9")).unwrap();
+        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o600, 1000, 1000), "[{backend}]");
+        // nodev: reading one never reaches the device.
+        let (success, _, stderr) = run(&["cat", "devs/tty9"]);
+        assert!(!success && stderr.contains("Permission denied"), "[{backend}] cat of a device: {stderr}");
+        ok(&["rm", "copy/loop7"]);
+        assert_errno(fs::symlink_metadata(m.path("copy/loop7")), libc::ENOENT, "rm of a device");
+        // All of it is in the log: a remount shows the same nodes.
+        m.stop();
+        let m = Mount::start(backend, &store);
+        assert_eq!(dev_of(&m.path("devs/tty9")), (libc::S_IFCHR, 4, 9), "[{backend}] after a remount");
+        assert_eq!(dev_of(&m.path("untar/devs/loop7")), (libc::S_IFBLK, 7, 7), "[{backend}] after a remount");
+        assert!(fs::symlink_metadata(m.path("devs/pipe")).unwrap().file_type().is_fifo(), "[{backend}] the FIFO");
         m.stop();
     }
 }
