@@ -14,6 +14,7 @@ mod audit;
 mod content;
 mod event;
 mod history;
+mod labels;
 mod log;
 mod objects;
 mod projection;
@@ -33,6 +34,7 @@ pub use audit::{Audit, AuditRecord, AUDIT_KEPT, AUDIT_LINES_PER_SEC};
 pub use content::{read_at, Committed, Content, ContentState};
 pub use event::{Change, Event, TREE_OPS};
 pub use history::{History, HistoryCacheStats, HistoryStats};
+pub use labels::{grants_in, Grant, Label, Labels, Need, R, X};
 pub use log::{Durable, FORMAT};
 pub use objects::{Hash, Objects};
 pub use projection::{NewNode, Node, Tree, XattrSet, Xattrs, NAME_MAX};
@@ -56,6 +58,8 @@ pub struct Store {
     history_stats: HistoryStats,
     /// The policy's audit trail (empty without a policy).
     audit: Audit,
+    /// Who may see each event (the mode bits of the tree at it).
+    labels: Labels,
     _lock: File,
 }
 
@@ -80,7 +84,9 @@ impl Store {
         let mut lock = take_lock(&dir)?;
         let db_path = dir.join(DB_FILE);
         let conn = log::open_db(&db_path, true, false).map_err(|e| corrupt(&dir, e))?;
-        let (tree, head) = replay(&conn, None).map_err(|e| corrupt(&dir, e))?;
+        let mut replayed = Vec::new();
+        let (tree, head) = replay_labelled(&conn, &mut replayed).map_err(|e| corrupt(&dir, e))?;
+        let labels = Labels::new(tree.detached_copy(), replayed);
         let objects = Objects::open(&dir)
             .with_context(|| format!("opening objects of store {}", dir.display()))?;
         let reader = log::open_db(&db_path, false, true).map_err(|e| corrupt(&dir, e))?;
@@ -113,6 +119,7 @@ impl Store {
                 reader: Mutex::new(Some(reader)),
                 history_stats: HistoryStats::default(),
                 audit: Audit::default(),
+                labels,
                 _lock: lock,
             },
             tree,
@@ -221,7 +228,14 @@ impl Store {
         agent: Option<Arc<str>>,
         change: Change,
     ) -> Result<u64, String> {
-        self.log.append(time, *caller, agent, change)
+        self.labels.append(time, change, |change| {
+            self.log.append(time, *caller, agent, change)
+        })
+    }
+
+    /// Who may see each event.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     /// Events not yet committed to SQLite, in order (see [`log::LogWriter::pending`]).
@@ -343,6 +357,19 @@ fn replay(conn: &Connection, until: Option<u64>) -> anyhow::Result<(Tree, u64)> 
     Ok((tree, head))
 }
 
+/// [`replay`] of the whole log, with the label of each event in `labels`.
+fn replay_labelled(
+    conn: &Connection,
+    labels: &mut Vec<(u64, Label)>,
+) -> anyhow::Result<(Tree, u64)> {
+    let mut tree = empty_tree(conn)?;
+    let head = replay_each(conn, &mut tree, 0, None, |tree, e| {
+        labels.push((e.seq, labels::label_of(tree, &e.change)));
+        Ok(())
+    })?;
+    Ok((tree, head))
+}
+
 /// The tree before the first event: an empty root as old as the store.
 fn empty_tree(conn: &Connection) -> anyhow::Result<Tree> {
     // SAFETY: getuid/getgid cannot fail.
@@ -359,6 +386,17 @@ fn replay_onto(
     after: u64,
     until: Option<u64>,
 ) -> anyhow::Result<u64> {
+    replay_each(conn, tree, after, until, |_, _| Ok(()))
+}
+
+/// [`replay_onto`], calling `each` with the tree after each event.
+fn replay_each(
+    conn: &Connection,
+    tree: &mut Tree,
+    after: u64,
+    until: Option<u64>,
+    mut each: impl FnMut(&Tree, &Event) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
     let mut head = after;
     log::read_events(conn, after, until, |e| {
         tree.apply(&e.change, e.time).map_err(|err| {
@@ -370,6 +408,7 @@ fn replay_onto(
                 err
             )
         })?;
+        each(tree, &e)?;
         head = e.seq;
         Ok(())
     })?;
