@@ -74,11 +74,8 @@ pub fn serve(
         // `default_permissions` as a raw option, not fuse3's setting: that setting also
         // makes fuse3 answer INIT with FUSE_POSIX_ACL, which fuser does not. nodev and
         // nosuid have no fuse3 setting and are not mount(2) data: see `restrict`.
-        .custom_options(if fs.kernel_checks_permissions() {
-            format!("default_permissions,subtype={}", common::SUBTYPE)
-        } else {
-            format!("subtype={}", common::SUBTYPE)
-        });
+        // The kernel checks the mode bits, with or without a policy (docs/policy.md).
+        .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE));
 
     let life = Lifecycle::new(fs.clone(), mount);
     let initialized = Arc::new(tokio::sync::Notify::new());

@@ -74,10 +74,9 @@ pub fn serve(
         MountOption::RW,
         MountOption::NoDev,
         MountOption::NoSuid,
+        // The kernel checks the mode bits, with or without a policy (docs/policy.md).
+        MountOption::DefaultPermissions,
     ];
-    if fs.kernel_checks_permissions() {
-        config.mount_options.push(MountOption::DefaultPermissions);
-    }
     // `All` adds `allow_other`; `Owner` would also make fuser itself refuse other uids,
     // which the kernel already does without allow_other.
     config.acl = if opts.allow_other {
