@@ -104,7 +104,10 @@ pub fn start_views(
     compiled: Option<&Path>,
     on_change: Box<dyn Fn(&str) + Send + Sync>,
 ) -> anyhow::Result<Arc<Catalog>> {
-    let access = Arc::new(HistoryAccess(History::new(fs.store().clone())));
+    let access = Arc::new(HistoryAccess::new(
+        History::new(fs.store().clone()),
+        fs.sights().clone(),
+    ));
     let mut host =
         ViewHost::new(ViewLimits::default(), access).context("starting the view host")?;
     if let Some(cache) = compiled {

@@ -3,8 +3,9 @@
 //! ([`Fs::caller`]: its agent, by token binding, uid, gid or the default); each operation
 //! asks [`Fs::allow`] for the permission it needs in the section of its inode, and the
 //! agent's rate. A denial answers EACCES, a rate refusal EAGAIN; both are counted per
-//! agent and audited ([`Audit`]). Without a policy none of this runs, and the kernel's
-//! checks against the mode bits (`default_permissions`) are all that applies.
+//! agent and audited ([`Audit`]). Without a policy none of this runs. With or without
+//! one, the kernel checks the mode bits (the mount has `default_permissions`): a request
+//! needs both.
 
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,16 +178,15 @@ impl Gate {
 impl Fs {
     /// Enforce `gate` from now on (once, before mounting).
     pub fn set_gate(&self, gate: Arc<Gate>) {
+        self.sights.set_policy(gate.policy.clone());
         if self.gate.set(gate).is_err() {
             tracing::warn!("a policy was already set; keeping the first");
         }
     }
 
-    /// Should the kernel check the mode bits (mount with `default_permissions`)? Yes but
-    /// under a policy: then the policy decides, not the mode bits of whoever created a
-    /// file, and the kernel asks the filesystem (ACCESS) where it would have checked.
-    pub fn kernel_checks_permissions(&self) -> bool {
-        self.gate.get().is_none()
+    /// What callers may see through views (for the views' `store` import).
+    pub fn sights(&self) -> &Arc<super::Sights> {
+        &self.sights
     }
 
     /// The policy in force, if any.

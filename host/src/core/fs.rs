@@ -44,6 +44,8 @@ pub struct Fs {
     pub(super) mounts: super::mounts::Mounts,
     /// The policy in force (`--policy`), if any: who may do what (see [`super::access`]).
     pub(super) gate: OnceLock<Arc<super::Gate>>,
+    /// What each caller may see through views (the policy's classes, the mode bits).
+    pub(super) sights: Arc<super::Sights>,
     /// Reads parked by the adapters, waiting for a stream to move.
     blocked_readers: std::sync::atomic::AtomicI64,
     /// Bytes of file content committed as write events since the start.
@@ -91,6 +93,7 @@ impl Fs {
             cache: CacheCounters::default(),
             mounts: Default::default(),
             gate: OnceLock::new(),
+            sights: Arc::default(),
             blocked_readers: 0.into(),
             written_bytes: 0.into(),
             uncommitted: Mutex::new(Vec::new()),
@@ -1270,17 +1273,15 @@ impl Fs {
 
     /// `access(2)`: `mask` is R_OK|W_OK|X_OK bits, or F_OK (0).
     pub fn access(&self, caller: &Caller, ino: Ino, mask: i32) -> FsResult<()> {
-        if self.gate.get().is_some() {
-            // Under a policy the policy decides, not the mode bits (and the kernel asks
-            // here for every access check: the mount has no default_permissions).
-            let need = if mask & libc::W_OK != 0 {
-                Access::Write
-            } else {
-                Access::Read
-            };
-            self.attr_of(caller, ino, None)?;
-            return self.allow(caller, Op::Access, ino, None, need, 0);
-        }
+        // The kernel answers access(2) itself (the mount has default_permissions); this
+        // answers the same for callers without FUSE (and would for a kernel that asks):
+        // the policy, then the mode bits.
+        let need = if mask & libc::W_OK != 0 {
+            Access::Write
+        } else {
+            Access::Read
+        };
+        self.allow(caller, Op::Access, ino, None, need, 0)?;
         let a = if is_view_ino(ino) {
             self.view_getattr(caller, ino, None)?.0
         } else if is_debug_ino(ino) {

@@ -68,10 +68,12 @@ pub struct StreamKey {
     pub uid: u32,
     pub gid: u32,
     pub agent: Option<&'static str>,
+    /// The caller's [`Sight`](super::Sight) id: its supplementary groups count too.
+    pub sight: u64,
 }
 
 impl StreamKey {
-    pub fn new(vp: &ViewPath, caller: &Caller) -> StreamKey {
+    pub fn new(vp: &ViewPath, caller: &Caller, sight: u64) -> StreamKey {
         StreamKey {
             view: vp.view.clone(),
             generation: vp.generation,
@@ -79,6 +81,7 @@ impl StreamKey {
             uid: caller.uid,
             gid: caller.gid,
             agent: caller.agent_name,
+            sight,
         }
     }
 }
@@ -527,6 +530,7 @@ mod tests {
             uid,
             gid: 0,
             agent: None,
+            sight: uid.into(),
         };
         let first = logs.insert(key(0, 1), log_of(view.clone()));
         for uid in 1..MAX_LOGS as u32 + 10 {

@@ -92,7 +92,10 @@ impl Fs {
         vp: &ViewPath,
         opened: Option<&OpenedView>,
     ) -> FsResult<Arc<Mutex<StreamLog>>> {
-        let key = StreamKey::new(vp, caller);
+        let sight = self
+            .sights
+            .of(caller.agent_name, caller.uid, caller.gid, caller.pid);
+        let key = StreamKey::new(vp, caller, sight.id);
         if let Some(log) = self.stream_logs.get(&key) {
             return Ok(log);
         }
@@ -266,11 +269,13 @@ impl Fs {
         }));
         Ok(Opened {
             fh,
-            keep_cache: va.caching == Caching::Immutable && !is_stream,
-            // Content that may change under a reader has no size to trust: read it whole.
-            // A stream's reads reach the host whatever the kernel's size says (at the end
-            // they wait for the log to grow); its offsets are the log's, so it seeks.
-            direct_io: va.caching == Caching::Volatile || is_stream,
+            keep_cache: false,
+            // Every read reaches the host: the page cache is one for all callers, and a
+            // view's bytes may be one caller's (what the store showed it for that caller;
+            // docs/policy.md, "What views may reveal"). Content that may change under a
+            // reader has no size to trust either, and a stream's reads reach the host
+            // whatever the kernel's size says (at the end they wait for the log to grow).
+            direct_io: true,
             noflush: true,
             cache_dir: false,
         })

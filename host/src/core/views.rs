@@ -51,6 +51,9 @@ pub struct ViewAttr {
     pub perm: u32,
     pub writable: bool,
     pub caching: Caching,
+    /// (uid, gid) of the node shown (history shows each node's owner of then); `None`:
+    /// the mounting user.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// One loaded view, as `debug/views.json` reports it.
@@ -495,9 +498,10 @@ pub fn is_view_ino(ino: Ino) -> bool {
     ino >= VIEW_INO_BASE
 }
 
-/// Attributes of a view path as `stat` shows them: owned by the mounting user, read-only
-/// unless the view says it takes writes.
+/// Attributes of a view path as `stat` shows them: owned by the owner the view names, else
+/// by the mounting user, read-only unless the view says it takes writes.
 pub fn attr_of(ino: Ino, a: &ViewAttr, uid: u32, gid: u32) -> Attr {
+    let (uid, gid) = a.owner.unwrap_or((uid, gid));
     let perm = if a.writable {
         a.perm & 0o777
     } else {
@@ -612,6 +616,7 @@ mod tests {
             perm: 0o666,
             writable: false,
             caching: Caching::Immutable,
+            owner: None,
         };
         assert_eq!(attr_of(VIEW_INO_BASE, &a, 0, 0).perm, 0o444);
         assert_eq!(

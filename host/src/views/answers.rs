@@ -7,8 +7,9 @@
 //! `getattr` says immutable. Keys carry the generation, so a hot swap can never serve the
 //! old version's answers; the old entries age out. Errors are never kept.
 //!
-//! Immutable also means "the same for every caller": a view whose answers depend on who
-//! asks must not declare them immutable (the WIT says so).
+//! An answer is kept for every caller when nothing the store showed the view for it
+//! depended on who asked (`who` 0), else for its caller alone (`who` = the caller's
+//! [`Sight`](crate::core::Sight) id): a view cannot hand one caller's answer to another.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub(crate) enum Op {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Key {
     generation: u64,
+    who: u64,
     op: Op,
     path: Box<str>,
 }
@@ -44,13 +46,17 @@ struct Key {
 #[derive(Hash)]
 struct KeyRef<'a> {
     generation: u64,
+    who: u64,
     op: Op,
     path: &'a str,
 }
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
-        self.generation == key.generation && self.op == key.op && self.path == &*key.path
+        self.generation == key.generation
+            && self.who == key.who
+            && self.op == key.op
+            && self.path == &*key.path
     }
 }
 
@@ -102,14 +108,26 @@ impl AnswerCache {
         }
     }
 
-    /// The kept answer, if any.
-    pub(crate) fn get(&self, generation: u64, op: Op, path: &str) -> Option<Answer> {
+    /// The answer kept for every caller or for caller `who`, if any, and whether it was
+    /// for `who` alone.
+    pub(crate) fn get(
+        &self,
+        generation: u64,
+        who: u64,
+        op: Op,
+        path: &str,
+    ) -> Option<(Answer, bool)> {
         let cache = self.cache.as_ref()?;
-        let found = cache.get(&KeyRef {
+        let key = |who| KeyRef {
             generation,
+            who,
             op,
             path,
-        });
+        };
+        let found = match cache.get(&key(0)) {
+            Some(answer) => Some((answer, false)),
+            None => cache.get(&key(who)).map(|answer| (answer, true)),
+        };
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -119,24 +137,29 @@ impl AnswerCache {
         found
     }
 
-    /// `true` when the kept `getattr` of `path` says immutable: the path's other answers
-    /// may be kept too.
-    pub(crate) fn is_immutable(&self, generation: u64, path: &str) -> bool {
+    /// `true` when the `getattr` of `path` kept for every caller or for `who` says
+    /// immutable: the path's other answers may be kept too.
+    pub(crate) fn is_immutable(&self, generation: u64, who: u64, path: &str) -> bool {
         let Some(cache) = self.cache.as_ref() else {
             return false;
         };
-        let key = KeyRef {
-            generation,
-            op: Op::Getattr,
-            path,
-        };
-        matches!(cache.peek(&key), Some(Answer::Attrs(a)) if a.caching == Caching::Immutable)
+        [0, who].into_iter().any(|who| {
+            let key = KeyRef {
+                generation,
+                who,
+                op: Op::Getattr,
+                path,
+            };
+            matches!(cache.peek(&key), Some(Answer::Attrs(a)) if a.caching == Caching::Immutable)
+        })
     }
 
-    pub(crate) fn insert(&self, generation: u64, op: Op, path: &str, answer: Answer) {
+    /// Keeps `answer` for caller `who` (0: for every caller).
+    pub(crate) fn insert(&self, generation: u64, who: u64, op: Op, path: &str, answer: Answer) {
         if let Some(cache) = self.cache.as_ref() {
             let key = Key {
                 generation,
+                who,
                 op,
                 path: path.into(),
             };

@@ -71,6 +71,7 @@ impl From<wit::Attrs> for ViewAttrs {
             perm: a.perm,
             writable: a.writable,
             caching: a.caching.into(),
+            owner: a.owner.map(|o| (o.uid, o.gid)),
         }
     }
 }
@@ -85,6 +86,7 @@ impl From<ViewAttrs> for wit::Attrs {
             perm: a.perm,
             writable: a.writable,
             caching: a.caching.into(),
+            owner: a.owner.map(|(uid, gid)| wit::Owner { uid, gid }),
         }
     }
 }

@@ -7,15 +7,73 @@ use std::sync::Arc;
 use super::host::Version;
 use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
+use crate::core::sight::{Class, Seen};
 use crate::core::views::{
     check_open, AnswerCacheFigures, Caching, OpenedView, RefusedView, ViewAttr, ViewChunk,
     ViewOpen, ViewPath, ViewStatus, ViewVersion, Views,
 };
-use crate::core::{Caller, FileKind, FsError, FsResult};
-use crate::store::{Change, Event, Hash, History};
+use crate::core::{Caller, FileKind, FsError, FsResult, Sights, Viewer};
+use crate::store::{grants_in, Change, Event, Hash, History, Need, Tree};
 
-/// The event store as views see it: past trees by seq, the log, the host's clock.
-pub struct HistoryAccess(pub History);
+/// The event store as views see it: past trees by seq, the log, the host's clock, each
+/// seen with the eyes of the caller of the view call being served.
+pub struct HistoryAccess {
+    history: History,
+    sights: Arc<Sights>,
+}
+
+/// How many events one `events` call looks at, at most, for a caller who may see few of
+/// them: the page's `through` tells the view where to go on.
+const MAX_SCAN: usize = 64 * 1024;
+
+impl HistoryAccess {
+    pub fn new(history: History, sights: Arc<Sights>) -> HistoryAccess {
+        HistoryAccess { history, sights }
+    }
+
+    /// The tree after `seq`, if the viewer may see `path` there as `need` asks:
+    /// `PermissionDenied` otherwise, checked before the path is looked up, so that what is
+    /// missing tells no more than what is there.
+    fn tree_for(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        seq: u64,
+        need: Need,
+    ) -> Result<Arc<Tree>, ViewError> {
+        if !viewer.sight.may(Class::Tree, viewer) {
+            return Err(ViewError::PermissionDenied);
+        }
+        let tree = self.history.tree_at(seq).map_err(error_out)?;
+        if !viewer.sight.passes(&grants_in(&tree, path, need), viewer) {
+            return Err(ViewError::PermissionDenied);
+        }
+        Ok(tree)
+    }
+
+    /// How much of `e` (labelled `id`) the viewer may see.
+    fn seen(&self, viewer: &Viewer, e: &Event, id: Option<u32>) -> Seen {
+        let sight = &viewer.sight;
+        let class = match e.change.view() {
+            Some(view) => sight.may_view(view, viewer),
+            None => sight.may(Class::Events, viewer),
+        };
+        let Some(id) = id.filter(|_| class) else {
+            return Seen::Hidden;
+        };
+        match (
+            &e.change,
+            sight.seen(self.history.store().labels(), id, viewer),
+        ) {
+            // An attribute's name and value, an annotation, are about the node's content.
+            (
+                Change::SetXattr { .. } | Change::RemoveXattr { .. } | Change::View { .. },
+                Seen::Name,
+            ) => Seen::Hidden,
+            (_, seen) => seen,
+        }
+    }
+}
 
 fn kind_out(kind: FileKind) -> NodeKind {
     match kind {
@@ -83,35 +141,84 @@ fn event_out(e: Event) -> vt::EventInfo {
 
 impl StoreAccess for HistoryAccess {
     fn head(&self) -> u64 {
-        self.0.head()
+        self.history.head()
     }
 
     fn now_ns(&self) -> i64 {
         crate::core::now_ns()
     }
 
-    fn events(&self, after: u64, limit: u32, filter: &vt::EventFilter) -> Vec<vt::EventInfo> {
-        match self
-            .0
-            .events(after, limit, filter.prefix.as_deref(), &filter.ops)
-        {
-            Ok(events) => events.into_iter().map(event_out).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "events for a view");
-                Vec::new()
+    fn viewer(&self, caller: &vt::Caller) -> Viewer {
+        Viewer::new(
+            self.sights
+                .of(caller.agent.as_deref(), caller.uid, caller.gid, caller.pid),
+        )
+    }
+
+    fn events(
+        &self,
+        viewer: &Viewer,
+        after: u64,
+        limit: u32,
+        filter: &vt::EventFilter,
+    ) -> vt::EventsPage {
+        let mut page = vt::EventsPage {
+            events: Vec::new(),
+            through: after,
+        };
+        let labels = self.history.store().labels();
+        let mut scanned = 0;
+        while scanned < MAX_SCAN && page.events.len() < limit as usize {
+            let batch = match self.history.events(
+                page.through,
+                limit,
+                filter.prefix.as_deref(),
+                &filter.ops,
+            ) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "events for a view");
+                    break;
+                }
+            };
+            let n = batch.len();
+            let ids = labels.ids(batch.iter().map(|e| e.seq));
+            for (e, id) in batch.into_iter().zip(ids) {
+                page.through = e.seq;
+                let seen = self.seen(viewer, &e, id);
+                if seen == Seen::Hidden {
+                    continue;
+                }
+                let mut out = event_out(e);
+                if seen == Seen::Name {
+                    // A hash is the content in short: it confirms a guess of it.
+                    out.hash = None;
+                }
+                page.events.push(out);
+                if page.events.len() == limit as usize {
+                    break;
+                }
+            }
+            scanned += n;
+            if n < limit as usize {
+                break;
             }
         }
+        page
     }
 
     fn seq_at_time(&self, time_ns: i64) -> u64 {
-        self.0.seq_at_time(time_ns).unwrap_or_else(|e| {
+        self.history.seq_at_time(time_ns).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "seq-at-time for a view");
             0
         })
     }
 
-    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
-        let n = self.0.node_at(path, seq).map_err(error_out)?;
+    fn stat_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+        let tree = self.tree_for(viewer, path, seq, Need::Reach)?;
+        let n = tree
+            .node(tree.resolve(path).map_err(error_out)?)
+            .map_err(error_out)?;
         Ok(ViewAttrs {
             kind: kind_out(n.attr.kind),
             size: n.attr.size,
@@ -119,33 +226,56 @@ impl StoreAccess for HistoryAccess {
             perm: (n.attr.perm & 0o7777) as u16,
             writable: false,
             caching: vt::Caching::Immutable,
+            owner: Some((n.attr.uid, n.attr.gid)),
         })
     }
 
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
-        let entries = self.0.list_at(path, seq).map_err(error_out)?;
-        Ok(entries
-            .into_iter()
-            .map(|(name, kind)| ViewDirEntry {
-                name: name.to_string(),
-                kind: kind_out(kind),
+    fn list_at(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        seq: u64,
+    ) -> Result<Vec<ViewDirEntry>, ViewError> {
+        let tree = self.tree_for(viewer, path, seq, Need::List)?;
+        let children = tree
+            .children(tree.resolve(path).map_err(error_out)?)
+            .map_err(error_out)?;
+        Ok(children
+            .iter()
+            .filter_map(|(name, &ino)| {
+                tree.node(ino).ok().map(|n| ViewDirEntry {
+                    name: name.to_string(),
+                    kind: kind_out(n.attr.kind),
+                })
             })
             .collect())
     }
 
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
-        self.0.read_at(path, seq, offset, len).map_err(error_out)
+    fn read_at(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        seq: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ViewError> {
+        self.tree_for(viewer, path, seq, Need::Read)?;
+        self.history
+            .read_at(path, seq, offset, len)
+            .map_err(error_out)
     }
 
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
-        let n = self.0.node_at(path, seq).map_err(error_out)?;
+    fn readlink_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.tree_for(viewer, path, seq, Need::Reach)?;
+        let n = self.history.node_at(path, seq).map_err(error_out)?;
         n.target
             .map(|t| t.to_string())
             .ok_or(ViewError::Invalid("not a symlink".into()))
     }
 
-    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
-        let n = self.0.node_at(path, seq).map_err(error_out)?;
+    fn hash_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.tree_for(viewer, path, seq, Need::Read)?;
+        let n = self.history.node_at(path, seq).map_err(error_out)?;
         match n.attr.kind {
             FileKind::File => Ok(n.hash.unwrap_or_else(Hash::of_empty).to_hex()),
             FileKind::Dir => Err(ViewError::IsADirectory),
@@ -156,37 +286,72 @@ impl StoreAccess for HistoryAccess {
     }
 
     fn audit_head(&self) -> u64 {
-        self.0.store().audit().head()
+        self.history.store().audit().head()
     }
 
-    fn audit(&self, after: u64, limit: u32) -> Vec<vt::AuditInfo> {
-        self.0
-            .store()
-            .audit()
-            .after(after, limit as usize)
-            .into_iter()
-            .map(|a| vt::AuditInfo {
-                seq: a.seq,
-                time_ns: a.time_ns,
-                agent: a.agent.to_string(),
-                uid: a.uid,
-                gid: a.gid,
-                pid: a.pid,
-                op: a.op.to_string(),
-                path: a.path,
-                outcome: a.outcome,
-            })
-            .collect()
+    fn audit(&self, viewer: &Viewer, after: u64, limit: u32) -> vt::AuditPage {
+        let audit = self.history.store().audit();
+        let mut page = vt::AuditPage {
+            records: Vec::new(),
+            through: after,
+        };
+        if !viewer.sight.may(Class::Audit, viewer) {
+            page.through = audit.head().max(after);
+            return page;
+        }
+        let labels = self.history.store().labels();
+        let mut scanned = 0;
+        while scanned < MAX_SCAN && page.records.len() < limit as usize {
+            let batch = audit.after(page.through, limit as usize);
+            let n = batch.len();
+            for a in batch {
+                page.through = a.seq;
+                // A record names a path of the mount; one of current/ is shown to who
+                // could list its directory now (the trail has no point of the log).
+                if let Some(live) = a.path.strip_prefix("/current") {
+                    let grants = labels.grants_now(live, Need::Name);
+                    if live.starts_with('/') && !viewer.sight.passes(&grants, viewer) {
+                        continue;
+                    }
+                }
+                page.records.push(vt::AuditInfo {
+                    seq: a.seq,
+                    time_ns: a.time_ns,
+                    agent: a.agent.to_string(),
+                    uid: a.uid,
+                    gid: a.gid,
+                    pid: a.pid,
+                    op: a.op.to_string(),
+                    path: a.path,
+                    outcome: a.outcome,
+                });
+                if page.records.len() == limit as usize {
+                    break;
+                }
+            }
+            scanned += n;
+            if n < limit as usize {
+                break;
+            }
+        }
+        page
     }
 
     fn append(
         &self,
         view: &str,
         caller: &vt::Caller,
+        viewer: &Viewer,
         op: &str,
         path: &str,
         body: &str,
     ) -> Result<u64, ViewError> {
+        // A view records for its caller what the caller could say itself: about a path it
+        // could list where it is.
+        let grants = self.history.store().labels().grants_now(path, Need::Name);
+        if !viewer.sight.passes(&grants, viewer) {
+            return Err(ViewError::PermissionDenied);
+        }
         let change = Change::View {
             view: view.into(),
             op: op.into(),
@@ -204,7 +369,7 @@ impl StoreAccess for HistoryAccess {
             agent: crate::policy::AgentId::DEFAULT,
             agent_name: None,
         };
-        self.0
+        self.history
             .append_view_event(&caller, agent, change)
             .map_err(error_out)
     }
@@ -271,6 +436,7 @@ fn attr_in(a: ViewAttrs) -> ViewAttr {
             vt::Caching::Millis(ms) => Caching::Millis(ms),
             vt::Caching::Immutable => Caching::Immutable,
         },
+        owner: a.owner,
     }
 }
 

@@ -24,6 +24,7 @@ use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
 use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
 use crate::core::views::{AnswerCacheFigures, RefusedView, ViewStatus};
+use crate::core::Viewer;
 use crate::core::{Latencies, LatencyCounts};
 
 /// A loaded view, as `views()` (and `debug/views.json`) reports it: the core's
@@ -450,8 +451,12 @@ impl ViewHost {
         path: &str,
     ) -> Result<ViewAttrs, ViewCallError> {
         let Version { slot, loaded } = at.version(self)?;
-        if let Some(Answer::Attrs(attrs)) = self.answers.get(loaded.generation, Op::Getattr, path) {
-            return Ok(attrs);
+        let viewer = self.viewer(caller);
+        let who = viewer.sight.id;
+        if let Some((Answer::Attrs(attrs), own)) =
+            self.answers.get(loaded.generation, who, Op::Getattr, path)
+        {
+            return Ok(for_kernel(attrs, own));
         }
         let attrs: ViewAttrs = self
             .call(
@@ -460,16 +465,23 @@ impl ViewHost {
                 "getattr",
                 path,
                 caller,
+                &viewer,
                 false,
                 |v, store, c| v.call_getattr(store, c, path),
             )?
             .into();
+        let own = viewer.is_dependent();
         if attrs.caching == Caching::Immutable {
             let answer = Answer::Attrs(attrs.clone());
-            self.answers
-                .insert(loaded.generation, Op::Getattr, path, answer);
+            self.answers.insert(
+                loaded.generation,
+                keep_for(&viewer),
+                Op::Getattr,
+                path,
+                answer,
+            );
         }
-        Ok(attrs)
+        Ok(for_kernel(attrs, own))
     }
 
     /// The view's `readdir` of `path` (entry names are checked: one path component each).
@@ -481,7 +493,11 @@ impl ViewHost {
     ) -> Result<Arc<[ViewDirEntry]>, ViewCallError> {
         let Version { slot, loaded } = at.version(self)?;
         let generation = loaded.generation;
-        if let Some(Answer::Entries(entries)) = self.answers.get(generation, Op::Readdir, path) {
+        let viewer = self.viewer(caller);
+        let who = viewer.sight.id;
+        if let Some((Answer::Entries(entries), _)) =
+            self.answers.get(generation, who, Op::Readdir, path)
+        {
             return Ok(entries);
         }
         let entries = self.call(
@@ -490,6 +506,7 @@ impl ViewHost {
             "readdir",
             path,
             caller,
+            &viewer,
             false,
             |v, store, c| v.call_readdir(store, c, path),
         )?;
@@ -498,9 +515,10 @@ impl ViewHost {
             return Err(self.bad_answer(&slot, &loaded, "readdir", path, message));
         }
         let entries: Arc<[ViewDirEntry]> = entries.into_iter().map(Into::into).collect();
-        if self.answers.is_immutable(generation, path) {
+        if self.answers.is_immutable(generation, who, path) {
             let answer = Answer::Entries(entries.clone());
-            self.answers.insert(generation, Op::Readdir, path, answer);
+            self.answers
+                .insert(generation, keep_for(&viewer), Op::Readdir, path, answer);
         }
         Ok(entries)
     }
@@ -516,7 +534,9 @@ impl ViewHost {
     ) -> Result<Vec<u8>, ViewCallError> {
         let Version { slot, loaded } = at.version(self)?;
         let (generation, op) = (loaded.generation, Op::Read { offset, len });
-        if let Some(Answer::Data(data)) = self.answers.get(generation, op, path) {
+        let viewer = self.viewer(caller);
+        let who = viewer.sight.id;
+        if let Some((Answer::Data(data), _)) = self.answers.get(generation, who, op, path) {
             return Ok(data.to_vec());
         }
         let data = self.call(
@@ -525,6 +545,7 @@ impl ViewHost {
             "read",
             path,
             caller,
+            &viewer,
             false,
             |v, store, c| v.call_read(store, c, path, offset, len),
         )?;
@@ -532,9 +553,10 @@ impl ViewHost {
             let message = format!("read returned {} bytes, {len} were asked", data.len());
             return Err(self.bad_answer(&slot, &loaded, "read", path, message));
         }
-        if self.answers.is_immutable(generation, path) {
+        if self.answers.is_immutable(generation, who, path) {
+            let answer = Answer::Data(data.as_slice().into());
             self.answers
-                .insert(generation, op, path, Answer::Data(data.as_slice().into()));
+                .insert(generation, keep_for(&viewer), op, path, answer);
         }
         Ok(data)
     }
@@ -548,7 +570,11 @@ impl ViewHost {
     ) -> Result<String, ViewCallError> {
         let Version { slot, loaded } = at.version(self)?;
         let generation = loaded.generation;
-        if let Some(Answer::Target(target)) = self.answers.get(generation, Op::Readlink, path) {
+        let viewer = self.viewer(caller);
+        let who = viewer.sight.id;
+        if let Some((Answer::Target(target), _)) =
+            self.answers.get(generation, who, Op::Readlink, path)
+        {
             return Ok(target.to_string());
         }
         let target = self.call(
@@ -557,12 +583,14 @@ impl ViewHost {
             "readlink",
             path,
             caller,
+            &viewer,
             false,
             |v, store, c| v.call_readlink(store, c, path),
         )?;
-        if self.answers.is_immutable(generation, path) {
+        if self.answers.is_immutable(generation, who, path) {
             let answer = Answer::Target(target.as_str().into());
-            self.answers.insert(generation, Op::Readlink, path, answer);
+            self.answers
+                .insert(generation, keep_for(&viewer), Op::Readlink, path, answer);
         }
         Ok(target)
     }
@@ -583,6 +611,7 @@ impl ViewHost {
             "write",
             path,
             caller,
+            &self.viewer(caller),
             true,
             |v, store, c| v.call_write(store, c, path, offset, data),
         )?;
@@ -608,6 +637,7 @@ impl ViewHost {
             "open",
             path,
             caller,
+            &self.viewer(caller),
             false,
             |v, store, c| v.call_open(store, c, path, write),
         )?;
@@ -631,6 +661,7 @@ impl ViewHost {
                 "next",
                 path,
                 caller,
+                &self.viewer(caller),
                 false,
                 |v, store, c| v.call_next(store, c, path, cursor, max),
             )?
@@ -661,6 +692,7 @@ impl ViewHost {
             "create",
             path,
             caller,
+            &self.viewer(caller),
             true,
             |v, store, c| v.call_create(store, c, path, kind.into()),
         )?;
@@ -682,6 +714,7 @@ impl ViewHost {
             "remove",
             path,
             caller,
+            &self.viewer(caller),
             true,
             |v, store, c| v.call_remove(store, c, path, dir),
         )
@@ -699,12 +732,13 @@ impl ViewHost {
         op: &'static str,
         path: &str,
         caller: &Caller,
+        viewer: &Arc<Viewer>,
         may_append: bool,
         f: impl FnOnce(&ViewExports, &mut Store<InstanceState>, &wit::Caller) -> CallResult<R>,
     ) -> Result<R, ViewCallError> {
         // Timed from checkout to the instance back in the pool (or dropped).
         let started = Instant::now();
-        let result = self.call_untimed(slot, loaded, op, path, caller, may_append, f);
+        let result = self.call_untimed(slot, loaded, op, path, caller, viewer, may_append, f);
         slot.stats.latencies.record(started.elapsed());
         result
     }
@@ -719,6 +753,7 @@ impl ViewHost {
         op: &'static str,
         path: &str,
         caller: &Caller,
+        viewer: &Arc<Viewer>,
         may_append: bool,
         f: impl FnOnce(&ViewExports, &mut Store<InstanceState>, &wit::Caller) -> CallResult<R>,
     ) -> Result<R, ViewCallError> {
@@ -739,6 +774,7 @@ impl ViewHost {
         store.data_mut().call = Some(CallContext {
             view: slot.name.clone(),
             caller: caller.clone(),
+            viewer: viewer.clone(),
             may_append,
         });
         let result = f(
@@ -762,6 +798,11 @@ impl ViewHost {
                 // `instance` (its poisoned Store) is dropped here.
             }
         }
+    }
+
+    /// The caller of one call as the store import sees it.
+    fn viewer(&self, caller: &Caller) -> Arc<Viewer> {
+        Arc::new(self.store_access.viewer(caller))
     }
 
     fn bad_answer(
@@ -852,4 +893,23 @@ fn is_entry_name(name: &str) -> bool {
         && name != ".."
         && name.len() <= 255
         && !name.bytes().any(|b| b == b'/' || b == 0)
+}
+
+/// Whom an answer made for `viewer` may be kept for: every caller (0) unless what the
+/// store showed depended on who asked.
+fn keep_for(viewer: &Viewer) -> u64 {
+    if viewer.is_dependent() {
+        viewer.sight.id
+    } else {
+        0
+    }
+}
+
+/// Attributes as the kernel may keep them: one caller's own (`own`) are never kept, as
+/// the kernel would show them to every caller.
+fn for_kernel(mut attrs: ViewAttrs, own: bool) -> ViewAttrs {
+    if own {
+        attrs.caching = Caching::Volatile;
+    }
+    attrs
 }

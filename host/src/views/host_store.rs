@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use super::bindings::{lighthouse::fs::store, wit};
 use super::instance_state::InstanceState;
-use super::types::{AuditInfo, Caller, EventFilter, EventInfo, ViewAttrs, ViewDirEntry, ViewError};
+use super::types::{
+    AuditPage, Caller, EventFilter, EventsPage, ViewAttrs, ViewDirEntry, ViewError,
+};
+use crate::core::Viewer;
 
 /// The read-only window onto the event store that views get, implemented by the core.
 ///
@@ -15,32 +18,52 @@ use super::types::{AuditInfo, Caller, EventFilter, EventInfo, ViewAttrs, ViewDir
 /// for long, and never panic (a panic here unwinds through the view into the caller).
 /// The host caps `limit` of [`events`](Self::events) and `len` of
 /// [`read_at`](Self::read_at) (see `ViewLimits`) before calling.
+///
+/// Every answer is for `viewer`, the caller of the view call being served: what it could
+/// not read itself answers `PermissionDenied` or is left out (docs/policy.md, "What views
+/// may reveal"), and the viewer is marked when an answer depended on who asked.
 pub trait StoreAccess: Send + Sync {
+    /// The viewer of a call made for `caller` (resolved once per call).
+    fn viewer(&self, caller: &Caller) -> Viewer;
     /// Sequence number of the newest event (0: empty log).
     fn head(&self) -> u64;
     /// The host's clock, nanoseconds since the Unix epoch.
     fn now_ns(&self) -> i64;
-    /// Up to `limit` events with seq > `after` that pass `filter`, in order.
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo>;
+    /// Up to `limit` events with seq > `after` that pass `filter` and that `viewer` may
+    /// see, in order, and how far the log was looked at.
+    fn events(&self, viewer: &Viewer, after: u64, limit: u32, filter: &EventFilter) -> EventsPage;
     /// The newest event at or before `time_ns` (0 when none).
     fn seq_at_time(&self, time_ns: i64) -> u64;
     /// The attributes of `path` in the tree after event `seq` (seq 0: the empty tree).
-    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError>;
+    fn stat_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<ViewAttrs, ViewError>;
     /// The entries of directory `path` after event `seq`.
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError>;
+    fn list_at(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        seq: u64,
+    ) -> Result<Vec<ViewDirEntry>, ViewError>;
     /// Up to `len` bytes of file `path` from `offset`, after event `seq`.
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError>;
+    fn read_at(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        seq: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ViewError>;
     /// The target of symlink `path` after event `seq`.
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError>;
+    fn readlink_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<String, ViewError>;
     /// Hex BLAKE3 of file `path`'s content after event `seq`.
-    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError>;
-    /// Records an event of `view`, made by `caller`. The host has checked the op (not a
-    /// tree op, well formed), the path (absolute, normalised) and the body (one JSON
-    /// document, compact, within the size limit).
+    fn hash_at(&self, viewer: &Viewer, path: &str, seq: u64) -> Result<String, ViewError>;
+    /// Records an event of `view`, made by `caller` (seen as `viewer`). The host has
+    /// checked the op (not a tree op, well formed), the path (absolute, normalised) and the
+    /// body (one JSON document, compact, within the size limit).
     fn append(
         &self,
         view: &str,
         caller: &Caller,
+        viewer: &Viewer,
         op: &str,
         path: &str,
         body: &str,
@@ -49,19 +72,31 @@ pub trait StoreAccess: Send + Sync {
     fn audit_head(&self) -> u64 {
         0
     }
-    /// Up to `limit` audit records with seq > `after`, in order.
-    fn audit(&self, _after: u64, _limit: u32) -> Vec<AuditInfo> {
-        Vec::new()
+    /// Up to `limit` audit records with seq > `after` that `viewer` may see, in order.
+    fn audit(&self, _viewer: &Viewer, after: u64, _limit: u32) -> AuditPage {
+        AuditPage {
+            records: Vec::new(),
+            through: after,
+        }
     }
 }
 
 impl wit::Host for InstanceState {}
 
 impl InstanceState {
-    /// Runs one `store` call, counting its time as the host's (not the view's deadline).
-    fn timed<R>(&mut self, f: impl FnOnce(&Self) -> R) -> R {
+    /// Runs one `store` call for the caller of the call in progress, counting its time as
+    /// the host's (not the view's deadline). Outside a call (never, for a view's exports)
+    /// the store shows nothing.
+    fn timed<R>(
+        &mut self,
+        outside: impl FnOnce() -> R,
+        f: impl FnOnce(&dyn StoreAccess, &Viewer) -> R,
+    ) -> R {
+        let Some(viewer) = self.call.as_ref().map(|c| c.viewer.clone()) else {
+            return outside();
+        };
         let start = Instant::now();
-        let result = f(self);
+        let result = f(&*self.store_access, &viewer);
         self.clock.host_since(start);
         result
     }
@@ -78,30 +113,37 @@ impl store::Host for InstanceState {
 
     // The calls below may fold history or read content: timed.
 
-    fn events(&mut self, after: u64, limit: u32, filter: wit::EventFilter) -> Vec<wit::Event> {
+    fn events(&mut self, after: u64, limit: u32, filter: wit::EventFilter) -> wit::EventsPage {
         let limit = limit.min(self.max_events_per_call);
         let filter = EventFilter {
             prefix: filter.prefix,
             ops: filter.ops,
         };
-        self.timed(|s| s.store_access.events(after, limit, &filter))
-            .into_iter()
-            .map(Into::into)
-            .collect()
+        let page = self.timed(EventsPage::default, |s, v| {
+            s.events(v, after, limit, &filter)
+        });
+        wit::EventsPage {
+            events: page.events.into_iter().map(Into::into).collect(),
+            through: page.through.max(after),
+        }
     }
 
     fn seq_at_time(&mut self, time_ns: i64) -> u64 {
-        self.timed(|s| s.store_access.seq_at_time(time_ns))
+        let access = self.store_access.clone();
+        let start = Instant::now();
+        let seq = access.seq_at_time(time_ns);
+        self.clock.host_since(start);
+        seq
     }
 
     fn stat_at(&mut self, path: String, seq: u64) -> Result<wit::Attrs, wit::FsError> {
-        self.timed(|s| s.store_access.stat_at(&path, seq))
+        self.timed(outside_call, |s, v| s.stat_at(v, &path, seq))
             .map(Into::into)
             .map_err(Into::into)
     }
 
     fn list_at(&mut self, path: String, seq: u64) -> Result<Vec<wit::DirEntry>, wit::FsError> {
-        match self.timed(|s| s.store_access.list_at(&path, seq)) {
+        match self.timed(outside_call, |s, v| s.list_at(v, &path, seq)) {
             Ok(entries) => Ok(entries.into_iter().map(Into::into).collect()),
             Err(e) => Err(e.into()),
         }
@@ -115,17 +157,17 @@ impl store::Host for InstanceState {
         len: u32,
     ) -> Result<Vec<u8>, wit::FsError> {
         let len = len.min(self.max_read_bytes);
-        self.timed(|s| s.store_access.read_at(&path, seq, offset, len))
+        self.timed(outside_call, |s, v| s.read_at(v, &path, seq, offset, len))
             .map_err(Into::into)
     }
 
     fn readlink_at(&mut self, path: String, seq: u64) -> Result<String, wit::FsError> {
-        self.timed(|s| s.store_access.readlink_at(&path, seq))
+        self.timed(outside_call, |s, v| s.readlink_at(v, &path, seq))
             .map_err(Into::into)
     }
 
     fn hash_at(&mut self, path: String, seq: u64) -> Result<String, wit::FsError> {
-        self.timed(|s| s.store_access.hash_at(&path, seq))
+        self.timed(outside_call, |s, v| s.hash_at(v, &path, seq))
             .map_err(Into::into)
     }
 
@@ -152,24 +194,34 @@ impl store::Host for InstanceState {
             .map_err(|e| invalid(format!("append: the body is not one JSON document: {e}")))?
             .to_string();
         let (view, caller) = (call.view.clone(), call.caller.clone());
-        self.timed(|s| s.store_access.append(&view, &caller, &op, &path, &body))
-            .map_err(Into::into)
+        self.timed(outside_call, |s, v| {
+            s.append(&view, &caller, v, &op, &path, &body)
+        })
+        .map_err(Into::into)
     }
 
     fn audit_head(&mut self) -> u64 {
         self.store_access.audit_head()
     }
 
-    fn audit(&mut self, after: u64, limit: u32) -> Vec<wit::AuditRecord> {
+    fn audit(&mut self, after: u64, limit: u32) -> wit::AuditPage {
         self.audit_records(after, limit)
     }
 }
 
 impl InstanceState {
     /// `audit-head` and `audit` of the store import (see `store::Host` below).
-    fn audit_records(&mut self, after: u64, limit: u32) -> Vec<wit::AuditRecord> {
+    fn audit_records(&mut self, after: u64, limit: u32) -> wit::AuditPage {
         let limit = limit.min(self.max_events_per_call);
-        self.timed(|s| s.store_access.audit(after, limit))
+        let page = self.timed(
+            || AuditPage {
+                records: Vec::new(),
+                through: after,
+            },
+            |s, v| s.audit(v, after, limit),
+        );
+        let records = page
+            .records
             .into_iter()
             .map(|a| wit::AuditRecord {
                 seq: a.seq,
@@ -182,8 +234,19 @@ impl InstanceState {
                 path: a.path,
                 outcome: a.outcome,
             })
-            .collect()
+            .collect();
+        wit::AuditPage {
+            records,
+            through: page.through.max(after),
+        }
     }
+}
+
+/// A tree read outside a view call: nothing to answer for.
+fn outside_call<T>() -> Result<T, ViewError> {
+    Err(ViewError::Internal(
+        "a store call outside a view call".into(),
+    ))
 }
 
 /// Largest body of a view event.

@@ -66,6 +66,8 @@ impl WasiView for InstanceState {
 pub(crate) struct CallContext {
     pub(crate) view: Arc<str>,
     pub(crate) caller: Caller,
+    /// The caller as the store import sees it (what it may be shown).
+    pub(crate) viewer: Arc<crate::core::Viewer>,
     /// Only `write`, `create` and `remove` may append: reading never changes the log.
     pub(crate) may_append: bool,
 }

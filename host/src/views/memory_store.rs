@@ -7,8 +7,10 @@ use parking_lot::RwLock;
 
 use super::host_store::StoreAccess;
 use super::types::{
-    Caching, Caller, EventFilter, EventInfo, NodeKind, ViewAttrs, ViewDirEntry, ViewError,
+    Caching, Caller, EventFilter, EventInfo, EventsPage, NodeKind, ViewAttrs, ViewDirEntry,
+    ViewError,
 };
+use crate::core::{Sights, Viewer};
 
 #[derive(Clone, Debug)]
 enum Node {
@@ -19,9 +21,12 @@ enum Node {
 
 /// An event log kept in memory; trees are folded from it on demand (fine for tests).
 /// Understands `mkdir`, `write` (content replaced), `symlink`, `unlink`, `rmdir`, `rename`.
+/// Every caller sees all of it (it has no modes to check): the checks are the core's
+/// store's, tested there.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
+    sights: Sights,
 }
 
 #[derive(Default)]
@@ -38,6 +43,7 @@ impl MemoryStore {
                 events: Vec::new(),
                 now_ns,
             }),
+            sights: Sights::default(),
         }
     }
 
@@ -124,8 +130,13 @@ impl StoreAccess for MemoryStore {
         self.inner.read().now_ns
     }
 
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo> {
-        self.inner
+    fn viewer(&self, caller: &Caller) -> Viewer {
+        Viewer::new(self.sights.of(None, 0, caller.gid, caller.pid))
+    }
+
+    fn events(&self, _: &Viewer, after: u64, limit: u32, filter: &EventFilter) -> EventsPage {
+        let events: Vec<EventInfo> = self
+            .inner
             .read()
             .events
             .iter()
@@ -135,7 +146,13 @@ impl StoreAccess for MemoryStore {
             .filter(|e| e.seq > after && filter.matches(e))
             .take(limit as usize)
             .cloned()
-            .collect()
+            .collect();
+        let through = match events.last() {
+            Some(e) if events.len() == limit as usize => e.seq,
+            // Looked at everything there is.
+            _ => self.head().max(after),
+        };
+        EventsPage { events, through }
     }
 
     fn seq_at_time(&self, time_ns: i64) -> u64 {
@@ -148,7 +165,7 @@ impl StoreAccess for MemoryStore {
             .map_or(0, |(e, _)| e.seq)
     }
 
-    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+    fn stat_at(&self, _: &Viewer, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
         let (node, mtime_ns) = self.node(path, seq)?;
         let size = match &node {
             Node::File(data) => data.len() as u64,
@@ -166,10 +183,11 @@ impl StoreAccess for MemoryStore {
             },
             writable: true,
             caching: Caching::Volatile,
+            owner: None,
         })
     }
 
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
+    fn list_at(&self, _: &Viewer, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
         let tree = self.tree(seq);
         match tree.get(path) {
             None => return Err(ViewError::NotFound),
@@ -193,7 +211,14 @@ impl StoreAccess for MemoryStore {
             .collect())
     }
 
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
+    fn read_at(
+        &self,
+        _: &Viewer,
+        path: &str,
+        seq: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ViewError> {
         match self.node(path, seq)?.0 {
             Node::File(data) => {
                 let start = (offset as usize).min(data.len());
@@ -205,14 +230,14 @@ impl StoreAccess for MemoryStore {
         }
     }
 
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+    fn readlink_at(&self, _: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
         match self.node(path, seq)?.0 {
             Node::Symlink(target) => Ok(target),
             _ => Err(ViewError::Invalid("not a symlink".into())),
         }
     }
 
-    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
+    fn hash_at(&self, _: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
         match self.node(path, seq)?.0 {
             Node::File(data) => Ok(blake3::hash(&data).to_hex().to_string()),
             Node::Dir => Err(ViewError::IsADirectory),
@@ -224,6 +249,7 @@ impl StoreAccess for MemoryStore {
         &self,
         view: &str,
         caller: &Caller,
+        _: &Viewer,
         op: &str,
         path: &str,
         body: &str,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::types::EventsPage;
 use super::*;
+use crate::core::Viewer;
 
 const S: i64 = 1_000_000_000;
 /// 2026-11-23T21:40:00Z
@@ -419,43 +421,54 @@ struct SlowStore {
 }
 
 impl StoreAccess for SlowStore {
+    fn viewer(&self, caller: &Caller) -> Viewer {
+        self.inner.viewer(caller)
+    }
     fn head(&self) -> u64 {
         self.inner.head()
     }
     fn now_ns(&self) -> i64 {
         self.inner.now_ns()
     }
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<EventInfo> {
-        self.inner.events(after, limit, filter)
+    fn events(&self, v: &Viewer, after: u64, limit: u32, filter: &EventFilter) -> EventsPage {
+        self.inner.events(v, after, limit, filter)
     }
     fn seq_at_time(&self, time_ns: i64) -> u64 {
         self.inner.seq_at_time(time_ns)
     }
-    fn stat_at(&self, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
+    fn stat_at(&self, v: &Viewer, path: &str, seq: u64) -> Result<ViewAttrs, ViewError> {
         std::thread::sleep(self.delay);
-        self.inner.stat_at(path, seq)
+        self.inner.stat_at(v, path, seq)
     }
-    fn list_at(&self, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
-        self.inner.list_at(path, seq)
+    fn list_at(&self, v: &Viewer, path: &str, seq: u64) -> Result<Vec<ViewDirEntry>, ViewError> {
+        self.inner.list_at(v, path, seq)
     }
-    fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> Result<Vec<u8>, ViewError> {
-        self.inner.read_at(path, seq, offset, len)
+    fn read_at(
+        &self,
+        v: &Viewer,
+        path: &str,
+        seq: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ViewError> {
+        self.inner.read_at(v, path, seq, offset, len)
     }
-    fn readlink_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
-        self.inner.readlink_at(path, seq)
+    fn readlink_at(&self, v: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.inner.readlink_at(v, path, seq)
     }
-    fn hash_at(&self, path: &str, seq: u64) -> Result<String, ViewError> {
-        self.inner.hash_at(path, seq)
+    fn hash_at(&self, v: &Viewer, path: &str, seq: u64) -> Result<String, ViewError> {
+        self.inner.hash_at(v, path, seq)
     }
     fn append(
         &self,
         view: &str,
         caller: &Caller,
+        v: &Viewer,
         op: &str,
         path: &str,
         body: &str,
     ) -> Result<u64, ViewError> {
-        self.inner.append(view, caller, op, path, body)
+        self.inner.append(view, caller, v, op, path, body)
     }
 }
 
@@ -515,7 +528,8 @@ fn append_is_checked_and_only_allowed_while_writing() {
     let write = |text: &str| host.write("bad-append", &c, "/append", 0, text.as_bytes());
     // A well-formed event is recorded, attributed to the caller, body compacted.
     write("annotate\n/a.rs\n{ \"text\" : \"look\" }").unwrap();
-    let events = store.events(0, 10, &EventFilter::default());
+    let all = store.viewer(&c);
+    let events = store.events(&all, 0, 10, &EventFilter::default()).events;
     let e = events.last().unwrap();
     assert_eq!(
         (e.seq, e.op.as_str(), e.path.as_str()),
@@ -550,7 +564,8 @@ fn append_is_checked_and_only_allowed_while_writing() {
     // create may append too.
     host.create("bad-append", &c, "/made", NodeKind::File)
         .unwrap();
-    assert_eq!(store.events(2, 10, &EventFilter::default())[0].op, "made");
+    let made = store.events(&all, 2, 10, &EventFilter::default()).events;
+    assert_eq!(made[0].op, "made");
     assert_eq!(
         host.views()[0].faults,
         0,
@@ -667,7 +682,10 @@ fn dropped_audit_records_are_eio_naming_them_never_other_bytes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let fs = Fs::new(Store::open(dir.path()).unwrap(), FsConfig::default());
-    let access = Arc::new(HistoryAccess(History::new(fs.store().clone())));
+    let access = Arc::new(HistoryAccess::new(
+        History::new(fs.store().clone()),
+        fs.sights().clone(),
+    ));
     let host = Arc::new(ViewHost::new(test_limits(), access).expect("view host"));
     host.load(bytes, "builtin:streams").unwrap();
     fs.set_views(Arc::new(CoreViews(host)));

@@ -37,6 +37,8 @@ pub struct ViewAttrs {
     pub perm: u16,
     pub writable: bool,
     pub caching: Caching,
+    /// The node's (uid, gid); `None`: the mount's owner (a view's own files).
+    pub owner: Option<(u32, u32)>,
 }
 
 /// `dir-entry`.
@@ -140,6 +142,21 @@ pub struct EventInfo {
     pub view: Option<String>,
     /// What the view recorded: one JSON document.
     pub body: Option<String>,
+}
+
+/// `events-page`: the events a caller may see, and how far the store looked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventsPage {
+    pub events: Vec<EventInfo>,
+    /// Every event up to this seq was looked at: the next call continues after it.
+    pub through: u64,
+}
+
+/// `audit-page`: the audit records a caller may see, and how far the trail was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    pub records: Vec<AuditInfo>,
+    pub through: u64,
 }
 
 /// `event-filter`: which events `store.events` returns.
