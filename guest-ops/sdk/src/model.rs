@@ -48,6 +48,8 @@ struct Log {
     audit_head: u64,
     /// Who the events pushed from now on are made by.
     user: Owner,
+    /// How many events (or audit records) one page looks at, at most.
+    scan: Option<usize>,
 }
 
 /// What the caller the model answers for may not see.
@@ -80,6 +82,7 @@ impl ModelStore {
                 audit: Vec::new(),
                 audit_head: 0,
                 user: Owner { uid: 0, gid: 0 },
+                scan: None,
             }),
             denied: RefCell::new(Denied::default()),
             agent: Some("model".into()),
@@ -89,6 +92,14 @@ impl ModelStore {
     /// The events pushed from now on are made by `uid`/`gid` (what they create is theirs).
     pub fn as_user(&self, uid: u32, gid: u32) {
         self.log.borrow_mut().user = Owner { uid, gid };
+    }
+
+    /// Each page of `events` and `audit` looks at no more than `n` entries of the log
+    /// (as a host bounding one call's work may): a page of hidden or filtered entries
+    /// then comes back empty with `through` short of the head, which a view must
+    /// follow rather than take for the end.
+    pub fn scan_at_most(&self, n: usize) {
+        self.log.borrow_mut().scan = Some(n.max(1));
     }
 
     /// The caller may not list or search directory `dir` (say, mode 0o700 of another
@@ -313,17 +324,22 @@ fn is_below(path: &str, dir: &str) -> bool {
 
 /// One page as the host answers it: up to `limit` (capped at 4096) of `items` (those
 /// after `after`, in order) that `shown` lets through, and how far it looked: the last
-/// one returned when the page filled up, else `end` (everything there is).
-fn page<'a, T>(
+/// one returned when the page filled up, the last one looked at when it may look at no
+/// more than `scan`, else `end` (everything there is).
+fn page<'a, T: 'a>(
     items: impl Iterator<Item = &'a T>,
     seq: impl Fn(&T) -> u64,
     shown: impl Fn(&T) -> bool,
     limit: u32,
+    scan: Option<usize>,
     end: u64,
 ) -> (Vec<&'a T>, u64) {
     let limit = limit.clamp(1, 4096) as usize;
     let mut out = Vec::new();
-    for item in items {
+    for (looked, item) in items.enumerate() {
+        if scan == Some(looked) {
+            return (out, seq(item) - 1);
+        }
         if shown(item) {
             out.push(item);
             if out.len() == limit {
@@ -358,6 +374,7 @@ impl Store for &ModelStore {
             |a| a.seq,
             sees,
             limit,
+            log.scan,
             after.max(log.audit_head),
         );
         AuditPage {
@@ -375,6 +392,7 @@ impl Store for &ModelStore {
             |e| e.seq,
             |e| filter.matches(e) && self.sees(e),
             limit,
+            log.scan,
             after.max(log.events.len() as u64),
         );
         let events = events
