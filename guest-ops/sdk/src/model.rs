@@ -143,9 +143,9 @@ impl ModelStore {
 
     /// Whether the caller sees `event`: every path it names is in a directory it may list.
     fn sees(&self, event: &Event) -> bool {
-        !self.below_denied(&event.path)
-            && !(crate::path2_is_a_path(&event.op)
-                && event.path2.as_deref().is_some_and(|p| self.below_denied(p)))
+        let path2_hidden = crate::path2_is_a_path(&event.op)
+            && event.path2.as_deref().is_some_and(|p| self.below_denied(p));
+        !self.below_denied(&event.path) && !path2_hidden
     }
 
     /// Appends an event one second after the clock (which moves to it); returns its seq.
