@@ -7,6 +7,7 @@
 //!   "seq": 120,
 //!   "files": ["/src/auth.rs"],
 //!   "missing": [],
+//!   "denied": ["/private/"],
 //!   "annotations": {
 //!     "/src/auth.rs": [
 //!       {"seq": 97, "time": "2026-11-23T21:40:00.123456789Z", "agent": "claude",
@@ -18,6 +19,8 @@
 //! }
 //! ```
 //!
+//! - `files`, `missing` and `denied` are those of `files.json` (see [`crate::files_json`]):
+//!   what the reader may not read is named in `denied`, and nothing else is said of it.
 //! - `annotations`: the `annotate` events (what `shadows/` appends: its `path` is the
 //!   annotated file, its body the annotation) of each selected file that has any, oldest
 //!   first. They follow renames: a rename of a file (or of a directory above it) carries
@@ -60,6 +63,7 @@ struct ContextJson<'a> {
     seq: u64,
     files: &'a BTreeSet<String>,
     missing: &'a [String],
+    denied: &'a BTreeSet<String>,
     annotations: BTreeMap<String, Vec<Note>>,
     recent_events: Vec<EventJson>,
     cut: Vec<String>,
@@ -88,6 +92,7 @@ pub fn render<S: Store>(
         seq,
         files: &selection.files,
         missing: &selection.missing,
+        denied: &selection.denied,
         annotations,
         recent_events: recent.iter().map(EventJson::from).collect(),
         cut,

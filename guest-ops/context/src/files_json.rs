@@ -10,6 +10,7 @@
 //!     {"path": "/img/logo.png", "size": 4096, "hash": "…", "content_base64": "iVBO…", "truncated": false}
 //!   ],
 //!   "missing": ["docs/*.md"],
+//!   "denied": ["/private/", "/secret/key.txt"],
 //!   "cut": []
 //! }
 //! ```
@@ -21,6 +22,14 @@
 //! nothing; `cut` says why the document is not complete (selection bounds, or the
 //! [`MAX_TOTAL_CONTENT`] bytes of content a document holds, after which files come with
 //! empty content and `truncated`), and is empty when it is.
+//!
+//! The package is rendered with its reader's eyes: `denied` names, sorted, what the
+//! patterns reached that the reader may not read — a file (`/secret/key.txt`), or a
+//! directory it may not list, once, with a trailing `/` (`/private/`), not walked. A
+//! denied file is not in `files`, and nothing about it but its path appears (no size,
+//! hash or content). `denied` is empty when nothing was.
+
+use std::collections::BTreeSet;
 
 use lighthouse_view_sdk::{json, FsError, Store};
 use serde::Serialize;
@@ -39,6 +48,7 @@ struct FilesJson<'a> {
     seq: u64,
     files: Vec<FileJson>,
     missing: &'a [String],
+    denied: BTreeSet<String>,
     cut: Vec<String>,
 }
 
@@ -64,16 +74,32 @@ pub fn render<S: Store>(
     let mut cut: Vec<String> = selection.cut.iter().cloned().collect();
     let mut budget = MAX_TOTAL_CONTENT;
     let mut files = Vec::with_capacity(selection.files.len());
+    let mut denied = selection.denied.clone();
     for path in &selection.files {
-        let size = store.stat_at(path, seq)?.size;
-        let hash = store.hash_at(path, seq)?;
+        // The selection left out what the caller may not read; should the store still
+        // refuse a file, it is denied here too, with nothing about it kept.
+        let refused = |e: &FsError| *e == FsError::PermissionDenied;
+        let (size, hash) = match (store.stat_at(path, seq), store.hash_at(path, seq)) {
+            (Ok(attrs), Ok(hash)) => (attrs.size, hash),
+            (Err(e), _) | (_, Err(e)) if refused(&e) => {
+                denied.insert(path.clone());
+                continue;
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
         let wanted = package.manifest.max_bytes_per_file.min(size);
+        let bytes = match store.read_all_at(path, seq, wanted.min(budget)) {
+            Err(e) if refused(&e) => {
+                denied.insert(path.clone());
+                continue;
+            }
+            other => other?,
+        };
         if wanted > budget && !cut.iter().any(|c| c.starts_with("content")) {
             cut.push(format!(
                 "content stopped at {MAX_TOTAL_CONTENT} bytes in all: later files are truncated"
             ));
         }
-        let bytes = store.read_all_at(path, seq, wanted.min(budget))?;
         let read = bytes.len() as u64;
         budget -= read;
         let whole = read >= size;
@@ -93,6 +119,7 @@ pub fn render<S: Store>(
         seq,
         files,
         missing: &selection.missing,
+        denied,
         cut,
     })
 }

@@ -33,7 +33,10 @@
 //!   the reason (in the host's log), and nothing is recorded. Reading gives the
 //!   manifest back pretty-printed, with its defaults.
 //! - `<pkg>/files.json` ([`files_json`]) and `<pkg>/context.json` ([`context_json`]),
-//!   read-only, volatile: rendered at the head when read; their sizes are exact.
+//!   read-only, volatile: rendered at the head when read; their sizes are exact. They
+//!   are rendered with the reader's eyes (the store shows each caller what it may
+//!   read): what the patterns reached that the reader may not read is left out and
+//!   named in `denied` (a file, or a directory it may not list as `/dir/`), by name only.
 //!
 //! Which files are selected: [`glob`] (patterns) and [`select`] (the bounded walk).
 //! Layout: [`name`], [`manifest`], [`packages`] (the fold of `context` events), [`glob`],
@@ -66,6 +69,14 @@ thread_local! {
     static VIEW: Context<HostStore> = const { Context::new(HostStore) };
 }
 
+/// Runs `f` on this instance's view, serving caller `c`.
+fn serve<T>(c: Caller, f: impl FnOnce(&Context<HostStore>) -> T) -> T {
+    VIEW.with(|v| {
+        v.serving(&c);
+        f(v)
+    })
+}
+
 struct ContextView;
 
 impl View for ContextView {
@@ -76,36 +87,36 @@ impl View for ContextView {
         )
     }
 
-    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
-        VIEW.with(|v| v.getattr(&path))
+    fn getattr(c: Caller, path: String) -> Result<Attrs, FsError> {
+        serve(c, |v| v.getattr(&path))
     }
 
-    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
-        VIEW.with(|v| v.readdir(&path))
+    fn readdir(c: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
+        serve(c, |v| v.readdir(&path))
     }
 
-    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        VIEW.with(|v| v.read(&path, offset, len))
+    fn read(c: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        serve(c, |v| v.read(&path, offset, len))
     }
 
-    fn readlink(_: Caller, path: String) -> Result<String, FsError> {
-        VIEW.with(|v| v.readlink(&path))
+    fn readlink(c: Caller, path: String) -> Result<String, FsError> {
+        serve(c, |v| v.readlink(&path))
     }
 
-    fn open(_: Caller, path: String, write: bool) -> Result<OpenMode, FsError> {
-        VIEW.with(|v| v.open(&path, write))
+    fn open(c: Caller, path: String, write: bool) -> Result<OpenMode, FsError> {
+        serve(c, |v| v.open(&path, write))
     }
 
-    fn write(_: Caller, path: String, offset: u64, data: Vec<u8>) -> Result<u32, FsError> {
-        VIEW.with(|v| v.write(&path, offset, &data))
+    fn write(c: Caller, path: String, offset: u64, data: Vec<u8>) -> Result<u32, FsError> {
+        serve(c, |v| v.write(&path, offset, &data))
     }
 
-    fn create(_: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
-        VIEW.with(|v| v.create(&path, kind))
+    fn create(c: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
+        serve(c, |v| v.create(&path, kind))
     }
 
-    fn remove(_: Caller, path: String, dir: bool) -> Result<(), FsError> {
-        VIEW.with(|v| v.remove(&path, dir))
+    fn remove(c: Caller, path: String, dir: bool) -> Result<(), FsError> {
+        serve(c, |v| v.remove(&path, dir))
     }
 }
 

@@ -27,26 +27,24 @@ pub fn event_path(pkg: &str) -> String {
     format!("/{pkg}")
 }
 
-/// Every event passing `filter` with a seq in (after, upto], in order.
+/// Every event passing `filter` that the caller may see with a seq in (after, upto], in
+/// order (pages followed by their `through`, past the events the store hides).
 pub fn events_upto<S: Store>(
     store: &S,
-    mut after: u64,
+    after: u64,
     upto: u64,
     filter: &EventFilter,
     mut each: impl FnMut(&Event),
 ) {
-    while after < upto {
-        let page = store.events(after, PAGE, filter);
-        let Some(last) = page.last().map(|e| e.seq) else {
-            return;
-        };
-        for event in page.iter().filter(|e| e.seq > after && e.seq <= upto) {
-            each(event);
-        }
-        if last <= after {
-            return; // a store going backwards: stop rather than loop
-        }
-        after = last;
+    if after >= upto {
+        return;
+    }
+    for event in store
+        .events_after(after, filter)
+        .page_size(PAGE)
+        .take_while(|e| e.seq <= upto)
+    {
+        each(&event);
     }
 }
 

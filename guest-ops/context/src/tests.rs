@@ -2,7 +2,7 @@
 
 use lighthouse_view_sdk::model::{hash_hex, ModelStore};
 use lighthouse_view_sdk::serde_json::{self, json, Value};
-use lighthouse_view_sdk::{Caching, DirEntry, FsError, NodeKind, OpenMode, Store};
+use lighthouse_view_sdk::{Caching, Caller, DirEntry, FsError, NodeKind, OpenMode, Store};
 
 use crate::select::{MAX_ENTRIES, MAX_FILES};
 use crate::view::Context;
@@ -637,4 +637,92 @@ fn selections_are_bounded_and_say_so() {
         .as_str()
         .unwrap()
         .contains("10000 directory entries"));
+}
+
+/// A package holds only what its reader may read, and names what it left out: a file
+/// it may not read, a directory it may not list (once, with a trailing "/", not
+/// walked). Nothing else about them appears anywhere in the documents.
+#[test]
+fn what_the_reader_may_not_read_is_denied_by_name_only() {
+    let m = sample();
+    m.mkdir("/private");
+    m.mkdir("/private/deeper");
+    m.write("/private/deeper/p.rs", b"PRIVATE CONTENT\n");
+    m.write("/src/auth/secret.rs", b"SECRET CONTENT\n");
+    (&m).append(
+        "annotate",
+        "/src/auth/secret.rs",
+        r#"{"text":"SECRET NOTE"}"#,
+    )
+    .unwrap();
+    m.deny_dir("/private");
+    m.deny_read("/src/auth/secret.rs");
+    let v = view(&m);
+    let manifest = r#"{"purpose": "p", "paths": ["src/auth/*.rs", "private", "private/deeper/p.rs", "**/*.rs", "nothing.md"]}"#;
+    put(&v, "p", manifest).unwrap();
+    let files = doc(&v, "/p/files.json");
+    assert_eq!(
+        files["denied"],
+        json!(["/private/", "/src/auth/secret.rs"]),
+        "{files}"
+    );
+    assert_eq!(files["missing"], json!(["nothing.md"]));
+    let paths = selected(&v, "p");
+    assert!(paths.contains(&"/src/auth/session.rs".to_string()));
+    assert!(!paths
+        .iter()
+        .any(|p| p.contains("secret") || p.contains("private")));
+    let context = doc(&v, "/p/context.json");
+    assert_eq!(context["denied"], files["denied"]);
+    assert!(!context["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/src/auth/secret.rs"));
+    for name in ["files.json", "context.json"] {
+        let text = String::from_utf8(read_all(&v, &format!("/p/{name}"))).unwrap();
+        for leak in [
+            "SECRET",
+            "PRIVATE",
+            "deeper",
+            &hash_hex(b"SECRET CONTENT\n"),
+        ] {
+            assert!(!text.contains(leak), "{name} shows {leak}: {text}");
+        }
+        assert_eq!(text.matches("/private/").count(), 1, "{text}");
+    }
+    // Only the denied directory is named, even below where the walk found it.
+    let v = view(&m);
+    put(
+        &v,
+        "deep",
+        r#"{"purpose": "p", "paths": ["private/deeper/**"]}"#,
+    )
+    .unwrap();
+    let files = doc(&v, "/deep/files.json");
+    assert_eq!(files["denied"], json!(["/private/"]), "{files}");
+    assert_eq!(files["missing"], json!([]));
+}
+
+/// Rendered documents are kept per caller: the store shows each its own, so what one
+/// reader may read is never served to another from the cache.
+#[test]
+fn a_document_rendered_for_one_caller_is_not_served_to_another() {
+    let m = sample();
+    let v = view(&m);
+    put(&v, "p", r#"{"purpose": "p", "paths": ["README.md"]}"#).unwrap();
+    let caller = |uid| Caller {
+        agent: None,
+        uid,
+        gid: uid,
+        pid: 7,
+    };
+    v.serving(&caller(1000));
+    assert_eq!(selected(&v, "p"), ["/README.md"]);
+    // The model cannot tell callers apart: it now denies the file to whoever asks, as
+    // the host would to another caller at the same head.
+    m.deny_read("/README.md");
+    v.serving(&caller(2000));
+    assert_eq!(selected(&v, "p"), Vec::<String>::new());
+    assert_eq!(doc(&v, "/p/files.json")["denied"], json!(["/README.md"]));
 }

@@ -17,15 +17,17 @@
 //! Every answer is about the tree and log at the head when it is asked, and every
 //! document's size is that of the document rendered at that head, so a getattr and the
 //! reads after it agree as long as the head stays. The two rendered documents are kept
-//! (a few, by package and head) so that the reads of one document at one head render it
-//! once; they are a cache, rebuilt from the store whenever missing.
+//! (a few, by package, head and caller) so that the reads of one document at one head
+//! render it once; they are a cache, rebuilt from the store whenever missing. The
+//! caller is part of the key: the store answers with the caller's eyes (a package holds
+//! only what its reader may read), so one reader's document is never another's.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use lighthouse_view_sdk::{attrs, error, path, slice_read};
 use lighthouse_view_sdk::{
-    Attrs, Caching, DirEntry, EventFilter, FsError, NodeKind, OpenMode, Store,
+    Attrs, Caching, Caller, DirEntry, EventFilter, FsError, NodeKind, OpenMode, Store,
 };
 
 use crate::manifest::Record;
@@ -65,11 +67,15 @@ enum Target<'a> {
     Doc(&'a str, Doc),
 }
 
-type Key = (Doc, String, u64);
+/// A rendered document: which, of which package, at which head, for whom.
+type Key = (Doc, String, u64, Option<Caller>);
 
 pub struct Context<S> {
     pub store: S,
     rendered: RefCell<Vec<(Key, Rc<Vec<u8>>)>>,
+    /// Who the call being served is for: the store shows each caller its own files
+    /// and events, so a document rendered for one is never served to another.
+    caller: RefCell<Option<Caller>>,
 }
 
 /// The attributes of a writable directory (the root and packages: `mkdir` and the
@@ -87,7 +93,13 @@ impl<S: Store> Context<S> {
         Context {
             store,
             rendered: RefCell::new(Vec::new()),
+            caller: RefCell::new(None),
         }
+    }
+
+    /// The calls that follow are for `caller` (its rendered documents are its own).
+    pub fn serving(&self, caller: &Caller) {
+        *self.caller.borrow_mut() = Some(caller.clone());
     }
 
     /// `Err(NotFound)` for names that are not there (lookups, reads).
@@ -137,7 +149,7 @@ impl<S: Store> Context<S> {
             (_, None) => return Err(FsError::NotFound),
             (_, Some(p)) => p,
         };
-        let key = (doc, pkg.to_string(), seq);
+        let key = (doc, pkg.to_string(), seq, self.caller.borrow().clone());
         if let Some((_, bytes)) = self.rendered.borrow().iter().find(|(k, _)| *k == key) {
             return Ok((bytes.clone(), time_ns));
         }
@@ -321,7 +333,13 @@ impl<S: Store> Context<S> {
         if head == 0 {
             return 0;
         }
-        match self.store.events(head - 1, 1, &EventFilter::all()).first() {
+        // 0 too when the caller may not see the newest event.
+        match self
+            .store
+            .events(head - 1, 1, &EventFilter::all())
+            .events
+            .first()
+        {
             Some(event) if event.seq == head => event.time_ns,
             _ => 0,
         }

@@ -10,7 +10,7 @@
 
 use lighthouse_view_sdk::time::rfc3339_nanos;
 use lighthouse_view_sdk::{attrs, error, path, slice_read};
-use lighthouse_view_sdk::{Attrs, Caching, DirEntry, EventFilter, FsError, NodeKind, Store};
+use lighthouse_view_sdk::{Attrs, Caching, DirEntry, EventFilter, FsError, NodeKind, Owner, Store};
 
 use crate::log;
 use crate::when::When;
@@ -91,7 +91,13 @@ impl<S: Store> History<S> {
         if seq == 0 {
             return 0;
         }
-        match self.store.events(seq - 1, 1, &EventFilter::all()).first() {
+        // 0 too when the caller may not see that event (the store leaves it out).
+        match self
+            .store
+            .events(seq - 1, 1, &EventFilter::all())
+            .events
+            .first()
+        {
             Some(event) if event.seq == seq => event.time_ns,
             _ => 0,
         }
@@ -101,9 +107,12 @@ impl<S: Store> History<S> {
         match self.target(view_path)? {
             Target::Root => Ok(attrs::dir(self.head_time(), Caching::Volatile)),
             Target::Log(path) => self.log_attrs(&path),
-            Target::At(point, path) if path == "/" => {
-                Ok(attrs::dir(self.event_time(point.seq), point.caching))
-            }
+            Target::At(point, path) if path == "/" => Ok(attrs::with_owner(
+                attrs::dir(self.event_time(point.seq), point.caching),
+                self.owner_at("/", point.seq)?,
+            )),
+            // The node as it was, with the owner it had (the kernel checks `perm`
+            // against it); errors pass on as they are, `permission-denied` included.
             Target::At(point, path) => Ok(Attrs {
                 caching: point.caching,
                 ..attrs::read_only(self.store.stat_at(&path, point.seq)?)
@@ -150,6 +159,16 @@ impl<S: Store> History<S> {
         }
     }
 
+    /// The owner of `path` after `seq`, as the store says; `None` (the mount's owner)
+    /// when it cannot say, unless the caller may not see it.
+    fn owner_at(&self, path: &str, seq: u64) -> Result<Option<Owner>, FsError> {
+        match self.store.stat_at(path, seq) {
+            Ok(node) => Ok(node.owner),
+            Err(FsError::PermissionDenied) => Err(FsError::PermissionDenied),
+            Err(_) => Ok(None),
+        }
+    }
+
     fn head_time(&self) -> i64 {
         self.event_time(self.store.head())
     }
@@ -159,11 +178,15 @@ impl<S: Store> History<S> {
     /// the same timestamp would take the name).
     fn recent_points(&self) -> Vec<DirEntry> {
         let head = self.store.head();
-        let events = self.store.events(
-            head.saturating_sub(RECENT),
-            RECENT as u32,
-            &EventFilter::all(),
-        );
+        // Of the last RECENT events, those the caller may see.
+        let events = self
+            .store
+            .events(
+                head.saturating_sub(RECENT),
+                RECENT as u32,
+                &EventFilter::all(),
+            )
+            .events;
         let mut entries = Vec::with_capacity(1 + 2 * events.len());
         entries.push(attrs::entry(LOG_DIR, NodeKind::Directory));
         for event in events {
@@ -185,9 +208,10 @@ impl<S: Store> History<S> {
             return Ok(attrs::dir(self.head_time(), Caching::Volatile));
         }
         match self.store.stat_at(path, self.store.head()) {
-            Ok(node) if node.kind == NodeKind::Directory => {
-                Ok(attrs::dir(node.mtime_ns, Caching::Volatile))
-            }
+            Ok(node) if node.kind == NodeKind::Directory => Ok(attrs::with_owner(
+                attrs::dir(node.mtime_ns, Caching::Volatile),
+                node.owner,
+            )),
             _ => {
                 let (content, mtime_ns) = self.log_file(path)?;
                 Ok(attrs::file(
@@ -210,20 +234,15 @@ impl<S: Store> History<S> {
         };
         let mut content = String::new();
         let mut mtime_ns = 0;
-        let mut after = 0;
-        loop {
-            let page = self
-                .store
-                .events(after, EVENTS_PAGE, &EventFilter::under(path));
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in page.iter().filter(|e| log::touches(e, path)) {
-                content.push_str(&log::line(event)?);
-                mtime_ns = event.time_ns;
-            }
-            if after >= head {
-                break;
-            }
+        // Up to the head as it was asked first: the file is what the log held then.
+        let events = self
+            .store
+            .events_after(0, &EventFilter::under(path))
+            .page_size(EVENTS_PAGE)
+            .take_while(|e| e.seq <= head);
+        for event in events.filter(|e| log::touches(e, path)) {
+            content.push_str(&log::line(&event)?);
+            mtime_ns = event.time_ns;
         }
         if content.is_empty() && !exists {
             return Err(FsError::NotFound);

@@ -1,7 +1,7 @@
 //! The history view against a model store: a log of events folded into trees.
 
 use lighthouse_view_sdk::model::ModelStore;
-use lighthouse_view_sdk::{attrs, Caching, DirEntry, FsError, NodeKind};
+use lighthouse_view_sdk::{attrs, Caching, DirEntry, FsError, NodeKind, Owner};
 
 use lighthouse_view_sdk::Store;
 
@@ -213,4 +213,84 @@ fn log_files_hold_each_paths_events() {
     assert_eq!(view.getattr("/.log/never"), Err(FsError::NotFound));
     assert_eq!(view.read("/.log/src", 0, 10), Err(FsError::IsADirectory));
     assert_eq!(view.readdir("/.log/src/b"), Err(FsError::NotADirectory));
+}
+
+/// A node of the past tree shows the owner it had then (the kernel checks `perm`
+/// against it); the view's own directories are the mount's.
+#[test]
+fn past_nodes_show_the_owner_they_had() {
+    let m = model();
+    m.as_user(1000, 100);
+    m.mkdir("/home");
+    m.write("/home/a", b"mine\n");
+    m.as_user(2000, 200);
+    m.push("symlink", "/home/l", Some("a"), None);
+    let seq = m.rename("/home/a", "/home/b");
+    let view = History { store: &m };
+    let alice = Some(Owner {
+        uid: 1000,
+        gid: 100,
+    });
+    let owner = |p: &str| view.getattr(p).unwrap().owner;
+    assert_eq!(owner(&format!("/@{seq}/home")), alice);
+    assert_eq!(
+        owner(&format!("/@{seq}/home/b")),
+        alice,
+        "a rename keeps it"
+    );
+    assert_eq!(owner("/@2/home/a"), alice);
+    assert_eq!(
+        owner(&format!("/@{seq}/home/l")),
+        Some(Owner {
+            uid: 2000,
+            gid: 200
+        })
+    );
+    let file = view.getattr("/@2/home/a").unwrap();
+    assert_eq!((file.perm, file.writable), (0o444, false));
+    assert_eq!(owner("/@2"), None, "the root of the tree is the mount's");
+    assert_eq!(owner("/"), None);
+    assert_eq!(owner("/.log/home"), alice);
+}
+
+/// What the store will not show the caller is `permission-denied`, never not-found or
+/// an I/O error; and `.log` files skip the events it hides.
+#[test]
+fn what_the_caller_may_not_read_is_permission_denied() {
+    let m = model();
+    m.mkdir("/private");
+    m.write("/private/key", b"k\n");
+    m.write("/secret", b"s\n");
+    // More hidden events than a page of the view's holds.
+    for i in 0..1100 {
+        m.write(&format!("/private/{i}"), b"x");
+    }
+    let last = m.write("/secret", b"t\n");
+    m.deny_dir("/private");
+    m.deny_read("/secret");
+    // Pages of nothing the caller may see come before the end.
+    m.scan_at_most(100);
+    let view = History { store: &m };
+    let denied = Some(FsError::PermissionDenied);
+    let at = format!("/@{last}");
+    assert_eq!(view.getattr(&format!("{at}/private/key")).err(), denied);
+    assert_eq!(view.getattr(&format!("{at}/private/nothing")).err(), denied);
+    assert_eq!(view.readdir(&format!("{at}/private")).err(), denied);
+    assert_eq!(read_all(&view, &format!("{at}/private/key")).err(), denied);
+    assert_eq!(view.readlink(&format!("{at}/private/key")).err(), denied);
+    assert_eq!(read_all(&view, &format!("{at}/secret")).err(), denied);
+    assert_eq!(view.getattr(&format!("{at}/secret")).unwrap().size, 2);
+    assert_eq!(view.getattr("/.log/private/key").err(), denied);
+    assert_eq!(read_all(&view, "/.log/private/key").err(), denied);
+    assert_eq!(view.readdir("/.log/private").err(), denied);
+    // The log of /secret: both writes, past the hidden ones between, without hashes.
+    let log = String::from_utf8(read_all(&view, "/.log/secret").unwrap()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[1].contains(&format!("\"seq\":{last},")), "{log}");
+    assert!(lines.iter().all(|l| l.contains("\"hash\":null")), "{log}");
+    // The root lists only the events the caller may see.
+    let root = view.readdir("/").unwrap();
+    assert!(!names(&root).contains(&"@4"));
+    assert!(names(&root).contains(&format!("@{last}").as_str()));
 }

@@ -1,7 +1,9 @@
 //! `attrs` and `dir-entry` values. Views are read-only unless they say otherwise:
 //! files are `0o444`, directories `0o555`, symlinks `0o777` (as the kernel shows them).
+//! Their owner is `None`, the mount's owner (a view's own files); [`with_owner`] gives
+//! an answer the owner of a node of the store (as history shows the past tree).
 
-use crate::{Attrs, Caching, DirEntry, NodeKind};
+use crate::{Attrs, Caching, DirEntry, NodeKind, Owner};
 
 /// Permission bits of a read-only file.
 pub const FILE_PERM: u16 = 0o444;
@@ -19,6 +21,7 @@ pub fn file(size: u64, mtime_ns: i64, caching: Caching) -> Attrs {
         perm: FILE_PERM,
         writable: false,
         caching,
+        owner: None,
     }
 }
 
@@ -33,6 +36,7 @@ pub fn stream(mtime_ns: i64) -> Attrs {
         perm: FILE_PERM,
         writable: false,
         caching: Caching::Volatile,
+        owner: None,
     }
 }
 
@@ -45,6 +49,7 @@ pub fn dir(mtime_ns: i64, caching: Caching) -> Attrs {
         perm: DIR_PERM,
         writable: false,
         caching,
+        owner: None,
     }
 }
 
@@ -57,6 +62,7 @@ pub fn symlink(target_len: u64, mtime_ns: i64, caching: Caching) -> Attrs {
         perm: SYMLINK_PERM,
         writable: false,
         caching,
+        owner: None,
     }
 }
 
@@ -68,6 +74,13 @@ pub fn read_only(attrs: Attrs) -> Attrs {
         writable: false,
         ..attrs
     }
+}
+
+/// `attrs` shown as owned by `owner` (`None`: the mount's owner), e.g. the owner
+/// `stat-at` answered for a node of the store, carried onto the view's own answer.
+/// The kernel checks `perm` against it, so a view passing a node on passes its owner too.
+pub fn with_owner(attrs: Attrs, owner: Option<Owner>) -> Attrs {
+    Attrs { owner, ..attrs }
 }
 
 /// A directory entry.

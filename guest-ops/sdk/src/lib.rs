@@ -67,7 +67,7 @@ pub mod time;
 pub mod tree;
 
 pub use fixed::FixedDir;
-pub use store_api::{HostStore, Store};
+pub use store_api::{AuditAfter, EventsAfter, HostStore, Store};
 pub use tree::{Files, Tree, TreeView};
 
 // `wit` is the repository's `wit/` (a symlink here; a copy in a crate that vendors the
@@ -85,8 +85,8 @@ wit_bindgen::generate!({
 /// in native tests).
 pub use lighthouse::fs::store;
 pub use lighthouse::fs::types::{
-    Attrs, AuditRecord, Caching, Caller, Chunk, DirEntry, Event, EventFilter, FsError, NodeKind,
-    OpenMode, ViewInfo,
+    Attrs, AuditPage, AuditRecord, Caching, Caller, Chunk, DirEntry, Event, EventFilter,
+    EventsPage, FsError, NodeKind, OpenMode, Owner, ViewInfo,
 };
 
 use exports::lighthouse::fs::view::Guest;

@@ -129,17 +129,18 @@ impl Fold {
             *self = Fold::default();
         }
         let filter = EventFilter::all().ops(OPS);
-        while self.upto < head {
-            let events = store.events(self.upto, page, &filter);
-            for event in events.iter().take_while(|e| e.seq <= head) {
-                self.apply(store, view, event);
-                self.upto = event.seq;
-            }
-            match events.last() {
-                Some(last) if last.seq < head => {}
-                _ => self.upto = head, // nothing more up to head
-            }
+        if self.upto >= head {
+            return;
         }
+        // Only the events the caller may see come, pages followed by their `through`.
+        let events = store
+            .events_after(self.upto, &filter)
+            .page_size(page)
+            .take_while(|e| e.seq <= head);
+        for event in events {
+            self.apply(store, view, &event);
+        }
+        self.upto = head;
     }
 
     fn apply<S: Store>(&mut self, store: &S, view: &str, event: &Event) {

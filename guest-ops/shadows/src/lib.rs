@@ -96,6 +96,14 @@ thread_local! {
     static VIEW: Shadows<HostStore> = Shadows::new(HostStore, NAME);
 }
 
+/// Runs `f` on this instance's view, serving caller `c`.
+fn serve<T>(c: Caller, f: impl FnOnce(&Shadows<HostStore>) -> T) -> T {
+    VIEW.with(|v| {
+        v.serving(&c);
+        f(v)
+    })
+}
+
 struct ShadowsView;
 
 impl View for ShadowsView {
@@ -106,32 +114,32 @@ impl View for ShadowsView {
         )
     }
 
-    fn getattr(_: Caller, path: String) -> Result<Attrs, FsError> {
-        VIEW.with(|v| v.getattr(&path))
+    fn getattr(c: Caller, path: String) -> Result<Attrs, FsError> {
+        serve(c, |v| v.getattr(&path))
     }
 
-    fn readdir(_: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
-        VIEW.with(|v| v.readdir(&path))
+    fn readdir(c: Caller, path: String) -> Result<Vec<DirEntry>, FsError> {
+        serve(c, |v| v.readdir(&path))
     }
 
-    fn read(_: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        VIEW.with(|v| v.read(&path, offset, len))
+    fn read(c: Caller, path: String, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        serve(c, |v| v.read(&path, offset, len))
     }
 
-    fn readlink(_: Caller, path: String) -> Result<String, FsError> {
-        VIEW.with(|v| v.readlink(&path))
+    fn readlink(c: Caller, path: String) -> Result<String, FsError> {
+        serve(c, |v| v.readlink(&path))
     }
 
-    fn open(_: Caller, path: String, write: bool) -> Result<OpenMode, FsError> {
-        VIEW.with(|v| v.open(&path, write))
+    fn open(c: Caller, path: String, write: bool) -> Result<OpenMode, FsError> {
+        serve(c, |v| v.open(&path, write))
     }
 
-    fn write(_: Caller, path: String, _offset: u64, data: Vec<u8>) -> Result<u32, FsError> {
-        VIEW.with(|v| v.write(&path, &data))
+    fn write(c: Caller, path: String, _offset: u64, data: Vec<u8>) -> Result<u32, FsError> {
+        serve(c, |v| v.write(&path, &data))
     }
 
-    fn create(_: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
-        VIEW.with(|v| v.create(&path, kind))
+    fn create(c: Caller, path: String, kind: NodeKind) -> Result<Attrs, FsError> {
+        serve(c, |v| v.create(&path, kind))
     }
 }
 

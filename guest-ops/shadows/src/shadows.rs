@@ -7,13 +7,13 @@
 //!                      JSON objects to it records new annotations
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use lighthouse_view_sdk::time::rfc3339_nanos;
 use lighthouse_view_sdk::{error, json, path, slice_read};
-use lighthouse_view_sdk::{Attrs, Caching, DirEntry, FsError, NodeKind, OpenMode, Store};
+use lighthouse_view_sdk::{Attrs, Caching, Caller, DirEntry, FsError, NodeKind, OpenMode, Store};
 use serde::Serialize;
 
 use crate::anchor::{self, Found, Status, Text};
@@ -32,6 +32,8 @@ pub const MAX_BODY: usize = 64 << 10;
 pub const EVENTS_PAGE: u32 = 4096;
 /// Rendered documents kept (getattr and the reads that follow ask for the same one).
 const RENDERED_KEPT: usize = 8;
+/// Callers whose caches are kept (each has its own fold of the log).
+const CALLERS_KEPT: usize = 4;
 
 /// What a path of the view is.
 enum Node {
@@ -61,7 +63,11 @@ pub struct Shadows<S> {
     view: &'static str,
     /// Events asked of the store per call while folding.
     pub page: u32,
-    cache: RefCell<Cache>,
+    /// One cache per caller, the most recent last: the store shows each caller its own
+    /// events and files, so a fold or a document made for one is never another's.
+    caches: RefCell<VecDeque<(Option<Caller>, Cache)>>,
+    /// Who the call being served is for (`None` until [`Shadows::serving`] says).
+    caller: RefCell<Option<Caller>>,
 }
 
 impl<S: Store> Shadows<S> {
@@ -72,14 +78,39 @@ impl<S: Store> Shadows<S> {
             store,
             view,
             page: EVENTS_PAGE,
-            cache: RefCell::new(Cache::default()),
+            caches: RefCell::new(VecDeque::new()),
+            caller: RefCell::new(None),
         }
+    }
+
+    /// The calls that follow are for `caller`.
+    pub fn serving(&self, caller: &Caller) {
+        *self.caller.borrow_mut() = Some(caller.clone());
+    }
+
+    /// The cache of the caller being served (made, the least recent dropped, if need be).
+    fn cache(&self) -> RefMut<'_, Cache> {
+        let caller = self.caller.borrow().clone();
+        let mut caches = self.caches.borrow_mut();
+        match caches.iter().position(|(c, _)| *c == caller) {
+            Some(i) => {
+                let mine = caches.remove(i).expect("found");
+                caches.push_back(mine);
+            }
+            None => {
+                if caches.len() == CALLERS_KEPT {
+                    caches.pop_front();
+                }
+                caches.push_back((caller, Cache::default()));
+            }
+        }
+        RefMut::map(caches, |c| &mut c.back_mut().expect("just pushed").1)
     }
 
     /// The annotations folded so far (for tests comparing caches).
     #[cfg(test)]
     pub fn fold(&self) -> Fold {
-        self.cache.borrow().fold.clone()
+        self.cache().fold.clone()
     }
 
     fn node(&self, view_path: &str, head: u64) -> Result<Node, FsError> {
@@ -231,7 +262,7 @@ impl<S: Store> Shadows<S> {
 
     /// Folds the log up to `head` and returns the annotations of `live`.
     fn notes(&self, live: &str, head: u64) -> Vec<Rc<Note>> {
-        let mut cache = self.cache.borrow_mut();
+        let mut cache = self.cache();
         cache.fold.catch_up(&self.store, self.view, head, self.page);
         cache.fold.notes(live).to_vec()
     }
@@ -239,8 +270,7 @@ impl<S: Store> Shadows<S> {
     /// The document of file `live` after event `head`.
     fn render(&self, live: &str, head: u64, attrs: &Attrs) -> Result<Rc<Rendered>, FsError> {
         if let Some(doc) = self
-            .cache
-            .borrow()
+            .cache()
             .rendered
             .iter()
             .find(|r| r.head == head && r.path == live)
@@ -269,7 +299,7 @@ impl<S: Store> Shadows<S> {
             bytes,
             mtime_ns: attrs.mtime_ns.max(newest),
         });
-        let mut cache = self.cache.borrow_mut();
+        let mut cache = self.cache();
         if cache.rendered.len() == RENDERED_KEPT {
             cache.rendered.pop_front();
         }
@@ -286,6 +316,8 @@ fn dir_attrs(live: &Attrs) -> Attrs {
         perm: DIR_PERM,
         writable: false,
         caching: Caching::Volatile,
+        // The mount's: the view's own files (as before owners were said).
+        owner: None,
     }
 }
 
@@ -297,6 +329,8 @@ fn file_attrs(doc: &Rendered) -> Attrs {
         perm: FILE_PERM,
         writable: true,
         caching: Caching::Volatile,
+        // The mount's: the view's own files (as before owners were said).
+        owner: None,
     }
 }
 

@@ -3,8 +3,8 @@
 
 use lighthouse_view_sdk::model::{hash_hex, ModelStore};
 use lighthouse_view_sdk::time::rfc3339_nanos;
-use lighthouse_view_sdk::{Attrs, Caching, DirEntry, Event, EventFilter, FsError, NodeKind};
-use lighthouse_view_sdk::{OpenMode, Store, View};
+use lighthouse_view_sdk::{Attrs, Caching, DirEntry, EventFilter, EventsPage, FsError, NodeKind};
+use lighthouse_view_sdk::{Caller, OpenMode, Store, View};
 use serde_json::{json, Value};
 
 use crate::fold::{Fold, RECREATE_WINDOW_NS};
@@ -462,16 +462,25 @@ impl Store for Exchanging<'_> {
     fn now_ns(&self) -> i64 {
         self.model.now_ns()
     }
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<Event> {
-        let mut all = self.model.events(after, u32::MAX, &EventFilter::all());
+    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> EventsPage {
+        let EventsPage {
+            events: mut all,
+            mut through,
+        } = self.model.events(after, u32::MAX, &EventFilter::all());
         for e in &mut all {
             if e.op == "exchange" {
                 e.op = "rename".into();
             }
         }
         all.retain(|e| filter.matches(e));
-        all.truncate(limit as usize);
-        all
+        if all.len() > limit as usize {
+            all.truncate(limit as usize);
+            through = all.last().map_or(after, |e| e.seq);
+        }
+        EventsPage {
+            events: all,
+            through,
+        }
     }
     fn seq_at_time(&self, time_ns: i64) -> u64 {
         self.model.seq_at_time(time_ns)
@@ -724,4 +733,54 @@ fn info_names_the_view() {
     assert_eq!(info.name, "shadows");
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert!(!info.description.contains('\n'));
+}
+
+/// The store answers with the caller's eyes: the shadow of a file the caller may not
+/// read is `permission-denied` (never not-found), annotations come only from the events
+/// it may see, and what one caller was shown is never served to another from a cache.
+#[test]
+fn what_the_caller_may_not_read_is_permission_denied() {
+    let m = sample();
+    m.mkdir("/private");
+    create(&m, "/private/y.txt", b"why\n");
+    let v = view(&m);
+    let first = Caller {
+        agent: None,
+        uid: 1000,
+        gid: 1000,
+        pid: 1,
+    };
+    let second = Caller {
+        uid: 2000,
+        gid: 2000,
+        ..first.clone()
+    };
+    v.serving(&first);
+    write(&v, "/private/y.txt", &note("comment", "from private", 1, 1)).unwrap();
+    write(&v, "/src/b.txt", &note("comment", "of b", 1, 1)).unwrap();
+    m.rename("/private/y.txt", "/src/y.txt");
+    assert_eq!(texts(&notes(&v, "/src/y.txt")), ["from private"]);
+    assert_eq!(texts(&notes(&v, "/src/b.txt")), ["of b"]);
+
+    // Another caller, who may not list /private nor read /src/b.txt, at the same head.
+    m.deny_dir("/private");
+    m.deny_read("/src/b.txt");
+    v.serving(&second);
+    let denied = Some(FsError::PermissionDenied);
+    assert_eq!(v.getattr("/src/b.txt").err(), denied);
+    assert_eq!(v.read("/src/b.txt", 0, 99).err(), denied);
+    assert_eq!(
+        write(&v, "/src/b.txt", r#"{"kind":"comment","text":"x"}"#).err(),
+        denied
+    );
+    assert_eq!(v.getattr("/private/y.txt").err(), denied);
+    assert_eq!(v.readdir("/private").err(), denied);
+    // Names are the caller's to see; so is the file moved out of /private, without the
+    // annotations only the hidden rename carried there.
+    assert!(names(&v.readdir("/src").unwrap()).contains(&"b.txt"));
+    assert_eq!(notes(&v, "/src/y.txt"), Vec::<Value>::new());
+    assert!(!String::from_utf8(v.read("/src/y.txt", 0, 9999).unwrap())
+        .unwrap()
+        .contains("from private"));
+    assert_eq!(notes(&v, "/src/a.rs"), Vec::<Value>::new());
 }

@@ -23,7 +23,7 @@
 //! Line formats are in [`render`]; the `@FROM` forms in [`start`]. `streams/README`
 //! says the same to a reader of the mount.
 //!
-//! How a stream is served (contract 0.3): `getattr` of `NAME` and `NAME@SEQ` answers
+//! How a stream is served (contract 0.4): `getattr` of `NAME` and `NAME@SEQ` answers
 //! kind `stream`; `open` answers `stream(cursor)` with the cursor the log starts after
 //! (0 for `NAME`, SEQ - 1 for `NAME@SEQ`); `next` renders the lines after a cursor. The
 //! host owns the rest: the file's size (the lines up to the head), offsets, a reader

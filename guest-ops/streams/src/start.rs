@@ -62,16 +62,11 @@ impl Start {
             Start::Since(ns) => ns,
             Start::Ago(span) => store.now_ns().saturating_sub(span),
         };
-        let mut at = 0;
-        loop {
-            let page = store.audit(at, 4096);
-            let Some(last) = page.last() else {
-                return at;
-            };
-            if let Some(first) = page.iter().find(|r| r.time_ns >= since) {
-                return first.seq - 1;
-            }
-            at = last.seq;
+        let mut records = store.audit_after(0);
+        match records.find(|r| r.time_ns >= since) {
+            Some(first) => first.seq - 1,
+            // None yet: from where the store looked up to (the records to come).
+            None => records.cursor(),
         }
     }
 }

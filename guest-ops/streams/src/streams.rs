@@ -9,13 +9,14 @@
 //! streams/NAME@now           a symlink to NAME@SEQ, SEQ the next event (also @-10m, @RFC 3339)
 //! ```
 //!
-//! A stream is an append-only log the host serves as a file (contract 0.3): `getattr`
+//! A stream is an append-only log the host serves as a file (contract 0.4): `getattr`
 //! says kind `stream`, `open` the cursor where it starts, and `next` renders the events
 //! after a cursor. The host renders parts again from cursors it kept, so `next` from the
 //! same cursor renders the same lines again: the log never changes below its head, and
 //! a chunk's length depends only on the cursor, the head and `max` (which the host keeps
 //! fixed). The view keeps nothing.
 
+use lighthouse_view_sdk::store_api::AUDIT_KEPT;
 use lighthouse_view_sdk::{attrs, error, path, slice_read};
 use lighthouse_view_sdk::{
     Attrs, Caching, Chunk, DirEntry, EventFilter, FsError, NodeKind, OpenMode, Store,
@@ -35,8 +36,8 @@ pub const EVENTS_PER_CALL: u32 = 1024;
 pub const MAX_CHUNK: usize = 256 * 1024;
 /// ... and grows to at least this much (always by one whole line) when events wait.
 pub const MIN_CHUNK: usize = 4 * 1024;
-/// Pages of events one `next` looks through for something to show (more than one only
-/// when the store hands over events the filter refuses).
+/// Pages of events one `next` looks through at most (more than one when the store
+/// hands over events the filter refuses, or pages hold few events the caller may see).
 const MAX_PAGES: usize = 16;
 
 /// What a view path names.
@@ -145,14 +146,15 @@ impl<S: Store> Streams<S> {
 
     /// The events after `cursor` that the stream shows, as whole JSON lines.
     ///
-    /// The cursor returned is the seq of the last event scanned: with data, the last event
-    /// rendered (a chunk that filled up stops before the next one, which the next call
-    /// starts with); without, the head as it was *before* the store was asked (at least
-    /// the cursor it was given), so the events the filter skipped are not scanned again,
-    /// and none that lands while this call runs is passed over. Every event is thus
-    /// rendered once, in order; from the same cursor the same lines come again (the
-    /// log's past never changes), which is what lets the host serve the stream as a
-    /// file with offsets.
+    /// The store shows the caller only the events it may see (contract 0.4.0) and says
+    /// in each page how far it looked (`through`); the cursor returned follows it: with
+    /// data, the last event rendered (or, when its page was used up, that page's
+    /// `through`, past the hidden events after it); without, how far the store looked,
+    /// so hidden or filtered events are never asked for again and a reader parked at
+    /// the end does not make the host ask about them over and over. Every event is
+    /// thus rendered once, in order; from the same cursor the same lines come again
+    /// (the log's past never changes), which is what lets the host serve the stream as
+    /// a file with offsets.
     pub fn next(&self, view_path: &str, cursor: u64, max: u32) -> Result<Chunk, FsError> {
         let stream = match self.target(view_path)? {
             Target::Root => return Err(FsError::IsADirectory),
@@ -174,84 +176,67 @@ impl<S: Store> Streams<S> {
         let (filter, style) = (stream.filter(), stream.style());
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
         let page_size = (budget / 256).clamp(64, EVENTS_PER_CALL as usize) as u32;
-        let head = self.store.head();
+        let mut events = self
+            .store
+            .events_after(cursor, &filter)
+            .page_size(page_size)
+            .max_pages(MAX_PAGES);
         let mut data = String::new();
-        let mut at = cursor;
         let mut time_ns = 0;
-        for _ in 0..MAX_PAGES {
-            let page = self.store.events(at, page_size, &filter);
-            if page.is_empty() {
-                // Nothing that passes the filter up to `head` (the store had all of
-                // them when it was asked): the next call need not look there again.
-                at = at.max(head);
-                break;
-            }
-            for event in page {
-                if event.seq <= at {
-                    continue; // not asked for
-                }
-                if data.len() >= budget {
-                    break;
-                }
-                // The host filters; filtering again costs little and keeps a chunk honest.
-                if filter.matches(&event) {
-                    data.push_str(&render::line(&event, style)?);
-                    time_ns = event.time_ns;
-                }
-                at = event.seq;
-            }
-            if !data.is_empty() {
-                break;
+        while data.len() < budget {
+            let Some(event) = events.next() else { break };
+            // The host filters; filtering again costs little and keeps a chunk honest.
+            if filter.matches(&event) {
+                data.push_str(&render::line(&event, style)?);
+                time_ns = event.time_ns;
             }
         }
         Ok(Chunk {
             data: data.into_bytes(),
-            cursor: at,
+            cursor: events.cursor().max(cursor),
             time_ns,
             end: false,
         })
     }
 
-    /// The audit records after `cursor`, as whole JSON lines; the cursor returned is the
-    /// last record rendered, or the audit head as it was before the store was asked.
-    /// Records the host no longer keeps (it keeps the last 10,000) cannot be rendered
-    /// again: asking for them is an error naming them, never other lines in their place.
+    /// The audit records after `cursor` the caller may see, as whole JSON lines; the
+    /// cursor follows the store's `through` as in [`Streams::next`]. Records the host no
+    /// longer keeps (it keeps the last [`AUDIT_KEPT`]) cannot be rendered again: asking
+    /// for them is an error naming them, never other lines in their place. (A gap in
+    /// the records is no sign of that any more: records the caller may not see leave
+    /// gaps too.)
     fn next_audit(&self, cursor: u64, max: u32) -> Result<Chunk, FsError> {
         let budget = (max as usize).clamp(MIN_CHUNK, MAX_CHUNK);
-        let head = self.store.audit_head();
+        let mut records = self
+            .store
+            .audit_after(cursor)
+            .page_size(EVENTS_PER_CALL)
+            .max_pages(MAX_PAGES);
         let mut data = String::new();
-        let mut at = cursor;
         let mut time_ns = 0;
-        let records = self.store.audit(cursor, EVENTS_PER_CALL);
-        if let Some(first) = records.first() {
-            if first.seq > cursor + 1 {
-                return Err(error::internal(format!(
-                    "audit@{}: records {} to {} are no longer kept (the host keeps the last \
-                     10,000 audit records); audit@{} and later are",
-                    cursor + 1,
-                    cursor + 1,
-                    first.seq - 1,
-                    first.seq
-                )));
-            }
-        }
-        for record in records {
-            if record.seq <= at {
-                continue;
-            }
-            if data.len() >= budget {
-                break;
-            }
+        let mut first = None;
+        while data.len() < budget {
+            let Some(record) = records.next() else { break };
+            first.get_or_insert(record.seq);
             data.push_str(&render::audit_line(&record)?);
-            at = record.seq;
             time_ns = record.time_ns;
         }
-        if data.is_empty() {
-            at = at.max(head);
+        // The head after the records were fetched: anything forgotten by then that the
+        // chunk should have started with is gone for good.
+        let oldest_kept = self.store.audit_head().saturating_sub(AUDIT_KEPT) + 1;
+        if cursor + 1 < oldest_kept && first != Some(cursor + 1) {
+            return Err(error::internal(format!(
+                "audit@{}: records {} to {} are no longer kept (the host keeps the last \
+                 10,000 audit records); audit@{} and later are",
+                cursor + 1,
+                cursor + 1,
+                oldest_kept - 1,
+                oldest_kept
+            )));
         }
         Ok(Chunk {
             data: data.into_bytes(),
-            cursor: at,
+            cursor: records.cursor().max(cursor),
             time_ns,
             end: false,
         })
@@ -263,7 +248,14 @@ impl<S: Store> Streams<S> {
         if head == 0 {
             return 0;
         }
-        match self.store.events(head - 1, 1, &EventFilter::all()).first() {
+        // The newest event the caller may see is not looked for: 0 when it may not see
+        // the head's.
+        match self
+            .store
+            .events(head - 1, 1, &EventFilter::all())
+            .events
+            .first()
+        {
             Some(event) if event.seq == head => event.time_ns,
             _ => 0,
         }
@@ -302,7 +294,9 @@ pub fn readme() -> String {
         "Full lines: {\"seq\",\"time\" (RFC 3339 UTC, ns),\"time_ns\",\"agent\",\"uid\",\"gid\",\"pid\",\n",
         "\"op\",\"path\",\"path2\",\"size\",\"hash\",\"view\",\"body\" (the JSON a view appended)}; absent\n",
         "values are null. agent_activity lines have seq, time, agent, uid, pid, op, path and\n",
-        "path2 (only when set). Every reader gets every event it shows, once, in log order.\n",
+        "path2 (only when set). Every reader gets every event it shows, once, in log order:\n",
+        "those it may see (events about what it may not list are left out, and a write's\n",
+        "hash of a file it may not read is null).\n",
         "\n",
         "audit is not the event log but the mount policy's audit trail (--policy): denials,\n",
         "rate refusals and .auth answers, one line each: {\"seq\",\"time\",\"agent\",\"uid\",\n",

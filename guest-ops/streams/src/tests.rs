@@ -6,11 +6,12 @@ use std::cell::Cell;
 use lighthouse_view_sdk::model::ModelStore;
 use lighthouse_view_sdk::serde_json::{self, Value};
 use lighthouse_view_sdk::{
-    Attrs, Caching, DirEntry, Event, EventFilter, FsError, NodeKind, OpenMode, Store,
+    Attrs, Caching, DirEntry, Event, EventFilter, EventsPage, FsError, NodeKind, OpenMode, Store,
 };
 
 use crate::catalog::LIVE_OPS;
 use crate::streams::{readme, Streams, MAX_CHUNK};
+use lighthouse_view_sdk::store_api::AUDIT_KEPT;
 
 const S: i64 = 1_000_000_000;
 /// 2026-11-23T21:40:00Z
@@ -154,6 +155,7 @@ fn a_stream_is_a_read_only_stream_and_the_moving_names_are_links() {
                 perm: 0o444,
                 writable: false,
                 caching: Caching::Volatile,
+                owner: None,
             },
             "{name}"
         );
@@ -563,7 +565,7 @@ impl Store for Awkward<'_> {
     fn now_ns(&self) -> i64 {
         (&self.model).now_ns()
     }
-    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> Vec<Event> {
+    fn events(&self, after: u64, limit: u32, filter: &EventFilter) -> EventsPage {
         let all = EventFilter::all();
         let filter = if self.filters { filter } else { &all };
         let answer = (&self.model).events(after, limit.min(self.page), filter);
@@ -709,7 +711,11 @@ fn dropped_audit_records_are_an_error_naming_them() {
     let view = Streams { store: &model };
     let first = view.next("/audit", 0, 4096).unwrap();
     assert_eq!(first.cursor, 5);
-    model.forget_audit_before(4);
+    // 3 more records, and records 1 to 3 are forgotten.
+    let kept = AUDIT_KEPT as usize;
+    for i in 5..kept + 3 {
+        model.push_audit("a", "open", &format!("/current/{i}"), "denied: no");
+    }
     for (path, cursor) in [("/audit", 0), ("/audit@2", 1), ("/audit", 2)] {
         match view.next(path, cursor, 4096) {
             Err(FsError::Internal(why)) => {
@@ -723,9 +729,53 @@ fn dropped_audit_records_are_an_error_naming_them() {
         }
     }
     // From the kept records on, and after them, it renders as before.
-    let kept = view.next("/audit", 3, 4096).unwrap();
-    assert_eq!(kept.cursor, 5);
-    assert!(first.data.ends_with(&kept.data));
-    assert!(view.next("/audit", 5, 4096).unwrap().data.is_empty());
-    assert_eq!(view.readlink("/audit@now").unwrap(), "audit@6");
+    let again = view.next("/audit", 3, 4096).unwrap();
+    let text = String::from_utf8(first.data).unwrap();
+    let fourth = text.split_inclusive('\n').nth(3).unwrap();
+    assert!(again
+        .data
+        .starts_with(&text.as_bytes()[text.find(fourth).unwrap()..]));
+    assert_eq!(
+        view.readlink("/audit@now").unwrap(),
+        format!("audit@{}", kept + 4)
+    );
+}
+
+/// The store hides what the caller may not see; a reader is never held up by it: a
+/// chunk of nothing still moves the cursor past the hidden events, and what comes
+/// after them is rendered.
+#[test]
+fn hidden_events_are_left_out_and_never_asked_for_again() {
+    let m = ModelStore::new(T0);
+    m.mkdir("/private");
+    m.write("/pub", b"p");
+    for i in 0..300 {
+        m.write(&format!("/private/{i}"), b"x");
+    }
+    m.deny_dir("/private");
+    m.scan_at_most(1000);
+    let view = Streams { store: &m };
+    let mut reader = Reader::open(&view, "/all");
+    assert_eq!(seqs(&reader.drain(&view, 4096)), [1, 2]);
+    assert_eq!(reader.cursor, 302, "past the hidden events");
+    // The same cursor renders the same (nothing), and stays put.
+    let chunk = view.next("/all", 2, 4096).unwrap();
+    assert!(chunk.data.is_empty());
+    assert_eq!(chunk.cursor, 302);
+    // A page of hidden events only: no data, and the cursor moves on anyway.
+    let chunk = view.next("/file_changes", 2, 1).unwrap();
+    assert!(chunk.data.is_empty());
+    assert!(chunk.cursor > 2);
+    let late = m.write("/pub", b"q");
+    m.write("/private/late", b"y");
+    assert_eq!(seqs(&reader.next(&view, 4096)), [late]);
+    assert_eq!(reader.cursor, late + 1);
+
+    // The audit trail likewise.
+    m.push_audit("a", "open", "/current/private/0", "denied: no");
+    m.push_audit("a", "open", "/current/pub", "denied: no");
+    m.push_audit("a", "open", "/current/private/1", "denied: no");
+    let mut audit = Reader::open(&view, "/audit");
+    assert_eq!(seqs(&audit.drain(&view, 4096)), [2]);
+    assert_eq!(audit.cursor, 3);
 }
