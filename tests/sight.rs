@@ -570,7 +570,7 @@ fn secrets(s: &Scene, w: &Who) -> Vec<(String, String, bool)> {
 /// Adds "must not hold" for every secret the caller may not learn (by the mode bits).
 fn guard(mut row: Row, s: &Scene, w: &Who) -> Row {
     for (label, text, may) in secrets(s, w) {
-        if !may {
+        if !may && !row.needles.iter().any(|n| n.text == text) {
             row = row.hides_unless(&label, text, false);
         }
     }
@@ -719,6 +719,18 @@ fn history_rows(s: &Scene, w: &Who, sec: &str) -> Vec<Row> {
             Some(hist),
         )
         .shows("NOW-OPEN", s.marker("NOW-OPEN"), hist),
+        Row::new(
+            p("-0s/pub/locked.txt (a relative time: the head)".into()),
+            How::Read(p("-0s/pub/locked.txt".into())),
+            Some(hist && rs),
+        )
+        .shows("SECRET-FILE", s.marker("SECRET-FILE"), hist && rs),
+        Row::new(
+            format!("ls {}", p("-0s/priv".into())),
+            How::List(p("-0s/priv".into())),
+            Some(hist && rs),
+        )
+        .shows("HIDNAME", s.marker("HIDNAME"), hist && rs),
         Row::new(
             p(format!("@{nh}/pub/handoff.txt (before the rename)")),
             How::Read(p(format!("@{nh}/pub/handoff.txt"))),
@@ -1071,17 +1083,25 @@ fn context_rows(s: &Scene, w: &Who) -> Vec<Row> {
     let mut rows = Vec::new();
     let pkg = format!("leak-{}", w.uid);
     let own = w.may_write("context");
+    // Without a policy only the mode bits decide, and context/ is the mount owner's
+    // (root's) 0755 directory: another uid may not be able to make a package there.
+    // Under a policy, context:write is what making one needs.
+    let own_ok = if w.perms.is_none() && w.uid != 0 {
+        None
+    } else {
+        Some(own)
+    };
     rows.push(files(Row::new(
         format!("context/{pkg}/files.json (its own, paths **)"),
         How::Package(pkg.clone()),
-        Some(own),
+        own_ok,
     )));
     if own {
         rows.push(guard(
             Row::new(
                 format!("context/{pkg}/context.json"),
                 How::Read(format!("context/{pkg}/context.json")),
-                Some(true),
+                own_ok,
             )
             .shows("NOTE-DIR", s.marker("NOTE-DIR"), shad && rs && tree)
             .hides_unless("NOTE-FILE", s.marker("NOTE-FILE"), shad)
