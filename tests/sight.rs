@@ -1398,6 +1398,20 @@ both_backends! {
         let bytes = lighthouse_fs::views::builtin::component("history").expect("the history component is built");
         fs::write(views.join("history.wasm"), bytes).unwrap();
         let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        // The history view is the component of the directory, not the built-in.
+        let out = cli(["views".as_ref(), "reload".as_ref(), m.root().as_os_str(), "--json".as_ref()]);
+        let reloaded = json::parse(&out.stdout).unwrap_or_else(|e| panic!("views reload --json: {e}\n{out:?}"));
+        let origin = reloaded
+            .get("entries")
+            .and_then(|e| e.as_array())
+            .and_then(|e| e.iter().find(|e| e.get("view").and_then(|v| v.as_str()) == Some("history")))
+            .and_then(|e| e.get("origin"))
+            .and_then(|o| o.as_str())
+            .map(String::from);
+        assert!(
+            origin.as_deref().is_some_and(|o| o.contains("history.wasm")),
+            "[{backend}] history is served from {origin:?}: {}", out.stdout
+        );
         let ctx = format!("[{backend}] history.wasm from --views");
         let callers = [NO_POLICY[1].clone(), NO_POLICY[2].clone(), NO_POLICY[3].clone()];
         let (checked, mut failures) = run_matrix(&ctx, &m, &scene, &callers, &["history"], false);
