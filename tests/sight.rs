@@ -1010,7 +1010,12 @@ fn streams_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
         if name == "all" {
             row = row
                 .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs)
-                .shows("NOTE-FILE", s.marker("NOTE-FILE"), strm && shad);
+                .tri(
+                    "NOTE-FILE",
+                    s.marker("NOTE-FILE"),
+                    strm && shad && rs,
+                    !(strm && shad),
+                );
         }
         rows.push(guard(row, s, w));
     }
@@ -1022,8 +1027,15 @@ fn streams_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
                 Some(strm),
             )
             .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs)
-            .shows("NOTE-FILE", s.marker("NOTE-FILE"), strm && shad),
-            // An annotation's body carries the hash of the file it was made against.
+            .tri(
+                "NOTE-FILE",
+                s.marker("NOTE-FILE"),
+                strm && shad && rs,
+                !(strm && shad),
+            ),
+            // An annotation's body carries the hash of the file it was made against: a
+            // caller who may not read /pub/locked.txt must not get it from there either
+            // (the event left out, or its body's hash: either way, NOTE-FILE may go).
             "hash of locked.txt (in the annotation's body)",
             s.hash("locked"),
             rs,
