@@ -105,7 +105,7 @@ fn a_good_manifest_is_recorded_once_and_reads_back() {
         (
             NodeKind::File,
             read.len() as u64,
-            0o644,
+            0o666,
             true,
             Caching::Volatile,
             e.time_ns
@@ -193,7 +193,7 @@ fn packages_exist_from_mkdir_to_rmdir() {
     let a = v.create("/later", NodeKind::Directory).unwrap();
     assert_eq!(
         (a.kind, a.perm, a.writable),
-        (NodeKind::Directory, 0o755, true)
+        (NodeKind::Directory, 0o777, true)
     );
     assert_eq!(m.all_events().len(), before + 1);
     assert_eq!(
@@ -716,6 +716,7 @@ fn a_document_rendered_for_one_caller_is_not_served_to_another() {
         uid,
         gid: uid,
         pid: 7,
+        sight: uid.into(),
     };
     v.serving(&caller(1000));
     assert_eq!(selected(&v, "p"), ["/README.md"]);

@@ -68,21 +68,23 @@ enum Target<'a> {
 }
 
 /// A rendered document: which, of which package, at which head, for whom.
-type Key = (Doc, String, u64, Option<Caller>);
+type Key = (Doc, String, u64, Option<u64>);
 
 pub struct Context<S> {
     pub store: S,
     rendered: RefCell<Vec<(Key, Rc<Vec<u8>>)>>,
     /// Who the call being served is for: the store shows each caller its own files
     /// and events, so a document rendered for one is never served to another.
-    caller: RefCell<Option<Caller>>,
+    caller: RefCell<Option<u64>>,
 }
 
 /// The attributes of a writable directory (the root and packages: `mkdir` and the
-/// manifest's `create` go through them).
+/// manifest's `create` go through them). Every caller's, as far as the mode bits go (the
+/// mount has `default_permissions`): `context:write` decides who may make packages, and
+/// each package holds only what its reader may read.
 fn dir(mtime_ns: i64) -> Attrs {
     Attrs {
-        perm: 0o755,
+        perm: 0o777,
         writable: true,
         ..attrs::dir(mtime_ns, Caching::Volatile)
     }
@@ -99,7 +101,7 @@ impl<S: Store> Context<S> {
 
     /// The calls that follow are for `caller` (its rendered documents are its own).
     pub fn serving(&self, caller: &Caller) {
-        *self.caller.borrow_mut() = Some(caller.clone());
+        *self.caller.borrow_mut() = Some(caller.sight);
     }
 
     /// `Err(NotFound)` for names that are not there (lookups, reads).
@@ -149,7 +151,7 @@ impl<S: Store> Context<S> {
             (_, None) => return Err(FsError::NotFound),
             (_, Some(p)) => p,
         };
-        let key = (doc, pkg.to_string(), seq, self.caller.borrow().clone());
+        let key = (doc, pkg.to_string(), seq, *self.caller.borrow());
         if let Some((_, bytes)) = self.rendered.borrow().iter().find(|(k, _)| *k == key) {
             return Ok((bytes.clone(), time_ns));
         }
@@ -176,7 +178,7 @@ impl<S: Store> Context<S> {
                 let file = attrs::file(bytes.len() as u64, mtime_ns, Caching::Volatile);
                 Ok(match doc {
                     Doc::Manifest => Attrs {
-                        perm: 0o644,
+                        perm: 0o666,
                         writable: true,
                         ..file
                     },

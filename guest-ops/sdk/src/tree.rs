@@ -380,6 +380,7 @@ mod tests {
             uid: 0,
             gid: 0,
             pid: 1,
+            sight: 1,
         };
         assert_eq!(<FixedView as View>::info().name, "fixed");
         assert_eq!(

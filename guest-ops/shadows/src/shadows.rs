@@ -20,8 +20,11 @@ use crate::anchor::{self, Found, Status, Text};
 use crate::fold::{Body, Fold, Note, OP};
 use crate::input;
 
-/// Permission bits of a shadow file (written to add annotations).
-pub const FILE_PERM: u16 = 0o644;
+/// Permission bits of a shadow file (written to add annotations): every caller's to
+/// write, as far as the mode bits go (the mount has `default_permissions`). The policy's
+/// `shadows:write` decides who may, and the host refuses an annotation about a path its
+/// writer could not list.
+pub const FILE_PERM: u16 = 0o666;
 /// Permission bits of a directory.
 pub const DIR_PERM: u16 = 0o755;
 /// How much of a file anchors are looked for in (whole lines of its beginning).
@@ -65,9 +68,9 @@ pub struct Shadows<S> {
     pub page: u32,
     /// One cache per caller, the most recent last: the store shows each caller its own
     /// events and files, so a fold or a document made for one is never another's.
-    caches: RefCell<VecDeque<(Option<Caller>, Cache)>>,
+    caches: RefCell<VecDeque<(Option<u64>, Cache)>>,
     /// Who the call being served is for (`None` until [`Shadows::serving`] says).
-    caller: RefCell<Option<Caller>>,
+    caller: RefCell<Option<u64>>,
 }
 
 impl<S: Store> Shadows<S> {
@@ -85,12 +88,12 @@ impl<S: Store> Shadows<S> {
 
     /// The calls that follow are for `caller`.
     pub fn serving(&self, caller: &Caller) {
-        *self.caller.borrow_mut() = Some(caller.clone());
+        *self.caller.borrow_mut() = Some(caller.sight);
     }
 
     /// The cache of the caller being served (made, the least recent dropped, if need be).
     fn cache(&self) -> RefMut<'_, Cache> {
-        let caller = self.caller.borrow().clone();
+        let caller = *self.caller.borrow();
         let mut caches = self.caches.borrow_mut();
         match caches.iter().position(|(c, _)| *c == caller) {
             Some(i) => {

@@ -566,7 +566,7 @@ fn getattr_size_is_the_length_of_the_document() {
         assert_eq!(attrs.size, bytes.len() as u64, "{path}");
         assert_eq!(
             (attrs.kind, attrs.perm, attrs.writable, attrs.caching),
-            (NodeKind::File, 0o644, true, Caching::Volatile)
+            (NodeKind::File, 0o666, true, Caching::Volatile)
         );
         // Reads by offset are slices of the same document.
         let mut pieces = Vec::new();
@@ -749,10 +749,12 @@ fn what_the_caller_may_not_read_is_permission_denied() {
         uid: 1000,
         gid: 1000,
         pid: 1,
+        sight: 1,
     };
     let second = Caller {
         uid: 2000,
         gid: 2000,
+        sight: 2,
         ..first.clone()
     };
     v.serving(&first);

@@ -94,7 +94,7 @@ pub struct Sight {
     /// May the agent read each [`Class`], and may every agent.
     classes: [bool; 3],
     public: [bool; 3],
-    /// Verdicts by label id: 0 not yet, else 1 + [`Seen`] as u8.
+    /// Verdicts by label id (see [`KNOWN`]; 0: not yet).
     verdicts: Mutex<Vec<u8>>,
     /// `VIEW:read` by view: (this agent may, every agent may).
     views: Mutex<FxHashMap<Box<str>, (bool, bool)>>,
@@ -147,38 +147,45 @@ impl Sight {
         self.creds.passes_all(grants)
     }
 
-    /// How much of the event labelled `id` this caller may see (kept per label).
+    /// How much of the event labelled `id` this caller may see (kept per label, with
+    /// whether every caller would see as much).
     pub fn seen(&self, labels: &Labels, id: u32, viewer: &Viewer) -> Seen {
-        let label = labels.label(id);
-        if let Some(label) = &label {
-            if !(label.name.iter().all(Grant::is_public)
-                && label.content.iter().all(Grant::is_public))
-            {
-                viewer.depends();
-            }
-        }
-        {
-            let verdicts = self.verdicts.lock();
-            if let Some(&v) = verdicts.get(id as usize) {
-                if v != 0 {
-                    return seen_of(v - 1);
+        let known = self.verdicts.lock().get(id as usize).copied().unwrap_or(0);
+        let verdict = if known != 0 {
+            known
+        } else {
+            let verdict = match labels.label(id) {
+                None => KNOWN,
+                Some(l) => {
+                    let seen = if !self.creds.passes_all(&l.name) {
+                        Seen::Hidden
+                    } else if !self.creds.passes_all(&l.content) {
+                        Seen::Name
+                    } else {
+                        Seen::Content
+                    };
+                    let public = l.name.iter().chain(l.content.iter()).all(Grant::is_public);
+                    KNOWN | seen as u8 | if public { PUBLIC } else { 0 }
                 }
+            };
+            let mut verdicts = self.verdicts.lock();
+            if verdicts.len() <= id as usize {
+                verdicts.resize(id as usize + 1, 0);
             }
-        }
-        let seen = match label {
-            None => Seen::Hidden,
-            Some(l) if !self.creds.passes_all(&l.name) => Seen::Hidden,
-            Some(l) if !self.creds.passes_all(&l.content) => Seen::Name,
-            Some(_) => Seen::Content,
+            verdicts[id as usize] = verdict;
+            verdict
         };
-        let mut verdicts = self.verdicts.lock();
-        if verdicts.len() <= id as usize {
-            verdicts.resize(id as usize + 1, 0);
+        if verdict & PUBLIC == 0 {
+            viewer.depends();
         }
-        verdicts[id as usize] = seen as u8 + 1;
-        seen
+        seen_of(verdict & SEEN)
     }
 }
+
+/// A kept verdict: [`KNOWN`] | [`PUBLIC`] when every caller sees as much | [`Seen`].
+const KNOWN: u8 = 0x80;
+const PUBLIC: u8 = 0x40;
+const SEEN: u8 = 0x03;
 
 fn seen_of(v: u8) -> Seen {
     match v {

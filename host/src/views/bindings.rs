@@ -185,15 +185,15 @@ impl From<wit::Chunk> for Chunk {
     }
 }
 
-impl From<&Caller> for wit::Caller {
-    #[inline]
-    fn from(c: &Caller) -> Self {
-        wit::Caller {
-            agent: c.agent.clone(),
-            uid: c.uid,
-            gid: c.gid,
-            pid: c.pid,
-        }
+/// The WIT caller of a call for `c`, whom the store sees as sight `sight`.
+#[inline]
+pub(crate) fn wit_caller(c: &Caller, sight: u64) -> wit::Caller {
+    wit::Caller {
+        agent: c.agent.clone(),
+        uid: c.uid,
+        gid: c.gid,
+        pid: c.pid,
+        sight,
     }
 }
 

@@ -14,8 +14,8 @@ use super::instance_state::InstanceState;
 use super::limits::ViewLimits;
 
 /// The contract's package, with the version this host implements.
-pub const CONTRACT_VERSION: &str = "0.3.0";
-const VIEW_EXPORT: &str = "lighthouse:fs/view@0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
+const VIEW_EXPORT: &str = "lighthouse:fs/view@0.4.0";
 
 /// Names a view may not take: the mount's native sections.
 pub const RESERVED_VIEW_NAMES: &[&str] = &["current", "debug"];

@@ -13,7 +13,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
 use super::answers::{Answer, AnswerCache, Op};
-use super::bindings::{wit, ViewComponentPre, ViewExports};
+use super::bindings::{wit, wit_caller, ViewComponentPre, ViewExports};
 use super::compile_cache::{CompileCache, Compiled};
 use super::component::{check_view_name, compile, new_linker};
 use super::engine::new_engine;
@@ -780,7 +780,7 @@ impl ViewHost {
         let result = f(
             bindings.lighthouse_fs_view(),
             store,
-            &wit::Caller::from(caller),
+            &wit_caller(caller, viewer.sight.id),
         );
         store.data_mut().call = None;
         match result {

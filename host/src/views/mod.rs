@@ -45,8 +45,8 @@ pub use host_store::StoreAccess;
 pub use limits::ViewLimits;
 pub use memory_store::MemoryStore;
 pub use types::{
-    Caching, Caller, Chunk, EventFilter, EventInfo, NodeKind, OpenMode, ViewAttrs, ViewDirEntry,
-    ViewError, ViewInfo,
+    AuditPage, Caching, Caller, Chunk, EventFilter, EventInfo, EventsPage, NodeKind, OpenMode,
+    ViewAttrs, ViewDirEntry, ViewError, ViewInfo,
 };
 
 /// Components built from `guest-ops/` for wasm32-wasip2 by `host/build.rs`, embedded in
