@@ -233,6 +233,9 @@ both_backends! {
         fs::set_permissions(m.path("readonly"), fs::Permissions::from_mode(0o444)).unwrap();
         fs::write(m.path("open"), b"rw").unwrap();
         fs::set_permissions(m.path("open"), fs::Permissions::from_mode(0o666)).unwrap();
+        // The writers' group may add names to current/ (the mode bits apply too).
+        lchown(&m.current(), 0, WRITER_GID).unwrap();
+        fs::set_permissions(m.current(), fs::Permissions::from_mode(0o775)).unwrap();
         File::open(m.current()).unwrap().sync_all().unwrap();
         let before = head_seq(&m);
 
@@ -279,17 +282,18 @@ both_backends! {
         assert_eq!(seen, ["EACCES", "EACCES", "EACCES", "ok"], "[{backend}] an unlisted uid: the default, nothing");
         assert_eq!(head_seq(&m), before, "[{backend}] denied requests left no event");
 
-        // By gid; and the policy, not the mode bits, decides.
+        // By gid; and the policy and the mode bits both decide.
         let r = root.clone();
         let seen = session_as(4201, WRITER_GID, move |out| {
             let c = r.join("current");
             out.push(outcome(fs::write(c.join("w"), b"written")));
             out.push(outcome(fs::read(c.join("w"))));
             out.push(outcome(OpenOptions::new().write(true).open(c.join("readonly")).and_then(|mut f| f.write_all(b"RO"))));
+            out.push(outcome(fs::write(c.join("open"), b"by the writer")));
             out.push(outcome(fs::read_dir(r.join("history"))));
         });
-        assert_eq!(seen, ["ok", "ok", "ok", "EACCES"], "[{backend}] writer (gid {WRITER_GID}: current, write)");
-        assert_eq!(fs::read(m.path("readonly")).unwrap(), b"RO", "mode 0444, yet the policy let the writer write");
+        assert_eq!(seen, ["ok", "ok", "EACCES", "ok", "EACCES"], "[{backend}] writer (gid {WRITER_GID}: current, write)");
+        assert_eq!(fs::read(m.path("readonly")).unwrap(), b"ro", "mode 0444: the policy's write does not override it");
 
         // Events name their agents.
         File::open(m.current()).unwrap().sync_all().unwrap();
@@ -302,11 +306,12 @@ both_backends! {
             .collect();
         assert!(agents.contains(&("create".into(), "/doc".into(), "operator".into())), "{agents:?}");
         assert!(agents.contains(&("create".into(), "/w".into(), "writer".into())), "{agents:?}");
-        assert!(agents.contains(&("write".into(), "/readonly".into(), "writer".into())), "{agents:?}");
+        assert!(agents.contains(&("write".into(), "/open".into(), "writer".into())), "{agents:?}");
+        assert!(!agents.contains(&("write".into(), "/readonly".into(), "writer".into())), "{agents:?}");
 
-        // Each denial is audited with its agent, operation and path.
-        assert!(audited(&m, "reviewer", "create", "/current/new", "denied"), "{:#?}", audit_lines(&m));
-        assert!(audited(&m, "reviewer", "mkdir", "/current/newdir", "denied"));
+        // Each denial of the policy is audited with its agent, operation and path (the
+        // kernel's own, by the mode bits, never reach the filesystem).
+        assert!(audited(&m, "reviewer", "open", "/current/open", "denied"), "{:#?}", audit_lines(&m));
         assert!(audited(&m, "reviewer", "opendir", "/streams", "denied"));
         assert!(audited(&m, "default", "open", "/current/doc", "denied"));
         m.stop();
@@ -331,6 +336,8 @@ both_backends! {
         let m = start(backend, &s, &[]);
         let root = m.root().to_path_buf();
         fs::write(m.path("doc"), b"the doc").unwrap();
+        // Writable by all, so that the policy is what tells the agents apart.
+        fs::set_permissions(m.path("doc"), fs::Permissions::from_mode(0o666)).unwrap();
         lsetxattr(&m.path("doc"), "user.k", b"v").unwrap();
         let r = root.clone();
         let seen = session_as(REVIEWER_UID, REVIEWER_UID, move |out| {
@@ -350,7 +357,7 @@ both_backends! {
         let seen = session_as(4201, WRITER_GID, move |out| {
             out.push(outcome(lsetxattr(&r.join("current/doc"), "user.k", b"by the writer")));
         });
-        assert_eq!(seen, ["ok"], "[{backend}] writer: the policy, not the mode bits, decides");
+        assert_eq!(seen, ["ok"], "[{backend}] writer: current:write, and the mode bits allow it");
         assert_eq!(get_xattr(&m.path("doc"), "user.k").unwrap(), b"by the writer");
         assert!(audited(&m, "reviewer", "setxattr", "/current/doc", "denied"), "{:#?}", audit_lines(&m));
         assert!(audited(&m, "reviewer", "removexattr", "/current/doc", "denied"));
@@ -363,6 +370,8 @@ both_backends! {
         let s = setup();
         let m = start(backend, &s, &[]);
         fs::write(m.path("doc"), b"the doc").unwrap();
+        // Every uid may add names (the mode bits apply too): the policy tells them apart.
+        fs::set_permissions(m.current(), fs::Permissions::from_mode(0o777)).unwrap();
         let root = m.root().to_path_buf();
         let auditor_key = s.auditor_key.clone();
         let seen = session_as(NOBODY_UID, NOBODY_UID, move |out| {
@@ -444,11 +453,13 @@ both_backends! {
                     Err(e) => out.push(format!("unexpected {e}")),
                 }
             }
-            out.push(format!("ok>=20:{} limited:{}", ok >= 20, limited > 0));
+            // A second's budget opens several times (an open is one request or a few: the
+            // open, and a lookup or getattr when the kernel's copies are stale).
+            out.push(format!("ok>=5:{} limited:{}", ok >= 5, limited > 0));
             std::thread::sleep(Duration::from_millis(1500));
             out.push(outcome(fs::read(&doc)));
         });
-        assert_eq!(seen, ["ok>=20:true limited:true", "ok"], "[{backend}] 20 operations a second");
+        assert_eq!(seen, ["ok>=5:true limited:true", "ok"], "[{backend}] 20 operations a second");
         let metrics = samples(&get(&metrics_addr(&m), "/metrics").1);
         let limited = value(&metrics, "lighthouse_fs_rate_limited_total", &["agent=\"throttled\"", "limit=\"agent_ops\""]);
         assert!(limited >= 1.0, "[{backend}] the metric counts refusals: {limited}");
