@@ -147,38 +147,47 @@ impl Sight {
         self.creds.passes_all(grants)
     }
 
-    /// How much of the event labelled `id` this caller may see (kept per label, with
-    /// whether every caller would see as much).
-    pub fn seen(&self, labels: &Labels, id: u32, viewer: &Viewer) -> Seen {
-        let known = self.verdicts.lock().get(id as usize).copied().unwrap_or(0);
-        let verdict = if known != 0 {
-            known
-        } else {
-            let verdict = match labels.label(id) {
-                None => KNOWN,
-                Some(l) => {
-                    let seen = if !self.creds.passes_all(&l.name) {
-                        Seen::Hidden
-                    } else if !self.creds.passes_all(&l.content) {
-                        Seen::Name
-                    } else {
-                        Seen::Content
-                    };
-                    let public = l.name.iter().chain(l.content.iter()).all(Grant::is_public);
-                    KNOWN | seen as u8 | if public { PUBLIC } else { 0 }
+    /// How much of each event labelled `ids` this caller may see (kept per label, with
+    /// whether every caller would see as much): one lock for a whole page.
+    pub fn seen(&self, labels: &Labels, ids: &[Option<u32>], viewer: &Viewer) -> Vec<Seen> {
+        let mut verdicts = self.verdicts.lock();
+        let mut public = true;
+        let seen = ids
+            .iter()
+            .map(|&id| {
+                let Some(id) = id else {
+                    return Seen::Hidden;
+                };
+                let i = id as usize;
+                if verdicts.len() <= i {
+                    verdicts.resize(i + 1, 0);
                 }
-            };
-            let mut verdicts = self.verdicts.lock();
-            if verdicts.len() <= id as usize {
-                verdicts.resize(id as usize + 1, 0);
-            }
-            verdicts[id as usize] = verdict;
-            verdict
-        };
-        if verdict & PUBLIC == 0 {
+                if verdicts[i] == 0 {
+                    verdicts[i] = self.verdict(labels, id);
+                }
+                public &= verdicts[i] & PUBLIC != 0;
+                seen_of(verdicts[i] & SEEN)
+            })
+            .collect();
+        if !public {
             viewer.depends();
         }
-        seen_of(verdict & SEEN)
+        seen
+    }
+
+    fn verdict(&self, labels: &Labels, id: u32) -> u8 {
+        let Some(l) = labels.label(id) else {
+            return KNOWN;
+        };
+        let seen = if !self.creds.passes_all(&l.name) {
+            Seen::Hidden
+        } else if !self.creds.passes_all(&l.content) {
+            Seen::Name
+        } else {
+            Seen::Content
+        };
+        let public = l.name.iter().chain(l.content.iter()).all(Grant::is_public);
+        KNOWN | seen as u8 | if public { PUBLIC } else { 0 }
     }
 }
 

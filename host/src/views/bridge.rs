@@ -51,20 +51,15 @@ impl HistoryAccess {
         Ok(tree)
     }
 
-    /// How much of `e` (labelled `id`) the viewer may see.
-    fn seen(&self, viewer: &Viewer, e: &Event, id: Option<u32>) -> Seen {
+    /// How much of `e` the viewer may see, by its label's verdict `seen`.
+    fn seen(&self, viewer: &Viewer, e: &Event, seen: Seen) -> Seen {
         let sight = &viewer.sight;
         let class = match e.change.view() {
             Some(view) => sight.may_view(view, viewer),
             None => sight.may(Class::Events, viewer),
         };
-        let Some(id) = id.filter(|_| class) else {
-            return Seen::Hidden;
-        };
-        match (
-            &e.change,
-            sight.seen(self.history.store().labels(), id, viewer),
-        ) {
+        match (&e.change, seen) {
+            _ if !class => Seen::Hidden,
             // An attribute's name and value, an annotation, are about the node's content.
             (
                 Change::SetXattr { .. } | Change::RemoveXattr { .. } | Change::View { .. },
@@ -183,9 +178,10 @@ impl StoreAccess for HistoryAccess {
             };
             let n = batch.len();
             let ids = labels.ids(batch.iter().map(|e| e.seq));
-            for (e, id) in batch.into_iter().zip(ids) {
+            let verdicts = viewer.sight.seen(labels, &ids, viewer);
+            for (e, verdict) in batch.into_iter().zip(verdicts) {
                 page.through = e.seq;
-                let seen = self.seen(viewer, &e, id);
+                let seen = self.seen(viewer, &e, verdict);
                 if seen == Seen::Hidden {
                     continue;
                 }
