@@ -67,7 +67,7 @@ pub mod time;
 pub mod tree;
 
 pub use fixed::FixedDir;
-pub use store_api::{AuditAfter, EventsAfter, HostStore, Store};
+pub use store_api::{After, AuditAfter, EventsAfter, HostStore, Store};
 pub use tree::{Files, Tree, TreeView};
 
 // `wit` is the repository's `wit/` (a symlink here; a copy in a crate that vendors the

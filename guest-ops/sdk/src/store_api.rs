@@ -57,7 +57,7 @@ pub trait Store {
     /// page by page from `through` to `through` until the store has nothing more (see
     /// [`EventsAfter`], which also says where to continue later).
     fn events_after(&self, after: u64, filter: &EventFilter) -> EventsAfter<'_, Self> {
-        EventsAfter {
+        After {
             pages: Pages::new(after),
             store: self,
             filter: filter.clone(),
@@ -66,9 +66,13 @@ pub trait Store {
 
     /// Every audit record after `after` the caller may see, as [`Store::events_after`].
     fn audit_after(&self, after: u64) -> AuditAfter<'_, Self> {
-        AuditAfter {
+        After {
             pages: Pages::new(after),
             store: self,
+            filter: EventFilter {
+                prefix: None,
+                ops: Vec::new(),
+            },
         }
     }
 
@@ -158,19 +162,26 @@ impl<T> Pages<T> {
 /// order, asking the store again from each page's `through` (not from the last event's
 /// seq: hidden events may follow it) until a page says nothing more.
 ///
-/// [`cursor`](Self::cursor) is where to continue after what was handed out, so a view
+/// [`cursor`](After::cursor) is where to continue after what was handed out, so a view
 /// that stops early (a full chunk) or runs to the end (where it parks) keeps no hidden
 /// events to look at again.
-pub struct EventsAfter<'s, S: Store + ?Sized> {
-    pages: Pages<Event>,
+pub type EventsAfter<'s, S> = After<'s, S, Event>;
+
+/// [`EventsAfter`] for the audit trail ([`Store::audit_after`]).
+pub type AuditAfter<'s, S> = After<'s, S, AuditRecord>;
+
+/// Items of the log (events, audit records) after a cursor, page by page.
+pub struct After<'s, S: Store + ?Sized, T> {
+    pages: Pages<T>,
     store: &'s S,
+    /// Which events (unused for audit records).
     filter: EventFilter,
 }
 
-impl<S: Store + ?Sized> EventsAfter<'_, S> {
-    /// Events asked per page (default [`PAGE`]; the host caps it at 4096).
-    pub fn page_size(mut self, events: u32) -> Self {
-        self.pages.page_size = events.max(1);
+impl<S: Store + ?Sized, T> After<'_, S, T> {
+    /// Items asked per page (default [`PAGE`]; the host caps it at 4096).
+    pub fn page_size(mut self, items: u32) -> Self {
+        self.pages.page_size = items.max(1);
         self
     }
 
@@ -181,14 +192,14 @@ impl<S: Store + ?Sized> EventsAfter<'_, S> {
         self
     }
 
-    /// Where the next look at the log continues: after the last event handed out, or
-    /// past the hidden events that followed it once its page is used up.
+    /// Where the next look at the log continues: after the last item handed out, or
+    /// past the hidden ones that followed it once its page is used up.
     pub fn cursor(&self) -> u64 {
         self.pages.cursor
     }
 }
 
-impl<S: Store + ?Sized> Iterator for EventsAfter<'_, S> {
+impl<S: Store + ?Sized> Iterator for After<'_, S, Event> {
     type Item = Event;
 
     fn next(&mut self) -> Option<Event> {
@@ -203,32 +214,7 @@ impl<S: Store + ?Sized> Iterator for EventsAfter<'_, S> {
     }
 }
 
-/// [`EventsAfter`] for the audit trail ([`Store::audit_after`]).
-pub struct AuditAfter<'s, S: Store + ?Sized> {
-    pages: Pages<AuditRecord>,
-    store: &'s S,
-}
-
-impl<S: Store + ?Sized> AuditAfter<'_, S> {
-    /// Records asked per page (default [`PAGE`]; the host caps it at 4096).
-    pub fn page_size(mut self, records: u32) -> Self {
-        self.pages.page_size = records.max(1);
-        self
-    }
-
-    /// Ask the store at most `pages` times, as [`EventsAfter::max_pages`].
-    pub fn max_pages(mut self, pages: usize) -> Self {
-        self.pages.pages_left = Some(pages);
-        self
-    }
-
-    /// Where the next look at the trail continues, as [`EventsAfter::cursor`].
-    pub fn cursor(&self) -> u64 {
-        self.pages.cursor
-    }
-}
-
-impl<S: Store + ?Sized> Iterator for AuditAfter<'_, S> {
+impl<S: Store + ?Sized> Iterator for After<'_, S, AuditRecord> {
     type Item = AuditRecord;
 
     fn next(&mut self) -> Option<AuditRecord> {

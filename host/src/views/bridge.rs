@@ -26,6 +26,35 @@ pub struct HistoryAccess {
 /// them: the page's `through` tells the view where to go on.
 const MAX_SCAN: usize = 64 * 1024;
 
+/// One page of what a caller may see of a log (events, audit records): batches of
+/// `limit` from `fetch(after)`, each item kept or left out by `keep` (a batch at a time,
+/// as (seq, what is shown)), until `limit` are kept, the log ends or [`MAX_SCAN`] were
+/// looked at. Returns what was kept and how far the log was looked at.
+fn page_of<T, R>(
+    after: u64,
+    limit: u32,
+    mut fetch: impl FnMut(u64) -> Vec<T>,
+    mut keep: impl FnMut(Vec<T>) -> Vec<(u64, Option<R>)>,
+) -> (Vec<R>, u64) {
+    let (mut kept, mut through, mut scanned) = (Vec::new(), after, 0);
+    while scanned < MAX_SCAN && kept.len() < limit as usize {
+        let batch = fetch(through);
+        let n = batch.len();
+        for (seq, shown) in keep(batch) {
+            through = seq;
+            kept.extend(shown);
+            if kept.len() == limit as usize {
+                return (kept, through);
+            }
+        }
+        scanned += n;
+        if n < limit as usize {
+            break;
+        }
+    }
+    (kept, through)
+}
+
 impl HistoryAccess {
     pub fn new(history: History, sights: Arc<Sights>) -> HistoryAccess {
         HistoryAccess { history, sights }
@@ -157,50 +186,41 @@ impl StoreAccess for HistoryAccess {
         limit: u32,
         filter: &vt::EventFilter,
     ) -> vt::EventsPage {
-        let mut page = vt::EventsPage {
-            events: Vec::new(),
-            through: after,
-        };
         let labels = self.history.store().labels();
-        let mut scanned = 0;
-        while scanned < MAX_SCAN && page.events.len() < limit as usize {
-            let batch = match self.history.events(
-                page.through,
-                limit,
-                filter.prefix.as_deref(),
-                &filter.ops,
-            ) {
-                Ok(batch) => batch,
-                Err(e) => {
+        let fetch = |after| {
+            let (prefix, ops) = (filter.prefix.as_deref(), &filter.ops);
+            self.history
+                .events(after, limit, prefix, ops)
+                .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "events for a view");
-                    break;
-                }
-            };
-            let n = batch.len();
+                    Vec::new()
+                })
+        };
+        let keep = |batch: Vec<Event>| {
             let ids = labels.ids(batch.iter().map(|e| e.seq));
             let verdicts = viewer.sight.seen(labels, &ids, viewer);
-            for (e, verdict) in batch.into_iter().zip(verdicts) {
-                page.through = e.seq;
-                let seen = self.seen(viewer, &e, verdict);
-                if seen == Seen::Hidden {
-                    continue;
-                }
-                let mut out = event_out(e);
-                if seen == Seen::Name {
-                    // A hash is the content in short: it confirms a guess of it.
-                    out.hash = None;
-                }
-                page.events.push(out);
-                if page.events.len() == limit as usize {
-                    break;
-                }
-            }
-            scanned += n;
-            if n < limit as usize {
-                break;
-            }
-        }
-        page
+            batch
+                .into_iter()
+                .zip(verdicts)
+                .map(|(e, verdict)| {
+                    let seq = e.seq;
+                    let seen = self.seen(viewer, &e, verdict);
+                    (
+                        seq,
+                        (seen != Seen::Hidden).then(|| {
+                            let mut out = event_out(e);
+                            if seen == Seen::Name {
+                                // A hash is the content in short: it confirms a guess of it.
+                                out.hash = None;
+                            }
+                            out
+                        }),
+                    )
+                })
+                .collect()
+        };
+        let (events, through) = page_of(after, limit, fetch, keep);
+        vt::EventsPage { events, through }
     }
 
     fn seq_at_time(&self, time_ns: i64) -> u64 {
@@ -296,40 +316,35 @@ impl StoreAccess for HistoryAccess {
             return page;
         }
         let labels = self.history.store().labels();
-        let mut scanned = 0;
-        while scanned < MAX_SCAN && page.records.len() < limit as usize {
-            let batch = audit.after(page.through, limit as usize);
-            let n = batch.len();
-            for a in batch {
-                page.through = a.seq;
-                // A record names a path of the mount; one of current/ is shown to who
-                // could list its directory now (the trail has no point of the log).
-                if let Some(live) = a.path.strip_prefix("/current") {
-                    let grants = labels.grants_now(live, Need::Name);
-                    if live.starts_with('/') && !viewer.sight.passes(&grants, viewer) {
-                        continue;
-                    }
-                }
-                page.records.push(vt::AuditInfo {
-                    seq: a.seq,
-                    time_ns: a.time_ns,
-                    agent: a.agent.to_string(),
-                    uid: a.uid,
-                    gid: a.gid,
-                    pid: a.pid,
-                    op: a.op.to_string(),
-                    path: a.path,
-                    outcome: a.outcome,
-                });
-                if page.records.len() == limit as usize {
-                    break;
-                }
-            }
-            scanned += n;
-            if n < limit as usize {
-                break;
-            }
-        }
+        let fetch = |after| audit.after(after, limit as usize);
+        let keep = |batch: Vec<crate::store::AuditRecord>| {
+            batch
+                .into_iter()
+                .map(|a| {
+                    // A record names a path of the mount; one of current/ is shown to who
+                    // could list its directory now (the trail has no point of the log).
+                    let hidden = a.path.strip_prefix("/current").is_some_and(|live| {
+                        live.starts_with('/')
+                            && !viewer
+                                .sight
+                                .passes(&labels.grants_now(live, Need::Name), viewer)
+                    });
+                    let record = (!hidden).then(|| vt::AuditInfo {
+                        seq: a.seq,
+                        time_ns: a.time_ns,
+                        agent: a.agent.to_string(),
+                        uid: a.uid,
+                        gid: a.gid,
+                        pid: a.pid,
+                        op: a.op.to_string(),
+                        path: a.path,
+                        outcome: a.outcome,
+                    });
+                    (a.seq, record)
+                })
+                .collect()
+        };
+        (page.records, page.through) = page_of(after, limit, fetch, keep);
         page
     }
 
