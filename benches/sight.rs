@@ -13,9 +13,10 @@ use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Result};
+use lighthouse_fs::contract::EventFilter;
 use lighthouse_fs::core::{Caller, Fs, FsConfig, Viewer, CURRENT_INO};
 use lighthouse_fs::store::{History, Store};
-use lighthouse_fs::views::{self, EventFilter, HistoryAccess, StoreAccess};
+use lighthouse_fs::views::{HistoryAccess, StoreAccess};
 
 const FILES: usize = 5000;
 const PAGE: u32 = 4096;
@@ -67,12 +68,11 @@ fn populate(fs: &Fs) -> Result<()> {
     Ok(())
 }
 
-fn caller(uid: u32) -> views::Caller {
-    views::Caller {
-        agent: None,
+fn caller(uid: u32) -> Caller {
+    Caller {
         uid,
         gid: uid,
-        pid: 0,
+        ..Caller::HOST
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
-use lighthouse_fs::views::{builtin, Caller, MemoryStore, ViewHost, ViewLimits};
+use lighthouse_fs::core::Caller;
+use lighthouse_fs::views::{builtin, MemoryStore, ViewHost, ViewLimits};
 
 const S: i64 = 1_000_000_000;
 
@@ -52,10 +53,8 @@ fn main() -> Result<()> {
     let quick = std::env::var_os("LIGHTHOUSE_BENCH_QUICK").is_some_and(|v| v != "0");
     let calls = if quick { 2_000 } else { 20_000 };
     let c = Caller {
-        agent: None,
-        uid: 0,
-        gid: 0,
         pid: 1,
+        ..Caller::HOST
     };
     println!("\nview calls in process, history view over an in-memory store, {calls} calls each\n");
     println!("{:<46} {:>10} {:>10}", "call", "p50 µs", "p99 µs");

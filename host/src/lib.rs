@@ -2,6 +2,7 @@
 //! served through FUSE by either `fuser` (threaded) or `fuse3` (async on tokio).
 
 pub mod cli;
+pub mod contract;
 pub mod control;
 pub mod core;
 pub mod fuse;

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::view_ops::WOULD_BLOCK;
-use super::views::{ViewChunk, ViewPath, ViewVersion};
+use super::views::{Chunk, ViewPath, ViewVersion};
 use super::{Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
 
@@ -153,7 +153,7 @@ impl StreamLog {
         self.tail.capacity() + self.window.capacity() + self.checkpoints.capacity() * 16
     }
 
-    fn next(&self, cursor: u64) -> FsResult<ViewChunk> {
+    fn next(&self, cursor: u64) -> FsResult<Chunk> {
         self.version
             .next(&self.caller, &self.path, cursor, RENDER_MAX)
             .map_err(|e| {
@@ -197,7 +197,7 @@ impl StreamLog {
         Ok(())
     }
 
-    fn append(&mut self, chunk: ViewChunk) {
+    fn append(&mut self, chunk: Chunk) {
         let last = self.checkpoints.last().map_or(0, |&(offset, _)| offset);
         self.size += chunk.data.len() as u64;
         self.tail_cursor = chunk.cursor;
@@ -430,9 +430,9 @@ mod tests {
         fn write(&self, _: &Caller, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
             unreachable!("read-only")
         }
-        fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<ViewChunk> {
+        fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<Chunk> {
             let upto = self.head.load(SeqCst).min(cursor + self.per_chunk);
-            Ok(ViewChunk {
+            Ok(Chunk {
                 data: (cursor + 1..=upto).flat_map(record).collect(),
                 cursor: if self.stuck { cursor } else { upto.max(cursor) },
                 time_ns: upto as i64,

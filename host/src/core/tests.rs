@@ -644,24 +644,25 @@ fn fake_content(path: &str, generation: u64) -> &'static [u8] {
 }
 
 impl FakeViews {
-    fn attr(&self, path: &str) -> FsResult<views::ViewAttr> {
+    fn attr(&self, path: &str) -> FsResult<views::ViewAttrs> {
         use std::sync::atomic::Ordering::SeqCst;
+        use views::NodeKind;
         let generation = self.generation.load(SeqCst);
         let (kind, size, caching) = match path {
-            "/" => (FileKind::Dir, 0, views::Caching::Immutable),
+            "/" => (NodeKind::Directory, 0, views::Caching::Immutable),
             "/hello" => (
-                FileKind::File,
+                NodeKind::File,
                 fake_content(path, generation).len() as u64,
                 views::Caching::Immutable,
             ),
-            "/now" | "/feed" => (FileKind::File, 0, views::Caching::Volatile),
+            "/now" => (NodeKind::File, 0, views::Caching::Volatile),
+            "/feed" => (NodeKind::Stream, 0, views::Caching::Volatile),
             _ => return Err(crate::fs_err!(ENOENT, "no such path")),
         };
-        Ok(views::ViewAttr {
+        Ok(views::ViewAttrs {
             kind,
-            stream: path == "/feed",
             size,
-            mtime: 1,
+            mtime_ns: 1,
             perm: 0o644,
             writable: false,
             caching,
@@ -689,23 +690,29 @@ impl views::Views for FakeViews {
             idle_instances: 0,
         }]
     }
-    fn getattr(&self, _: &Caller, at: &views::ViewPath) -> FsResult<views::ViewAttr> {
+    fn getattr(&self, _: &Caller, at: &views::ViewPath) -> FsResult<views::ViewAttrs> {
         assert_eq!(&*at.view, "fake");
         self.attr(&at.path)
     }
-    fn readdir(&self, _: &Caller, at: &views::ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>> {
+    fn readdir(&self, _: &Caller, at: &views::ViewPath) -> FsResult<Arc<[views::ViewDirEntry]>> {
+        let file = |name: &str| views::ViewDirEntry {
+            name: name.into(),
+            kind: views::NodeKind::File,
+        };
         match &*at.path {
-            "/" => Ok(vec![
-                ("hello".into(), FileKind::File),
-                ("now".into(), FileKind::File),
-            ]),
+            "/" => Ok(Arc::from([file("hello"), file("now")])),
             _ => Err(crate::fs_err!(ENOTDIR, "not a directory")),
         }
     }
     fn readlink(&self, _: &Caller, _: &views::ViewPath) -> FsResult<String> {
         Err(crate::fs_err!(EINVAL, "not a symlink"))
     }
-    fn create(&self, _: &Caller, _: &views::ViewPath, _: FileKind) -> FsResult<views::ViewAttr> {
+    fn create(
+        &self,
+        _: &Caller,
+        _: &views::ViewPath,
+        _: views::NodeKind,
+    ) -> FsResult<views::ViewAttrs> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
     fn remove(&self, _: &Caller, _: &views::ViewPath, _: bool) -> FsResult<()> {
@@ -720,8 +727,8 @@ impl views::Views for FakeViews {
         Ok(views::OpenedView {
             attr,
             mode: match &*at.path {
-                "/feed" => views::ViewOpen::Stream(0),
-                _ => views::ViewOpen::Plain,
+                "/feed" => views::OpenMode::Stream(0),
+                _ => views::OpenMode::Plain,
             },
             version: Arc::new(FakeVersion {
                 state: self.state.clone(),
@@ -740,7 +747,7 @@ impl views::ViewVersion for FakeVersion {
     fn write(&self, _: &Caller, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
-    fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<views::ViewChunk> {
+    fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<views::Chunk> {
         use std::sync::atomic::Ordering::SeqCst;
         let upto = self.state.feed.load(SeqCst);
         let word = if self.state.feed_rewrites.load(SeqCst) {
@@ -751,7 +758,7 @@ impl views::ViewVersion for FakeVersion {
         let data: String = (cursor + 1..=upto)
             .map(|n| format!("{word} {n}\n"))
             .collect();
-        Ok(views::ViewChunk {
+        Ok(views::Chunk {
             data: data.into_bytes(),
             cursor: upto.max(cursor),
             time_ns: upto as i64 * 1000,

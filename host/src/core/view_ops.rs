@@ -12,8 +12,8 @@ use super::handles::Handle;
 use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
 use super::views::{
-    attr_of, check_open, entry_of, is_view_ino, Caching, Held, OpenedView, ViewAttr, ViewOpen,
-    ViewPath, ViewVersion, Views,
+    attr_of, check_open, entry_of, is_view_ino, Caching, Held, NodeKind, OpenMode, OpenedView,
+    ViewAttrs, ViewPath, ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;
@@ -55,7 +55,7 @@ impl Fs {
         self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))
     }
 
-    fn view_attr(&self, caller: &Caller, ino: Ino, vp: &ViewPath) -> FsResult<(Attr, ViewAttr)> {
+    fn view_attr(&self, caller: &Caller, ino: Ino, vp: &ViewPath) -> FsResult<(Attr, ViewAttrs)> {
         self.view_attr_with(caller, ino, vp, None)
     }
 
@@ -66,9 +66,9 @@ impl Fs {
         ino: Ino,
         vp: &ViewPath,
         log: Option<Arc<Mutex<StreamLog>>>,
-    ) -> FsResult<(Attr, ViewAttr)> {
+    ) -> FsResult<(Attr, ViewAttrs)> {
         let mut va = self.loaded_views()?.getattr(caller, vp)?;
-        if va.stream {
+        if va.kind == NodeKind::Stream {
             // The size is the host's: what the log renders up to its head, now.
             let log = match log {
                 Some(log) => log,
@@ -77,7 +77,7 @@ impl Fs {
             let mut log = log.lock();
             log.catch_up()?;
             va.size = log.size();
-            va.mtime = log.mtime();
+            va.mtime_ns = log.mtime();
             // Asked again on every stat, so that a poller (tail -f) sees it grow.
             va.caching = Caching::Volatile;
         }
@@ -107,7 +107,7 @@ impl Fs {
                 &asked
             }
         };
-        let ViewOpen::Stream(start) = opened.mode else {
+        let OpenMode::Stream(start) = opened.mode else {
             return Err(fs_err!(
                 EIO,
                 "{}{}: getattr says stream, but open answers plain",
@@ -121,17 +121,17 @@ impl Fs {
             *caller,
             vp.path.clone(),
             start,
-            opened.attr.mtime,
+            opened.attr.mtime_ns,
         );
         Ok(self.stream_logs.insert(key, log))
     }
 
-    fn view_attr_of(&self, ino: Ino, va: &ViewAttr) -> Attr {
+    fn view_attr_of(&self, ino: Ino, va: &ViewAttrs) -> Attr {
         let mut attr = attr_of(ino, va, self.root_attr.uid, self.root_attr.gid);
         // A directory a view gives no time (its root before the log has an event, a
         // directory made up of names) shows the mount's start, not 1 January 1970. Files
         // keep the view's word: a history file's mtime may really be the epoch.
-        if attr.kind == FileKind::Dir && va.mtime == 0 {
+        if attr.kind == FileKind::Dir && va.mtime_ns == 0 {
             let start = self.root_attr.mtime;
             (attr.atime, attr.mtime, attr.ctime) = (start, start, start);
         }
@@ -250,7 +250,7 @@ impl Fs {
         let opened = self.loaded_views()?.open(caller, &vp, writable)?;
         let va = opened.attr;
         check_open(&va, writable)?;
-        let is_stream = va.stream || matches!(opened.mode, ViewOpen::Stream(_));
+        let is_stream = va.kind == NodeKind::Stream || matches!(opened.mode, OpenMode::Stream(_));
         let stream = if is_stream {
             Some(self.stream_log(caller, &vp, Some(&opened))?)
         } else {
@@ -291,9 +291,9 @@ impl Fs {
     ) -> FsResult<Entry> {
         let views = self.loaded_views()?;
         let vp = self.view_child(views, &self.view_inodes.path(parent)?, name);
-        let va = views.create(caller, &vp, kind)?;
+        let va = views.create(caller, &vp, kind.into())?;
         let held = self.view_inodes.hold(&vp);
-        held.hand_out(va.kind);
+        held.hand_out(va.kind.file_kind());
         self.changed(caller, || Stale::name(parent, name).into());
         Ok(entry_of(self.view_attr_of(held.ino(), &va), va.caching))
     }
@@ -424,13 +424,15 @@ impl Fs {
             name: "..".into(),
         });
         held.reserve(children.len());
-        for (name, kind) in children {
-            let child = self.view_inodes.hold(&self.view_child(views, &vp, &name));
+        for entry in children.iter() {
+            let child = self
+                .view_inodes
+                .hold(&self.view_child(views, &vp, &entry.name));
             items.push(DirItem {
                 ino: child.ino(),
                 offset: items.len() as u64 + 1,
-                kind,
-                name,
+                kind: entry.kind.file_kind(),
+                name: entry.name.as_str().into(),
             });
             held.push(child);
         }

@@ -6,55 +6,17 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 
-use super::{Attr, Caller, Entry, FileKind, FsResult, Ino, TimeNs};
+use super::{Attr, Caller, Entry, FileKind, FsResult, Ino};
 use crate::fs_err;
 
 /// Inode numbers of view paths start here, far above any live-tree inode.
 pub const VIEW_INO_BASE: Ino = 1 << 48;
 
-/// How long an answer may be kept (the view decides, per answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caching {
-    /// Ask again every time.
-    Volatile,
-    Millis(u32),
-    /// Never changes while this version of the view is loaded.
-    Immutable,
-}
-
-impl Caching {
-    /// The kernel TTL for this policy. "Immutable" is bounded all the same, so that a view
-    /// replaced by a new version is asked again within the hour even without notify.
-    pub fn ttl(self) -> Duration {
-        match self {
-            Caching::Volatile => Duration::ZERO,
-            Caching::Millis(ms) => Duration::from_millis(ms.into()),
-            Caching::Immutable => Duration::from_secs(3600),
-        }
-    }
-}
-
-/// A view's answer to getattr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ViewAttr {
-    pub kind: FileKind,
-    /// A stream (`kind` is then `File`): an append-only log the host serves from the
-    /// view's `open` and `next` (see [`super::stream_log`]); `size` is not the view's.
-    pub stream: bool,
-    pub size: u64,
-    pub mtime: TimeNs,
-    pub perm: u32,
-    pub writable: bool,
-    pub caching: Caching,
-    /// (uid, gid) of the node shown (history shows each node's owner of then); `None`:
-    /// the mounting user.
-    pub owner: Option<(u32, u32)>,
-}
+pub use crate::contract::{Caching, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry};
 
 /// One loaded view, as `debug/views.json` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -100,11 +62,11 @@ pub trait Views: Send + Sync {
     }
     // The calls below answer from `at.generation` while that generation is still loaded
     // (an open file holds it), else from the current one.
-    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttr>;
-    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>>;
+    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttrs>;
+    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Arc<[ViewDirEntry]>>;
     fn readlink(&self, caller: &Caller, at: &ViewPath) -> FsResult<String>;
-    /// Create a file (`FileKind::File`) or directory at `at`.
-    fn create(&self, caller: &Caller, at: &ViewPath, kind: FileKind) -> FsResult<ViewAttr>;
+    /// Create a file or directory at `at`.
+    fn create(&self, caller: &Caller, at: &ViewPath, kind: NodeKind) -> FsResult<ViewAttrs>;
     /// Remove the name `at` (`dir`: rmdir), as the view decides.
     fn remove(&self, caller: &Caller, at: &ViewPath, dir: bool) -> FsResult<()>;
     /// Open `at` on exactly its generation (`write`: for writing): ESTALE when that
@@ -115,8 +77,8 @@ pub trait Views: Send + Sync {
 
 /// Whether a file of these attributes may be opened so (`write`: for writing): what a
 /// [`Views::open`] checks before it asks the view.
-pub fn check_open(attr: &ViewAttr, write: bool) -> FsResult<()> {
-    if attr.kind == FileKind::Dir {
+pub fn check_open(attr: &ViewAttrs, write: bool) -> FsResult<()> {
+    if attr.kind == NodeKind::Directory {
         return Err(fs_err!(EISDIR, "is a directory"));
     }
     if write && !attr.writable {
@@ -128,8 +90,8 @@ pub fn check_open(attr: &ViewAttr, write: bool) -> FsResult<()> {
 /// A view file opened on one generation of its view.
 pub struct OpenedView {
     /// Its attributes in that generation.
-    pub attr: ViewAttr,
-    pub mode: ViewOpen,
+    pub attr: ViewAttrs,
+    pub mode: OpenMode,
     pub version: Arc<dyn ViewVersion>,
 }
 
@@ -140,7 +102,7 @@ pub trait ViewVersion: Send + Sync {
     fn write(&self, caller: &Caller, path: &str, offset: u64, data: &[u8]) -> FsResult<u32>;
     /// The next chunk of a stream from `cursor` (`max`: a hint of the bytes wanted).
     /// From a cursor it returned before, it renders the same bytes again.
-    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<ViewChunk>;
+    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<Chunk>;
 }
 
 /// A component the host was offered and did not load: the version before it (if any)
@@ -165,25 +127,6 @@ pub struct AnswerCacheFigures {
     pub entries: u64,
     pub bytes: u64,
     pub capacity_bytes: u64,
-}
-
-/// How an opened view file is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViewOpen {
-    /// Reads by offset.
-    Plain,
-    /// A stream whose log starts at this cursor (see [`ViewChunk`]).
-    Stream(u64),
-}
-
-/// The next part of a stream: whole records (empty: nothing new yet), where to go on
-/// from, the time of its newest record, and whether the stream has ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ViewChunk {
-    pub data: Vec<u8>,
-    pub cursor: u64,
-    pub time_ns: TimeNs,
-    pub end: bool,
 }
 
 /// A view path: which view, the generation it was numbered under, and the path inside
@@ -500,24 +443,21 @@ pub fn is_view_ino(ino: Ino) -> bool {
 
 /// Attributes of a view path as `stat` shows them: owned by the owner the view names, else
 /// by the mounting user, read-only unless the view says it takes writes.
-pub fn attr_of(ino: Ino, a: &ViewAttr, uid: u32, gid: u32) -> Attr {
+pub fn attr_of(ino: Ino, a: &ViewAttrs, uid: u32, gid: u32) -> Attr {
     let (uid, gid) = a.owner.unwrap_or((uid, gid));
-    let perm = if a.writable {
-        a.perm & 0o777
-    } else {
-        a.perm & 0o555
-    };
+    let perm = u32::from(a.perm) & if a.writable { 0o777 } else { 0o555 };
+    let kind = a.kind.file_kind();
     Attr {
         ino,
-        kind: a.kind,
+        kind,
         perm,
-        nlink: if a.kind == FileKind::Dir { 2 } else { 1 },
+        nlink: if kind == FileKind::Dir { 2 } else { 1 },
         uid,
         gid,
         size: a.size,
-        atime: a.mtime,
-        mtime: a.mtime,
-        ctime: a.mtime,
+        atime: a.mtime_ns,
+        mtime: a.mtime_ns,
+        ctime: a.mtime_ns,
         rdev: 0,
     }
 }
@@ -608,11 +548,10 @@ mod tests {
 
     #[test]
     fn read_only_views_lose_write_bits() {
-        let a = ViewAttr {
-            kind: FileKind::File,
-            stream: false,
+        let a = ViewAttrs {
+            kind: NodeKind::File,
             size: 3,
-            mtime: 7,
+            mtime_ns: 7,
             perm: 0o666,
             writable: false,
             caching: Caching::Immutable,
@@ -621,7 +560,7 @@ mod tests {
         assert_eq!(attr_of(VIEW_INO_BASE, &a, 0, 0).perm, 0o444);
         assert_eq!(
             entry_of(attr_of(VIEW_INO_BASE, &a, 0, 0), a.caching).entry_ttl,
-            Duration::from_secs(3600)
+            std::time::Duration::from_secs(3600)
         );
     }
 }

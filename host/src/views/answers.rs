@@ -17,7 +17,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
-use super::types::{Caching, ViewAttrs, ViewDirEntry};
+use crate::contract::{Caching, ViewAttrs, ViewDirEntry};
 use crate::core::views::AnswerCacheFigures;
 
 /// Which answer of a path a key names.

@@ -1,11 +1,11 @@
 //! Rust bindings of `wit/lighthouse-fs.wit` (world `view-component`), generated at
 //! compile time, and the conversions between their types and the plain ones of
-//! [`super::types`]. Nothing outside `views` sees these types.
+//! [`crate::contract`]. Nothing outside `views` sees these types.
 
-use super::types::{
-    Caching, Caller, Chunk, EventInfo, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewError,
-    ViewInfo,
+use crate::contract::{
+    Caching, Chunk, EventInfo, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewError, ViewInfo,
 };
+use crate::core::Caller;
 
 wasmtime::component::bindgen!({
     world: "view-component",
@@ -189,7 +189,7 @@ impl From<wit::Chunk> for Chunk {
 #[inline]
 pub(crate) fn wit_caller(c: &Caller, sight: u64) -> wit::Caller {
     wit::Caller {
-        agent: c.agent.clone(),
+        agent: c.agent_name.map(String::from),
         uid: c.uid,
         gid: c.gid,
         pid: c.pid,

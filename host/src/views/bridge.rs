@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use super::host::Version;
-use super::types::{self as vt, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use super::{StoreAccess, ViewCallError, ViewHost};
+use crate::contract::{self as vt, Chunk, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use crate::core::sight::{Class, Seen};
 use crate::core::views::{
-    check_open, AnswerCacheFigures, Caching, OpenedView, RefusedView, ViewAttr, ViewChunk,
-    ViewOpen, ViewPath, ViewStatus, ViewVersion, Views,
+    check_open, AnswerCacheFigures, OpenedView, RefusedView, ViewPath, ViewStatus, ViewVersion,
+    Views,
 };
 use crate::core::{Caller, FileKind, FsError, FsResult, Sights, Viewer};
 use crate::store::{grants_in, Change, Event, Hash, History, Need, Tree};
@@ -99,20 +99,6 @@ impl HistoryAccess {
     }
 }
 
-fn kind_out(kind: FileKind) -> NodeKind {
-    match kind {
-        FileKind::Dir => NodeKind::Directory,
-        FileKind::Symlink => NodeKind::Symlink,
-        // FIFOs, sockets and devices have no bytes to show in the past: plain (empty)
-        // files (the contract has no other kinds).
-        FileKind::File
-        | FileKind::Fifo
-        | FileKind::Socket
-        | FileKind::CharDev
-        | FileKind::BlockDev => NodeKind::File,
-    }
-}
-
 fn error_out(e: FsError) -> ViewError {
     match e.errno {
         libc::ENOENT => ViewError::NotFound,
@@ -172,10 +158,10 @@ impl StoreAccess for HistoryAccess {
         crate::core::now_ns()
     }
 
-    fn viewer(&self, caller: &vt::Caller) -> Viewer {
+    fn viewer(&self, caller: &Caller) -> Viewer {
         Viewer::new(
             self.sights
-                .of(caller.agent.as_deref(), caller.uid, caller.gid, caller.pid),
+                .of(caller.agent_name, caller.uid, caller.gid, caller.pid),
         )
     }
 
@@ -236,7 +222,7 @@ impl StoreAccess for HistoryAccess {
             .node(tree.resolve(path).map_err(error_out)?)
             .map_err(error_out)?;
         Ok(ViewAttrs {
-            kind: kind_out(n.attr.kind),
+            kind: n.attr.kind.into(),
             size: n.attr.size,
             mtime_ns: n.attr.mtime,
             perm: (n.attr.perm & 0o7777) as u16,
@@ -261,7 +247,7 @@ impl StoreAccess for HistoryAccess {
             .filter_map(|(name, &ino)| {
                 tree.node(ino).ok().map(|n| ViewDirEntry {
                     name: name.to_string(),
-                    kind: kind_out(n.attr.kind),
+                    kind: n.attr.kind.into(),
                 })
             })
             .collect())
@@ -351,7 +337,7 @@ impl StoreAccess for HistoryAccess {
     fn append(
         &self,
         view: &str,
-        caller: &vt::Caller,
+        caller: &Caller,
         viewer: &Viewer,
         op: &str,
         path: &str,
@@ -369,34 +355,15 @@ impl StoreAccess for HistoryAccess {
             path: path.into(),
             body: body.into(),
         };
-        let agent = caller.agent.as_deref().map(Arc::from);
-        let caller = Caller {
-            uid: caller.uid,
-            gid: caller.gid,
-            pid: caller.pid,
-            // Events keep neither the mount a change came through nor the agent's id
-            // (its name goes with the event).
-            mount: 0,
-            agent: crate::policy::AgentId::DEFAULT,
-            agent_name: None,
-        };
+        let agent = caller.agent_name.map(Arc::from);
         self.history
-            .append_view_event(&caller, agent, change)
+            .append_view_event(caller, agent, change)
             .map_err(error_out)
     }
 }
 
 /// The loaded views, as the core sees them.
 pub struct CoreViews(pub Arc<ViewHost>);
-
-fn caller_out(c: &Caller) -> vt::Caller {
-    vt::Caller {
-        agent: c.agent_name.map(String::from),
-        uid: c.uid,
-        gid: c.gid,
-        pid: c.pid,
-    }
-}
 
 /// A write or create a view refused as invalid: the writer only sees EINVAL, so the
 /// reason goes to the log at info level (an agent's malformed annotation, a bad manifest).
@@ -416,39 +383,6 @@ fn refused(view: &str, op: &str, path: &str, caller: &Caller, e: ViewCallError) 
 
 fn call_error(e: ViewCallError) -> FsError {
     FsError::with(e.errno(), e.to_string())
-}
-
-fn kind_in(kind: NodeKind) -> FileKind {
-    match kind {
-        // A stream is a regular file to the kernel; `ViewAttr::stream` says the rest.
-        NodeKind::File | NodeKind::Stream => FileKind::File,
-        NodeKind::Directory => FileKind::Dir,
-        NodeKind::Symlink => FileKind::Symlink,
-    }
-}
-
-fn kind_out_of(kind: FileKind) -> NodeKind {
-    match kind {
-        FileKind::Dir => NodeKind::Directory,
-        _ => NodeKind::File,
-    }
-}
-
-fn attr_in(a: ViewAttrs) -> ViewAttr {
-    ViewAttr {
-        kind: kind_in(a.kind),
-        stream: a.kind == NodeKind::Stream,
-        size: a.size,
-        mtime: a.mtime_ns,
-        perm: a.perm.into(),
-        writable: a.writable,
-        caching: match a.caching {
-            vt::Caching::Volatile => Caching::Volatile,
-            vt::Caching::Millis(ms) => Caching::Millis(ms),
-            vt::Caching::Immutable => Caching::Immutable,
-        },
-        owner: a.owner,
-    }
 }
 
 impl CoreViews {
@@ -489,67 +423,50 @@ impl Views for CoreViews {
         self.0.refused()
     }
 
-    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttr> {
+    fn getattr(&self, caller: &Caller, at: &ViewPath) -> FsResult<ViewAttrs> {
         self.0
-            .getattr(&self.at(at)?, &caller_out(caller), &at.path)
-            .map(attr_in)
+            .getattr(&self.at(at)?, caller, &at.path)
             .map_err(call_error)
     }
 
-    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Vec<(Arc<str>, FileKind)>> {
-        let entries = self
-            .0
-            .readdir(&self.at(at)?, &caller_out(caller), &at.path)
-            .map_err(call_error)?;
-        Ok(entries
-            .iter()
-            .map(|e| (Arc::from(e.name.as_str()), kind_in(e.kind)))
-            .collect())
+    fn readdir(&self, caller: &Caller, at: &ViewPath) -> FsResult<Arc<[ViewDirEntry]>> {
+        self.0
+            .readdir(&self.at(at)?, caller, &at.path)
+            .map_err(call_error)
     }
 
     fn readlink(&self, caller: &Caller, at: &ViewPath) -> FsResult<String> {
         self.0
-            .readlink(&self.at(at)?, &caller_out(caller), &at.path)
+            .readlink(&self.at(at)?, caller, &at.path)
             .map_err(call_error)
     }
 
-    fn create(&self, caller: &Caller, at: &ViewPath, kind: FileKind) -> FsResult<ViewAttr> {
+    fn create(&self, caller: &Caller, at: &ViewPath, kind: NodeKind) -> FsResult<ViewAttrs> {
         self.0
-            .create(
-                &self.at(at)?,
-                &caller_out(caller),
-                &at.path,
-                kind_out_of(kind),
-            )
-            .map(attr_in)
+            .create(&self.at(at)?, caller, &at.path, kind)
             .map_err(|e| refused(&at.view, "create", &at.path, caller, e))
     }
 
     fn remove(&self, caller: &Caller, at: &ViewPath, dir: bool) -> FsResult<()> {
         self.0
-            .remove(&self.at(at)?, &caller_out(caller), &at.path, dir)
+            .remove(&self.at(at)?, caller, &at.path, dir)
             .map_err(|e| refused(&at.view, "remove", &at.path, caller, e))
     }
 
     fn open(&self, caller: &Caller, at: &ViewPath, write: bool) -> FsResult<OpenedView> {
         let version = self.0.pin(&at.view, at.generation).map_err(call_error)?;
-        let c = caller_out(caller);
         let attr = self
             .0
-            .getattr(&version, &c, &at.path)
-            .map(attr_in)
+            .getattr(&version, caller, &at.path)
             .map_err(call_error)?;
         check_open(&attr, write)?;
         let mode = self
             .0
-            .open(&version, &c, &at.path, write)
+            .open(&version, caller, &at.path, write)
             .map_err(call_error)?;
         Ok(OpenedView {
             attr,
-            mode: match mode {
-                vt::OpenMode::Plain => ViewOpen::Plain,
-                vt::OpenMode::Stream(cursor) => ViewOpen::Stream(cursor),
-            },
+            mode,
             version: Arc::new(OpenVersion {
                 host: self.0.clone(),
                 version,
@@ -567,26 +484,19 @@ struct OpenVersion {
 impl ViewVersion for OpenVersion {
     fn read(&self, caller: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
         self.host
-            .read(&self.version, &caller_out(caller), path, offset, len)
+            .read(&self.version, caller, path, offset, len)
             .map_err(call_error)
     }
 
     fn write(&self, caller: &Caller, path: &str, offset: u64, data: &[u8]) -> FsResult<u32> {
         self.host
-            .write(&self.version, &caller_out(caller), path, offset, data)
+            .write(&self.version, caller, path, offset, data)
             .map_err(|e| refused(self.version.view(), "write", path, caller, e))
     }
 
-    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<ViewChunk> {
-        let c = self
-            .host
-            .next(&self.version, &caller_out(caller), path, cursor, max)
-            .map_err(call_error)?;
-        Ok(ViewChunk {
-            data: c.data,
-            cursor: c.cursor,
-            time_ns: c.time_ns,
-            end: c.end,
-        })
+    fn next(&self, caller: &Caller, path: &str, cursor: u64, max: u32) -> FsResult<Chunk> {
+        self.host
+            .next(&self.version, caller, path, cursor, max)
+            .map_err(call_error)
     }
 }

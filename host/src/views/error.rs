@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::types::ViewError;
+use crate::contract::ViewError;
 
 /// The failure of one call into a view ([`super::ViewHost::getattr`] and the others).
 ///

@@ -22,8 +22,9 @@ use super::host_store::StoreAccess;
 use super::instance_state::{CallContext, InstanceState};
 use super::limits::ViewLimits;
 use super::pool::{Loaded, ViewInstance};
-use super::types::{Caching, Caller, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
+use crate::contract::{Caching, Chunk, NodeKind, OpenMode, ViewAttrs, ViewDirEntry, ViewInfo};
 use crate::core::views::{AnswerCacheFigures, RefusedView, ViewStatus};
+use crate::core::Caller;
 use crate::core::Viewer;
 use crate::core::{Latencies, LatencyCounts};
 
@@ -472,7 +473,7 @@ impl ViewHost {
             .into();
         let own = viewer.is_dependent();
         if attrs.caching == Caching::Immutable {
-            let answer = Answer::Attrs(attrs.clone());
+            let answer = Answer::Attrs(attrs);
             self.answers.insert(
                 loaded.generation,
                 keep_for(&viewer),
@@ -773,7 +774,7 @@ impl ViewHost {
         } = &mut instance;
         store.data_mut().call = Some(CallContext {
             view: slot.name.clone(),
-            caller: caller.clone(),
+            caller: *caller,
             viewer: viewer.clone(),
             may_append,
         });

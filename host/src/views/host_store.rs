@@ -1,16 +1,17 @@
 //! The `store` import of the WIT contract: what the host lets a view see of the event
-//! store. The core implements [`StoreAccess`]; this module adapts it to the component.
+//! store. [`StoreAccess`] says what that is; `bridge::HistoryAccess` implements it over
+//! the store (and `MemoryStore` for tests); this module serves it to the component, for
+//! the caller of the call in progress.
 
 use std::time::Instant;
 
 use super::bindings::{lighthouse::fs::store, wit};
 use super::instance_state::InstanceState;
-use super::types::{
-    AuditPage, Caller, EventFilter, EventsPage, ViewAttrs, ViewDirEntry, ViewError,
-};
+use crate::contract::{AuditPage, EventFilter, EventsPage, ViewAttrs, ViewDirEntry, ViewError};
+use crate::core::Caller;
 use crate::core::Viewer;
 
-/// The read-only window onto the event store that views get, implemented by the core.
+/// The read-only window onto the event store that views get.
 ///
 /// Paths are relative to `current/`, with a leading "/". Calls come from whichever
 /// thread is calling into a view (FUSE workers, tokio blocking sections), concurrently,
@@ -193,7 +194,7 @@ impl store::Host for InstanceState {
         let body = serde_json::from_str::<serde_json::Value>(&body)
             .map_err(|e| invalid(format!("append: the body is not one JSON document: {e}")))?
             .to_string();
-        let (view, caller) = (call.view.clone(), call.caller.clone());
+        let (view, caller) = (call.view.clone(), call.caller);
         self.timed(outside_call, |s, v| {
             s.append(&view, &caller, v, &op, &path, &body)
         })

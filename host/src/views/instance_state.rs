@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::host_store::StoreAccess;
 use super::limits::ViewLimits;
-use super::types::Caller;
+use crate::core::Caller;
 
 /// The data of one view instance's `Store`.
 pub(crate) struct InstanceState {

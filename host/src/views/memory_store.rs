@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use parking_lot::RwLock;
 
 use super::host_store::StoreAccess;
-use super::types::{
-    Caching, Caller, EventFilter, EventInfo, EventsPage, NodeKind, ViewAttrs, ViewDirEntry,
-    ViewError,
+use crate::contract::{
+    Caching, EventFilter, EventInfo, EventsPage, NodeKind, ViewAttrs, ViewDirEntry, ViewError,
 };
+use crate::core::Caller;
 use crate::core::{Sights, Viewer};
 
 #[derive(Clone, Debug)]
@@ -259,7 +259,7 @@ impl StoreAccess for MemoryStore {
         let event = EventInfo {
             seq,
             time_ns: inner.now_ns,
-            agent: caller.agent.clone(),
+            agent: caller.agent_name.map(String::from),
             uid: caller.uid,
             gid: caller.gid,
             pid: caller.pid,

@@ -10,7 +10,7 @@
 //! Inside: `engine` (one wasmtime engine, epoch ticker), `component` (compile, check
 //! against the contract, link), `pool` (a generation's instances), `instance_state` (what
 //! a `Store` carries: empty WASI, memory cap, stderr tail), `host_store` (the `store`
-//! import), `bindings` (generated from the WIT, with conversions to [`types`]).
+//! import), `bindings` (generated from the WIT, converted once to [`crate::contract`]).
 
 mod answers;
 mod bindings;
@@ -26,7 +26,6 @@ mod instance_state;
 mod limits;
 mod memory_store;
 mod pool;
-pub mod types;
 pub mod watch;
 
 #[cfg(test)]
@@ -44,10 +43,6 @@ pub use host::{Installed, LoadedView, Prepared, Target, Version, ViewCallFigures
 pub use host_store::StoreAccess;
 pub use limits::ViewLimits;
 pub use memory_store::MemoryStore;
-pub use types::{
-    AuditPage, Caching, Caller, Chunk, EventFilter, EventInfo, EventsPage, NodeKind, OpenMode,
-    ViewAttrs, ViewDirEntry, ViewError, ViewInfo,
-};
 
 /// Components built from `guest-ops/` for wasm32-wasip2 by `host/build.rs`, embedded in
 /// the binary: `BUILTIN` (the views the mount loads at start, and the `hello` example)
@@ -69,7 +64,7 @@ pub mod builtin {
 /// `lighthouse-fs views check FILE.wasm`: compiles, links, instantiates and asks `info`
 /// of a component, against an empty store, with the default limits. The error says
 /// precisely what is wrong.
-pub fn check_component(bytes: &[u8]) -> anyhow::Result<ViewInfo> {
+pub fn check_component(bytes: &[u8]) -> anyhow::Result<crate::contract::ViewInfo> {
     let limits = ViewLimits {
         max_instances: 2,
         ..ViewLimits::default()

@@ -17,7 +17,7 @@ use super::bindings::{ViewComponent, ViewComponentPre};
 use super::host_store::StoreAccess;
 use super::instance_state::InstanceState;
 use super::limits::{ticks, ViewLimits};
-use super::types::ViewInfo;
+use crate::contract::ViewInfo;
 
 /// One instance of a view, ready for a call.
 pub(crate) struct ViewInstance {

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::catalog::{Catalog, Outcome, ReloadEntry, ReloadReport};
 use super::*;
+use crate::core::Caller;
 
 fn component(stem: &str) -> &'static [u8] {
     builtin::component(stem).unwrap_or_else(|| panic!("guest-ops built no {stem}.wasm"))
@@ -23,10 +24,8 @@ fn host() -> ViewHost {
 
 fn caller() -> Caller {
     Caller {
-        agent: None,
-        uid: 0,
-        gid: 0,
         pid: 1,
+        ..Caller::HOST
     }
 }
 

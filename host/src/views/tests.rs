@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::types::EventsPage;
 use super::*;
-use crate::core::Viewer;
+use crate::contract::{
+    Caching, EventFilter, EventsPage, NodeKind, ViewAttrs, ViewDirEntry, ViewError,
+};
+use crate::core::{Caller, Viewer};
 
 const S: i64 = 1_000_000_000;
 /// 2026-11-23T21:40:00Z
@@ -39,10 +41,11 @@ fn host() -> ViewHost {
 
 fn caller() -> Caller {
     Caller {
-        agent: Some("tester".into()),
+        agent_name: Some("tester"),
         uid: 1000,
         gid: 1000,
         pid: 42,
+        ..Caller::HOST
     }
 }
 
@@ -580,7 +583,7 @@ fn append_is_checked_and_only_allowed_while_writing() {
 #[test]
 fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     use crate::core::stream_log::StreamLog;
-    use crate::core::views::{ViewOpen, ViewPath, Views};
+    use crate::core::views::{OpenMode, ViewPath, Views};
     let Some(bytes) = component("streams") else {
         return;
     };
@@ -611,7 +614,7 @@ fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     let vp = ViewPath::root("streams".into(), generation).child("file_changes");
     let c = crate::core::Caller::HOST;
     let opened = views.open(&c, &vp, false).unwrap();
-    assert_eq!(opened.mode, ViewOpen::Stream(0));
+    assert_eq!(opened.mode, OpenMode::Stream(0));
     let mut log = StreamLog::new(
         "streams/file_changes".into(),
         opened.version.clone(),

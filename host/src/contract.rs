@@ -1,9 +1,12 @@
-//! Plain Rust mirrors of the records of `wit/lighthouse-fs.wit` (`interface types`).
-//!
-//! These are what the rest of the host sees; the wasmtime bindings' own types stay inside
-//! `views::component` (see `wire.rs` for the conversions).
+//! The contract between the host and its views (`wit/lighthouse-fs.wit`, `interface
+//! types`) as plain Rust: what the core and the view host share. The wasmtime bindings'
+//! own types stay inside `views::bindings`, which converts them to these at the boundary,
+//! once; the core turns them into kernel attributes and TTLs (`core::views`).
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::core::FileKind;
 
 /// `node-kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,6 +16,33 @@ pub enum NodeKind {
     Symlink,
     /// An append-only log file served through `open` and `next` (the kernel sees a file).
     Stream,
+}
+
+impl NodeKind {
+    /// What the kernel is told: a stream is a regular file (the host serves it as a log).
+    pub fn file_kind(self) -> FileKind {
+        match self {
+            NodeKind::File | NodeKind::Stream => FileKind::File,
+            NodeKind::Directory => FileKind::Dir,
+            NodeKind::Symlink => FileKind::Symlink,
+        }
+    }
+}
+
+impl From<FileKind> for NodeKind {
+    /// A node of the live tree as a view sees it. FIFOs, sockets and devices have no bytes
+    /// to show (and `create` of a FIFO or socket in a view makes a file): plain files.
+    fn from(kind: FileKind) -> NodeKind {
+        match kind {
+            FileKind::Dir => NodeKind::Directory,
+            FileKind::Symlink => NodeKind::Symlink,
+            FileKind::File
+            | FileKind::Fifo
+            | FileKind::Socket
+            | FileKind::CharDev
+            | FileKind::BlockDev => NodeKind::File,
+        }
+    }
 }
 
 /// `caching`: how long the host (and the kernel) may keep an answer.
@@ -26,8 +56,20 @@ pub enum Caching {
     Immutable,
 }
 
+impl Caching {
+    /// The kernel TTL for this policy. "Immutable" is bounded all the same, so that a view
+    /// replaced by a new version is asked again within the hour even without notify.
+    pub fn ttl(self) -> Duration {
+        match self {
+            Caching::Volatile => Duration::ZERO,
+            Caching::Millis(ms) => Duration::from_millis(ms.into()),
+            Caching::Immutable => Duration::from_secs(3600),
+        }
+    }
+}
+
 /// `attrs`: what `getattr` answers (and what `StoreAccess::stat_at` returns).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewAttrs {
     pub kind: NodeKind,
     pub size: u64,
@@ -205,15 +247,6 @@ pub struct Chunk {
     pub time_ns: i64,
     /// The stream has ended.
     pub end: bool,
-}
-
-/// `caller`: who is asking (from the FUSE request).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Caller {
-    pub agent: Option<String>,
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: u32,
 }
 
 /// `view-info`: what a view says about itself (its name is its top-level directory).
