@@ -15,7 +15,8 @@
 //!
 //! - `BUILTIN`: the production views (and the `hello` example);
 //! - `TEST_COMPONENTS`: the views only tests load: the deliberately bad ones (`bad_*`)
-//!   and the two versions of the hot-swap test view (`test_*`).
+//!   and the other test views (`test_*`: the two versions of the hot-swap view, the
+//!   `spy` that asks the store for everything).
 //!
 //! Without `guest-ops/Cargo.toml` both lists are empty (with a warning).
 //!

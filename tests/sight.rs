@@ -9,15 +9,20 @@
 //! secret's content, name and hash by every route: `current/`, `history/@N`,
 //! `history/.log`, `shadows/`, `streams/*` (audit included), `context/` (their own
 //! package with `"paths": ["**"]`, and one root made), `grep -r` and `cat`, and the
-//! built-in history component loaded again from `--views DIR` as a custom view (no test
-//! component reads the store: this one does, through the same import).
+//! built-in history component loaded again from `--views DIR` as a custom view, and the
+//! hostile test view `spy` (guest-ops/test-spy), which ignores permissions and asks the
+//! store import for everything: every seq, every path it can name or is told, every
+//! event and audit record (ignoring `through`), and appends annotations about paths the
+//! caller may not list.
 //!
-//! Three mounts of one store per backend:
+//! The mounts, per backend (each test its own store):
 //! 1. no policy: root, the owner (1000), a member of its group (1006:1000) and another
 //!    uid (1001); only the mode bits decide;
 //! 2. `--policy`: agents by uid with various permission sets (root itself is an agent
 //!    with `context:write` only: the policy applies to it, the mode bits do not);
-//! 3. no policy, `--views DIR` holding `history.wasm`: the history rows again.
+//! 3. no policy, `--views DIR` holding `history.wasm`: the history rows again;
+//! 4. `--views DIR` holding `spy.wasm`, without and with a policy (agents with `spy:read`
+//!    and various reads): the spy's report as each caller, and its appends.
 //!
 //! Each row (route × caller) says whether the route must succeed, fail with EACCES or
 //! may do either, and which markers (contents, names, hashes) its bytes must and must
@@ -196,9 +201,85 @@ const AGENTS: [Who; 9] = [
     },
 ];
 
+/// The agents of the spy's policy: each may enter `spy/`, with various of the reads that
+/// reveal the store's data (the tree, events, annotations, the audit trail).
+const SPY_AGENTS: [Who; 9] = [
+    Who {
+        label: "rootspy",
+        uid: 0,
+        gid: 0,
+        perms: Some(&["spy:read", "streams:read", "shadows:read"]),
+    },
+    Who {
+        label: "owner",
+        uid: OWNER,
+        gid: OWNER,
+        perms: Some(&[
+            "spy:read",
+            "current:read",
+            "history:read",
+            "shadows:read",
+            "streams:read",
+        ]),
+    },
+    Who {
+        label: "reader",
+        uid: OTHER,
+        gid: OTHER,
+        perms: Some(&[
+            "spy:read",
+            "current:read",
+            "history:read",
+            "shadows:read",
+            "streams:read",
+        ]),
+    },
+    Who {
+        label: "spyonly",
+        uid: 1002,
+        gid: 1002,
+        perms: Some(&["spy:read"]),
+    },
+    Who {
+        label: "spystreams",
+        uid: 1003,
+        gid: 1003,
+        perms: Some(&["spy:read", "streams:read"]),
+    },
+    Who {
+        label: "spyhistory",
+        uid: 1004,
+        gid: 1004,
+        perms: Some(&["spy:read", "history:read"]),
+    },
+    Who {
+        label: "spycurrent",
+        uid: 1005,
+        gid: 1005,
+        perms: Some(&["spy:read", "current:read"]),
+    },
+    Who {
+        label: "groupspy",
+        uid: GROUPIE,
+        gid: OWNER,
+        perms: Some(&["spy:read", "current:read", "streams:read"]),
+    },
+    Who {
+        label: "groupshadows",
+        uid: 1007,
+        gid: OWNER,
+        perms: Some(&["spy:read", "shadows:read"]),
+    },
+];
+
 fn policy_text() -> String {
+    policy_of(&AGENTS)
+}
+
+/// A policy with `agents` (by uid) and nothing for anyone else.
+fn policy_of(agents: &[Who]) -> String {
     let mut text = String::from("[default]\npermissions = []\n");
-    for a in &AGENTS {
+    for a in agents {
         let perms: Vec<String> = a.perms.unwrap().iter().map(|p| format!("{p:?}")).collect();
         text.push_str(&format!(
             "\n[[agents]]\nname = {:?}\nuids = [{}]\npermissions = [{}]\n",
@@ -1147,6 +1228,108 @@ fn context_rows(s: &Scene, w: &Who) -> Vec<Row> {
     rows
 }
 
+/// The paths the spy is told (`spy/guess/…`): the secret names, as a caller who guessed
+/// or overheard them would ask by name.
+fn spy_guesses(s: &Scene) -> Vec<String> {
+    vec![
+        format!("/xonly/{}", s.xonly_name()),
+        format!("/priv/{}", s.hidden_name()),
+        "/priv/secret.txt".into(),
+    ]
+}
+
+/// The rows of the test view `spy` (guest-ops/test-spy): a custom view that ignores
+/// permissions and asks the store import for everything (every seq, every path it can
+/// name or is told, every event and audit record, `through` ignored). What its report
+/// holds for a caller must be what the caller could read directly (docs/policy.md
+/// section 9): the tree needs `current:read` or `history:read` and the mode bits then,
+/// events `history:read` or `streams:read` and the right to list their directories, an
+/// annotation `shadows:read` and the right to read its file, the audit trail
+/// `streams:read` and the right to list the directory now.
+fn spy_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
+    let spy = w.may("spy");
+    let (rs, ro, tree, shad, strm) = (
+        w.posix_secret(),
+        w.posix_owner(),
+        w.tree(),
+        w.may("shadows"),
+        w.may("streams"),
+    );
+    let ev = w.may("history") || strm;
+    let (t, e) = (spy && tree, spy && (tree || ev));
+    let row = |key: String, rel: String, told: bool| {
+        let mut row = Row::new(key, How::Read(rel), Some(spy))
+            .shows("the report's last line (no budget hit)", "\ncalls ", spy)
+            .hides_unless("BUDGET EXHAUSTED", "BUDGET EXHAUSTED", false)
+            .shows("PUBLIC", s.marker("PUBLIC"), t)
+            .shows("SECRET-FILE", s.marker("SECRET-FILE"), t && rs)
+            .shows("SECRET-DIR", s.marker("SECRET-DIR"), t && rs)
+            .shows("HANDOFF (0644 at nh)", s.marker("HANDOFF"), t)
+            .shows("WAS-OPEN (0644 at n1)", s.marker("WAS-OPEN"), t)
+            .shows("NOW-OPEN (0644 at n2)", s.marker("NOW-OPEN"), t)
+            // Any file content at all needs current:read or history:read.
+            .hides_unless("any file's first line", "first line", t)
+            // Hashes: from hash-at (the tree), or a write event (events, where the
+            // mode bits let the caller read the file then). An annotation's body
+            // carries the hash of its file too (as in streams/annotations: an agent
+            // with shadows:read and no tree read may get it there).
+            .tri("hash of open.txt", s.hash("open"), t, !e)
+            .tri("hash of was-open.txt", s.hash("was"), t, !e)
+            .tri("hash of now-open.txt", s.hash("now"), t, !e)
+            .tri("hash of handoff.txt", s.hash("handoff"), t, !e)
+            .tri(
+                "hash of locked.txt",
+                s.hash("locked"),
+                t && rs,
+                !((e || shad) && rs),
+            )
+            .tri(
+                "hash of secret.txt",
+                s.hash("secret"),
+                t && rs,
+                !((e || shad) && rs),
+            )
+            // Annotations: shadows' events, shadows:read and reading the file then.
+            .shows("NOTE-DIR", s.marker("NOTE-DIR"), spy && shad && rs)
+            .shows("NOTE-FILE", s.marker("NOTE-FILE"), spy && shad && rs);
+        row = if told {
+            // Told its name, the spy reads /xonly/known… as anyone who may search /xonly.
+            // The names it was told are written <GUESS>: a name it shows comes from a
+            // listing, or (either way) from an event's path the spy did not redact.
+            row.shows("KNOWN (by its name)", s.marker("KNOWN"), t)
+                .tri("hash of the known file", s.hash("known"), t, !e)
+                .tri("HIDNAME", s.marker("HIDNAME"), t && rs, !(e && rs))
+                .tri("XDIRNAME", s.marker("XDIRNAME"), t && ro, !(e && ro))
+        } else {
+            // Not told: only where /xonly may be listed, or its events seen.
+            // Names: from a listing (the tree) or from an event's path.
+            row.tri("KNOWN", s.marker("KNOWN"), t && ro, !t)
+                .tri(
+                    "hash of the known file",
+                    s.hash("known"),
+                    t && ro,
+                    !(e && ro),
+                )
+                .shows("HIDNAME", s.marker("HIDNAME"), e && rs)
+                .shows("XDIRNAME", s.marker("XDIRNAME"), e && ro)
+        };
+        if audit {
+            row = row.shows(
+                "AUDITNAME (a denied create in /priv)",
+                s.marker("AUDITNAME"),
+                spy && strm && rs,
+            );
+        }
+        guard(row, s, w)
+    };
+    let told: Vec<String> = spy_guesses(s).iter().map(|g| g.replace('/', "+")).collect();
+    let told = format!("spy/guess/{}", told.join(","));
+    vec![
+        row("spy/dump".into(), "spy/dump".into(), false),
+        row("spy/guess/<the secret paths>".into(), told, true),
+    ]
+}
+
 /// A stream from its start to its end, without waiting at the end.
 fn read_stream(p: &Path) -> io::Result<Vec<u8>> {
     let mut f = OpenOptions::new()
@@ -1334,6 +1517,7 @@ fn run_matrix(
                 "shadows" => shadows_rows(s, who),
                 "streams" => streams_rows(s, who, audit),
                 "context" => context_rows(s, who),
+                "spy" => spy_rows(s, who, audit),
                 other => panic!("no rows for {other}"),
             });
         }
@@ -1437,5 +1621,121 @@ both_backends! {
         failures.extend(more);
         m.stop();
         report(&format!("[{backend}] custom view"), checked + checked2, &failures);
+    }
+}
+
+/// Write `data` to `rel` under the mount as `uid:gid`: Ok, or the errno.
+fn write_as(m: &Mount, uid: u32, gid: u32, rel: &str, data: String) -> Result<(), i32> {
+    let p = m.root().join(rel);
+    run_as(uid, gid, move || fs::write(&p, data.as_bytes()))
+}
+
+both_backends! {
+    #[timeout_secs(400)]
+    fn a_hostile_custom_view_sees_with_the_callers_eyes(backend: Backend) {
+        // The test view `spy` ignores permissions and asks the store import for
+        // everything on every read (guest-ops/test-spy): whatever it shows a caller must
+        // be what that caller could read directly, as for the built-in views.
+        let (dir, base) = temp_dir("lhfs-sight-spy-");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let store = base.join("store");
+        let m = Mount::start(backend, &store);
+        let scene = set_scene(&m, &store);
+        m.stop();
+        let views = base.join("views");
+        fs::create_dir(&views).unwrap();
+        let bytes = lighthouse_fs::views::builtin::component("test_spy").expect("the test-spy component is built");
+        fs::write(views.join("spy.wasm"), bytes).unwrap();
+        let vdir = views.to_str().unwrap();
+
+        // 1. No policy: the mode bits decide.
+        let m = Mount::start_with(backend, &store, &["--views", vdir]);
+        let root_dump = fs::read_to_string(m.root().join("spy/dump")).unwrap_or_else(|e| panic!("[{backend}] root reads spy/dump: {e}"));
+        eprintln!(
+            "[{backend}] spy/dump as root: {} bytes, {} lines, {}",
+            root_dump.len(),
+            root_dump.lines().count(),
+            root_dump.lines().last().unwrap_or("")
+        );
+        let ctx = format!("[{backend}] spy, no policy");
+        let (checked, mut failures) = run_matrix(&ctx, &m, &scene, &NO_POLICY, &["spy"], false);
+
+        // Appends through the spy: about a path the caller could list where it is.
+        let x = format!("/xonly/{}", scene.xonly_name());
+        let note = |what: &str| format!("{{\"note\":\"{}\"}}", scene.marker(what));
+        let appends = [
+            (OTHER, x.clone(), "SPYNOTE-XONLY", Err(libc::EACCES)),
+            (OTHER, "/pub/open.txt".to_string(), "SPYNOTE-OPEN", Ok(())),
+            (OWNER, "/priv/secret.txt".to_string(), "SPYNOTE-OWNER", Ok(())),
+            (OTHER, "/priv/secret.txt".to_string(), "SPYNOTE-DENIED", Err(libc::EACCES)),
+        ];
+        for (uid, at, what, want) in &appends {
+            let got = write_as(&m, *uid, *uid, "spy/append", format!("{at}\n{}", note(what)));
+            if got != *want {
+                failures.push(format!(
+                    "{ctx} | uid {uid} | spy/append about {at} | want {want:?}, got {:?}",
+                    got.map_err(errno_name)
+                ));
+            }
+        }
+        // And through the real shadows view: another uid annotating the file in /xonly
+        // (0711: it may reach the file, not list the directory) is refused, at the lookup
+        // or at the write.
+        let got = write_as(
+            &m,
+            OTHER,
+            OTHER,
+            &format!("shadows{x}"),
+            format!(r#"{{"kind":"comment","text":"{}"}}"#, scene.marker("SHADOWNOTE-XONLY")),
+        );
+        if got != Err(libc::EACCES) {
+            failures.push(format!(
+                "{ctx} | uid {OTHER} | annotate shadows{x} | want EACCES, got {:?}",
+                got.map_err(errno_name)
+            ));
+        }
+        // The log (as root, past the mount) has exactly the allowed notes.
+        File::open(m.current()).unwrap().sync_all().unwrap();
+        let log = cli(["log".as_ref(), "--store".as_ref(), store.as_os_str(), "--json".as_ref()]);
+        let log = log.ok();
+        for (what, want) in [
+            ("SPYNOTE-XONLY", false),
+            ("SPYNOTE-OPEN", true),
+            ("SPYNOTE-OWNER", true),
+            ("SPYNOTE-DENIED", false),
+            ("SHADOWNOTE-XONLY", false),
+        ] {
+            if log.contains(&scene.marker(what)) != want {
+                failures.push(format!(
+                    "{ctx} | root | lighthouse-fs log --json | want {what} {}",
+                    if want { "recorded" } else { "not recorded (refused)" }
+                ));
+            }
+        }
+        // The notes recorded are shown as the spy's events to who could read their file.
+        for who in &NO_POLICY {
+            let rows = [Row::new("spy/dump after the appends", How::Read("spy/dump".into()), Some(true))
+                .shows("SPYNOTE-OPEN", scene.marker("SPYNOTE-OPEN"), true)
+                .shows("SPYNOTE-OWNER (about /priv/secret.txt)", scene.marker("SPYNOTE-OWNER"), who.posix_secret())
+                .shows("SPYNOTE-XONLY (refused)", scene.marker("SPYNOTE-XONLY"), false)
+                .shows("SPYNOTE-DENIED (refused)", scene.marker("SPYNOTE-DENIED"), false)];
+            let got = take_as(who, m.root(), &scene.tag, &rows);
+            judge(&ctx, who, &rows, &got, &mut failures);
+        }
+        m.stop();
+
+        // 2. A policy: `spy:read` with various of the reads that reveal the store.
+        let policy = base.join("policy.toml");
+        fs::write(&policy, policy_of(&SPY_AGENTS)).unwrap();
+        let m = Mount::start_with(backend, &store, &["--views", vdir, "--policy", policy.to_str().unwrap()]);
+        // The owner (read only) tries to create a file with a secret name in /priv: the
+        // policy denies it, and the audit trail names the path.
+        let audit_name = m.path("priv").join(format!("audit-{}.txt", scene.marker("AUDITNAME")));
+        assert_eq!(run_as(OWNER, OWNER, move || fs::write(&audit_name, b"x")), Err(libc::EACCES), "[{backend}] the owner may not write");
+        let ctx = format!("[{backend}] spy, policy");
+        let (checked2, more) = run_matrix(&ctx, &m, &scene, &SPY_AGENTS, &["spy"], true);
+        failures.extend(more);
+        m.stop();
+        report(&format!("[{backend}] hostile custom view"), checked + checked2 + appends.len() + 6 + NO_POLICY.len(), &failures);
     }
 }
