@@ -1051,11 +1051,10 @@ fn streams_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
         w.tree(),
         w.may("shadows"),
     );
-    // A write's hash: hidden where the mode bits said no then; shown where they said yes
-    // and the agent may see tree data; an agent with streams:read alone, either.
-    let hash = |row: Row, label: &str, h: String, posix: bool| {
-        row.tri(label, h, strm && posix && tree, !(strm && posix))
-    };
+    // A write's hash: shown where the mode bits said yes then and the agent may see
+    // tree data (a hash is the content in short); hidden everywhere else.
+    let hash =
+        |row: Row, label: &str, h: String, posix: bool| row.shows(label, h, strm && posix && tree);
     let mut rows = Vec::new();
     for name in ["all", "file_changes", "agent_activity"] {
         let full = name != "agent_activity";
@@ -1089,13 +1088,13 @@ fn streams_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
             row = hash(row, "hash of open.txt", s.hash("open"), true);
         }
         if name == "all" {
+            // An annotation of a file: shadows:read, the mode bits, and tree data.
             row = row
-                .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs)
-                .tri(
+                .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs && tree)
+                .shows(
                     "NOTE-FILE",
                     s.marker("NOTE-FILE"),
-                    strm && shad && rs,
-                    !(strm && shad),
+                    strm && shad && rs && tree,
                 );
         }
         rows.push(guard(row, s, w));
@@ -1107,16 +1106,14 @@ fn streams_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
                 How::Stream("streams/annotations@1".into()),
                 Some(strm),
             )
-            .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs)
-            .tri(
+            .shows("NOTE-DIR", s.marker("NOTE-DIR"), strm && shad && rs && tree)
+            .shows(
                 "NOTE-FILE",
                 s.marker("NOTE-FILE"),
-                strm && shad && rs,
-                !(strm && shad),
+                strm && shad && rs && tree,
             ),
-            // An annotation's body carries the hash of the file it was made against: a
-            // caller who may not read /pub/locked.txt must not get it from there either
-            // (the event left out, or its body's hash: either way, NOTE-FILE may go).
+            // An annotation's body carries the hash of the file it was made against: it is
+            // shown only with the annotation, to who may read the file's content.
             "hash of locked.txt (in the annotation's body)",
             s.hash("locked"),
             rs,
@@ -1269,47 +1266,31 @@ fn spy_rows(s: &Scene, w: &Who, audit: bool) -> Vec<Row> {
             .shows("NOW-OPEN (0644 at n2)", s.marker("NOW-OPEN"), t)
             // Any file content at all needs current:read or history:read.
             .hides_unless("any file's first line", "first line", t)
-            // Hashes: from hash-at (the tree), or a write event (events, where the
-            // mode bits let the caller read the file then). An annotation's body
-            // carries the hash of its file too (as in streams/annotations: an agent
-            // with shadows:read and no tree read may get it there).
-            .tri("hash of open.txt", s.hash("open"), t, !e)
-            .tri("hash of was-open.txt", s.hash("was"), t, !e)
-            .tri("hash of now-open.txt", s.hash("now"), t, !e)
-            .tri("hash of handoff.txt", s.hash("handoff"), t, !e)
-            .tri(
-                "hash of locked.txt",
-                s.hash("locked"),
-                t && rs,
-                !((e || shad) && rs),
-            )
-            .tri(
-                "hash of secret.txt",
-                s.hash("secret"),
-                t && rs,
-                !((e || shad) && rs),
-            )
-            // Annotations: shadows' events, shadows:read and reading the file then.
-            .shows("NOTE-DIR", s.marker("NOTE-DIR"), spy && shad && rs)
-            .shows("NOTE-FILE", s.marker("NOTE-FILE"), spy && shad && rs);
+            // Hashes: from hash-at (the tree), a write event or an annotation's body,
+            // each only with tree data and where the mode bits let the caller read the
+            // file then.
+            .shows("hash of open.txt", s.hash("open"), t)
+            .shows("hash of was-open.txt", s.hash("was"), t)
+            .shows("hash of now-open.txt", s.hash("now"), t)
+            .shows("hash of handoff.txt", s.hash("handoff"), t)
+            .shows("hash of locked.txt", s.hash("locked"), t && rs)
+            .shows("hash of secret.txt", s.hash("secret"), t && rs)
+            // Annotations of files: shadows:read, tree data, reading the file then.
+            .shows("NOTE-DIR", s.marker("NOTE-DIR"), spy && shad && rs && t)
+            .shows("NOTE-FILE", s.marker("NOTE-FILE"), spy && shad && rs && t);
         row = if told {
             // Told its name, the spy reads /xonly/known… as anyone who may search /xonly.
             // The names it was told are written <GUESS>: a name it shows comes from a
             // listing, or (either way) from an event's path the spy did not redact.
             row.shows("KNOWN (by its name)", s.marker("KNOWN"), t)
-                .tri("hash of the known file", s.hash("known"), t, !e)
+                .shows("hash of the known file", s.hash("known"), t)
                 .tri("HIDNAME", s.marker("HIDNAME"), t && rs, !(e && rs))
                 .tri("XDIRNAME", s.marker("XDIRNAME"), t && ro, !(e && ro))
         } else {
             // Not told: only where /xonly may be listed, or its events seen.
             // Names: from a listing (the tree) or from an event's path.
             row.tri("KNOWN", s.marker("KNOWN"), t && ro, !t)
-                .tri(
-                    "hash of the known file",
-                    s.hash("known"),
-                    t && ro,
-                    !(e && ro),
-                )
+                .shows("hash of the known file", s.hash("known"), t && ro)
                 .shows("HIDNAME", s.marker("HIDNAME"), e && rs)
                 .shows("XDIRNAME", s.marker("XDIRNAME"), e && ro)
         };

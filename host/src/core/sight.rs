@@ -179,14 +179,16 @@ impl Sight {
         let Some(l) = labels.label(id) else {
             return KNOWN;
         };
+        let tree = Class::Tree as usize;
         let seen = if !self.creds.passes_all(&l.name) {
             Seen::Hidden
-        } else if !self.creds.passes_all(&l.content) {
+        } else if !self.creds.passes_all(&l.content) || (l.content_of_file && !self.classes[tree]) {
             Seen::Name
         } else {
             Seen::Content
         };
-        let public = l.name.iter().chain(l.content.iter()).all(Grant::is_public);
+        let public = l.name.iter().chain(l.content.iter()).all(Grant::is_public)
+            && (!l.content_of_file || self.public[tree]);
         KNOWN | seen as u8 | if public { PUBLIC } else { 0 }
     }
 }

@@ -72,10 +72,15 @@ pub struct Label {
     pub name: Box<[Grant]>,
     /// To see what it says of the content as well: `name` and read the node.
     pub content: Box<[Grant]>,
+    /// What it says of the content comes from a file of the tree (a write's hash, an
+    /// attribute, an annotation of a file): under a policy it also needs what reading
+    /// the tree needs. (A view's event about a path that is no file, a context manifest,
+    /// is the view's own data.)
+    pub content_of_file: bool,
 }
 
 impl Label {
-    fn new(mut name: Vec<Grant>, mut content: Vec<Grant>) -> Label {
+    fn new(mut name: Vec<Grant>, mut content: Vec<Grant>, content_of_file: bool) -> Label {
         content.extend_from_slice(&name);
         for set in [&mut name, &mut content] {
             set.sort_unstable();
@@ -84,6 +89,7 @@ impl Label {
         Label {
             name: name.into(),
             content: content.into(),
+            content_of_file,
         }
     }
 }
@@ -148,6 +154,12 @@ fn node_need(need: Need, kind: FileKind) -> u8 {
 pub fn label_of(tree: &Tree, change: &Change) -> Label {
     let mut name = grants_in(tree, change.path(), Need::Name);
     let mut content = Vec::new();
+    let is_file = |path: &str| {
+        tree.resolve(path)
+            .and_then(|ino| tree.node(ino))
+            .is_ok_and(|n| n.attr.kind == FileKind::File)
+    };
+    let mut content_of_file = false;
     match change {
         Change::Rename { to, .. } | Change::Link { to, .. } => {
             name.extend(grants_in(tree, to, Need::Name))
@@ -157,10 +169,13 @@ pub fn label_of(tree: &Tree, change: &Change) -> Label {
         Change::Write { path, .. }
         | Change::SetXattr { path, .. }
         | Change::RemoveXattr { path, .. }
-        | Change::View { path, .. } => content = grants_in(tree, path, Need::Read),
+        | Change::View { path, .. } => {
+            content = grants_in(tree, path, Need::Read);
+            content_of_file = !matches!(change, Change::View { .. }) || is_file(path);
+        }
         _ => {}
     }
-    Label::new(name, content)
+    Label::new(name, content, content_of_file)
 }
 
 /// Label ids by seq, with the tree they are computed in.
@@ -197,7 +212,7 @@ impl Inner {
         }
         // Seqs are dense; a gap would be events this index never saw: nobody sees them.
         if seq > next {
-            let hidden = self.intern(Label::new(vec![NOBODY], Vec::new()));
+            let hidden = self.intern(Label::new(vec![NOBODY], Vec::new(), false));
             self.by_seq.resize((seq - self.first) as usize, hidden);
         }
         self.by_seq.push(id);
