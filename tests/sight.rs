@@ -1720,3 +1720,67 @@ both_backends! {
         report(&format!("[{backend}] hostile custom view"), checked + checked2 + appends.len() + 6 + NO_POLICY.len(), &failures);
     }
 }
+
+/// `cat PATH` as `uid`: its output, or the errno it failed with.
+fn cat_as(uid: u32, path: &Path) -> Result<String, String> {
+    let out = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "cat",
+        ])
+        .arg(path)
+        .output()
+        .expect("run setpriv cat");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+both_backends! {
+    #[timeout_secs(180)]
+    fn one_callers_pages_never_serve_another(backend: Backend) {
+        // The kernel's page cache is one for all callers; a view's bytes may be one
+        // caller's. spy/kept says its bytes never change (immutable, the same size for
+        // all, no store call for its attributes), then renders what the store shows each
+        // reader: root's rendering holds the secret, 1001's must not, whoever read first
+        // and whatever is still open. (history/@N files are the honest case: they pass.)
+        let (dir, base) = temp_dir("lhfs-sight-pages-");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let store = base.join("store");
+        let m = Mount::start(backend, &store);
+        let s = set_scene(&m, &store);
+        m.stop();
+        let views = base.join("views");
+        fs::create_dir(&views).unwrap();
+        let bytes = lighthouse_fs::views::builtin::component("test_spy").expect("the test-spy component is built");
+        fs::write(views.join("spy.wasm"), bytes).unwrap();
+        let m = Mount::start_with(backend, &store, &["--views", views.to_str().unwrap()]);
+        let kept = m.root().join("spy/kept");
+        let secret = s.marker("SECRET-FILE");
+        let other = |what: &str| {
+            let seen = cat_as(OTHER, &kept).unwrap_or_else(|e| panic!("[{backend}] {what}: cat as {OTHER}: {e}"));
+            assert!(seen.contains(&s.marker("PUBLIC")), "[{backend}] {what}: {OTHER} sees what it may");
+            assert!(!seen.contains(&secret), "[{backend}] {what}: {OTHER} got root's rendering from the page cache");
+        };
+        // Root reads it (its pages fill the cache) and keeps it open.
+        let mut held = File::open(&kept).unwrap();
+        let mut mine = String::new();
+        held.read_to_string(&mut mine).unwrap();
+        assert!(mine.contains(&secret), "[{backend}] root's rendering holds the secret");
+        other("while root has it open");
+        // Root's open file still reads root's bytes.
+        let mut again = vec![0u8; mine.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&held, &mut again, 0).unwrap();
+        assert!(String::from_utf8_lossy(&again).contains(&secret), "[{backend}] root's pages");
+        drop(held);
+        other("after root closed it");
+        // And back: 1001's pages never stand for root's.
+        assert!(fs::read_to_string(&kept).unwrap().contains(&secret), "[{backend}] root after {OTHER}");
+        other("once more");
+        m.stop();
+    }
+}

@@ -312,6 +312,10 @@ fn report(extra: &[String]) -> String {
     r.out
 }
 
+/// The size `kept` claims (more than any dump of the test scene: reads end where the
+/// rendering does).
+const KEPT_SIZE: u64 = 4 << 20;
+
 /// The guesses a `guess/NAME` stands for.
 fn guesses_of(name: &str) -> Vec<String> {
     name.split(',')
@@ -323,7 +327,7 @@ fn guesses_of(name: &str) -> Vec<String> {
 /// What a file of the spy renders; `None`: not one of its files.
 fn render(p: &str) -> Result<Option<String>, FsError> {
     Ok(match path::split(p)?.as_slice() {
-        ["dump"] => Some(report(&[])),
+        ["dump"] | ["kept"] => Some(report(&[])),
         ["guess", name] => Some(report(&guesses_of(name))),
         _ => None,
     })
@@ -342,6 +346,10 @@ impl View for Spy {
     fn getattr(_: Caller, p: String) -> Result<Attrs, FsError> {
         match path::split(&p)?.as_slice() {
             [] | ["guess"] => return Ok(attrs::dir(0, Caching::Volatile)),
+            // Lies: says its bytes never change and asks the store nothing for its
+            // attributes, then renders the dump for whoever reads. The kernel's page
+            // cache must still never hand one caller's rendering to another.
+            ["kept"] => return Ok(attrs::file(KEPT_SIZE, 0, Caching::Immutable)),
             ["append"] => {
                 let mut a = attrs::file(0, 0, Caching::Volatile);
                 a.perm = 0o666;
@@ -362,9 +370,10 @@ impl View for Spy {
                 attrs::entry("append", NodeKind::File),
                 attrs::entry("dump", NodeKind::File),
                 attrs::entry("guess", NodeKind::Directory),
+                attrs::entry("kept", NodeKind::File),
             ]),
             ["guess"] => Ok(Vec::new()),
-            ["append"] | ["dump"] | ["guess", _] => Err(FsError::NotADirectory),
+            ["append"] | ["dump"] | ["kept"] | ["guess", _] => Err(FsError::NotADirectory),
             _ => Err(FsError::NotFound),
         }
     }

@@ -916,11 +916,35 @@ fn views_appear_beside_current_read_only_with_their_caching() {
         "stable inode"
     );
 
+    // The page cache is one sight's at a time: fresh at the first open, kept by the same
+    // sight, read around (direct I/O) by another while the first has it open.
     let o = fs.open(&C, hello.attr.ino, libc::O_RDONLY).unwrap();
-    // Even immutable content: the page cache would show one caller's bytes to another.
-    assert!(!o.keep_cache && o.direct_io);
+    assert!(!o.keep_cache && !o.direct_io, "fresh pages for the first");
     assert_eq!(fs.read(&C, hello.attr.ino, o.fh, 1, 10).unwrap(), b"ello");
-    fs.release(&C, hello.attr.ino, o.fh).unwrap();
+    let again = fs.open(&C, hello.attr.ino, libc::O_RDONLY).unwrap();
+    assert!(
+        again.keep_cache && !again.direct_io,
+        "the same sight keeps its pages"
+    );
+    let other = Caller {
+        uid: 1001,
+        gid: 1001,
+        ..C
+    };
+    let around = fs.open(&other, hello.attr.ino, libc::O_RDONLY).unwrap();
+    assert!(
+        !around.keep_cache && around.direct_io,
+        "another sight reads around them"
+    );
+    for (c, h) in [(&C, o.fh), (&C, again.fh), (&other, around.fh)] {
+        fs.release(c, hello.attr.ino, h).unwrap();
+    }
+    let after = fs.open(&other, hello.attr.ino, libc::O_RDONLY).unwrap();
+    assert!(
+        !after.keep_cache && !after.direct_io,
+        "all closed: the other's, afresh"
+    );
+    fs.release(&other, hello.attr.ino, after.fh).unwrap();
     let now = fs.lookup(&C, v.attr.ino, name("now")).unwrap();
     assert_eq!(now.attr_ttl, std::time::Duration::ZERO);
     assert!(

@@ -12,8 +12,8 @@ use super::handles::Handle;
 use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
 use super::views::{
-    attr_of, check_open, entry_of, is_view_ino, Caching, Held, NodeKind, OpenMode, OpenedView,
-    ViewAttrs, ViewPath, ViewVersion, Views,
+    attr_of, check_open, entry_of, is_view_ino, CacheTicket, Caching, Held, NodeKind, OpenMode,
+    OpenedView, PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;
@@ -36,6 +36,8 @@ pub struct ViewFileHandle {
     /// waiting. (From the open flags: the fuse3 crate does not pass a READ's own flags, so
     /// a later fcntl(F_SETFL) is not seen, on either backend.)
     pub nonblocking: bool,
+    /// Open with the kernel's page cache (whose pages are then this caller's sight's).
+    pub _page_cache: Option<CacheTicket>,
 }
 
 /// Largest volatile view file a handle takes a whole copy of.
@@ -258,6 +260,20 @@ impl Fs {
         };
         let snapshot =
             (!is_stream && !writable && va.caching != Caching::Immutable).then(|| Mutex::new(None));
+        // The page cache for a file read whole by one sight at a time (see `PageCache`);
+        // volatile files, streams and files open for writing always read around it.
+        let sight = self
+            .sights
+            .of(caller.agent_name, caller.uid, caller.gid, caller.pid)
+            .id;
+        let cached = (!is_stream && !writable && va.caching != Caching::Volatile)
+            .then(|| inode.page_cache(sight));
+        let (keep_cache, page_cache) = match cached {
+            Some(PageCache::Keep(t)) => (va.caching == Caching::Immutable, Some(t)),
+            Some(PageCache::Fresh(t)) => (false, Some(t)),
+            Some(PageCache::Bypass) | None => (false, None),
+        };
+        let direct_io = page_cache.is_none();
         let fh = self.handles.insert(Handle::View(ViewFileHandle {
             vp,
             inode,
@@ -266,16 +282,15 @@ impl Fs {
             stream,
             snapshot,
             nonblocking: flags & libc::O_NONBLOCK != 0,
+            _page_cache: page_cache,
         }));
         Ok(Opened {
             fh,
-            keep_cache: false,
-            // Every read reaches the host: the page cache is one for all callers, and a
-            // view's bytes may be one caller's (what the store showed it for that caller;
-            // docs/policy.md, "What views may reveal"). Content that may change under a
-            // reader has no size to trust either, and a stream's reads reach the host
-            // whatever the kernel's size says (at the end they wait for the log to grow).
-            direct_io: true,
+            keep_cache,
+            // Content that may change under a reader has no size to trust: read it whole.
+            // A stream's reads reach the host whatever the kernel's size says (at the end
+            // they wait for the log to grow); its offsets are the log's, so it seeks.
+            direct_io,
             noflush: true,
             cache_dir: false,
         })

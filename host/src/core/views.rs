@@ -216,6 +216,44 @@ struct Numbered {
     /// kernel never changes an inode's type: only directories may be named as parents in
     /// a notify.
     given: AtomicU8,
+    /// Whose rendering the kernel's page cache of this file may hold.
+    cache: parking_lot::Mutex<CacheUse>,
+}
+
+/// The page cache of a view file is one for all callers, and a view's bytes may be one
+/// caller's (what the store showed it for that caller): so the pages are one sight's at
+/// a time. `open` counts that sight's files open with the page cache.
+#[derive(Default)]
+struct CacheUse {
+    sight: u64,
+    open: u32,
+}
+
+/// How a view file opened by one sight may use the kernel's page cache.
+pub enum PageCache {
+    /// The pages are this sight's: keep them (for an immutable file).
+    Keep(CacheTicket),
+    /// They may be another sight's, whose files are all closed: drop them at this open
+    /// (no `keep_cache`), then fill them for this one.
+    Fresh(CacheTicket),
+    /// Another sight has the file open with the page cache: read around it (direct I/O).
+    Bypass,
+}
+
+/// A file open with the page cache; dropped with its handle.
+pub struct CacheTicket {
+    inodes: Arc<ViewInodes>,
+    ino: Ino,
+}
+
+impl Drop for CacheTicket {
+    fn drop(&mut self) {
+        let m = self.inodes.map.read();
+        if let Some(n) = m.by_ino.get(&self.ino) {
+            let mut cache = n.cache.lock();
+            cache.open = cache.open.saturating_sub(1);
+        }
+    }
 }
 
 const GIVEN_NOT_YET: u8 = 0;
@@ -247,6 +285,33 @@ impl Held {
             let _ =
                 n.given
                     .compare_exchange(GIVEN_NOT_YET, given, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
+
+impl Held {
+    /// How a file of this path opened by `sight` may use the page cache (see
+    /// [`PageCache`]).
+    pub fn page_cache(&self, sight: u64) -> PageCache {
+        let m = self.inodes.map.read();
+        let Some(n) = m.by_ino.get(&self.ino) else {
+            return PageCache::Bypass;
+        };
+        let mut cache = n.cache.lock();
+        if cache.open > 0 && cache.sight != sight {
+            return PageCache::Bypass;
+        }
+        let keep = cache.sight == sight;
+        cache.sight = sight;
+        cache.open += 1;
+        let ticket = CacheTicket {
+            inodes: self.inodes.clone(),
+            ino: self.ino,
+        };
+        if keep {
+            PageCache::Keep(ticket)
+        } else {
+            PageCache::Fresh(ticket)
         }
     }
 }
@@ -312,6 +377,7 @@ impl ViewInodes {
                 lookups: AtomicU64::new(0),
                 holds: AtomicU64::new(1),
                 given: AtomicU8::new(GIVEN_NOT_YET),
+                cache: Default::default(),
             },
         );
         held(ino)
