@@ -1,7 +1,7 @@
 //! The contract between the host and its views (`wit/lighthouse-fs.wit`, `interface
 //! types`) as plain Rust: what the core and the view host share. The wasmtime bindings'
 //! own types stay inside `views::bindings`, which converts them to these at the boundary,
-//! once; the core turns them into kernel attributes and TTLs (`core::views`).
+//! once; the core turns them into kernel attributes and TTLs (`core::view_section`).
 
 use std::fmt;
 use std::time::Duration;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::debug::is_debug_ino;
-use super::views::is_view_ino;
+use super::view_section::is_view_ino;
 use super::*;
 use crate::fs_err;
 use crate::policy::{

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::handles::{Handle, HandleCensus};
 use super::stats::{CacheCounters, OpSnapshot};
-use super::views::{RefusedView, ViewStatus, VIEW_INO_BASE};
+use super::view_section::{RefusedView, ViewStatus, VIEW_INO_BASE};
 use super::*;
 use crate::fs_err;
 
@@ -607,7 +607,7 @@ struct CacheStats {
     history_trees: HistoryTrees,
     scratch: Scratch,
     /// Answers views declared immutable, kept by the view host (`null`: no views).
-    view_answers: Option<super::views::AnswerCacheFigures>,
+    view_answers: Option<super::view_section::AnswerCacheFigures>,
     stream_logs: StreamLogFigures,
     /// The policy's tables (`null`: no policy).
     policy: Option<super::access::PolicyTables>,

@@ -14,7 +14,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use super::debug::{is_debug_ino, DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, FileHandle, Handle, Handles, Listing};
 use super::stats::CacheCounters;
-use super::views::{self, is_view_ino, Held, ViewInodes, Views};
+use super::view_section::{self, is_view_ino, Held, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
 use crate::policy::Access;
@@ -64,7 +64,7 @@ struct Uncommitted {
 
 impl Fs {
     /// Serve the tree of an opened store.
-    pub fn new(opened: store::Opened, config: FsConfig) -> Fs {
+    pub fn new(opened: store::OpenedStore, config: FsConfig) -> Fs {
         let now = now_ns();
         let root_attr = Attr {
             ino: ROOT_INO,
@@ -821,13 +821,13 @@ impl Fs {
     pub fn read(
         &self,
         caller: &Caller,
-        _ino: Ino,
+        ino: Ino,
         fh: u64,
         offset: u64,
         size: u32,
     ) -> FsResult<Vec<u8>> {
         let h = self.handles.get(fh)?;
-        self.admit(caller, Op::Read, _ino, u64::from(size))?;
+        self.admit(caller, Op::Read, ino, u64::from(size))?;
         match &*h {
             Handle::View(v) => return self.view_read(caller, v, offset, size),
             Handle::Debug(d) => return Ok(read_slice(&d.bytes, offset, size)),
@@ -1020,7 +1020,7 @@ impl Fs {
             if attr.kind != FileKind::Dir {
                 return Err(fs_err!(ENOTDIR, "not a directory"));
             }
-            ttl >= views::Caching::Immutable.ttl()
+            ttl >= view_section::Caching::Immutable.ttl()
         } else if !self.tree.read().node(ino)?.is_dir() {
             return Err(fs_err!(ENOTDIR, "not a directory"));
         } else {
@@ -1212,7 +1212,7 @@ impl Fs {
                 let Some(generation) = self.views.get().and_then(|v| v.generation(&name)) else {
                     continue; // unloaded since
                 };
-                let vp = views::ViewPath::root(name.clone(), generation);
+                let vp = view_section::ViewPath::root(name.clone(), generation);
                 let offset = items.len() as u64 + 1;
                 let view_root = self.view_inodes.hold(&vp);
                 items.push(DirItem {

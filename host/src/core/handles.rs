@@ -6,7 +6,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 
-use super::views::Held;
+use super::view_section::Held;
 use super::{DirItem, FsResult, Ino};
 use crate::fs_err;
 use crate::store::Content;

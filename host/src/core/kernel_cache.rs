@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
-use super::views::ViewPath;
+use super::view_section::ViewPath;
 use super::{Fs, Ino, ROOT_INO};
 
 /// What an adapter can ask of the kernel. Both calls return once the kernel has done it
@@ -38,7 +38,7 @@ impl Fs {
     /// that it may hold — its directory in the root and every name below, under
     /// directories of every generation — so the next path walk finds the view as it is
     /// now. Inodes are left alone: a file opened on the old generation keeps its size and
-    /// pages (see [`super::views::Views`]).
+    /// pages (see [`super::view_section::Views`]).
     pub fn forget_view(&self, view: &str) -> Forgotten {
         // Logs rendered by a generation gone from the mount go too (open files keep
         // theirs); a stream opened from now on gets a log of the new one.

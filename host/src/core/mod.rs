@@ -15,7 +15,7 @@ mod stats;
 pub mod stream_log;
 mod types;
 mod view_ops;
-pub mod views;
+pub mod view_section;
 
 pub use access::{AgentCounts, Gate, PolicyTables, LIMITS};
 pub use auth_file::{AUTH_INO, AUTH_NAME};

@@ -4,7 +4,7 @@
 //!
 //! A view reads the store with the host's authority and answers whoever called it, so the
 //! host checks what it gives a view for the caller of the call it serves: the `store`
-//! import takes a [`Viewer`] (see `views::host_store`), and nothing a view can do gets
+//! import takes a [`Viewer`] (see `views::store_import`), and nothing a view can do gets
 //! around it. [`Sights`] resolves a caller (agent, uid, gid, pid → supplementary groups)
 //! to a shared [`Sight`], which keeps its verdicts per event label: a stream of 10,000
 //! events costs a few distinct checks, not 10,000.

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::view_ops::WOULD_BLOCK;
-use super::views::{Chunk, ViewPath, ViewVersion};
+use super::view_section::{Chunk, ViewPath, ViewVersion};
 use super::{Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
 

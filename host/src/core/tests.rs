@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::views;
+use super::view_section;
 use super::*;
 use crate::store::{Store, StoreReader};
 
@@ -644,22 +644,22 @@ fn fake_content(path: &str, generation: u64) -> &'static [u8] {
 }
 
 impl FakeViews {
-    fn attr(&self, path: &str) -> FsResult<views::ViewAttrs> {
+    fn attr(&self, path: &str) -> FsResult<view_section::ViewAttrs> {
         use std::sync::atomic::Ordering::SeqCst;
-        use views::NodeKind;
+        use view_section::NodeKind;
         let generation = self.generation.load(SeqCst);
         let (kind, size, caching) = match path {
-            "/" => (NodeKind::Directory, 0, views::Caching::Immutable),
+            "/" => (NodeKind::Directory, 0, view_section::Caching::Immutable),
             "/hello" => (
                 NodeKind::File,
                 fake_content(path, generation).len() as u64,
-                views::Caching::Immutable,
+                view_section::Caching::Immutable,
             ),
-            "/now" => (NodeKind::File, 0, views::Caching::Volatile),
-            "/feed" => (NodeKind::Stream, 0, views::Caching::Volatile),
+            "/now" => (NodeKind::File, 0, view_section::Caching::Volatile),
+            "/feed" => (NodeKind::Stream, 0, view_section::Caching::Volatile),
             _ => return Err(crate::fs_err!(ENOENT, "no such path")),
         };
-        Ok(views::ViewAttrs {
+        Ok(view_section::ViewAttrs {
             kind,
             size,
             mtime_ns: 1,
@@ -671,15 +671,15 @@ impl FakeViews {
     }
 }
 
-impl views::Views for FakeViews {
+impl view_section::Views for FakeViews {
     fn names(&self) -> Vec<Arc<str>> {
         vec!["fake".into()]
     }
     fn generation(&self, view: &str) -> Option<u64> {
         (view == "fake").then(|| self.generation.load(std::sync::atomic::Ordering::SeqCst))
     }
-    fn status(&self) -> Vec<views::ViewStatus> {
-        vec![views::ViewStatus {
+    fn status(&self) -> Vec<view_section::ViewStatus> {
+        vec![view_section::ViewStatus {
             name: "fake".into(),
             version: "1.0.0".into(),
             description: "a view in plain Rust".into(),
@@ -690,45 +690,58 @@ impl views::Views for FakeViews {
             idle_instances: 0,
         }]
     }
-    fn getattr(&self, _: &Caller, at: &views::ViewPath) -> FsResult<views::ViewAttrs> {
+    fn getattr(
+        &self,
+        _: &Caller,
+        at: &view_section::ViewPath,
+    ) -> FsResult<view_section::ViewAttrs> {
         assert_eq!(&*at.view, "fake");
         self.attr(&at.path)
     }
-    fn readdir(&self, _: &Caller, at: &views::ViewPath) -> FsResult<Arc<[views::ViewDirEntry]>> {
-        let file = |name: &str| views::ViewDirEntry {
+    fn readdir(
+        &self,
+        _: &Caller,
+        at: &view_section::ViewPath,
+    ) -> FsResult<Arc<[view_section::ViewDirEntry]>> {
+        let file = |name: &str| view_section::ViewDirEntry {
             name: name.into(),
-            kind: views::NodeKind::File,
+            kind: view_section::NodeKind::File,
         };
         match &*at.path {
             "/" => Ok(Arc::from([file("hello"), file("now")])),
             _ => Err(crate::fs_err!(ENOTDIR, "not a directory")),
         }
     }
-    fn readlink(&self, _: &Caller, _: &views::ViewPath) -> FsResult<String> {
+    fn readlink(&self, _: &Caller, _: &view_section::ViewPath) -> FsResult<String> {
         Err(crate::fs_err!(EINVAL, "not a symlink"))
     }
     fn create(
         &self,
         _: &Caller,
-        _: &views::ViewPath,
-        _: views::NodeKind,
-    ) -> FsResult<views::ViewAttrs> {
+        _: &view_section::ViewPath,
+        _: view_section::NodeKind,
+    ) -> FsResult<view_section::ViewAttrs> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
-    fn remove(&self, _: &Caller, _: &views::ViewPath, _: bool) -> FsResult<()> {
+    fn remove(&self, _: &Caller, _: &view_section::ViewPath, _: bool) -> FsResult<()> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
-    fn open(&self, _: &Caller, at: &views::ViewPath, write: bool) -> FsResult<views::OpenedView> {
+    fn open(
+        &self,
+        _: &Caller,
+        at: &view_section::ViewPath,
+        write: bool,
+    ) -> FsResult<view_section::OpenedView> {
         if at.generation != self.generation.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(crate::fs_err!(ESTALE, "that generation is gone"));
         }
         let attr = self.attr(&at.path)?;
-        views::check_open(&attr, write)?;
-        Ok(views::OpenedView {
+        view_section::check_open(&attr, write)?;
+        Ok(view_section::OpenedView {
             attr,
             mode: match &*at.path {
-                "/feed" => views::OpenMode::Stream(0),
-                _ => views::OpenMode::Plain,
+                "/feed" => view_section::OpenMode::Stream(0),
+                _ => view_section::OpenMode::Plain,
             },
             version: Arc::new(FakeVersion {
                 state: self.state.clone(),
@@ -738,7 +751,7 @@ impl views::Views for FakeViews {
     }
 }
 
-impl views::ViewVersion for FakeVersion {
+impl view_section::ViewVersion for FakeVersion {
     fn read(&self, _: &Caller, path: &str, offset: u64, len: u32) -> FsResult<Vec<u8>> {
         let data = fake_content(path, self.generation);
         let start = (offset as usize).min(data.len());
@@ -747,7 +760,7 @@ impl views::ViewVersion for FakeVersion {
     fn write(&self, _: &Caller, _: &str, _: u64, _: &[u8]) -> FsResult<u32> {
         Err(crate::fs_err!(EROFS, "read-only"))
     }
-    fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<views::Chunk> {
+    fn next(&self, _: &Caller, _: &str, cursor: u64, _: u32) -> FsResult<view_section::Chunk> {
         use std::sync::atomic::Ordering::SeqCst;
         let upto = self.state.feed.load(SeqCst);
         let word = if self.state.feed_rewrites.load(SeqCst) {
@@ -758,7 +771,7 @@ impl views::ViewVersion for FakeVersion {
         let data: String = (cursor + 1..=upto)
             .map(|n| format!("{word} {n}\n"))
             .collect();
-        Ok(views::Chunk {
+        Ok(view_section::Chunk {
             data: data.into_bytes(),
             cursor: upto.max(cursor),
             time_ns: upto as i64 * 1000,
@@ -900,7 +913,7 @@ fn views_appear_beside_current_read_only_with_their_caching() {
     assert_eq!(names, [".", "..", "current", "debug", "fake"]);
 
     let v = fs.lookup(&C, ROOT_INO, name("fake")).unwrap();
-    assert!(views::is_view_ino(v.attr.ino));
+    assert!(view_section::is_view_ino(v.attr.ino));
     assert_eq!(v.attr.kind, FileKind::Dir);
     let hello = fs.lookup(&C, v.attr.ino, name("hello")).unwrap();
     assert_eq!(
@@ -908,7 +921,7 @@ fn views_appear_beside_current_read_only_with_their_caching() {
         (5, 0o444),
         "read-only views lose write bits"
     );
-    assert_eq!(hello.attr_ttl, views::Caching::Immutable.ttl());
+    assert_eq!(hello.attr_ttl, view_section::Caching::Immutable.ttl());
     assert_eq!(errno(fs.lookup(&C, v.attr.ino, name("nope"))), libc::ENOENT);
     assert_eq!(
         fs.lookup(&C, v.attr.ino, name("hello")).unwrap().attr.ino,
@@ -1169,7 +1182,7 @@ fn debug_is_a_read_only_section_of_fresh_documents() {
     let d = fs.lookup(&C, ROOT_INO, name("debug")).unwrap();
     assert_eq!((d.attr.kind, d.attr.perm), (FileKind::Dir, 0o555));
     let dino = d.attr.ino;
-    assert!(!views::is_view_ino(dino));
+    assert!(!view_section::is_view_ino(dino));
 
     // The listing, plain and plus, and the attributes of the files.
     let o = fs.opendir(&C, dino, 0).unwrap();

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::handles::Handle;
 use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
-use super::views::{
+use super::view_section::{
     attr_of, check_open, entry_of, is_view_ino, CacheTicket, Caching, Held, NodeKind, OpenMode,
     OpenedView, PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
 };

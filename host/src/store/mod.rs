@@ -64,7 +64,7 @@ pub struct Store {
 }
 
 /// What opening a store for writing hands back: the store and the live tree folded from it.
-pub struct Opened {
+pub struct OpenedStore {
     pub store: Store,
     pub tree: Tree,
 }
@@ -74,12 +74,12 @@ impl Store {
     ///
     /// Refuses, touching nothing: a directory that holds other things, a store locked by
     /// another process, a log that is not ours or does not replay.
-    pub fn open(dir: &Path) -> anyhow::Result<Opened> {
+    pub fn open(dir: &Path) -> anyhow::Result<OpenedStore> {
         Self::open_reserving(dir, RESERVE_BYTES)
     }
 
     /// [`open`](Self::open) with a reserve of `reserve` bytes for the log.
-    pub fn open_reserving(dir: &Path, reserve: u64) -> anyhow::Result<Opened> {
+    pub fn open_reserving(dir: &Path, reserve: u64) -> anyhow::Result<OpenedStore> {
         let dir = prepare_dir(dir)?;
         let mut lock = take_lock(&dir)?;
         let db_path = dir.join(DB_FILE);
@@ -110,7 +110,7 @@ impl Store {
             }
         }
         tracing::info!(store = %dir.display(), events = head, nodes = tree.len(), "store opened");
-        Ok(Opened {
+        Ok(OpenedStore {
             store: Store {
                 dir,
                 objects,

@@ -18,7 +18,7 @@ use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
 use crate::contract::{Caching, ViewAttrs, ViewDirEntry};
-use crate::core::views::AnswerCacheFigures;
+use crate::core::view_section::AnswerCacheFigures;
 
 /// Which answer of a path a key names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

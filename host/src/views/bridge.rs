@@ -1,6 +1,6 @@
 //! Where the view host meets the rest of the host: the store seen through
 //! [`History`] as the views' `store` import, and the [`ViewHost`] seen by the core as its
-//! [`Views`](crate::core::views::Views).
+//! [`Views`](crate::core::view_section::Views).
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use super::host::Version;
 use super::{StoreAccess, ViewCallError, ViewHost};
 use crate::contract::{self as vt, Chunk, NodeKind, ViewAttrs, ViewDirEntry, ViewError};
 use crate::core::sight::{Class, Seen};
-use crate::core::views::{
+use crate::core::view_section::{
     check_open, AnswerCacheFigures, OpenedView, RefusedView, ViewPath, ViewStatus, ViewVersion,
     Views,
 };

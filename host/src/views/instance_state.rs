@@ -11,8 +11,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::host_store::StoreAccess;
 use super::limits::ViewLimits;
+use super::store_import::StoreAccess;
 use crate::core::Caller;
 
 /// The data of one view instance's `Store`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
 
-use super::host_store::StoreAccess;
+use super::store_import::StoreAccess;
 use crate::contract::{
     Caching, EventFilter, EventInfo, EventsPage, NodeKind, ViewAttrs, ViewDirEntry, ViewError,
 };

@@ -9,7 +9,7 @@
 //!
 //! Inside: `engine` (one wasmtime engine, epoch ticker), `component` (compile, check
 //! against the contract, link), `pool` (a generation's instances), `instance_state` (what
-//! a `Store` carries: empty WASI, memory cap, stderr tail), `host_store` (the `store`
+//! a `Store` carries: empty WASI, memory cap, stderr tail), `store_import` (the `store`
 //! import), `bindings` (generated from the WIT, converted once to [`crate::contract`]).
 
 mod answers;
@@ -21,11 +21,11 @@ mod component;
 mod engine;
 mod error;
 mod host;
-mod host_store;
 mod instance_state;
 mod limits;
 mod memory_store;
 mod pool;
+mod store_import;
 pub mod watch;
 
 #[cfg(test)]
@@ -40,9 +40,9 @@ pub use compile_cache::{CompileCache, Compiled};
 pub use component::{check_view_name, CONTRACT_VERSION, RESERVED_VIEW_NAMES};
 pub use error::{ViewCallError, FAULT_KINDS};
 pub use host::{Installed, LoadedView, Prepared, Target, Version, ViewCallFigures, ViewHost};
-pub use host_store::StoreAccess;
 pub use limits::ViewLimits;
 pub use memory_store::MemoryStore;
+pub use store_import::StoreAccess;
 
 /// Components built from `guest-ops/` for wasm32-wasip2 by `host/build.rs`, embedded in
 /// the binary: `BUILTIN` (the views the mount loads at start, and the `hello` example)

@@ -14,9 +14,9 @@ use parking_lot::Mutex;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ViewComponent, ViewComponentPre};
-use super::host_store::StoreAccess;
 use super::instance_state::InstanceState;
 use super::limits::{ticks, ViewLimits};
+use super::store_import::StoreAccess;
 use crate::contract::ViewInfo;
 
 /// One instance of a view, ready for a call.

@@ -413,7 +413,7 @@ fn immutable_answers_are_kept_per_generation() {
     off.read("history", &c, "/@1/f", 0, 64).unwrap();
     assert_eq!(
         off.answer_cache_stats(),
-        crate::core::views::AnswerCacheFigures::default()
+        crate::core::view_section::AnswerCacheFigures::default()
     );
 }
 
@@ -583,7 +583,7 @@ fn append_is_checked_and_only_allowed_while_writing() {
 #[test]
 fn a_stream_log_of_100k_events_renders_once_and_old_parts_again() {
     use crate::core::stream_log::StreamLog;
-    use crate::core::views::{OpenMode, ViewPath, Views};
+    use crate::core::view_section::{OpenMode, ViewPath, Views};
     let Some(bytes) = component("streams") else {
         return;
     };
