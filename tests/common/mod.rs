@@ -13,7 +13,8 @@
 //! - [`Tmpfs`]: a fresh tmpfs mounted in a temp dir (the reference filesystem).
 //! - [`snapshot`] / [`assert_trees_eq`]: a whole tree as comparable data.
 //! - [`cli`]: runs the binary with a timeout and captures its output.
-//! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json` and `MNT/debug/`.
+//! - [`json`]: `lighthouse-fs log --json` and `MNT/debug/` as `serde_json` values, with
+//!   [`JsonAt::at`] for key paths.
 #![allow(dead_code)]
 
 pub mod differential;
@@ -1508,245 +1509,32 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Minimal JSON (for `log --json` and `debug/`), numbers kept as their source text.
+// JSON (for `log --json` and `debug/`): serde_json, with key paths
 // ---------------------------------------------------------------------------------------
 
 pub mod json {
-    use std::collections::BTreeMap;
+    pub use serde_json::Value;
 
-    #[derive(Clone, Debug, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        /// The number's source text (so u64 values are exact).
-        Num(String),
-        Str(String),
-        Arr(Vec<Value>),
-        Obj(BTreeMap<String, Value>),
+    /// One JSON document (the error as text, as the call sites print it).
+    pub fn parse(s: &str) -> Result<Value, String> {
+        serde_json::from_str(s).map_err(|e| e.to_string())
     }
 
-    impl Value {
-        pub fn get(&self, k: &str) -> Option<&Value> {
-            match self {
-                Value::Obj(m) => m.get(k),
-                _ => None,
-            }
-        }
-        pub fn as_u64(&self) -> Option<u64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_i64(&self) -> Option<i64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_str(&self) -> Option<&str> {
-            match self {
-                Value::Str(s) => Some(s),
-                _ => None,
-            }
-        }
-        pub fn is_null(&self) -> bool {
-            matches!(self, Value::Null)
-        }
-        pub fn as_f64(&self) -> Option<f64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_bool(&self) -> Option<bool> {
-            match self {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            }
-        }
-        pub fn as_array(&self) -> Option<&[Value]> {
-            match self {
-                Value::Arr(v) => Some(v),
-                _ => None,
-            }
-        }
-        pub fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
-            match self {
-                Value::Obj(m) => Some(m),
-                _ => None,
-            }
-        }
-        /// The value at a path of object keys: `v.at(&["store", "head_seq"])`.
-        pub fn at(&self, path: &[&str]) -> Option<&Value> {
+    /// The value at a path of object keys: `v.at(&["store", "head_seq"])`.
+    pub trait JsonAt {
+        fn at(&self, path: &[&str]) -> Option<&Value>;
+    }
+
+    impl JsonAt for Value {
+        fn at(&self, path: &[&str]) -> Option<&Value> {
             path.iter().try_fold(self, |v, k| v.get(k))
         }
     }
-
-    pub fn parse(s: &str) -> Result<Value, String> {
-        let mut p = Parser {
-            b: s.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.b.len() {
-            return Err(format!("trailing data at {}", p.i));
-        }
-        Ok(v)
-    }
-
-    struct Parser<'a> {
-        b: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-        fn eat(&mut self, c: u8) -> Result<(), String> {
-            self.ws();
-            if self.b.get(self.i) == Some(&c) {
-                self.i += 1;
-                Ok(())
-            } else {
-                Err(format!("expected {:?} at {}", c as char, self.i))
-            }
-        }
-        fn lit(&mut self, word: &str, v: Value) -> Result<Value, String> {
-            if self.b[self.i..].starts_with(word.as_bytes()) {
-                self.i += word.len();
-                Ok(v)
-            } else {
-                Err(format!("bad literal at {}", self.i))
-            }
-        }
-        fn value(&mut self) -> Result<Value, String> {
-            self.ws();
-            match self.b.get(self.i) {
-                None => Err("unexpected end".into()),
-                Some(b'n') => self.lit("null", Value::Null),
-                Some(b't') => self.lit("true", Value::Bool(true)),
-                Some(b'f') => self.lit("false", Value::Bool(false)),
-                Some(b'"') => Ok(Value::Str(self.string()?)),
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut v = Vec::new();
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Arr(v));
-                    }
-                    loop {
-                        v.push(self.value()?);
-                        self.ws();
-                        match self.b.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                return Ok(Value::Arr(v));
-                            }
-                            _ => return Err(format!("bad array at {}", self.i)),
-                        }
-                    }
-                }
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut m = BTreeMap::new();
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Obj(m));
-                    }
-                    loop {
-                        self.ws();
-                        let k = self.string()?;
-                        self.eat(b':')?;
-                        let v = self.value()?;
-                        m.insert(k, v);
-                        self.ws();
-                        match self.b.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                return Ok(Value::Obj(m));
-                            }
-                            _ => return Err(format!("bad object at {}", self.i)),
-                        }
-                    }
-                }
-                Some(c) if *c == b'-' || c.is_ascii_digit() => {
-                    let start = self.i;
-                    while self.i < self.b.len()
-                        && matches!(
-                            self.b[self.i],
-                            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-                        )
-                    {
-                        self.i += 1;
-                    }
-                    Ok(Value::Num(
-                        String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
-                    ))
-                }
-                Some(c) => Err(format!("unexpected {:?} at {}", *c as char, self.i)),
-            }
-        }
-        fn string(&mut self) -> Result<String, String> {
-            if self.b.get(self.i) != Some(&b'"') {
-                return Err(format!("expected string at {}", self.i));
-            }
-            self.i += 1;
-            let mut out: Vec<u8> = Vec::new();
-            loop {
-                let c = *self.b.get(self.i).ok_or("unterminated string")?;
-                self.i += 1;
-                match c {
-                    b'"' => break,
-                    b'\\' => {
-                        let e = *self.b.get(self.i).ok_or("bad escape")?;
-                        self.i += 1;
-                        match e {
-                            b'"' => out.push(b'"'),
-                            b'\\' => out.push(b'\\'),
-                            b'/' => out.push(b'/'),
-                            b'b' => out.push(8),
-                            b'f' => out.push(12),
-                            b'n' => out.push(b'\n'),
-                            b'r' => out.push(b'\r'),
-                            b't' => out.push(b'\t'),
-                            b'u' => {
-                                let mut cp = self.hex4()?;
-                                if (0xD800..0xDC00).contains(&cp)
-                                    && self.b[self.i..].starts_with(b"\\u")
-                                {
-                                    self.i += 2;
-                                    let lo = self.hex4()?;
-                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                                }
-                                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                                let mut buf = [0u8; 4];
-                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                            }
-                            _ => return Err(format!("bad escape at {}", self.i)),
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            String::from_utf8(out).map_err(|e| e.to_string())
-        }
-        fn hex4(&mut self) -> Result<u32, String> {
-            let s = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-            self.i += 4;
-            u32::from_str_radix(std::str::from_utf8(s).map_err(|e| e.to_string())?, 16)
-                .map_err(|e| e.to_string())
-        }
-    }
 }
+
+// Not every test binary walks key paths.
+#[allow(unused_imports)]
+pub use json::JsonAt;
 
 /// Paths of `MNT/current/<rel>` etc. from a root, as OsStr (for non-UTF-8 names).
 pub fn join_bytes(root: &Path, name: &[u8]) -> PathBuf {
