@@ -1536,6 +1536,51 @@ pub mod json {
 #[allow(unused_imports)]
 pub use json::JsonAt;
 
+// ---------------------------------------------------------------------------------------
+// The guest workspace
+// ---------------------------------------------------------------------------------------
+
+/// How long cargo may take on guest-ops natively (from scratch: a minute or two here).
+pub const GUEST_CARGO_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Runs `cargo ARGS` (`test ...`) on the guest-ops workspace natively, with `env` set,
+/// and returns its output; killed (and the test failed) after [`GUEST_CARGO_TIMEOUT`].
+/// guest-ops is a workspace of its own that `cargo test --workspace` does not reach.
+pub fn guest_cargo(args: &[&str], env: &[(&str, &OsStr)]) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (command, rest) = args.split_first().expect("a cargo command");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg(command)
+        .args(["--locked", "--manifest-path"])
+        .arg(root.join("guest-ops/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/guest-ops-native"))
+        .args(rest)
+        .current_dir(root.join("guest-ops"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The outer test run's build settings are not the guest workspace's.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let child = cmd.spawn().expect("run cargo on guest-ops");
+    let pid = child.id();
+    // Read the output on another thread (a full pipe would stall cargo), wait here.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(GUEST_CARGO_TIMEOUT) {
+        Ok(output) => output.expect("cargo output"),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("cargo {args:?} on guest-ops did not finish within {GUEST_CARGO_TIMEOUT:?}");
+        }
+    }
+}
+
 /// Paths of `MNT/current/<rel>` etc. from a root, as OsStr (for non-UTF-8 names).
 pub fn join_bytes(root: &Path, name: &[u8]) -> PathBuf {
     root.join(OsStr::from_bytes(name))
