@@ -28,7 +28,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,9 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use hdrhistogram::Histogram;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use lighthouse_fs_support::{detach_all, stat_dev, temp_dir, terminate, wait_live, NotLive, Tmpfs};
 use rand::{rngs::SmallRng, RngCore, SeedableRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
@@ -123,34 +120,29 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// A temp dir with a fresh tmpfs mounted inside; unmounted on drop (also on panic).
+/// Where every target lives: mount points in a temp dir, stores and the tmpfs target on
+/// a fresh tmpfs (unmounted on drop, also on panic).
 struct Scratch {
-    tmpfs: PathBuf,
     dir: tempfile::TempDir,
+    tmpfs: Tmpfs,
 }
 
 impl Scratch {
     fn new() -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("lighthouse-bench-")
-            .tempdir()?;
-        let tmpfs = dir.path().join("tmpfs");
-        fs::create_dir(&tmpfs)?;
-        mount(
-            Some("tmpfs"),
-            &tmpfs,
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some("size=75%,mode=0755"),
-        )
-        .context("mounting the scratch tmpfs (needs root)")?;
-        Ok(Scratch { tmpfs, dir })
+        let tmpfs = Tmpfs::mount("75%").context("mounting the scratch tmpfs (needs root)")?;
+        // Canonical: the mount points are matched against the mount table.
+        let (dir, _) = temp_dir("lighthouse-bench-");
+        Ok(Scratch { dir, tmpfs })
     }
-}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = umount2(&self.tmpfs, MntFlags::MNT_DETACH);
+    /// A path on the scratch tmpfs.
+    fn on_tmpfs(&self, name: &str) -> PathBuf {
+        self.tmpfs.path().join(name)
+    }
+
+    /// A mount point's path (not yet created).
+    fn mount_point(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 }
 
@@ -206,6 +198,7 @@ impl Server {
             .create(true)
             .append(true)
             .open(&self.log)?;
+        let parent_dev = stat_dev(self.mnt.parent().context("a mount point has a parent")?)?;
         let mut command = if self.backend == BINDFS {
             // The C peer: bindfs (libfuse3) over a plain directory, in the foreground.
             let mut c = Command::new(BINDFS);
@@ -239,23 +232,19 @@ impl Server {
             .spawn()
             .with_context(|| format!("spawning {BIN}"))?;
         let child = self.child.insert(child);
-        let deadline = Instant::now() + MOUNT_TIMEOUT;
-        while !is_mounted(&self.mnt) {
-            if let Some(status) = child.try_wait()? {
+        match wait_live(child, &self.mnt, parent_dev, MOUNT_TIMEOUT) {
+            Ok(_) => {}
+            Err(NotLive::Exited(status)) => {
                 self.child = None;
                 bail!(
                     "server exited ({status}) without mounting; log tail:\n{}",
                     log_tail(&self.log)
                 );
             }
-            if Instant::now() > deadline {
+            Err(why @ NotLive::TimedOut(_)) => {
                 self.stop();
-                bail!(
-                    "not mounted after {MOUNT_TIMEOUT:?}; log tail:\n{}",
-                    log_tail(&self.log)
-                );
+                bail!("{why}; log tail:\n{}", log_tail(&self.log));
             }
-            thread::sleep(Duration::from_millis(10));
         }
         if self.metrics {
             self.scraper = Some(scrape(&self.log, self.scrapes.clone())?);
@@ -275,23 +264,17 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             let hwm = proc_status_kib(child.id(), "VmHWM").unwrap_or(0);
             self.peak_kib = self.peak_kib.max(hwm);
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while matches!(child.try_wait(), Ok(None)) {
-                if Instant::now() > deadline {
-                    eprintln!(
-                        "{}: server ignored SIGTERM for {STOP_TIMEOUT:?}, killing it",
-                        self.backend
-                    );
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
+            if terminate(&mut child, STOP_TIMEOUT).is_none() {
+                eprintln!(
+                    "{}: server ignored SIGTERM for {STOP_TIMEOUT:?}, killing it",
+                    self.backend
+                );
+                let _ = child.kill();
+                let _ = child.wait();
             }
         }
-        // A no-op (EINVAL) after a clean exit; clears a dead (ENOTCONN) mount otherwise.
-        let _ = umount2(&self.mnt, MntFlags::MNT_DETACH);
+        // Nothing left after a clean exit; clears a dead (ENOTCONN) mount otherwise.
+        detach_all(&self.mnt);
     }
 
     /// Fails, with the log tail, if the process is gone.
@@ -408,14 +391,6 @@ impl Target {
         }
         let _ = drop_caches();
         Ok(())
-    }
-}
-
-fn is_mounted(mnt: &Path) -> bool {
-    let parent = mnt.parent().unwrap_or(Path::new("/"));
-    match (fs::metadata(mnt), fs::metadata(parent)) {
-        (Ok(m), Ok(p)) => m.dev() != p.dev(),
-        _ => false,
     }
 }
 
@@ -1380,7 +1355,7 @@ fn json_str(s: &str) -> String {
 /// The tmpfs directory, or a fresh store on the scratch tmpfs mounted by `backend`.
 fn target(name: &str, scratch: &Scratch) -> Result<Target> {
     if name == "tmpfs" {
-        let root = scratch.tmpfs.join("tmpfs-dir");
+        let root = scratch.on_tmpfs("tmpfs-dir");
         fs::create_dir_all(&root)?;
         return Ok(Target {
             name: name.into(),
@@ -1390,11 +1365,11 @@ fn target(name: &str, scratch: &Scratch) -> Result<Target> {
     }
     let log = target_dir().join(format!("bench-mount-{name}.log"));
     let _ = fs::write(&log, "");
-    let mnt = scratch.dir.path().join(format!("mnt-{name}"));
+    let mnt = scratch.mount_point(&format!("mnt-{name}"));
     let server = Server::mount(
         name,
         mnt.clone(),
-        scratch.tmpfs.join(format!("store-{name}")),
+        scratch.on_tmpfs(&format!("store-{name}")),
         log,
     )?;
     Ok(Target {
@@ -1412,7 +1387,7 @@ fn main() -> Result<()> {
     if drop_caches().is_err() {
         eprintln!("note: cannot write /proc/sys/vm/drop_caches; cold relies on remounting alone");
     }
-    let tree_src = scratch.tmpfs.join("tree-src");
+    let tree_src = scratch.on_tmpfs("tree-src");
     eprintln!(
         "generating a {}-file tree for the memory figure",
         sizes.tree_files
@@ -1462,11 +1437,11 @@ fn main() -> Result<()> {
                 }
             });
             // A fresh store and mountpoint for the next round.
-            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}")));
-            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("store-{name}.views")));
-            let _ = fs::remove_file(scratch.tmpfs.join(format!("store-{name}.policy.toml")));
-            let _ = fs::remove_dir_all(scratch.tmpfs.join(format!("tree-store-{name}")));
-            let _ = fs::remove_dir_all(scratch.tmpfs.join("tmpfs-dir"));
+            let _ = fs::remove_dir_all(scratch.on_tmpfs(&format!("store-{name}")));
+            let _ = fs::remove_dir_all(scratch.on_tmpfs(&format!("store-{name}.views")));
+            let _ = fs::remove_file(scratch.on_tmpfs(&format!("store-{name}.policy.toml")));
+            let _ = fs::remove_dir_all(scratch.on_tmpfs(&format!("tree-store-{name}")));
+            let _ = fs::remove_dir_all(scratch.on_tmpfs("tmpfs-dir"));
         }
     }
     for (name, runs) in names.iter().zip(runs) {

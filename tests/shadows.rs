@@ -15,7 +15,7 @@ use common::*;
 fn annotations(doc: &str) -> Vec<(String, String, u64, u64, String)> {
     let v = json::parse(doc).unwrap_or_else(|e| panic!("not JSON ({e}): {doc}"));
     let list = match v.get("annotations") {
-        Some(json::Value::Arr(list)) => list.clone(),
+        Some(json::Value::Array(list)) => list.clone(),
         other => panic!("no annotations array: {other:?} in {doc}"),
     };
     list.iter()

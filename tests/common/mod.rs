@@ -10,10 +10,12 @@
 //!   started (fusectl abort + SIGKILL + lazy umount) so stuck syscalls return, then panics
 //!   with the test name.
 //! - [`run_as`]: runs a closure in a forked child as another uid/gid (permission tests).
-//! - [`Tmpfs`]: a fresh tmpfs mounted in a temp dir (the reference filesystem).
+//! - [`Tmpfs`], the mount table, [`temp_dir`]: from `support/` (`lighthouse_fs_support`),
+//!   which the benchmarks share.
 //! - [`snapshot`] / [`assert_trees_eq`]: a whole tree as comparable data.
 //! - [`cli`]: runs the binary with a timeout and captures its output.
-//! - [`json`]: a minimal JSON parser for `lighthouse-fs log --json` and `MNT/debug/`.
+//! - [`json`]: `lighthouse-fs log --json` and `MNT/debug/` as `serde_json` values, with
+//!   [`JsonAt::at`] for key paths.
 #![allow(dead_code)]
 
 pub mod differential;
@@ -24,7 +26,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -32,6 +34,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+// The mount table, scratch tmpfs and server lifecycle, shared with the benchmarks.
+#[allow(unused_imports)]
+pub use lighthouse_fs_support::{
+    abort_fuse_connection, check, cpath, detach_all, fuse_mounts, is_mounted, kernel_dev, mounts,
+    mounts_at, signal, stat_dev, temp_dir, umount_lazy, DetachOnDrop, MountEntry, NotLive, Tmpfs,
+};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_lighthouse-fs");
@@ -204,19 +213,6 @@ where
 // Small syscall helpers
 // ---------------------------------------------------------------------------------------
 
-pub fn cpath(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
-}
-
-/// -1 → `Err(last_os_error)`.
-pub fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// The errno of an `io::Error` (panics on a non-OS error).
 pub fn errno_of(e: &io::Error) -> i32 {
     e.raw_os_error()
@@ -266,17 +262,6 @@ pub fn errno_name(e: i32) -> String {
         _ => return format!("errno {e}"),
     };
     format!("{name}({e})")
-}
-
-pub fn stat_dev(p: &Path) -> io::Result<u64> {
-    Ok(std::fs::metadata(p)?.dev())
-}
-
-/// The kernel's dev_t of a userspace st_dev: the name of the fusectl connection dir.
-pub fn kernel_dev(st_dev: u64) -> u64 {
-    let major = ((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & !0xfff);
-    let minor = (st_dev & 0xff) | ((st_dev >> 12) & !0xff);
-    (major << 20) | minor
 }
 
 /// `renameat2(AT_FDCWD, from, AT_FDCWD, to, flags)`.
@@ -362,147 +347,6 @@ pub fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
 /// `(sec, nsec)` of a metadata's mtime.
 pub fn mtime_of(md: &std::fs::Metadata) -> (i64, i64) {
     (md.mtime(), md.mtime_nsec())
-}
-
-/// Send a signal to a pid.
-pub fn signal(pid: u32, sig: i32) {
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Mount table
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-pub struct MountEntry {
-    pub mount_point: PathBuf,
-    /// userspace-style "major:minor" as in mountinfo.
-    pub major: u64,
-    pub minor: u64,
-    pub fstype: String,
-}
-
-impl MountEntry {
-    pub fn kernel_dev(&self) -> u64 {
-        (self.major << 20) | self.minor
-    }
-}
-
-fn unescape_mountinfo(s: &str) -> PathBuf {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
-}
-
-/// Parsed /proc/self/mountinfo (never touches the mounts themselves, so it cannot hang
-/// on a stuck FUSE server).
-pub fn mounts() -> Vec<MountEntry> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        if fields.len() < 7 {
-            continue;
-        }
-        let (maj, min) = fields[2].split_once(':').unwrap_or(("0", "0"));
-        let sep = fields
-            .iter()
-            .position(|f| *f == "-")
-            .unwrap_or(fields.len() - 1);
-        out.push(MountEntry {
-            mount_point: unescape_mountinfo(fields[4]),
-            major: maj.parse().unwrap_or(0),
-            minor: min.parse().unwrap_or(0),
-            fstype: fields.get(sep + 1).unwrap_or(&"").to_string(),
-        });
-    }
-    out
-}
-
-pub fn mounts_at(p: &Path) -> Vec<MountEntry> {
-    mounts()
-        .into_iter()
-        .filter(|m| m.mount_point == p)
-        .collect()
-}
-
-pub fn is_mounted(p: &Path) -> bool {
-    !mounts_at(p).is_empty()
-}
-
-/// All FUSE mounts (type fuse or fuse.*) currently in the mount table.
-pub fn fuse_mounts() -> Vec<MountEntry> {
-    mounts()
-        .into_iter()
-        .filter(|m| m.fstype == "fuse" || m.fstype.starts_with("fuse."))
-        .collect()
-}
-
-pub fn umount_lazy(p: &Path) -> io::Result<()> {
-    let c = cpath(p);
-    check(unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) }).map(|_| ())
-}
-
-/// Lazily unmount every mount at `p` (whatever it is). Used by cleanup guards.
-pub fn detach_all(p: &Path) {
-    for _ in 0..8 {
-        if !is_mounted(p) {
-            return;
-        }
-        if umount_lazy(p).is_err() {
-            return;
-        }
-    }
-}
-
-/// Make sure fusectl is mounted so connections can be aborted.
-fn ensure_fusectl() {
-    let dir = Path::new("/sys/fs/fuse/connections");
-    if dir.exists() && !is_mounted(dir) {
-        let _ = Command::new("mount")
-            .args(["-t", "fusectl", "fusectl"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// Abort a FUSE connection by its kernel dev number: every pending and future request
-/// fails with ENOTCONN at once.
-pub fn abort_fuse_connection(kdev: u64) {
-    ensure_fusectl();
-    let p = format!("/sys/fs/fuse/connections/{kdev}/abort");
-    let _ = std::fs::write(p, b"1");
-}
-
-/// Guard that lazily unmounts whatever is mounted at a path when dropped.
-pub struct DetachOnDrop(pub PathBuf);
-impl Drop for DetachOnDrop {
-    fn drop(&mut self) {
-        for m in mounts_at(&self.0) {
-            if m.fstype == "fuse" || m.fstype.starts_with("fuse.") {
-                abort_fuse_connection(m.kernel_dev());
-            }
-        }
-        detach_all(&self.0);
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -723,34 +567,24 @@ impl Mount {
     }
 
     fn wait_live(&mut self, site: &Shared, backend: Backend, parent_dev: u64) {
-        let deadline = Instant::now() + MOUNT_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                self.mark_reaped();
-                thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
-                panic!(
-                    "lighthouse-fs mount {} ({backend}) exited before the mount was live: {status}\nstderr:\n{}",
-                    site.mnt.display(),
-                    self.stderr.text()
-                );
-            }
-            // A stale mount of a dead server at the same place also has its own st_dev
-            // (stat may even be answered from the kernel's cache): a listing must reach
-            // a live server before the mount counts as ours.
-            if let Ok(dev) = stat_dev(&site.mnt) {
-                if dev != parent_dev && std::fs::read_dir(&site.mnt).is_ok() {
-                    *site.kdev.lock().unwrap() = Some(kernel_dev(dev));
-                    return;
+        match lighthouse_fs_support::wait_live(
+            &mut self.child,
+            &site.mnt,
+            parent_dev,
+            MOUNT_TIMEOUT,
+        ) {
+            Ok(dev) => *site.kdev.lock().unwrap() = Some(kernel_dev(dev)),
+            Err(why) => {
+                if let NotLive::Exited(_) = why {
+                    self.mark_reaped();
+                    thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
                 }
-            }
-            if Instant::now() > deadline {
                 panic!(
-                    "mount {} ({backend}) not live after {MOUNT_TIMEOUT:?}\nstderr:\n{}",
+                    "lighthouse-fs mount {} ({backend}): {why}\nstderr:\n{}",
                     site.mnt.display(),
                     self.stderr.text()
                 );
             }
-            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -819,17 +653,11 @@ impl Mount {
 
     /// Wait up to `timeout` for the server to exit; `None` if it is still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                self.mark_reaped();
-                return Some(st);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
+        let status = lighthouse_fs_support::wait_exit(&mut self.child, timeout);
+        if status.is_some() {
+            self.mark_reaped();
         }
+        status
     }
 
     /// Send `sig` to the server.
@@ -1210,78 +1038,6 @@ pub fn fresh_store() -> (tempfile::TempDir, PathBuf) {
     (t, p)
 }
 
-/// A temp dir with a canonical path.
-pub fn temp_dir(prefix: &str) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("temp dir");
-    let p = t.path().canonicalize().unwrap();
-    (t, p)
-}
-
-// ---------------------------------------------------------------------------------------
-// tmpfs reference
-// ---------------------------------------------------------------------------------------
-
-/// A fresh tmpfs mounted in a temp dir; lazily unmounted on drop.
-pub struct Tmpfs {
-    path: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Tmpfs {
-    pub fn new() -> Tmpfs {
-        Self::with_size("4g")
-    }
-
-    /// A tmpfs of `size` (`48m`): a filesystem that fills up.
-    pub fn with_size(size: &str) -> Tmpfs {
-        let (tmp, path) = temp_dir("lhfs-tmpfs-");
-        nix::mount::mount(
-            Some("tmpfs"),
-            &path,
-            Some("tmpfs"),
-            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-            Some(format!("mode=0755,size={size}").as_str()),
-        )
-        .expect("mount tmpfs (needs root)");
-        Tmpfs {
-            path,
-            _tmp: Some(tmp),
-        }
-    }
-
-    /// Grow (or shrink) it in place, as `mount -o remount,size=SIZE` does.
-    pub fn resize(&self, size: &str) {
-        nix::mount::mount(
-            None::<&str>,
-            &self.path,
-            None::<&str>,
-            nix::mount::MsFlags::MS_REMOUNT
-                | nix::mount::MsFlags::MS_NOSUID
-                | nix::mount::MsFlags::MS_NODEV,
-            Some(format!("size={size}").as_str()),
-        )
-        .expect("remount tmpfs");
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        detach_all(&self.path);
-        if is_mounted(&self.path) {
-            if let Some(t) = self._tmp.take() {
-                std::mem::forget(t);
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Trees as data
 // ---------------------------------------------------------------------------------------
@@ -1508,242 +1264,74 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Minimal JSON (for `log --json` and `debug/`), numbers kept as their source text.
+// JSON (for `log --json` and `debug/`): serde_json, with key paths
 // ---------------------------------------------------------------------------------------
 
 pub mod json {
-    use std::collections::BTreeMap;
+    pub use serde_json::Value;
 
-    #[derive(Clone, Debug, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        /// The number's source text (so u64 values are exact).
-        Num(String),
-        Str(String),
-        Arr(Vec<Value>),
-        Obj(BTreeMap<String, Value>),
+    /// One JSON document (the error as text, as the call sites print it).
+    pub fn parse(s: &str) -> Result<Value, String> {
+        serde_json::from_str(s).map_err(|e| e.to_string())
     }
 
-    impl Value {
-        pub fn get(&self, k: &str) -> Option<&Value> {
-            match self {
-                Value::Obj(m) => m.get(k),
-                _ => None,
-            }
-        }
-        pub fn as_u64(&self) -> Option<u64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_i64(&self) -> Option<i64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_str(&self) -> Option<&str> {
-            match self {
-                Value::Str(s) => Some(s),
-                _ => None,
-            }
-        }
-        pub fn is_null(&self) -> bool {
-            matches!(self, Value::Null)
-        }
-        pub fn as_f64(&self) -> Option<f64> {
-            match self {
-                Value::Num(s) => s.parse().ok(),
-                _ => None,
-            }
-        }
-        pub fn as_bool(&self) -> Option<bool> {
-            match self {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            }
-        }
-        pub fn as_array(&self) -> Option<&[Value]> {
-            match self {
-                Value::Arr(v) => Some(v),
-                _ => None,
-            }
-        }
-        pub fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
-            match self {
-                Value::Obj(m) => Some(m),
-                _ => None,
-            }
-        }
-        /// The value at a path of object keys: `v.at(&["store", "head_seq"])`.
-        pub fn at(&self, path: &[&str]) -> Option<&Value> {
+    /// The value at a path of object keys: `v.at(&["store", "head_seq"])`.
+    pub trait JsonAt {
+        fn at(&self, path: &[&str]) -> Option<&Value>;
+    }
+
+    impl JsonAt for Value {
+        fn at(&self, path: &[&str]) -> Option<&Value> {
             path.iter().try_fold(self, |v, k| v.get(k))
         }
     }
+}
 
-    pub fn parse(s: &str) -> Result<Value, String> {
-        let mut p = Parser {
-            b: s.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.b.len() {
-            return Err(format!("trailing data at {}", p.i));
+// Not every test binary walks key paths.
+#[allow(unused_imports)]
+pub use json::JsonAt;
+
+// ---------------------------------------------------------------------------------------
+// The guest workspace
+// ---------------------------------------------------------------------------------------
+
+/// How long cargo may take on guest-ops natively (from scratch: a minute or two here).
+pub const GUEST_CARGO_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Runs `cargo ARGS` (`test ...`) on the guest-ops workspace natively, with `env` set,
+/// and returns its output; killed (and the test failed) after [`GUEST_CARGO_TIMEOUT`].
+/// guest-ops is a workspace of its own that `cargo test --workspace` does not reach.
+pub fn guest_cargo(args: &[&str], env: &[(&str, &OsStr)]) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (command, rest) = args.split_first().expect("a cargo command");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg(command)
+        .args(["--locked", "--manifest-path"])
+        .arg(root.join("guest-ops/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/guest-ops-native"))
+        .args(rest)
+        .current_dir(root.join("guest-ops"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The outer test run's build settings are not the guest workspace's.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" {
+            cmd.env_remove(&key);
         }
-        Ok(v)
     }
-
-    struct Parser<'a> {
-        b: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-        fn eat(&mut self, c: u8) -> Result<(), String> {
-            self.ws();
-            if self.b.get(self.i) == Some(&c) {
-                self.i += 1;
-                Ok(())
-            } else {
-                Err(format!("expected {:?} at {}", c as char, self.i))
-            }
-        }
-        fn lit(&mut self, word: &str, v: Value) -> Result<Value, String> {
-            if self.b[self.i..].starts_with(word.as_bytes()) {
-                self.i += word.len();
-                Ok(v)
-            } else {
-                Err(format!("bad literal at {}", self.i))
-            }
-        }
-        fn value(&mut self) -> Result<Value, String> {
-            self.ws();
-            match self.b.get(self.i) {
-                None => Err("unexpected end".into()),
-                Some(b'n') => self.lit("null", Value::Null),
-                Some(b't') => self.lit("true", Value::Bool(true)),
-                Some(b'f') => self.lit("false", Value::Bool(false)),
-                Some(b'"') => Ok(Value::Str(self.string()?)),
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut v = Vec::new();
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Arr(v));
-                    }
-                    loop {
-                        v.push(self.value()?);
-                        self.ws();
-                        match self.b.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                return Ok(Value::Arr(v));
-                            }
-                            _ => return Err(format!("bad array at {}", self.i)),
-                        }
-                    }
-                }
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut m = BTreeMap::new();
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Obj(m));
-                    }
-                    loop {
-                        self.ws();
-                        let k = self.string()?;
-                        self.eat(b':')?;
-                        let v = self.value()?;
-                        m.insert(k, v);
-                        self.ws();
-                        match self.b.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                return Ok(Value::Obj(m));
-                            }
-                            _ => return Err(format!("bad object at {}", self.i)),
-                        }
-                    }
-                }
-                Some(c) if *c == b'-' || c.is_ascii_digit() => {
-                    let start = self.i;
-                    while self.i < self.b.len()
-                        && matches!(
-                            self.b[self.i],
-                            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-                        )
-                    {
-                        self.i += 1;
-                    }
-                    Ok(Value::Num(
-                        String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
-                    ))
-                }
-                Some(c) => Err(format!("unexpected {:?} at {}", *c as char, self.i)),
-            }
-        }
-        fn string(&mut self) -> Result<String, String> {
-            if self.b.get(self.i) != Some(&b'"') {
-                return Err(format!("expected string at {}", self.i));
-            }
-            self.i += 1;
-            let mut out: Vec<u8> = Vec::new();
-            loop {
-                let c = *self.b.get(self.i).ok_or("unterminated string")?;
-                self.i += 1;
-                match c {
-                    b'"' => break,
-                    b'\\' => {
-                        let e = *self.b.get(self.i).ok_or("bad escape")?;
-                        self.i += 1;
-                        match e {
-                            b'"' => out.push(b'"'),
-                            b'\\' => out.push(b'\\'),
-                            b'/' => out.push(b'/'),
-                            b'b' => out.push(8),
-                            b'f' => out.push(12),
-                            b'n' => out.push(b'\n'),
-                            b'r' => out.push(b'\r'),
-                            b't' => out.push(b'\t'),
-                            b'u' => {
-                                let mut cp = self.hex4()?;
-                                if (0xD800..0xDC00).contains(&cp)
-                                    && self.b[self.i..].starts_with(b"\\u")
-                                {
-                                    self.i += 2;
-                                    let lo = self.hex4()?;
-                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                                }
-                                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                                let mut buf = [0u8; 4];
-                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                            }
-                            _ => return Err(format!("bad escape at {}", self.i)),
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            String::from_utf8(out).map_err(|e| e.to_string())
-        }
-        fn hex4(&mut self) -> Result<u32, String> {
-            let s = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-            self.i += 4;
-            u32::from_str_radix(std::str::from_utf8(s).map_err(|e| e.to_string())?, 16)
-                .map_err(|e| e.to_string())
+    cmd.envs(env.iter().copied());
+    let child = cmd.spawn().expect("run cargo on guest-ops");
+    let pid = child.id();
+    // Read the output on another thread (a full pipe would stall cargo), wait here.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(GUEST_CARGO_TIMEOUT) {
+        Ok(output) => output.expect("cargo output"),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("cargo {args:?} on guest-ops did not finish within {GUEST_CARGO_TIMEOUT:?}");
         }
     }
 }

@@ -98,8 +98,17 @@ impl MemoryStore {
                 }
                 "unlink" | "rmdir" => drop(tree.remove(&e.path)),
                 "rename" => {
-                    if let (Some(node), Some(to)) = (tree.remove(&e.path), &e.path2) {
-                        tree.insert(to.clone(), node);
+                    // A directory moves with everything below it.
+                    let Some(to) = &e.path2 else { continue };
+                    let below = format!("{}/", e.path);
+                    let moved: Vec<String> = tree
+                        .keys()
+                        .filter(|p| **p == e.path || p.starts_with(&below))
+                        .cloned()
+                        .collect();
+                    for p in moved {
+                        let node = tree.remove(&p).expect("listed");
+                        tree.insert(format!("{to}{}", &p[e.path.len()..]), node);
                     }
                 }
                 _ => {}
@@ -273,5 +282,40 @@ impl StoreAccess for MemoryStore {
         };
         inner.events.push((event, None));
         Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_directory_takes_what_is_in_it() {
+        let store = MemoryStore::new(0);
+        store.push(1, "mkdir", "/src", None, None);
+        store.push(2, "mkdir", "/src/sub", None, None);
+        store.push(3, "write", "/src/sub/a.rs", None, Some(b"fn a() {}"));
+        let head = store.push(4, "rename", "/src", Some("/lib"), None);
+        let viewer = store.viewer(&Caller {
+            agent: None,
+            uid: 0,
+            gid: 0,
+            pid: 1,
+        });
+        let names = |dir: &str| -> Vec<String> {
+            let entries = store.list_at(&viewer, dir, head).unwrap();
+            entries.into_iter().map(|e| e.name).collect()
+        };
+        assert_eq!(names("/"), ["lib"]);
+        assert_eq!(names("/lib"), ["sub"]);
+        assert_eq!(
+            store
+                .read_at(&viewer, "/lib/sub/a.rs", head, 0, 100)
+                .unwrap(),
+            b"fn a() {}"
+        );
+        // Nothing is left under the old name, to come back with a new /src.
+        let again = store.push(5, "mkdir", "/src", None, None);
+        assert!(store.list_at(&viewer, "/src", again).unwrap().is_empty());
     }
 }
