@@ -41,9 +41,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use lighthouse_fs::contract::NodeKind;
+use lighthouse_fs::core::Caller;
 use lighthouse_fs::core::{FileKind, RenameFlags, CURRENT_INO};
 use lighthouse_fs::store::{Change, Hash, Objects, Tree};
-use lighthouse_fs::views::{Caller, MemoryStore, NodeKind, StoreAccess};
+use lighthouse_fs::views::{MemoryStore, StoreAccess};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -343,13 +345,7 @@ fn shown_by_projection(tree: &Tree) -> Canon {
 
 /// MemoryStore's tree at `seq`, as a view reads it through the store import.
 fn shown_by_memory_store(store: &MemoryStore, seq: u64) -> Result<Canon, String> {
-    let caller = Caller {
-        agent: None,
-        uid: 0,
-        gid: 0,
-        pid: 1,
-    };
-    let viewer = store.viewer(&caller);
+    let viewer = store.viewer(&Caller::HOST);
     let mut out = Canon::new();
     let mut dirs = vec!["/".to_string()];
     while let Some(dir) = dirs.pop() {

@@ -212,8 +212,15 @@ fn audited(m: &Mount, agent: &str, op: &str, path: &str, outcome: &str) -> bool 
     let is = |(a, o, p, out): &(String, String, String, String)| {
         a == agent && o == op && p == path && out.starts_with(outcome)
     };
-    let logged = audit_lines(m).iter().any(is);
     let streamed = audit_stream(m).iter().any(is);
+    // The log line is written by the server's stderr writer and read from a pipe: it may
+    // trail the stream's record by a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut logged = audit_lines(m).iter().any(is);
+    while logged != streamed && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        logged = audit_lines(m).iter().any(is);
+    }
     assert_eq!(
         logged, streamed,
         "{agent} {op} {path} {outcome}: in the log {logged}, in streams/audit {streamed}"

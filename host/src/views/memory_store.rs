@@ -296,12 +296,7 @@ mod tests {
         store.push(2, "mkdir", "/src/sub", None, None);
         store.push(3, "write", "/src/sub/a.rs", None, Some(b"fn a() {}"));
         let head = store.push(4, "rename", "/src", Some("/lib"), None);
-        let viewer = store.viewer(&Caller {
-            agent: None,
-            uid: 0,
-            gid: 0,
-            pid: 1,
-        });
+        let viewer = store.viewer(&Caller::HOST);
         let names = |dir: &str| -> Vec<String> {
             let entries = store.list_at(&viewer, dir, head).unwrap();
             entries.into_iter().map(|e| e.name).collect()
