@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::debug::is_debug_ino;
-use super::view_section::is_view_ino;
 use super::*;
 use crate::fs_err;
 use crate::policy::{
@@ -105,6 +103,16 @@ impl Gate {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The policy's section of `current/`.
+    pub(super) fn current_section(&self) -> SectionRef {
+        self.current
+    }
+
+    /// The policy's section of `debug/`.
+    pub(super) fn debug_section(&self) -> SectionRef {
+        self.debug
     }
 
     pub fn authenticator(&self) -> &Authenticator {
@@ -237,7 +245,8 @@ impl Fs {
         let Some(gate) = self.gate.get() else {
             return Ok(());
         };
-        if let Some(section) = self.guarded_section(gate, op, ino) {
+        let section = self.section(ino);
+        if let Some(section) = self.guarded_section(gate, &section, op, ino) {
             if !gate.policy.allows(caller.agent, section, need) {
                 gate.counts_of(caller.agent)
                     .denied
@@ -278,25 +287,6 @@ impl Fs {
     /// The section whose permission a request on `ino` needs; `None` when it needs none:
     /// the mount root and `.auth` are open to every caller, and so are the attributes of
     /// each section's directory (`ls -l MOUNT` shows them all).
-    fn guarded_section(&self, gate: &Gate, op: Op, ino: Ino) -> Option<SectionRef> {
-        if ino == ROOT_INO || ino == super::auth_file::AUTH_INO {
-            return None;
-        }
-        // Extended attributes are attributes too (`ls -l` asks for ACLs).
-        let top_open = matches!(op, Op::Getattr | Op::Getxattr | Op::Listxattr);
-        if is_debug_ino(ino) {
-            return (!(top_open && ino == super::debug::DEBUG_INO)).then_some(gate.debug);
-        }
-        if is_view_ino(ino) {
-            let vp = self.view_inodes.path(ino).ok()?;
-            if top_open && &*vp.path == "/" {
-                return None;
-            }
-            return Some(gate.policy.section_id(&vp.view));
-        }
-        (!(top_open && ino == CURRENT_INO)).then_some(gate.current)
-    }
-
     fn audit(
         &self,
         gate: &Gate,

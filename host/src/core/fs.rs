@@ -127,27 +127,6 @@ impl Fs {
 
     /// Where `ino` is in the mount, for a log line: `/current/a/b`, `/history/@3/x`,
     /// `/debug/...`, or `inode N` when it is not known (any more).
-    pub fn describe(&self, ino: Ino) -> String {
-        if ino == ROOT_INO {
-            return "/".into();
-        }
-        if ino == AUTH_INO {
-            return format!("/{AUTH_NAME}");
-        }
-        if is_debug_ino(ino) {
-            return self.debug_path(ino);
-        }
-        if is_view_ino(ino) {
-            if let Ok(vp) = self.view_inodes.path(ino) {
-                let path = if &*vp.path == "/" { "" } else { &vp.path };
-                return format!("/{}{path}", vp.view);
-            }
-        } else if let Some(path) = self.tree.read().path_of(ino) {
-            return format!("/current{}", if path == "/" { "" } else { &path });
-        }
-        format!("inode {ino}")
-    }
-
     /// Inodes of the live tree now.
     pub fn live_inodes(&self) -> usize {
         self.tree.read().len()
@@ -156,26 +135,6 @@ impl Fs {
     /// View paths numbered now (kept while the kernel or the host refers to them).
     pub fn view_paths(&self) -> usize {
         self.view_inodes.len()
-    }
-
-    /// May request `op` on `ino` run a view's code (wasm)? The one answer the adapters
-    /// follow, so that none can get it wrong: the async adapter runs such requests where
-    /// blocking is allowed (a view call is synchronous wasm whose WASI I/O blocks).
-    /// Lookups and listings of the mount root ask the views for their names; any request
-    /// on a view path may reach the view (a getattr, a create, a write, a setattr that
-    /// asks the view what the file is), except the few that never call one.
-    pub fn may_enter_view(&self, op: Op, ino: Ino) -> bool {
-        if self.views.get().is_none() {
-            return false;
-        }
-        if ino == ROOT_INO {
-            return matches!(op, Op::Lookup | Op::Readdir | Op::Readdirplus);
-        }
-        is_view_ino(ino)
-            && !matches!(
-                op,
-                Op::Forget | Op::Flush | Op::Release | Op::Releasedir | Op::Statfs | Op::Fsyncdir
-            )
     }
 
     /// Serve `views` beside `current/` (once, before mounting).
@@ -511,7 +470,7 @@ impl Fs {
             };
             return self.view_create(caller, parent, component(name)?, kind);
         }
-        Self::refuse_change(&self.section(parent))?;
+        self.section(parent).refuse_change()?;
         let name = component(name)?;
         self.check_store()?;
         let time = now_ns();
@@ -633,7 +592,7 @@ impl Fs {
         if section != self.section(newparent) {
             return Err(fs_err!(EXDEV, "rename between sections of the mount"));
         }
-        Self::refuse_change(&section)?;
+        section.refuse_change()?;
         let (name, newname) = (component(name)?, component(newname)?);
         self.check_store()?;
         let time = now_ns();
@@ -675,7 +634,7 @@ impl Fs {
         if section != self.section(newparent) {
             return Err(fs_err!(EXDEV, "link between sections of the mount"));
         }
-        Self::refuse_change(&section)?;
+        section.refuse_change()?;
         let newname = component(newname)?;
         self.check_store()?;
         let time = now_ns();

@@ -9,7 +9,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::handles::Handle;
-use super::stats::SectionId;
 use super::stream_log::{StreamKey, StreamLog};
 use super::view_section::{
     attr_of, check_open, entry_of, is_view_ino, CacheTicket, Caching, Held, NodeKind, OpenMode,
@@ -480,61 +479,6 @@ fn read_whole(caller: &Caller, version: &dyn ViewVersion, path: &str) -> FsResul
         }
         if data.len() >= MAX_SNAPSHOT {
             return Err(fs_err!(EFBIG, "a volatile view file larger than 64 MiB"));
-        }
-    }
-}
-
-/// Which part of the mount an inode belongs to (renames and links never cross parts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Section {
-    Root,
-    Live,
-    Debug,
-    View(Arc<str>),
-}
-
-impl Fs {
-    /// The section a request on `ino` is counted in (`debug/performance.json`,
-    /// `/metrics`) of `stats` (a mount's): the root, `current/`, `debug/`, or a view by
-    /// name.
-    pub fn stats_section(&self, stats: &OpStats, ino: Ino) -> SectionId {
-        if ino == ROOT_INO {
-            SectionId::ROOT
-        } else if super::debug::is_debug_ino(ino) {
-            SectionId::DEBUG
-        } else if is_view_ino(ino) {
-            match self.view_inodes.view_of(ino) {
-                Some(view) => stats.section(&view),
-                None => SectionId::ROOT,
-            }
-        } else {
-            SectionId::CURRENT
-        }
-    }
-
-    pub(super) fn section(&self, ino: Ino) -> Section {
-        if ino == ROOT_INO {
-            Section::Root
-        } else if super::debug::is_debug_ino(ino) {
-            Section::Debug
-        } else if is_view_ino(ino) {
-            match self.view_inodes.path(ino) {
-                Ok(vp) => Section::View(vp.view),
-                Err(_) => Section::View("".into()),
-            }
-        } else {
-            Section::Live
-        }
-    }
-
-    /// Why a change in `section` is refused, if it is (only the live tree takes changes;
-    /// a view's own directories take what the view accepts, see [`Fs::view_create`]).
-    pub(super) fn refuse_change(section: &Section) -> FsResult<()> {
-        match section {
-            Section::Live => Ok(()),
-            Section::Root => Err(fs_err!(EACCES, "the mount root is read-only")),
-            Section::Debug => Err(fs_err!(EROFS, "debug/ is read-only")),
-            Section::View(_) => Err(fs_err!(EROFS, "this view is read-only")),
         }
     }
 }
