@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
-use super::debug::{is_debug_ino, DEBUG_DIR, DEBUG_INO};
+use super::debug::{DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, FileHandle, Handle, Handles, Listing};
 use super::stats::CacheCounters;
-use super::view_section::{self, is_view_ino, Held, ViewInodes, Views};
+use super::view_section::{self, Held, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
 use crate::policy::Access;
@@ -202,12 +202,10 @@ impl Fs {
     /// The kernel drops `nlookup` references to `ino`: a node or view path nothing refers
     /// to any more is forgotten.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        if is_view_ino(ino) {
-            self.view_inodes.forget(ino, nlookup);
-            return;
-        }
-        if ino == ROOT_INO || is_debug_ino(ino) {
-            return;
+        match self.section(ino) {
+            Section::View(_) => return self.view_inodes.forget(ino, nlookup),
+            Section::Root | Section::Auth | Section::Debug => return,
+            Section::Live => {}
         }
         let unreferenced = {
             let t = self.tree.read();
@@ -238,32 +236,22 @@ impl Fs {
 
     /// [`Fs::getattr`] without the permission check (the answer of a change).
     fn attr_of(&self, caller: &Caller, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
-        if ino == AUTH_INO && self.has_auth_file() {
-            return Ok((self.auth_attr(), self.config.attr_ttl));
+        match self.section(ino) {
+            Section::Auth => Ok((self.auth_attr(), self.config.attr_ttl)),
+            Section::View(_) => self.view_getattr(caller, ino, fh),
+            Section::Debug => self.debug_getattr(ino, fh, caller.mount),
+            Section::Root | Section::Live => Ok((self.attr(ino)?, self.config.attr_ttl)),
         }
-        if is_view_ino(ino) {
-            return self.view_getattr(caller, ino, fh);
-        }
-        if is_debug_ino(ino) {
-            return self.debug_getattr(ino, fh, caller.mount);
-        }
-        Ok((self.attr(ino)?, self.config.attr_ttl))
     }
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
         self.allow(caller, Op::Setattr, ino, None, Access::Write, 0)?;
-        if ino == AUTH_INO && self.has_auth_file() {
+        match self.section(ino) {
             // `echo … > .auth` truncates first: nothing to truncate.
-            return Ok((self.auth_attr(), self.config.attr_ttl));
-        }
-        if is_view_ino(ino) {
-            return self.view_setattr(caller, ino, &set);
-        }
-        if is_debug_ino(ino) {
-            return Err(fs_err!(EROFS, "debug/ is read-only"));
-        }
-        if ino == ROOT_INO {
-            return Err(fs_err!(EACCES, "the mount root is read-only"));
+            Section::Auth => return Ok((self.auth_attr(), self.config.attr_ttl)),
+            Section::View(_) => return self.view_setattr(caller, ino, &set),
+            section @ (Section::Debug | Section::Root) => section.refuse_change()?,
+            Section::Live => {}
         }
         let time = now_ns();
         if let Some(size) = set.size {
@@ -351,11 +339,10 @@ impl Fs {
 
     pub fn readlink(&self, caller: &Caller, ino: Ino) -> FsResult<Vec<u8>> {
         self.allow(caller, Op::Readlink, ino, None, Access::Read, 0)?;
-        if is_view_ino(ino) {
-            return self.view_readlink(caller, ino);
-        }
-        if is_debug_ino(ino) {
-            return Err(fs_err!(EINVAL, "not a symlink"));
+        match self.section(ino) {
+            Section::View(_) => return self.view_readlink(caller, ino),
+            Section::Live => {}
+            _ => return Err(fs_err!(EINVAL, "not a symlink")),
         }
         let t = self.tree.read();
         let n = t.node(ino)?;
@@ -461,7 +448,7 @@ impl Fs {
             _ => Op::Mknod,
         };
         self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
-        if is_view_ino(parent) && target.is_none() {
+        if matches!(self.section(parent), Section::View(_)) && target.is_none() {
             // FIFOs and sockets in a view are files of the view's choosing.
             let kind = if kind == FileKind::Dir {
                 FileKind::Dir
@@ -534,13 +521,14 @@ impl Fs {
         let op = if dir { Op::Rmdir } else { Op::Unlink };
         self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
         let name = component(name)?;
-        if is_view_ino(parent) {
-            return self.view_remove(caller, parent, name, dir);
+        let section = self.section(parent);
+        match section {
+            Section::View(_) => return self.view_remove(caller, parent, name, dir),
+            Section::Debug => section.refuse_change()?,
+            Section::Auth => return Err(fs_err!(ENOTDIR, "not a directory")),
+            Section::Root | Section::Live => {}
         }
-        if is_debug_ino(parent) {
-            return Err(fs_err!(EROFS, "debug/ is read-only"));
-        }
-        if parent == ROOT_INO {
+        if section == Section::Root {
             return Err(
                 if name == "current"
                     || name == DEBUG_DIR
@@ -671,14 +659,11 @@ impl Fs {
     }
 
     fn open_allowed(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
-        let opened = if ino == AUTH_INO && self.has_auth_file() {
-            self.auth_open(caller, flags)?
-        } else if is_view_ino(ino) {
-            self.view_open(caller, ino, flags)?
-        } else if is_debug_ino(ino) {
-            self.debug_open(caller, ino, flags)?
-        } else {
-            self.open_live(caller, ino, flags)?
+        let opened = match self.section(ino) {
+            Section::Auth => self.auth_open(caller, flags)?,
+            Section::View(_) => self.view_open(caller, ino, flags)?,
+            Section::Debug => self.debug_open(caller, ino, flags)?,
+            Section::Root | Section::Live => self.open_live(caller, ino, flags)?,
         };
         let c = &self.cache;
         CacheCounters::count(if opened.keep_cache {
@@ -967,23 +952,21 @@ impl Fs {
         // Every change to a live directory passes through this kernel, which drops its
         // cached listing when it does: keep it across opens. The root's listing changes
         // as views come and go, a view's as the view says.
-        let cache = if ino == ROOT_INO {
-            false
-        } else if is_debug_ino(ino) {
-            if ino != DEBUG_INO {
-                return Err(fs_err!(ENOTDIR, "not a directory"));
+        let not_dir = || fs_err!(ENOTDIR, "not a directory");
+        let cache = match self.section(ino) {
+            Section::Root => false,
+            Section::Auth => return Err(not_dir()),
+            Section::Debug if ino != DEBUG_INO => return Err(not_dir()),
+            Section::Debug => true, // its names never change
+            Section::View(_) => {
+                let (attr, ttl) = self.view_getattr(caller, ino, None)?;
+                if attr.kind != FileKind::Dir {
+                    return Err(not_dir());
+                }
+                ttl >= view_section::Caching::Immutable.ttl()
             }
-            true // its names never change
-        } else if is_view_ino(ino) {
-            let (attr, ttl) = self.view_getattr(caller, ino, None)?;
-            if attr.kind != FileKind::Dir {
-                return Err(fs_err!(ENOTDIR, "not a directory"));
-            }
-            ttl >= view_section::Caching::Immutable.ttl()
-        } else if !self.tree.read().node(ino)?.is_dir() {
-            return Err(fs_err!(ENOTDIR, "not a directory"));
-        } else {
-            true
+            Section::Live if !self.tree.read().node(ino)?.is_dir() => return Err(not_dir()),
+            Section::Live => true,
         };
         let fh = self.handles.insert(Handle::Dir(DirHandle {
             ino,
@@ -1033,7 +1016,7 @@ impl Fs {
         add: &mut dyn FnMut(&DirItem, &Entry) -> bool,
     ) -> FsResult<()> {
         let listing = self.listing(caller, fh, offset)?;
-        if is_view_ino(ino) {
+        if matches!(self.section(ino), Section::View(_)) {
             for item in listing.iter().skip(offset as usize) {
                 let Some((entry, held)) = self.view_entry(caller, item.ino) else {
                     continue;
@@ -1141,11 +1124,10 @@ impl Fs {
 
     /// A directory's items; the view paths numbered for them are held in `held`.
     fn list(&self, caller: &Caller, ino: Ino, held: &mut Vec<Held>) -> FsResult<Arc<[DirItem]>> {
-        if is_view_ino(ino) {
-            return self.view_list(caller, ino, held);
-        }
-        if ino == DEBUG_INO {
-            return Ok(Arc::from(self.debug_list()));
+        match self.section(ino) {
+            Section::View(_) => return self.view_list(caller, ino, held),
+            Section::Debug => return Ok(Arc::from(self.debug_list())),
+            _ => {}
         }
         let item = |ino, kind, name: &str, offset| DirItem {
             ino,
@@ -1241,21 +1223,14 @@ impl Fs {
             Access::Read
         };
         self.allow(caller, Op::Access, ino, None, need, 0)?;
-        let a = if is_view_ino(ino) {
-            self.view_getattr(caller, ino, None)?.0
-        } else if is_debug_ino(ino) {
-            self.debug_getattr(ino, None, 0)?.0
-        } else {
-            self.attr(ino)?
-        };
+        let (a, _) = self.attr_of(caller, ino, None)?;
         if mask == libc::F_OK {
             return Ok(());
         }
-        if mask & libc::W_OK != 0 && ino == ROOT_INO {
-            return Err(fs_err!(EACCES, "the mount root is read-only"));
-        }
-        if mask & libc::W_OK != 0 && is_debug_ino(ino) {
-            return Err(fs_err!(EROFS, "debug/ is read-only"));
+        if mask & libc::W_OK != 0 {
+            if let section @ (Section::Root | Section::Debug) = self.section(ino) {
+                section.refuse_change()?;
+            }
         }
         let want = mask as u32 & 0o7;
         let granted = if caller.uid == 0 {

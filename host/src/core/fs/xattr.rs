@@ -89,7 +89,7 @@ fn sized(size: u32, len: usize, data: impl FnOnce() -> Vec<u8>) -> FsResult<Xatt
 impl Fs {
     /// Is `ino` a node of the live tree (which alone has extended attributes)?
     fn has_xattrs_here(&self, ino: Ino) -> bool {
-        !(ino == ROOT_INO || ino == AUTH_INO || is_view_ino(ino) || is_debug_ino(ino))
+        self.section(ino) == Section::Live
     }
 
     /// `getxattr(2)`: the value of `name`, or its size when `size` is 0.
