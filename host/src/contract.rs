@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::core::FileKind;
+use crate::vocab::FileKind;
 
 /// `node-kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

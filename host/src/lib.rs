@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod policy;
 pub mod store;
 pub mod views;
+pub mod vocab;
 
 #[cfg(test)]
 mod test_disk;

@@ -19,8 +19,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::{Fs, Ino, KernelCache, MountInfo, OpStats};
 
-/// Identifies a mount of this process; `0` is no mount (the host itself).
-pub type MountId = u32;
+pub use crate::vocab::MountId;
 
 /// How long a request waits for the other mounts' kernels to drop what it changed. Far
 /// above a notification's cost (microseconds); reached only if the kernels wait on each

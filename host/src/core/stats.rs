@@ -14,7 +14,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 
-use super::error::errno_name;
+use crate::vocab::errno_name;
 
 /// The operations the adapters serve (one name per kernel request type; `rename` and
 /// `rename2` are both `rename`, each inode of a batch forget is one `forget`).

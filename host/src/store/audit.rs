@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::core::{now_ns, Caller, TimeNs};
+use crate::vocab::{now_ns, Caller, TimeNs};
 
 /// Audit records kept for readers of the audit stream (the log has them all).
 pub const AUDIT_KEPT: usize = 10_000;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::core::{Caller, FileKind, RenameFlags, TimeNs};
 use crate::store::Hash;
+use crate::vocab::{Caller, FileKind, RenameFlags, TimeNs};
 
 /// One change to the live tree. Paths are relative to `current/` with a leading `/`
 /// (`/src/main.rs`); the root of the live tree is `/`.

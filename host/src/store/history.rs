@@ -10,8 +10,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{log, read_at, replay_onto, Change, Event, Hash, Store, Tree};
-use crate::core::{Attr, Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
+use crate::vocab::{Attr, Caller, FsError, FsResult, TimeNs};
 
 /// How many past trees stay in memory.
 const KEPT_TREES: usize = 8;
@@ -164,7 +164,7 @@ impl History {
     ) -> FsResult<u64> {
         debug_assert!(matches!(change, Change::View { .. }));
         self.store
-            .append(crate::core::now_ns(), caller, agent, change)
+            .append(crate::vocab::now_ns(), caller, agent, change)
             .map_err(|e| FsError::with(libc::EIO, e))
     }
 
@@ -188,7 +188,7 @@ impl History {
         &self,
         path: &str,
         seq: u64,
-    ) -> FsResult<Vec<(Arc<str>, crate::core::FileKind)>> {
+    ) -> FsResult<Vec<(Arc<str>, crate::vocab::FileKind)>> {
         let tree = self.tree_at(seq)?;
         let children = tree.children(tree.resolve(path)?)?;
         Ok(children
@@ -201,8 +201,8 @@ impl History {
     pub fn read_at(&self, path: &str, seq: u64, offset: u64, len: u32) -> FsResult<Vec<u8>> {
         let node = self.node_at(path, seq)?;
         match node.attr.kind {
-            crate::core::FileKind::File => {}
-            crate::core::FileKind::Dir => return Err(fs_err!(EISDIR, "is a directory")),
+            crate::vocab::FileKind::File => {}
+            crate::vocab::FileKind::Dir => return Err(fs_err!(EISDIR, "is a directory")),
             _ => return Err(fs_err!(EINVAL, "not a regular file")),
         }
         let Some(hash) = node.hash else {

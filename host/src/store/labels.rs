@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use super::event::Change;
 use super::projection::Tree;
-use crate::core::{FileKind, CURRENT_INO};
+use crate::vocab::{FileKind, CURRENT_INO};
 
 /// Read permission, as in the mode bits of one class.
 pub const R: u8 = 4;
@@ -38,7 +38,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    fn of(attr: &crate::core::Attr, need: u8) -> Grant {
+    fn of(attr: &crate::vocab::Attr, need: u8) -> Grant {
         Grant {
             uid: attr.uid,
             gid: attr.gid,
@@ -244,7 +244,7 @@ impl Labels {
     /// even when views append beside the live tree's changes.
     pub fn append<E>(
         &self,
-        time: crate::core::TimeNs,
+        time: crate::vocab::TimeNs,
         change: Change,
         append: impl FnOnce(Change) -> Result<u64, E>,
     ) -> Result<u64, E> {
@@ -293,7 +293,7 @@ impl Labels {
 mod tests {
     use super::*;
     use crate::core::sight::Creds;
-    use crate::core::{FileKind, RenameFlags};
+    use crate::vocab::{FileKind, RenameFlags};
 
     fn create(path: &str, kind: FileKind, perm: u32, uid: u32) -> Change {
         Change::Create {

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use super::event::{Change, Event};
 use super::space::{describe, Refusal, Space};
 use super::Hash;
-use crate::core::{Caller, FileKind, RenameFlags};
+use crate::vocab::{Caller, FileKind, RenameFlags};
 
 /// Written in `meta` so that a store from another program, or a future format, is refused
 /// rather than misread.
@@ -829,7 +829,7 @@ fn commit_until_done(
                     error = %e,
                     "the event log has no room on disk: its events wait and changes answer {} \
                      until there is room again",
-                    crate::core::errno_name(errno)
+                    crate::vocab::errno_name(errno)
                 );
                 stuck_since = Some(Instant::now());
             }
@@ -920,7 +920,7 @@ fn commit_batch(
     let outcome = match result {
         Ok(()) => {
             state.seq = last;
-            state.last_commit_ns = Some(crate::core::now_ns());
+            state.last_commit_ns = Some(crate::vocab::now_ns());
             state.commits += 1;
             state.stuck = None;
             Outcome::Committed

@@ -40,7 +40,7 @@ pub use objects::{Hash, Objects};
 pub use projection::{NewNode, Node, Tree, XattrSet, Xattrs, NAME_MAX};
 pub use space::{no_space_errno, Refusal, Space, RESERVE_BYTES};
 
-use crate::core::{Caller, TimeNs};
+use crate::vocab::{Caller, TimeNs};
 
 const DB_FILE: &str = "events.db";
 const LOCK_FILE: &str = "LOCK";
@@ -374,7 +374,7 @@ fn replay_labelled(
 fn empty_tree(conn: &Connection) -> anyhow::Result<Tree> {
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = (unsafe { libc::getuid() }, unsafe { libc::getgid() });
-    let created = log::read_first_time(conn)?.unwrap_or_else(crate::core::now_ns);
+    let created = log::read_first_time(conn)?.unwrap_or_else(crate::vocab::now_ns);
     Ok(Tree::new(created, uid, gid))
 }
 

@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use super::content::Content;
 use super::event::Change;
-use crate::core::{Attr, FileKind, FsResult, Ino, RenameFlags, TimeNs, CURRENT_INO, ROOT_INO};
 use crate::fs_err;
+use crate::vocab::{Attr, FileKind, FsResult, Ino, RenameFlags, TimeNs, CURRENT_INO, ROOT_INO};
 
 /// Longest name of one path component, as on Linux filesystems.
 pub const NAME_MAX: usize = 255;

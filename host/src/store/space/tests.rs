@@ -1,9 +1,9 @@
 use std::sync::mpsc;
 
 use super::*;
-use crate::core::Caller;
 use crate::store::{Change, Store, StoreReader};
 use crate::test_disk::{fill, SmallTmpfs};
+use crate::vocab::Caller;
 
 fn reserve_len(dir: &Path) -> u64 {
     std::fs::metadata(dir.join(RESERVE_FILE)).unwrap().len()

@@ -56,10 +56,10 @@ impl std::error::Error for FsError {}
 #[macro_export]
 macro_rules! fs_err {
     ($errno:ident, $msg:literal) => {
-        $crate::core::FsError::new(libc::$errno, $msg)
+        $crate::vocab::FsError::new(libc::$errno, $msg)
     };
     ($errno:ident, $fmt:literal, $($arg:tt)+) => {
-        $crate::core::FsError::with(libc::$errno, format!($fmt, $($arg)+))
+        $crate::vocab::FsError::with(libc::$errno, format!($fmt, $($arg)+))
     };
 }
 
