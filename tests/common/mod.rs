@@ -237,31 +237,10 @@ pub fn assert_errno<T: fmt::Debug>(r: io::Result<T>, want: i32, what: &str) {
 }
 
 pub fn errno_name(e: i32) -> String {
-    let name = match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EIO => "EIO",
-        libc::EACCES => "EACCES",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOSYS => "ENOSYS",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ELOOP => "ELOOP",
-        libc::ENODATA => "ENODATA",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::EBUSY => "EBUSY",
-        libc::EBADF => "EBADF",
-        _ => return format!("errno {e}"),
-    };
-    format!("{name}({e})")
+    match nix::errno::Errno::from_raw(e) {
+        nix::errno::Errno::UnknownErrno => format!("errno {e}"),
+        name => format!("{name:?}({e})"),
+    }
 }
 
 /// `renameat2(AT_FDCWD, from, AT_FDCWD, to, flags)`.
