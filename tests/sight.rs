@@ -1721,13 +1721,24 @@ both_backends! {
     }
 }
 
-/// `cat PATH` as `uid`: its output, or the errno it failed with.
+/// `cat PATH` as `uid` (group `uid`, no supplementary groups): its output, or its error.
 fn cat_as(uid: u32, path: &Path) -> Result<String, String> {
+    cat_with_groups(uid, &[], path)
+}
+
+/// `cat PATH` as `uid` (group `uid`) with the supplementary `groups`.
+fn cat_with_groups(uid: u32, groups: &[u32], path: &Path) -> Result<String, String> {
+    let groups = if groups.is_empty() {
+        "--clear-groups".to_string()
+    } else {
+        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+        format!("--groups={}", list.join(","))
+    };
     let out = std::process::Command::new("setpriv")
         .args([
             &format!("--reuid={uid}"),
             &format!("--regid={uid}"),
-            "--clear-groups",
+            &groups,
             "cat",
         ])
         .arg(path)
@@ -1781,6 +1792,32 @@ both_backends! {
         // And back: 1001's pages never stand for root's.
         assert!(fs::read_to_string(&kept).unwrap().contains(&secret), "[{backend}] root after {OTHER}");
         other("once more");
+        m.stop();
+    }
+}
+
+both_backends! {
+    #[timeout_secs(120)]
+    fn supplementary_groups_count_as_for_the_kernel(backend: Backend) {
+        // /pub/locked.txt is 0640, owner and group 1000. A caller whose primary group is
+        // its own but who is in group 1000 by a supplementary group reads it directly
+        // (the kernel checks all its groups); views must agree, both ways.
+        let (dir, base) = temp_dir("lhfs-sight-groups-");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let m = Mount::start(backend, &base.join("store"));
+        let s = set_scene(&m, &base.join("store"));
+        let member = 1008;
+        let direct = m.current().join("pub/locked.txt");
+        let log = m.root().join("history/.log/pub/locked.txt");
+        let hash = s.hash("locked");
+        let read = cat_with_groups(member, &[OWNER], &direct).unwrap_or_else(|e| panic!("[{backend}] direct read in the group: {e}"));
+        assert!(read.contains(&s.marker("SECRET-FILE")), "[{backend}] direct read in the group");
+        let seen = cat_with_groups(member, &[OWNER], &log).unwrap_or_else(|e| panic!("[{backend}] the log in the group: {e}"));
+        assert!(seen.contains(&hash), "[{backend}] in group {OWNER} by a supplementary group, the hash shows: {seen}");
+        // The same uid without the group: neither directly nor through the view.
+        assert!(cat_as(member, &direct).is_err(), "[{backend}] direct read outside the group");
+        let seen = cat_as(member, &log).unwrap();
+        assert!(!seen.contains(&hash), "[{backend}] outside the group, no hash: {seen}");
         m.stop();
     }
 }
