@@ -25,7 +25,7 @@
 //!   work: a package exists once a manifest is written (a plain `mkdir` of a new name
 //!   says it exists already, since every valid name does). A bad name is EINVAL on
 //!   `mkdir` and writes, not found elsewhere. Nothing else can be created (EACCES).
-//! - `<pkg>/manifest.json` (0644): one write of one JSON document at offset 0 (see
+//! - `<pkg>/manifest.json` (0666: the policy's `context:write` decides): one write of one JSON document at offset 0 (see
 //!   [`manifest`] for the format and limits). A good one is recorded in the log as an
 //!   event `context` at path `/<pkg>` whose body is the normalized manifest, attributed
 //!   to the writer; the package is its latest such event, so a later manifest replaces
