@@ -25,8 +25,8 @@
 //!   work: a package exists once a manifest is written (a plain `mkdir` of a new name
 //!   says it exists already, since every valid name does). A bad name is EINVAL on
 //!   `mkdir` and writes, not found elsewhere. Nothing else can be created (EACCES).
-//! - `<pkg>/manifest.json` (0666: the policy's `context:write` decides): one write of one JSON document at offset 0 (see
-//!   [`manifest`] for the format and limits). A good one is recorded in the log as an
+//! - `<pkg>/manifest.json` (0666: the policy's `context:write` decides): one write of
+//!   one JSON document at offset 0 (see [`manifest`] for the format and limits). A good one is recorded in the log as an
 //!   event `context` at path `/<pkg>` whose body is the normalized manifest, attributed
 //!   to the writer; the package is its latest such event, so a later manifest replaces
 //!   the earlier, and `{"delete": true}` removes the package. A bad one is EINVAL with
