@@ -9,6 +9,7 @@ mod error;
 mod fs;
 mod handles;
 mod kernel_cache;
+mod live;
 mod mounts;
 mod section;
 pub mod sight;
