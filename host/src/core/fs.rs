@@ -658,7 +658,7 @@ impl Fs {
                 if !add(item, &entry) {
                     break;
                 }
-                if let (false, Some(held)) = (is_dots(&item.name), held) {
+                if let (false, Some(held)) = (item.is_dots(), held) {
                     held.hand_out(entry.attr.kind);
                 }
             }
@@ -706,7 +706,7 @@ impl Fs {
             if !add(item, &entry) {
                 break;
             }
-            if let (false, Some(held)) = (is_dots(&item.name), held) {
+            if let (false, Some(held)) = (item.is_dots(), held) {
                 held.hand_out(entry.attr.kind);
             }
             if item.ino == CURRENT_INO {
@@ -921,12 +921,6 @@ impl Fs {
             generation: 0,
         }
     }
-}
-
-/// "." or "..": listed, but never a lookup reference (the kernel skips them in
-/// READDIRPLUS replies).
-pub(super) fn is_dots(name: &str) -> bool {
-    name == "." || name == ".."
 }
 
 /// One path component from the kernel: UTF-8 (the log stores text), at most NAME_MAX bytes.

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use parking_lot::MutexGuard;
 
-use super::fs::is_dots;
 use super::handles::{FileHandle, Handle};
 use super::*;
 use crate::fs_err;
@@ -575,7 +574,7 @@ impl Fs {
     ) -> FsResult<()> {
         let t = self.tree.read();
         for item in listing.iter().skip(offset as usize) {
-            let dots = is_dots(&item.name);
+            let dots = item.is_dots();
             let node = if item.ino == ROOT_INO {
                 None
             } else {
