@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::handles::Handle;
+use super::handles::{AuthFileHandle, Handle};
 use super::*;
 use crate::fs_err;
 use crate::policy::auth::PROTOCOL;
@@ -16,11 +16,6 @@ pub const AUTH_NAME: &str = ".auth";
 pub const AUTH_INO: Ino = super::debug::DEBUG_INO - 1;
 /// A challenge line: the protocol, a space, 64 hex digits, a newline.
 const CHALLENGE_LEN: u64 = PROTOCOL.len() as u64 + 1 + 64 + 1;
-
-/// An open `.auth`: the challenge issued at open (empty when opened write-only).
-pub struct AuthFileHandle {
-    pub challenge: Vec<u8>,
-}
 
 impl Fs {
     /// Is there a `.auth` (a policy in force)?

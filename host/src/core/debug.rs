@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::SerializeMap;
 use serde::Serialize;
 
-use super::handles::{Handle, HandleCensus};
+use super::handles::{DebugFileHandle, Handle, HandleCensus};
 use super::stats::{CacheCounters, OpSnapshot};
 use super::view_section::{RefusedView, ViewStatus, VIEW_INO_BASE};
 use super::*;
@@ -71,11 +71,6 @@ impl DebugFile {
     fn from_name(name: &str) -> Option<DebugFile> {
         DebugFile::ALL.into_iter().find(|f| f.name() == name)
     }
-}
-
-/// An open `debug/` file: its document as rendered at open.
-pub struct DebugFileHandle {
-    pub bytes: Vec<u8>,
 }
 
 impl Fs {

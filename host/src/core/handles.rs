@@ -1,4 +1,7 @@
-//! Open file and directory handles (the `fh` of FUSE requests).
+//! Open file and directory handles (the `fh` of FUSE requests): the table, and what a
+//! handle of each section holds. The sections' modules (live, view_ops, debug,
+//! auth_file) use this one; it uses none of them, only the layers below (view_section,
+//! stream_log, store).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -6,19 +9,22 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 
-use super::view_section::Held;
+use super::stream_log::StreamLog;
+use super::view_section::{CacheTicket, Held, ViewPath, ViewVersion};
 use super::{DirItem, FsResult, Ino};
 use crate::fs_err;
 use crate::store::Content;
 
+/// An open handle, by the section it was opened in.
 pub enum Handle {
     File(FileHandle),
     Dir(DirHandle),
-    View(super::view_ops::ViewFileHandle),
-    Debug(super::debug::DebugFileHandle),
-    Auth(super::auth_file::AuthFileHandle),
+    View(ViewFileHandle),
+    Debug(DebugFileHandle),
+    Auth(AuthFileHandle),
 }
 
+/// An open file of the live tree.
 pub struct FileHandle {
     pub ino: Ino,
     pub content: Arc<Content>,
@@ -27,6 +33,7 @@ pub struct FileHandle {
     pub append: bool,
 }
 
+/// An open directory, of any section.
 pub struct DirHandle {
     pub ino: Ino,
     /// The listing taken at the first `readdir` from offset 0: later pages come from the
@@ -41,6 +48,38 @@ pub struct Listing {
     /// The view paths it names, held so their numbers stand while it is read (released
     /// with the handle or the next listing).
     pub _held: Vec<Held>,
+}
+
+/// An open view file.
+pub struct ViewFileHandle {
+    pub vp: ViewPath,
+    /// Keeps the path's inode number while the file is open.
+    pub inode: Held,
+    /// The generation of the view it was opened on, which serves it to the end.
+    pub version: Arc<dyn ViewVersion>,
+    pub writable: bool,
+    /// A stream's log (plain files have none): the one of the path and caller that
+    /// opened it, kept by the handle even when the mount's cache of logs lets it go.
+    pub stream: Option<Arc<Mutex<StreamLog>>>,
+    /// A volatile file read through this handle: its whole content, taken at the first
+    /// read, so a reader in pieces sees one document, not pieces of several.
+    pub snapshot: Option<Mutex<Option<Arc<[u8]>>>>,
+    /// Opened with O_NONBLOCK: a read with nothing to give answers EAGAIN instead of
+    /// waiting. (From the open flags: the fuse3 crate does not pass a READ's own flags, so
+    /// a later fcntl(F_SETFL) is not seen, on either backend.)
+    pub nonblocking: bool,
+    /// Open with the kernel's page cache (whose pages are then this caller's sight's).
+    pub _page_cache: Option<CacheTicket>,
+}
+
+/// An open `debug/` file: its document as rendered at open.
+pub struct DebugFileHandle {
+    pub bytes: Vec<u8>,
+}
+
+/// An open `.auth`: the challenge issued at open (empty when opened write-only).
+pub struct AuthFileHandle {
+    pub challenge: Vec<u8>,
 }
 
 #[derive(Default)]

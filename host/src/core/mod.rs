@@ -8,6 +8,7 @@ mod debug;
 mod fs;
 mod handles;
 mod kernel_cache;
+mod live;
 mod mounts;
 mod section;
 pub mod sight;
@@ -30,8 +31,8 @@ pub use section::Section;
 pub use sight::{Sight, Sights, Viewer};
 pub use stats::CacheCounters;
 pub use stats::{Latencies, LatencyCounts, Op, OpSnapshot, OpStats, SectionId};
+pub use stream_log::WOULD_BLOCK;
 pub use types::*;
-pub use view_ops::WOULD_BLOCK;
 
 #[cfg(test)]
 mod tests;

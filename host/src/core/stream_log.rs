@@ -28,10 +28,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use super::view_ops::WOULD_BLOCK;
 use super::view_section::{Chunk, ViewPath, ViewVersion};
 use super::{Caller, FsError, FsResult, TimeNs};
 use crate::fs_err;
+
+/// The errno of a read that would block: at the end of a stream (or a view's
+/// `would-block`). The adapters park such a read until the store moves, unless the
+/// reader opened with O_NONBLOCK, who gets it as is.
+pub const WOULD_BLOCK: i32 = libc::EAGAIN;
 
 /// Stream logs kept at once; the least recently used goes first.
 pub const MAX_LOGS: usize = 256;

@@ -85,6 +85,14 @@ pub struct DirItem {
     pub name: Arc<str>,
 }
 
+impl DirItem {
+    /// "." or "..": listed, but never a lookup reference (the kernel skips them in
+    /// READDIRPLUS replies).
+    pub(crate) fn is_dots(&self) -> bool {
+        &*self.name == "." || &*self.name == ".."
+    }
+}
+
 /// The answer of `getxattr`/`listxattr`: the size the caller's buffer needs (it asked
 /// with size 0), or the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,44 +8,17 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::handles::Handle;
+use super::handles::{Handle, ViewFileHandle};
 use super::stream_log::{StreamKey, StreamLog};
 use super::view_section::{
-    attr_of, check_open, entry_of, is_view_ino, CacheTicket, Caching, Held, NodeKind, OpenMode,
-    OpenedView, PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
+    attr_of, check_open, entry_of, is_view_ino, Caching, Held, NodeKind, OpenMode, OpenedView,
+    PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;
 
-/// An open view file.
-pub struct ViewFileHandle {
-    pub vp: ViewPath,
-    /// Keeps the path's inode number while the file is open.
-    pub inode: Held,
-    /// The generation of the view it was opened on, which serves it to the end.
-    pub version: Arc<dyn ViewVersion>,
-    pub writable: bool,
-    /// A stream's log (plain files have none): the one of the path and caller that
-    /// opened it, kept by the handle even when the mount's cache of logs lets it go.
-    pub stream: Option<Arc<Mutex<StreamLog>>>,
-    /// A volatile file read through this handle: its whole content, taken at the first
-    /// read, so a reader in pieces sees one document, not pieces of several.
-    pub snapshot: Option<Mutex<Option<Arc<[u8]>>>>,
-    /// Opened with O_NONBLOCK: a read with nothing to give answers EAGAIN instead of
-    /// waiting. (From the open flags: the fuse3 crate does not pass a READ's own flags, so
-    /// a later fcntl(F_SETFL) is not seen, on either backend.)
-    pub nonblocking: bool,
-    /// Open with the kernel's page cache (whose pages are then this caller's sight's).
-    pub _page_cache: Option<CacheTicket>,
-}
-
 /// Largest volatile view file a handle takes a whole copy of.
 pub const MAX_SNAPSHOT: usize = 64 << 20;
-
-/// The errno of a read that would block: at the end of a stream (or a view's
-/// `would-block`). The adapters park such a read until the store moves, unless the
-/// reader opened with O_NONBLOCK, who gets it as is.
-pub const WOULD_BLOCK: i32 = libc::EAGAIN;
 
 impl Fs {
     fn views(&self) -> Option<&Arc<dyn Views>> {

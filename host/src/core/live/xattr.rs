@@ -12,6 +12,7 @@
 use std::ffi::OsStr;
 
 use super::*;
+use crate::policy::Access;
 use crate::store::XattrSet;
 
 /// Longest attribute name and value, and the longest list of names, as Linux's
