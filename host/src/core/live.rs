@@ -440,8 +440,12 @@ impl Fs {
 
     /// [`Fs::release`] of a live file's handle (already out of the table).
     pub(super) fn live_release(&self, caller: &Caller, f: &FileHandle) -> FsResult<()> {
-        // Writes that no flush saw (a writable mmap, say) are committed here.
-        let result = if f.writable {
+        // Writes that no flush saw (a writable mmap, say) are committed here, by the last
+        // writer: while another writable handle is open, the content may be that one's
+        // work in progress (an O_TRUNC open not yet written), which its own close commits.
+        // (A kernel sends RELEASE after close returns: the release of an earlier handle
+        // may come while the next open is writing.)
+        let result = if f.writable && f.content.writers() == 1 {
             self.commit(caller, f.ino, &mut f.content.lock(), false)
                 .map(drop)
         } else {

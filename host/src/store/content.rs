@@ -66,6 +66,11 @@ impl Content {
         self.writers.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Writable handles open now.
+    pub fn writers(&self) -> u32 {
+        self.writers.load(Ordering::Acquire)
+    }
+
     pub fn has_writers(&self) -> bool {
         self.writers.load(Ordering::Acquire) > 0
     }
