@@ -1728,6 +1728,11 @@ fn cat_as(uid: u32, path: &Path) -> Result<String, String> {
 
 /// `cat PATH` as `uid` (group `uid`) with the supplementary `groups`.
 fn cat_with_groups(uid: u32, groups: &[u32], path: &Path) -> Result<String, String> {
+    program_as(uid, groups, "cat", path)
+}
+
+/// `PROGRAM PATH` (cat, ls) as `uid` (group `uid`) with the supplementary `groups`.
+fn program_as(uid: u32, groups: &[u32], program: &str, path: &Path) -> Result<String, String> {
     let groups = if groups.is_empty() {
         "--clear-groups".to_string()
     } else {
@@ -1739,11 +1744,11 @@ fn cat_with_groups(uid: u32, groups: &[u32], path: &Path) -> Result<String, Stri
             &format!("--reuid={uid}"),
             &format!("--regid={uid}"),
             &groups,
-            "cat",
+            program,
         ])
         .arg(path)
         .output()
-        .expect("run setpriv cat");
+        .expect("run setpriv");
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -1792,6 +1797,32 @@ both_backends! {
         // And back: 1001's pages never stand for root's.
         assert!(fs::read_to_string(&kept).unwrap() == mine, "[{backend}] root after {OTHER}");
         other("once more");
+
+        // A directory's kept listing likewise: spy/kept-dir lists /priv as the store shows
+        // it to the reader (root: the hidden name; 1001: nothing), and says it never changes.
+        let dir = m.root().join("spy/kept-dir");
+        let hidden = s.hidden_name();
+        let names = |what: &str| -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("[{backend}] {what}: list as root: {e}"))
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let others = |what: &str| {
+            let seen = program_as(OTHER, &[], "ls", &dir).unwrap_or_else(|e| panic!("[{backend}] {what}: ls as {OTHER}: {e}"));
+            assert!(!seen.contains(&hidden), "[{backend}] {what}: {OTHER} got root's listing from the kernel's cache: {seen}");
+        };
+        let held = File::open(&dir).unwrap();
+        let mine = names("first");
+        assert!(mine.contains(&hidden), "[{backend}] root lists the hidden name: {mine:?}");
+        others("while root has it open");
+        assert_eq!(names("again"), mine, "[{backend}] root's listing stays root's");
+        drop(held);
+        others("after root closed it");
+        assert_eq!(names("after"), mine, "[{backend}] root after {OTHER}");
+        others("once more");
         m.stop();
     }
 }

@@ -357,6 +357,10 @@ impl View for Spy {
             // attributes, then renders the dump for whoever reads. The kernel's page
             // cache must still never hand one caller's rendering to another.
             ["kept"] => return Ok(attrs::file(KEPT_SIZE, 0, Caching::Immutable)),
+            // The same lie for a directory: immutable, then a listing per reader (the
+            // names of /priv as the store shows them to the caller).
+            ["kept-dir"] => return Ok(attrs::dir(0, Caching::Immutable)),
+            ["kept-dir", _] => return Ok(attrs::file(0, 0, Caching::Immutable)),
             ["append"] => {
                 let mut a = attrs::file(0, 0, Caching::Volatile);
                 a.perm = 0o666;
@@ -378,9 +382,18 @@ impl View for Spy {
                 attrs::entry("dump", NodeKind::File),
                 attrs::entry("guess", NodeKind::Directory),
                 attrs::entry("kept", NodeKind::File),
+                attrs::entry("kept-dir", NodeKind::Directory),
             ]),
+            ["kept-dir"] => Ok(store::list_at("/priv", store::head())
+                .map(|names| {
+                    let file = |e: DirEntry| attrs::entry(&e.name, NodeKind::File);
+                    names.into_iter().map(file).collect()
+                })
+                .unwrap_or_default()),
             ["guess"] => Ok(Vec::new()),
-            ["append"] | ["dump"] | ["kept"] | ["guess", _] => Err(FsError::NotADirectory),
+            ["append"] | ["dump"] | ["kept"] | ["guess", _] | ["kept-dir", _] => {
+                Err(FsError::NotADirectory)
+            }
             _ => Err(FsError::NotFound),
         }
     }

@@ -17,6 +17,7 @@ use super::debug::{DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, Handle, Handles, Listing};
 use super::live::Uncommitted;
 use super::stats::CacheCounters;
+use super::view_ops::DirCache;
 use super::view_section::{self, Held, ViewInodes, Views};
 use super::*;
 use crate::fs_err;
@@ -587,24 +588,20 @@ impl Fs {
         // cached listing when it does: keep it across opens. The root's listing changes
         // as views come and go, a view's as the view says.
         let not_dir = || fs_err!(ENOTDIR, "not a directory");
-        let cache = match self.section(ino) {
-            Section::Root => false,
+        let dir = match self.section(ino) {
+            Section::Root => DirCache::NONE,
             Section::Auth => return Err(not_dir()),
             Section::Debug if ino != DEBUG_INO => return Err(not_dir()),
-            Section::Debug => true, // its names never change
-            Section::View(_) => {
-                let (attr, ttl) = self.view_getattr(caller, ino, None)?;
-                if attr.kind != FileKind::Dir {
-                    return Err(not_dir());
-                }
-                ttl >= view_section::Caching::Immutable.ttl()
-            }
+            Section::Debug => DirCache::KEPT, // its names never change
+            Section::View(_) => self.view_dir_cache(caller, ino)?,
             Section::Live if !self.is_live_dir(ino)? => return Err(not_dir()),
-            Section::Live => true,
+            Section::Live => DirCache::KEPT,
         };
+        let cache = dir.cache;
         let fh = self.handles.insert(Handle::Dir(DirHandle {
             ino,
             listing: Default::default(),
+            _page_cache: dir.ticket,
         }));
         CacheCounters::count(if cache {
             &self.cache.opendirs_cached
@@ -613,7 +610,7 @@ impl Fs {
         });
         Ok(Opened {
             fh,
-            keep_cache: cache,
+            keep_cache: dir.keep,
             direct_io: false,
             noflush: true,
             cache_dir: cache,

@@ -40,6 +40,9 @@ pub struct DirHandle {
     /// same snapshot, so entries are neither skipped nor repeated while the directory
     /// changes underneath a reader.
     pub listing: Mutex<Option<Listing>>,
+    /// A view directory whose listing the kernel keeps: kept for this caller's sight (see
+    /// `view_section::PageCache`).
+    pub _page_cache: Option<super::view_section::CacheTicket>,
 }
 
 /// A directory's listing as a handle keeps it.

@@ -11,11 +11,33 @@ use parking_lot::Mutex;
 use super::handles::{Handle, ViewFileHandle};
 use super::stream_log::{StreamKey, StreamLog};
 use super::view_section::{
-    attr_of, check_open, entry_of, is_view_ino, Caching, Held, NodeKind, OpenMode, OpenedView,
-    PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
+    attr_of, check_open, entry_of, is_view_ino, CacheTicket, Caching, Held, NodeKind, OpenMode,
+    OpenedView, PageCache, ViewAttrs, ViewPath, ViewVersion, Views,
 };
 use super::*;
 use crate::fs_err;
+
+/// How the kernel may keep a directory's listing: across opens (`keep`), at all
+/// (`cache`), and for whose sight (`ticket`, a view directory's).
+pub(super) struct DirCache {
+    pub keep: bool,
+    pub cache: bool,
+    pub ticket: Option<CacheTicket>,
+}
+
+impl DirCache {
+    pub const NONE: DirCache = DirCache {
+        keep: false,
+        cache: false,
+        ticket: None,
+    };
+    /// A live directory's, or `debug/`'s: every change passes through this kernel.
+    pub const KEPT: DirCache = DirCache {
+        keep: true,
+        cache: true,
+        ticket: None,
+    };
+}
 
 /// Largest volatile view file a handle takes a whole copy of.
 pub const MAX_SNAPSHOT: usize = 64 << 20;
@@ -265,6 +287,37 @@ impl Fs {
             direct_io,
             noflush: true,
             cache_dir: false,
+        })
+    }
+
+    /// Whether the kernel may keep the listing of view directory `ino` opened by `caller`
+    /// (ENOTDIR: not a directory). Only an immutable one, and like a file's pages the
+    /// kept listing is one sight's at a time: a view's names may be one caller's.
+    pub(super) fn view_dir_cache(&self, caller: &Caller, ino: Ino) -> FsResult<DirCache> {
+        let (attr, ttl) = self.view_getattr(caller, ino, None)?;
+        if attr.kind != FileKind::Dir {
+            return Err(fs_err!(ENOTDIR, "not a directory"));
+        }
+        if ttl < Caching::Immutable.ttl() {
+            return Ok(DirCache::NONE);
+        }
+        let (inode, _) = self.view_inodes.hold_ino(ino)?;
+        let sight = self
+            .sights
+            .of(caller.agent_name, caller.uid, caller.gid, caller.pid)
+            .id;
+        Ok(match inode.page_cache(sight) {
+            PageCache::Keep(t) => DirCache {
+                keep: true,
+                cache: true,
+                ticket: Some(t),
+            },
+            PageCache::Fresh(t) => DirCache {
+                keep: false,
+                cache: true,
+                ticket: Some(t),
+            },
+            PageCache::Bypass => DirCache::NONE,
         })
     }
 
