@@ -1548,6 +1548,11 @@ both_backends! {
         // policy denies it, and the audit trail names the path.
         let audit_name = m.path("priv").join(format!("audit-{}.txt", scene.marker("AUDITNAME")));
         assert_eq!(run_as(OWNER, OWNER, move || fs::write(&audit_name, b"x")), Err(libc::EACCES), "[{backend}] the owner may not write");
+        // And annotates the renamed file in /priv without shadows:write: the trail names a
+        // view's path whose names are the tree's (the guard of streams/audit@1 checks that
+        // HIDNAME reaches no caller who could not list /priv).
+        let note = m.root().join("shadows/priv").join(scene.hidden_name());
+        assert_eq!(run_as(OWNER, OWNER, move || fs::write(&note, b"{}")), Err(libc::EACCES), "[{backend}] the owner may not annotate");
         // NEW: the mode bits apply in current/ under a policy too (the rows of
         // `reader` and `currentonly`: current:read, yet EACCES on the 0640 file).
         let ctx = format!("[{backend}] policy");
@@ -1713,6 +1718,11 @@ both_backends! {
         // policy denies it, and the audit trail names the path.
         let audit_name = m.path("priv").join(format!("audit-{}.txt", scene.marker("AUDITNAME")));
         assert_eq!(run_as(OWNER, OWNER, move || fs::write(&audit_name, b"x")), Err(libc::EACCES), "[{backend}] the owner may not write");
+        // And annotates the renamed file in /priv without shadows:write: the trail names a
+        // view's path whose names are the tree's (the guard of streams/audit@1 checks that
+        // HIDNAME reaches no caller who could not list /priv).
+        let note = m.root().join("shadows/priv").join(scene.hidden_name());
+        assert_eq!(run_as(OWNER, OWNER, move || fs::write(&note, b"{}")), Err(libc::EACCES), "[{backend}] the owner may not annotate");
         let ctx = format!("[{backend}] spy, policy");
         let (checked2, more) = run_matrix(&ctx, &m, &scene, &SPY_AGENTS, &["spy"], true);
         failures.extend(more);
