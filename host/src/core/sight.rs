@@ -101,12 +101,6 @@ pub struct Sight {
 }
 
 impl Sight {
-    /// Sees everything: root, and an agent with every class (no policy, or a policy that
-    /// allows it all). View events still need their view's permission.
-    pub fn sees_all(&self) -> bool {
-        self.creds.uid == 0 && self.classes.iter().all(|&c| c)
-    }
-
     /// May the agent read `class`? Marks `viewer` when not every agent may.
     pub fn may(&self, class: Class, viewer: &Viewer) -> bool {
         let i = class as usize;
@@ -309,11 +303,6 @@ impl Sights {
         });
         sights.insert((agent, creds), sight.clone());
         sight
-    }
-
-    /// The host itself (tests, tools): root with no policy.
-    pub fn host(&self) -> Arc<Sight> {
-        self.of(None, 0, 0, 0)
     }
 
     fn groups_of(&self, pid: u32, uid: u32, gid: u32) -> Arc<[u32]> {
