@@ -244,6 +244,13 @@ both_backends! {
         let reference = Tmpfs::new();
         let (_t, store) = fresh_store();
         let m = Mount::start_pair(backend, &store, &[]);
+        // Each kernel can be told of the other's changes (else the reads below pass or
+        // fail by the luck of TTLs).
+        let health = doc(&fs::read_to_string(m.root().join("debug/health.json")).unwrap());
+        assert_eq!(health["status"].as_str(), Some("ok"), "{ctx}: {health}");
+        for mount in health["mounts"].as_array().unwrap() {
+            assert_eq!(mount["notifications"]["available"].as_bool(), Some(true), "{ctx}: {mount}");
+        }
         let sides = [m.current(), m.second_root().join("current")];
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut recent: Vec<String> = Vec::new();
@@ -270,6 +277,12 @@ both_backends! {
                     assert_trees_eq(&snapshot(side, SnapOpts::SHAPE), &want, &format!("{ctx}: mount {n} after op #{i}"));
                 }
             }
+        }
+        let perf = doc(&fs::read_to_string(m.root().join("debug/performance.json")).unwrap());
+        for mount in perf["mounts"].as_array().unwrap() {
+            let told = &mount["notifications"];
+            assert!(told["sent"].as_u64().unwrap() > 0, "{ctx}: {mount}");
+            assert_eq!(told["timed_out"].as_u64(), Some(0), "{ctx}: {mount}");
         }
         m.stop();
     }

@@ -262,6 +262,16 @@ impl Fs {
                 v.last_error.as_deref().unwrap_or("unknown")
             ));
         }
+        // Without notifications that kernel serves what it cached, after a change through
+        // another mount or a view swap, until the TTLs run out.
+        for m in mounts.iter().filter(|m| m.kernel().is_none()) {
+            problems.push(format!(
+                "the kernel of the {} mount at {} cannot be told of changes: it may serve \
+                 stale names and attributes for up to their TTL",
+                m.info.backend,
+                m.info.mountpoint.display()
+            ));
+        }
         // A refused component is a view not at the version its author put down.
         for r in self.views.get().map(|v| v.refused()).unwrap_or_default() {
             problems.push(format!(
@@ -541,6 +551,8 @@ struct MountSummary {
 
 #[derive(Serialize)]
 struct NotifyFigures {
+    /// Can this kernel be told at all (the adapter found its way to it)?
+    available: bool,
     sent: u64,
     failed: u64,
     timed_out: u64,
@@ -557,6 +569,7 @@ impl MountSummary {
             requests: ops.iter().map(|o| o.count).sum(),
             errors: ops.iter().map(|o| o.errors).sum(),
             notifications: NotifyFigures {
+                available: m.kernel().is_some(),
                 sent: n.sent,
                 failed: n.failed,
                 timed_out: n.timed_out,

@@ -3,11 +3,15 @@
 //! (its source says "TODO"), the kernel answers EINVAL, and fuse3 ends its session on any
 //! reply error but ENOENT. Each message (INVAL_ENTRY with its name and NUL, INVAL_INODE)
 //! goes in one write: writes to /dev/fuse are atomic, so it cannot interleave with the
-//! session's replies.
+//! session's replies. fuse3 does not hand out its descriptor: [`DevNotify::of_mount`]
+//! finds it among the process's.
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use super::mountpoint;
 
 use crate::core::KernelCache;
 
@@ -40,11 +44,30 @@ pub(super) fn fuse_fds() -> io::Result<Vec<RawFd>> {
 }
 
 impl DevNotify {
-    /// Duplicates the one `/dev/fuse` descriptor the process opened since `before` was
-    /// taken (with [`fuse_fds`], just before the session mounted): the session's, also
-    /// when another mount of the process has descriptors of its own (mounts start one
-    /// after the other). An error when there is none, or more than one to choose from.
-    pub fn opened_since(before: &[RawFd]) -> io::Result<DevNotify> {
+    /// A duplicate of the session descriptor of our mount at `mountpoint`: the descriptor
+    /// whose kernel connection (`fuse_connection` in its fdinfo) is the mount's device.
+    /// That tells it apart from every other mount's of the process, also a fuser
+    /// session's cloned descriptors, which its threads open while this session mounts.
+    /// On a kernel whose fdinfo does not name the connection: the one descriptor opened
+    /// since `before` was taken (with [`fuse_fds`], just before the session mounted).
+    pub fn of_mount(mountpoint: &Path, before: &[RawFd]) -> io::Result<DevNotify> {
+        let device = mountpoint::device_of(mountpoint)
+            .map_err(io::Error::other)?
+            .ok_or_else(|| io::Error::other(format!("{} is not mounted", mountpoint.display())))?;
+        let mut named = false;
+        for fd in fuse_fds()? {
+            match connection_of(fd) {
+                Some(conn) if conn == device => return DevNotify::duplicate(fd),
+                Some(_) => named = true,
+                None => {}
+            }
+        }
+        if named {
+            return Err(io::Error::other(format!(
+                "no /dev/fuse descriptor of this process serves connection {}:{}",
+                device.0, device.1
+            )));
+        }
         let found: Vec<RawFd> = fuse_fds()?
             .into_iter()
             .filter(|fd| !before.contains(fd))
@@ -55,6 +78,10 @@ impl DevNotify {
                 found.len()
             )));
         };
+        DevNotify::duplicate(fd)
+    }
+
+    fn duplicate(fd: RawFd) -> io::Result<DevNotify> {
         // SAFETY: `fd` was open a moment ago and the session holds it until it ends, which
         // is after this (the session calls `ready`, which calls this, while it runs).
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -62,6 +89,20 @@ impl DevNotify {
         let fd = borrowed.try_clone_to_owned()?;
         Ok(DevNotify { fd })
     }
+}
+
+/// The connection `(major, minor)` a `/dev/fuse` descriptor serves, from its fdinfo
+/// (`fuse_connection:`, the kernel's `dev_t` of the mount: major in the top 12 bits);
+/// `None` when the kernel does not say.
+fn connection_of(fd: RawFd) -> Option<(u32, u32)> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let dev: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("fuse_connection:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((dev >> 20, dev & 0xf_ffff))
 }
 
 /// A notification of `code` whose body `body` fills in (after the header).

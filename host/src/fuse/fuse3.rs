@@ -85,6 +85,7 @@ pub fn serve(
         settings,
         initialized: initialized.clone(),
         dir_budget: page_size(),
+        mountpoint: path.to_path_buf(),
         fuse_fds_before: dev_notify::fuse_fds().with_context(context)?,
     };
 
@@ -212,8 +213,9 @@ struct Fuse3Fs {
     /// past the request's size, and a dropped readdirplus entry would leave a lookup
     /// reference counted in the core that the kernel never got; one page always fits.
     dir_budget: usize,
-    /// The process's /dev/fuse descriptors before this session opened its own (another
-    /// mount's, when the process serves two): see [`DevNotify::opened_since`].
+    /// Where it is mounted, and the process's /dev/fuse descriptors before this session
+    /// opened its own: how `ready` finds the session's descriptor ([`DevNotify::of_mount`]).
+    mountpoint: std::path::PathBuf,
     fuse_fds_before: Vec<std::os::fd::RawFd>,
 }
 
@@ -379,7 +381,7 @@ impl Filesystem for Fuse3Fs {
 
     async fn ready(&self, _notify: Notify) {
         // Not fuse3's Notify: see dev_notify.rs.
-        match DevNotify::opened_since(&self.fuse_fds_before) {
+        match DevNotify::of_mount(&self.mountpoint, &self.fuse_fds_before) {
             Ok(notices) => self.life.mount.set_kernel_cache(Arc::new(notices)),
             Err(e) => tracing::warn!(
                 "no FUSE notifications (after a view swap the kernel may serve old names until their TTL runs out): {e}"

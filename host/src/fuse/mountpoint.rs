@@ -194,6 +194,15 @@ pub fn still_attached(path: &Path) -> bool {
     }
 }
 
+/// The device `(major, minor)` of our FUSE mount at `path` (which names its kernel
+/// connection: see `dev_notify`), if it is mounted there.
+pub fn device_of(path: &Path) -> anyhow::Result<Option<(u32, u32)>> {
+    let ours = format!("fuse.{}", super::common::SUBTYPE);
+    Ok(top_mount(path)?
+        .filter(|m| m.fstype == ours)
+        .map(|m| m.device))
+}
+
 /// The store directory of the lighthouse-fs mount at `path` (the mount's source,
 /// `lighthouse-fs:STORE`).
 pub fn store_of(path: &Path) -> anyhow::Result<PathBuf> {
@@ -220,6 +229,8 @@ pub const FSNAME_PREFIX: &str = "lighthouse-fs:";
 /// One line of /proc/self/mountinfo, the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MountEntry {
+    /// The filesystem's device, `(major, minor)` (a FUSE mount's is its connection's).
+    device: (u32, u32),
     mount_point: PathBuf,
     fstype: String,
     source: String,
@@ -245,11 +256,14 @@ fn top_mount(path: &Path) -> anyhow::Result<Option<MountEntry>> {
 /// field), filesystem type and source (first two fields after the `-` separator).
 fn parse_mountinfo_line(line: &[u8]) -> Option<MountEntry> {
     let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-    let mount_point = fields.nth(4)?;
+    let device = fields.nth(2)?;
+    let (major, minor) = std::str::from_utf8(device).ok()?.split_once(':')?;
+    let mount_point = fields.nth(1)?;
     let mut after_separator = fields.skip_while(|f| *f != b"-").skip(1);
     let fstype = after_separator.next()?;
     let source = after_separator.next().unwrap_or(b"none");
     Some(MountEntry {
+        device: (major.parse().ok()?, minor.parse().ok()?),
         mount_point: PathBuf::from(OsString::from_vec(unescape(mount_point))),
         fstype: String::from_utf8_lossy(&unescape(fstype)).into_owned(),
         source: String::from_utf8_lossy(&unescape(source)).into_owned(),
@@ -332,12 +346,14 @@ mod tests {
         let line = b"36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - fuse.lighthouse lighthouse rw,user_id=0";
         let m = parse_mountinfo_line(line).unwrap();
         assert_eq!(m.mount_point, PathBuf::from("/mnt/with space"));
+        assert_eq!(m.device, (98, 0));
         assert_eq!(m.fstype, "fuse.lighthouse");
         assert_eq!(m.source, "lighthouse");
         assert!(m.is_fuse());
         let line = b"22 1 0:21 / /proc rw,nosuid - proc proc rw";
         let m = parse_mountinfo_line(line).unwrap();
         assert_eq!(m.mount_point, PathBuf::from("/proc"));
+        assert_eq!(m.device, (0, 21));
         assert!(!m.is_fuse());
         assert_eq!(parse_mountinfo_line(b""), None);
     }
