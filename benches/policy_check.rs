@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use hdrhistogram::Histogram;
 use lighthouse_fs::core::{Fs, FsConfig, Gate, AUTH_INO, CURRENT_INO, ROOT_INO};
 use lighthouse_fs::policy::{response_mac, Policy};
-use lighthouse_fs::store::Store;
+use lighthouse_fs::store::EmbeddedStore;
 
 const SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -43,7 +43,7 @@ bytes_per_sec = 10000000000
 
 /// A filesystem over a fresh store with one 4 KiB file `f`, under `gate` if given.
 fn fs_with(dir: &std::path::Path, gate: Option<Gate>) -> Result<(Fs, u64)> {
-    let fs = Fs::new(Store::open(dir)?, FsConfig::default());
+    let fs = Fs::new(EmbeddedStore::open(dir)?, FsConfig::default());
     if let Some(gate) = gate {
         fs.set_gate(std::sync::Arc::new(gate));
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure, Result};
 use lighthouse_fs::contract::EventFilter;
 use lighthouse_fs::core::{Caller, Fs, FsConfig, Viewer, CURRENT_INO};
-use lighthouse_fs::store::{History, Store};
+use lighthouse_fs::store::{EmbeddedStore, History};
 use lighthouse_fs::views::{HistoryAccess, StoreAccess};
 
 const FILES: usize = 5000;
@@ -93,7 +93,7 @@ fn main() -> Result<()> {
     let quick = std::env::var_os("LIGHTHOUSE_BENCH_QUICK").is_some();
     let (runs, reads) = if quick { (3, 2_000) } else { (15, 20_000) };
     let dir = tempfile::tempdir()?;
-    let fs = Fs::new(Store::open(dir.path())?, FsConfig::default());
+    let fs = Fs::new(EmbeddedStore::open(dir.path())?, FsConfig::default());
     populate(&fs)?;
     let history = History::new(fs.store().clone());
     let head = history.head();

@@ -44,7 +44,7 @@ use std::fmt;
 use lighthouse_fs::contract::NodeKind;
 use lighthouse_fs::core::Caller;
 use lighthouse_fs::core::{FileKind, RenameFlags, CURRENT_INO};
-use lighthouse_fs::store::{Change, Hash, Objects, Tree};
+use lighthouse_fs::store::{Change, Hash, ObjectStore, Objects, Tree};
 use lighthouse_fs::views::{MemoryStore, StoreAccess};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::{json, Value};

@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::core::{now_ns, FileKind, Fs, FsConfig};
-use crate::store::{Change, Store};
+use crate::store::{Change, EmbeddedStore};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -33,7 +33,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .into_iter()
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading {}", source.display()))?;
-    let fs = Fs::new(Store::open(&args.store)?, FsConfig::default());
+    let fs = Fs::new(EmbeddedStore::open(&args.store)?, FsConfig::default());
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(entries.len() as u64);
         bar.set_style(

@@ -10,7 +10,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::core::{Fs, FsConfig};
 use crate::fuse::{self, mountpoint, Backend, MountOptions, StopSignal};
-use crate::store::Store;
+use crate::store::EmbeddedStore;
 use crate::views::CoreViews;
 
 #[derive(Args)]
@@ -77,7 +77,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::policy::Policy::load)
         .transpose()?;
-    let opened = Store::open(&args.store)?;
+    let opened = EmbeddedStore::open(&args.store)?;
     let mut config = FsConfig::default();
     if let Some(n) = args.threads {
         config.worker_threads = n.max(1);

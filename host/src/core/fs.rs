@@ -29,7 +29,7 @@ const PATH_MAX: usize = 4095;
 
 pub struct Fs {
     pub(super) config: FsConfig,
-    pub(super) store: Arc<Store>,
+    pub(super) store: Arc<dyn Store>,
     pub(super) tree: RwLock<Tree>,
     pub(super) handles: Handles,
     pub(super) root_attr: Attr,
@@ -76,7 +76,7 @@ impl Fs {
         };
         Fs {
             config,
-            store: Arc::new(opened.store),
+            store: opened.store,
             tree: RwLock::new(opened.tree),
             handles: Handles::default(),
             root_attr,
@@ -134,7 +134,7 @@ impl Fs {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

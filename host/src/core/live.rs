@@ -133,7 +133,7 @@ impl Fs {
                     atime,
                     mtime,
                 };
-                self.record(caller, time, change)?;
+                self.record(&mut t, caller, time, change)?;
             }
             drop(t);
             self.changed(caller, || vec![Stale::attrs(ino)]);
@@ -236,7 +236,7 @@ impl Fs {
                 rdev,
             },
         };
-        self.record(caller, time, change)?;
+        self.record(&mut t, caller, time, change)?;
         let n = t.node(ino)?;
         n.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.entry(n.attr))
@@ -263,7 +263,7 @@ impl Fs {
             t.unlink(parent, name, time)?;
             Change::Unlink { path }
         };
-        self.record(caller, time, change)?;
+        self.record(&mut t, caller, time, change)?;
         Ok(victim)
     }
 
@@ -283,7 +283,7 @@ impl Fs {
         let to = t.child_path(newparent, newname)?;
         let moved = [t.child(parent, name)?, t.child(newparent, newname)?];
         t.rename(parent, name, newparent, newname, flags, time)?;
-        self.record(caller, time, Change::Rename { from, to, flags })?;
+        self.record(&mut t, caller, time, Change::Rename { from, to, flags })?;
         Ok(moved)
     }
 
@@ -303,6 +303,7 @@ impl Fs {
         let to = t.child_path(newparent, newname)?;
         t.link(ino, newparent, newname, time)?;
         self.record(
+            &mut t,
             caller,
             time,
             Change::Link {
@@ -678,7 +679,7 @@ impl Fs {
         self.check_store()?;
         let mut t = self.tree.write();
         t.apply(&change, time)?;
-        self.record(&Caller::HOST, time, change)
+        self.record(&mut t, &Caller::HOST, time, change)
     }
 
     /// Run `f` over the live tree (read-only), e.g. to walk it.
@@ -710,7 +711,7 @@ impl Fs {
                 atime: None,
                 mtime: None,
             };
-            self.record(caller, time, change)?;
+            self.record(&mut t, caller, time, change)?;
         }
         drop(t);
         self.changed(caller, || vec![Stale::attrs(ino)]);
@@ -766,13 +767,30 @@ impl Fs {
     }
 
     /// Append a change to the log; the caller holds the tree's write lock.
-    pub(super) fn record(&self, caller: &Caller, time: TimeNs, change: Change) -> FsResult<u64> {
+    /// Append `change`, just made on the tree `t` (whose lock the caller holds, so that log
+    /// order is tree order), as an event; returns its seq.
+    pub(super) fn record(
+        &self,
+        t: &mut Tree,
+        caller: &Caller,
+        time: TimeNs,
+        change: Change,
+    ) -> FsResult<u64> {
         if let Change::Write { size, .. } = &change {
             self.written_bytes.fetch_add(*size, Ordering::Relaxed);
         }
-        self.store
-            .append(time, caller, self.agent_name(caller), change)
-            .map_err(|e| FsError::with(libc::EIO, e))
+        let seq = self
+            .store
+            .append(
+                Some(t.folded()),
+                time,
+                caller,
+                self.agent_name(caller),
+                change,
+            )
+            .map_err(|e| FsError::with(libc::EIO, e.to_string()))?;
+        t.set_folded(seq);
+        Ok(seq)
     }
 
     pub(super) fn wait_durable(&self, seq: u64) -> FsResult<()> {
@@ -799,7 +817,7 @@ impl Fs {
             return Ok(None);
         };
         let time = now_ns();
-        let t = self.tree.write();
+        let mut t = self.tree.write();
         let n = t.node(ino)?;
         let Some(path) = t.path_of(ino) else {
             return Ok(None);
@@ -810,7 +828,7 @@ impl Fs {
             size: done.size,
             mtime: n.attr.mtime,
         };
-        self.record(caller, time, change).map(Some)
+        self.record(&mut t, caller, time, change).map(Some)
     }
 }
 

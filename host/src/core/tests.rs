@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::view_section;
 use super::*;
-use crate::store::{Store, StoreReader};
+use crate::store::{EmbeddedStore, StoreReader};
 
 const C: Caller = Caller {
     uid: 1000,
@@ -18,7 +18,10 @@ const C: Caller = Caller {
 };
 
 fn open_fs(dir: &Path) -> Fs {
-    Fs::new(Store::open(dir).expect("open store"), FsConfig::default())
+    Fs::new(
+        EmbeddedStore::open(dir).expect("open store"),
+        FsConfig::default(),
+    )
 }
 
 fn name(s: &str) -> &OsStr {
@@ -345,7 +348,7 @@ fn sparse_writes_truncate_and_append() {
 fn a_second_open_of_a_store_is_refused_as_locked() {
     let dir = tempfile::tempdir().unwrap();
     let _fs = open_fs(dir.path());
-    let err = Store::open(dir.path())
+    let err = EmbeddedStore::open(dir.path())
         .err()
         .expect("second open must fail")
         .to_string();
@@ -365,7 +368,7 @@ fn a_corrupt_log_is_refused_and_left_untouched() {
     std::fs::write(&db, &garbage).unwrap();
     let err = format!(
         "{:#}",
-        Store::open(dir.path())
+        EmbeddedStore::open(dir.path())
             .err()
             .expect("corrupt store must be refused")
     );
@@ -377,7 +380,7 @@ fn a_corrupt_log_is_refused_and_left_untouched() {
 fn a_directory_that_is_not_a_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
-    let err = Store::open(dir.path())
+    let err = EmbeddedStore::open(dir.path())
         .err()
         .expect("must refuse")
         .to_string();
@@ -589,7 +592,7 @@ fn history_serves_past_trees_and_per_path_events() {
 
     // The same states as export's independent fold.
     fs.shutdown();
-    let t = fs.store().events(0, None, |_| Ok(())); // closed store refuses politely
+    let t = fs.store().read(0, None, &mut |_| Ok(())); // closed store refuses politely
     assert!(t.is_err());
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::store::{Change, Store};
+use crate::store::{Change, EmbeddedStore};
 use crate::test_disk::{fill, SmallTmpfs};
 
 const C: Caller = Caller {
@@ -24,7 +24,7 @@ fn bytes(n: usize) -> Vec<u8> {
 fn write_events_of(fs: &Fs, path: &str) -> usize {
     let mut n = 0;
     fs.store()
-        .events(0, None, |e| {
+        .read(0, None, &mut |e| {
             n += usize::from(matches!(&e.change, Change::Write { path: p, .. } if &**p == path));
             Ok(())
         })
@@ -37,7 +37,7 @@ fn a_close_without_room_keeps_the_content_and_commits_it_when_room_comes_back() 
     let tmpfs = SmallTmpfs::new("3m");
     let dir = tmpfs.path().join("store");
     let fs = Arc::new(Fs::new(
-        Store::open_reserving(&dir, 256 << 10).unwrap(),
+        EmbeddedStore::open_reserving(&dir, 256 << 10).unwrap(),
         FsConfig::default(),
     ));
     fs.commit_when_room();
@@ -130,7 +130,7 @@ fn a_close_without_room_keeps_the_content_and_commits_it_when_room_comes_back() 
     fs.shutdown();
     drop(fs);
 
-    let fs = Fs::new(Store::open(&dir).unwrap(), FsConfig::default());
+    let fs = Fs::new(EmbeddedStore::open(&dir).unwrap(), FsConfig::default());
     let o = fs.open(&C, a, libc::O_RDONLY).unwrap();
     assert_eq!(
         fs.read(&C, a, o.fh, 0, 200_000).unwrap(),

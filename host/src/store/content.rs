@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use super::objects::{Hash, Objects};
+use super::objects::{Hash, ObjectStore, Objects};
 
 pub struct Content {
     state: Mutex<ContentState>,
@@ -104,7 +104,7 @@ impl ContentState {
     }
 
     /// The file to read the current bytes from (`None`: the file is empty).
-    pub fn reader(&mut self, objects: &Objects) -> io::Result<Option<Arc<File>>> {
+    pub fn reader(&mut self, objects: &dyn ObjectStore) -> io::Result<Option<Arc<File>>> {
         if let Some(s) = &self.scratch {
             return Ok(Some(s.file.clone()));
         }
@@ -121,7 +121,7 @@ impl ContentState {
 
     /// Start a scratch copy if there is none. `keep` bytes of the committed content are
     /// copied into it (0 when the caller is about to truncate to empty).
-    fn scratch(&mut self, objects: &Objects, keep: u64) -> io::Result<&mut Scratch> {
+    fn scratch(&mut self, objects: &dyn ObjectStore, keep: u64) -> io::Result<&mut Scratch> {
         if self.scratch.is_none() {
             let (file, path) = objects.new_scratch()?;
             let mut len = 0;
@@ -152,7 +152,7 @@ impl ContentState {
     /// Write `data` at `offset` into the scratch copy. `size` is the file's current size.
     pub fn write_at(
         &mut self,
-        objects: &Objects,
+        objects: &dyn ObjectStore,
         size: u64,
         offset: u64,
         data: &[u8],
@@ -183,7 +183,7 @@ impl ContentState {
     }
 
     /// Set the size to `size` (cutting or extending with zeros). `cur` is the current size.
-    pub fn truncate(&mut self, objects: &Objects, cur: u64, size: u64) -> io::Result<()> {
+    pub fn truncate(&mut self, objects: &dyn ObjectStore, cur: u64, size: u64) -> io::Result<()> {
         if size == 0 {
             // Nothing survives: start over rather than copy what would be cut.
             if let Some(s) = self.scratch.take() {
@@ -202,7 +202,11 @@ impl ContentState {
     }
 
     /// Turn the scratch copy into an object. `None` when there was nothing to commit.
-    pub fn commit(&mut self, objects: &Objects, durable: bool) -> io::Result<Option<Committed>> {
+    pub fn commit(
+        &mut self,
+        objects: &dyn ObjectStore,
+        durable: bool,
+    ) -> io::Result<Option<Committed>> {
         let Some(s) = self.scratch.take() else {
             return Ok(None);
         };

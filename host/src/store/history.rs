@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{log, read_at, replay_onto, Change, Event, Hash, Store, Tree};
+use super::{read_at, Change, Event, Hash, Store, Tree};
 use crate::fs_err;
 use crate::vocab::{Attr, Caller, FsError, FsResult, TimeNs};
 
@@ -17,7 +17,7 @@ use crate::vocab::{Attr, Caller, FsError, FsResult, TimeNs};
 const KEPT_TREES: usize = 8;
 
 pub struct History {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     /// (seq, tree), most recently used last.
     kept: Mutex<Vec<(u64, Arc<Tree>)>>,
 }
@@ -86,7 +86,7 @@ pub struct PastNode {
 }
 
 impl History {
-    pub fn new(store: Arc<Store>) -> History {
+    pub fn new(store: Arc<dyn Store>) -> History {
         History {
             store,
             kept: Mutex::new(Vec::new()),
@@ -94,7 +94,7 @@ impl History {
     }
 
     /// The store it reads.
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -126,22 +126,14 @@ impl History {
         if base.is_some() {
             self.stats().from_kept.fetch_add(1, Relaxed);
         }
-        // SQLite lags the head by up to one commit interval: what it does not have yet
-        // comes from the writer's queue (taken first, so no event falls between).
-        let pending = self.store.pending_events();
-        let tree = self
-            .store
-            .with_reader(|conn| {
-                let (mut tree, from) = match &base {
-                    Some((s, t)) => (t.detached_copy(), *s),
-                    None => (super::empty_tree(conn)?, 0),
-                };
-                let applied = replay_onto(conn, &mut tree, from, Some(seq))?;
-                for e in pending.iter().filter(|e| e.seq > applied && e.seq <= seq) {
-                    tree.apply(&e.change, e.time)
-                        .map_err(|err| anyhow::anyhow!("event {} does not apply: {err}", e.seq))?;
-                }
-                Ok(tree)
+        let (mut tree, from) = match &base {
+            Some((s, t)) => (t.detached_copy(), *s),
+            None => (self.empty_tree()?, 0),
+        };
+        self.store
+            .read(from, Some(seq), &mut |e| {
+                tree.fold(&e)
+                    .map_err(|err| anyhow::anyhow!("event {} does not apply: {err}", e.seq))
             })
             .map_err(|e| FsError::with(libc::EIO, format!("folding the log up to {seq}: {e:#}")))?;
         let tree = Arc::new(tree);
@@ -164,8 +156,8 @@ impl History {
     ) -> FsResult<u64> {
         debug_assert!(matches!(change, Change::View { .. }));
         self.store
-            .append(crate::vocab::now_ns(), caller, agent, change)
-            .map_err(|e| FsError::with(libc::EIO, e))
+            .append(None, crate::vocab::now_ns(), caller, agent, change)
+            .map_err(|e| FsError::with(libc::EIO, e.to_string()))
     }
 
     fn stats(&self) -> &HistoryStats {
@@ -226,38 +218,24 @@ impl History {
         prefix: Option<&str>,
         ops: &[String],
     ) -> FsResult<Vec<Event>> {
-        let pending = self.store.pending_events();
-        let mut events = self
-            .store
-            .with_reader(|conn| log::read_events_matching(conn, after, limit, prefix, ops))
-            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
-        let last = events.last().map_or(after, |e| e.seq);
-        let prefix = prefix.map(|p| match p.trim_end_matches('/') {
-            "" => "/",
-            p => p,
-        });
-        events.extend(
-            pending
-                .into_iter()
-                .filter(|e| e.seq > last && prefix.is_none_or(|p| e.touches(p)))
-                .filter(|e| ops.is_empty() || ops.iter().any(|op| op == e.change.op())),
-        );
-        events.truncate(limit as usize);
-        Ok(events)
+        self.store
+            .read_matching(after, limit, prefix, ops)
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
     }
 
     /// The newest event at or before `time` (0 when none).
     pub fn seq_at_time(&self, time: TimeNs) -> FsResult<u64> {
-        let pending = self.store.pending_events();
-        let committed = self
+        self.store
+            .seq_at_time(time)
+            .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))
+    }
+
+    /// The tree before the first event: an empty root as old as the store.
+    fn empty_tree(&self) -> FsResult<Tree> {
+        let first = self
             .store
-            .with_reader(|conn| log::seq_at_time(conn, time))
+            .first_time()
             .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
-        let queued = pending
-            .iter()
-            .filter(|e| e.time <= time)
-            .map(|e| e.seq)
-            .max();
-        Ok(committed.max(queued.unwrap_or(0)))
+        Ok(Tree::empty(first.unwrap_or_else(crate::vocab::now_ns)))
     }
 }

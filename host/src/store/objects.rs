@@ -75,57 +75,35 @@ impl Objects {
         self.objects.join(&hex[..2]).join(&hex[2..])
     }
 
-    pub fn open_object(&self, hash: &Hash) -> io::Result<File> {
-        File::open(self.path(hash))
+    /// Hash a whole file from its start.
+    pub fn hash_file(file: &File) -> io::Result<Hash> {
+        let mut hasher = blake3::Hasher::new();
+        let mut reader = io::BufReader::with_capacity(1 << 20, file);
+        // `&File` reads from the current position; hash from the start explicitly.
+        use std::io::Seek;
+        reader.seek(io::SeekFrom::Start(0))?;
+        io::copy(&mut reader, &mut hasher)?;
+        Ok(Hash::from(hasher.finalize()))
     }
+}
 
-    /// A new empty scratch file, readable and writable.
-    pub fn new_scratch(&self) -> io::Result<(File, PathBuf)> {
-        let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
-        let path = self.scratch.join(format!("{}-{n}", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        Ok((file, path))
-    }
+/// File contents by hash, as a [`super::Store`] keeps them: bytes are written to a
+/// scratch file, which is then adopted as the object they hash to. An object never
+/// changes once it is there.
+pub trait ObjectStore: Send + Sync {
+    /// The object `hash`, open for reading.
+    fn open_object(&self, hash: &Hash) -> io::Result<File>;
+
+    /// A new empty scratch file, readable and writable, and its path.
+    fn new_scratch(&self) -> io::Result<(File, PathBuf)>;
 
     /// Make the scratch file at `scratch` the object `hash` (its content must hash to it).
-    /// With `durable`, the bytes and the directory entry are on disk when this returns.
-    pub fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()> {
-        let dest = self.path(hash);
-        if dest.exists() {
-            // Same content is already stored: keep the one object. Synced first: if
-            // that fails, the scratch copy is still there to commit again.
-            if durable {
-                File::open(&dest)?.sync_all()?;
-            }
-            fs::remove_file(scratch)?;
-            return Ok(());
-        }
-        let dir = dest.parent().expect("object path has a parent");
-        if !dir.exists() {
-            fs::create_dir_all(dir)?;
-            if durable {
-                File::open(&self.objects)?.sync_all()?;
-            }
-        }
-        if durable {
-            file.sync_all()?;
-        }
-        fs::set_permissions(scratch, fs::Permissions::from_mode(0o444))?;
-        fs::rename(scratch, &dest)?;
-        if durable {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
+    /// With `durable`, the object is durable when this returns.
+    fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()>;
 
     /// Store the bytes of `reader` as an object; returns its hash (`None` when empty) and
     /// size. Used by import.
-    pub fn put_reader(&self, reader: &mut dyn Read) -> io::Result<(Option<Hash>, u64)> {
+    fn put_reader(&self, reader: &mut dyn Read) -> io::Result<(Option<Hash>, u64)> {
         let (mut file, path) = self.new_scratch()?;
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; 256 * 1024];
@@ -152,15 +130,52 @@ impl Objects {
         self.adopt(&path, &file, &hash, false)?;
         Ok((Some(hash), size))
     }
+}
 
-    /// Hash a whole file from its start.
-    pub fn hash_file(file: &File) -> io::Result<Hash> {
-        let mut hasher = blake3::Hasher::new();
-        let mut reader = io::BufReader::with_capacity(1 << 20, file);
-        // `&File` reads from the current position; hash from the start explicitly.
-        use std::io::Seek;
-        reader.seek(io::SeekFrom::Start(0))?;
-        io::copy(&mut reader, &mut hasher)?;
-        Ok(Hash::from(hasher.finalize()))
+impl ObjectStore for Objects {
+    fn open_object(&self, hash: &Hash) -> io::Result<File> {
+        File::open(self.path(hash))
+    }
+
+    fn new_scratch(&self) -> io::Result<(File, PathBuf)> {
+        let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
+        let path = self.scratch.join(format!("{}-{n}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        Ok((file, path))
+    }
+
+    /// Durable: the bytes and the directory entry are on disk.
+    fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()> {
+        let dest = self.path(hash);
+        if dest.exists() {
+            // Same content is already stored: keep the one object. Synced first: if
+            // that fails, the scratch copy is still there to commit again.
+            if durable {
+                File::open(&dest)?.sync_all()?;
+            }
+            fs::remove_file(scratch)?;
+            return Ok(());
+        }
+        let dir = dest.parent().expect("object path has a parent");
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            if durable {
+                File::open(&self.objects)?.sync_all()?;
+            }
+        }
+        if durable {
+            file.sync_all()?;
+        }
+        fs::set_permissions(scratch, fs::Permissions::from_mode(0o444))?;
+        fs::rename(scratch, &dest)?;
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::content::Content;
-use super::event::Change;
+use super::event::{Change, Event};
 use crate::fs_err;
 use crate::vocab::{Attr, FileKind, FsResult, Ino, RenameFlags, TimeNs, CURRENT_INO, ROOT_INO};
 
@@ -66,6 +66,8 @@ pub struct NewNode {
 pub struct Tree {
     nodes: FxHashMap<Ino, Node>,
     next_ino: Ino,
+    /// The seq of the last event folded into it (0: none).
+    folded: u64,
 }
 
 impl Tree {
@@ -101,7 +103,34 @@ impl Tree {
         Tree {
             nodes,
             next_ino: CURRENT_INO + 1,
+            folded: 0,
         }
+    }
+
+    /// The tree before the first event of a store whose first event was at `created`: an
+    /// empty root owned by this process's user.
+    pub fn empty(created: TimeNs) -> Tree {
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = (unsafe { libc::getuid() }, unsafe { libc::getgid() });
+        Tree::new(created, uid, gid)
+    }
+
+    /// The seq of the last event folded into the tree (0: none): the base of the next
+    /// change made on it (see `Store::append`).
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    /// A change made on this tree was appended to the log as event `seq`.
+    pub fn set_folded(&mut self, seq: u64) {
+        self.folded = self.folded.max(seq);
+    }
+
+    /// Fold event `e` of the log into the tree ([`apply`](Self::apply) its change).
+    pub fn fold(&mut self, e: &Event) -> FsResult<()> {
+        self.apply(&e.change, e.time)?;
+        self.set_folded(e.seq);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -678,6 +707,7 @@ impl Tree {
         Tree {
             nodes,
             next_ino: self.next_ino,
+            folded: self.folded,
         }
     }
 

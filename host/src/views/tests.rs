@@ -679,12 +679,15 @@ fn dropped_audit_records_are_eio_naming_them_never_other_bytes() {
     use std::ffi::OsStr;
 
     use crate::core::{Fs, FsConfig, ROOT_INO};
-    use crate::store::{History, Store, AUDIT_KEPT};
+    use crate::store::{EmbeddedStore, History, AUDIT_KEPT};
     let Some(bytes) = component("streams") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let fs = Fs::new(Store::open(dir.path()).unwrap(), FsConfig::default());
+    let fs = Fs::new(
+        EmbeddedStore::open(dir.path()).unwrap(),
+        FsConfig::default(),
+    );
     let access = Arc::new(HistoryAccess::new(
         History::new(fs.store().clone()),
         fs.sights().clone(),

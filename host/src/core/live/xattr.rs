@@ -203,7 +203,7 @@ impl Fs {
                 name,
                 value,
             };
-            self.record(caller, time, change)?;
+            self.record(&mut t, caller, time, change)?;
         }
         drop(t);
         self.changed(caller, || vec![Stale::attrs(ino)]);
@@ -232,7 +232,7 @@ impl Fs {
                 path: path.into(),
                 name: name.into(),
             };
-            self.record(caller, time, change)?;
+            self.record(&mut t, caller, time, change)?;
         }
         drop(t);
         self.changed(caller, || vec![Stale::attrs(ino)]);

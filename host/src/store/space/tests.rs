@@ -1,7 +1,7 @@
 use std::sync::mpsc;
 
 use super::*;
-use crate::store::{Change, Store, StoreReader};
+use crate::store::{Change, EmbeddedStore, StoreReader};
 use crate::test_disk::{fill, SmallTmpfs};
 use crate::vocab::Caller;
 
@@ -67,7 +67,9 @@ fn view_event(i: usize) -> Change {
 fn a_log_that_finds_the_disk_full_uses_the_reserve_then_waits_for_room() {
     let fs = SmallTmpfs::new("3m");
     let dir = fs.path().join("store");
-    let store = Store::open_reserving(&dir, 512 << 10).unwrap().store;
+    let store = EmbeddedStore::open_reserving(&dir, 512 << 10)
+        .unwrap()
+        .store;
     assert!(!store.space().is_short());
     let filler = fill(fs.path());
 
@@ -77,7 +79,7 @@ fn a_log_that_finds_the_disk_full_uses_the_reserve_then_waits_for_room() {
     let mut durable_before = 0;
     for i in 0..2000 {
         let seq = store
-            .append(0, &Caller::HOST, None, view_event(i))
+            .append(None, 0, &Caller::HOST, None, view_event(i))
             .expect("appends are taken while the log waits");
         match store.wait_durable(seq) {
             Ok(()) => durable_before = seq,
@@ -108,7 +110,7 @@ fn a_log_that_finds_the_disk_full_uses_the_reserve_then_waits_for_room() {
     assert!(store.content_refusal().is_some());
     // More events queue behind the stuck batch, in order.
     let last = store
-        .append(0, &Caller::HOST, None, view_event(stuck_seq as usize))
+        .append(None, 0, &Caller::HOST, None, view_event(stuck_seq as usize))
         .unwrap();
     assert_eq!(last, stuck_seq + 1);
 
