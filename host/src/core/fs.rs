@@ -15,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::debug::{DEBUG_DIR, DEBUG_INO};
 use super::handles::{DirHandle, Handle, Handles, Listing};
+use super::live::xattr::{self, XattrName};
 use super::live::Uncommitted;
 use super::stats::CacheCounters;
 use super::view_ops::DirCache;
@@ -204,7 +205,17 @@ impl Fs {
             Section::Auth => return Ok((self.auth_attr(), self.config.attr_ttl)),
             Section::View(_) => return self.view_setattr(caller, ino, &set),
             section @ (Section::Debug | Section::Root) => section.refuse_change()?,
-            Section::Live => self.live_setattr(caller, ino, &set)?,
+            Section::Live => {
+                let done = self.live_setattr(caller, ino, &set);
+                // Told even when a later part failed: the truncate may have been done.
+                self.changed(caller, || {
+                    vec![match set.size {
+                        Some(_) => Stale::inode(ino),
+                        None => Stale::attrs(ino),
+                    }]
+                });
+                done?
+            }
         }
         self.attr_of(caller, ino, set.fh)
     }
@@ -445,7 +456,14 @@ impl Fs {
             Section::Auth => self.auth_open(caller, flags)?,
             Section::View(_) => self.view_open(caller, ino, flags)?,
             Section::Debug => self.debug_open(caller, ino, flags)?,
-            Section::Root | Section::Live => self.open_live(caller, ino, flags)?,
+            Section::Root | Section::Live => {
+                let opened = self.open_live(caller, ino, flags);
+                // An O_TRUNC open for writing truncates (and drops set-ID bits first).
+                if flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {
+                    self.changed(caller, || vec![Stale::inode(ino)]);
+                }
+                opened?
+            }
         };
         let c = &self.cache;
         CacheCounters::count(if opened.keep_cache {
@@ -544,7 +562,19 @@ impl Fs {
             _ => {
                 self.admit(caller, Op::Write, ino, data.len() as u64)?;
                 let h = self.handles.file(fh)?;
-                self.live_write(caller, h.as_file(), offset, data, drop_suid_sgid)
+                let f = h.as_file();
+                let done = self.live_write(caller, f, offset, data, drop_suid_sgid);
+                let stale = match done {
+                    Ok(at) => Stale::Inode {
+                        ino: f.ino,
+                        offset: at as i64,
+                        len: data.len() as i64,
+                    },
+                    Err(_) if drop_suid_sgid => Stale::attrs(f.ino),
+                    Err(e) => return Err(e),
+                };
+                self.changed(caller, || vec![stale]);
+                done.map(|_| data.len() as u32)
             }
         }
     }
@@ -848,6 +878,67 @@ impl Fs {
         Ok(())
     }
 
+    // ---- extended attributes: the live tree's alone (`core/live/xattr.rs`) ----
+
+    /// `getxattr(2)`: the value of `name`, or its size when `size` is 0.
+    pub fn getxattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        name: &OsStr,
+        size: u32,
+    ) -> FsResult<XattrReply> {
+        self.allow(caller, Op::Getxattr, ino, None, Access::Read, 0)?;
+        let name = XattrName::parse(name)?;
+        match self.section(ino) {
+            Section::Live => self.live_getxattr(caller, ino, name, size),
+            _ => Err(fs_err!(ENODATA, "no such attribute")),
+        }
+    }
+
+    /// `listxattr(2)`: the names the caller may see, each NUL-terminated, or their size
+    /// when `size` is 0.
+    pub fn listxattr(&self, caller: &Caller, ino: Ino, size: u32) -> FsResult<XattrReply> {
+        self.allow(caller, Op::Listxattr, ino, None, Access::Read, 0)?;
+        match self.section(ino) {
+            Section::Live => self.live_listxattr(caller, ino, size),
+            _ => xattr::sized(size, 0, Vec::new),
+        }
+    }
+
+    /// `setxattr(2)`; `flags` are XATTR_CREATE / XATTR_REPLACE.
+    pub fn setxattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> FsResult<()> {
+        let size = value.len() as u64;
+        self.allow(caller, Op::Setxattr, ino, None, Access::Write, size)?;
+        let how = xattr::set_how(flags)?;
+        let name = XattrName::parse(name)?;
+        match self.section(ino) {
+            Section::Live => self.live_setxattr(caller, ino, name, value, how)?,
+            _ => return Err(fs_err!(EOPNOTSUPP, "no extended attributes here")),
+        }
+        self.changed(caller, || vec![Stale::attrs(ino)]);
+        Ok(())
+    }
+
+    /// `removexattr(2)`.
+    pub fn removexattr(&self, caller: &Caller, ino: Ino, name: &OsStr) -> FsResult<()> {
+        self.allow(caller, Op::Removexattr, ino, None, Access::Write, 0)?;
+        let name = XattrName::parse(name)?;
+        match self.section(ino) {
+            Section::Live => self.live_removexattr(caller, ino, name)?,
+            _ => return Err(fs_err!(EOPNOTSUPP, "no extended attributes here")),
+        }
+        self.changed(caller, || vec![Stale::attrs(ino)]);
+        Ok(())
+    }
+
     /// `fallocate(2)` with mode 0 (allocate, extend size) or FALLOC_FL_KEEP_SIZE.
     pub fn fallocate(
         &self,
@@ -859,7 +950,9 @@ impl Fs {
         mode: i32,
     ) -> FsResult<()> {
         let h = self.handles.file(fh)?;
-        self.live_fallocate(caller, h.as_file(), offset, length, mode)
+        self.live_fallocate(h.as_file(), offset, length, mode)?;
+        self.changed(caller, || vec![Stale::attrs(h.as_file().ino)]);
+        Ok(())
     }
 
     /// The kernel is unmounting: nothing is lost by then (handles were released), but the

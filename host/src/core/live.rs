@@ -16,7 +16,7 @@ use super::*;
 use crate::fs_err;
 use crate::store::{self, Change, Content, ContentState, NewNode, Refusal, Tree};
 
-mod xattr;
+pub(super) mod xattr;
 
 /// Largest file size accepted (EFBIG beyond): far above any real file, well inside i64.
 const MAX_FILE_SIZE: u64 = 1 << 50;
@@ -91,7 +91,6 @@ impl Fs {
         let time = now_ns();
         if let Some(size) = set.size {
             self.truncate(caller, ino, size, time)?;
-            self.changed(caller, || vec![Stale::inode(ino)]);
             // A truncate by a caller without CAP_FSETID drops set-ID bits. A kernel that
             // does it itself sends the new mode along; one that left it to us (fuser's
             // FUSE_HANDLE_KILLPRIV_V2) does not.
@@ -135,8 +134,6 @@ impl Fs {
                 };
                 self.record(&mut t, caller, time, change)?;
             }
-            drop(t);
-            self.changed(caller, || vec![Stale::attrs(ino)]);
         }
         Ok(())
     }
@@ -340,9 +337,6 @@ impl Fs {
                 a.size = 0;
                 a.mtime = time;
                 a.ctime = time;
-                drop(t);
-                drop(c);
-                self.changed(caller, || vec![Stale::inode(ino)]);
             }
         }
         if writable {
@@ -388,7 +382,8 @@ impl Fs {
         }
     }
 
-    /// [`Fs::write_dropping`] through a live file's handle.
+    /// [`Fs::write_dropping`] through a live file's handle; returns the offset written at
+    /// (the end of the file for an O_APPEND handle).
     pub(super) fn live_write(
         &self,
         caller: &Caller,
@@ -396,7 +391,7 @@ impl Fs {
         offset: u64,
         data: &[u8],
         drop_suid_sgid: bool,
-    ) -> FsResult<u32> {
+    ) -> FsResult<u64> {
         if !f.writable {
             return Err(fs_err!(EBADF, "handle not open for writing"));
         }
@@ -419,16 +414,7 @@ impl Fs {
         a.size = a.size.max(end);
         a.mtime = time;
         a.ctime = time;
-        drop(t);
-        drop(c);
-        self.changed(caller, || {
-            vec![Stale::Inode {
-                ino: f.ino,
-                offset: offset as i64,
-                len: data.len() as i64,
-            }]
-        });
-        Ok(data.len() as u32)
+        Ok(offset)
     }
 
     /// [`Fs::flush`] of a live file's handle: a dirty file is committed as one event.
@@ -503,7 +489,6 @@ impl Fs {
     /// [`Fs::fallocate`] through a live file's handle.
     pub(super) fn live_fallocate(
         &self,
-        caller: &Caller,
         f: &FileHandle,
         offset: u64,
         length: u64,
@@ -530,9 +515,6 @@ impl Fs {
                     let a = &mut t.node_mut(f.ino)?.attr;
                     a.size = end;
                     a.ctime = time;
-                    drop(t);
-                    drop(c);
-                    self.changed(caller, || vec![Stale::attrs(f.ino)]);
                 }
                 Ok(())
             }
@@ -713,8 +695,6 @@ impl Fs {
             };
             self.record(&mut t, caller, time, change)?;
         }
-        drop(t);
-        self.changed(caller, || vec![Stale::attrs(ino)]);
         Ok(())
     }
 

@@ -12,7 +12,6 @@
 use std::ffi::OsStr;
 
 use super::*;
-use crate::policy::Access;
 use crate::store::XattrSet;
 
 /// Longest attribute name and value, and the longest list of names, as Linux's
@@ -28,8 +27,31 @@ enum Namespace {
     Security,
 }
 
-/// The attribute name from the kernel and its namespace; `system.*` and names of no
-/// namespace are not supported (as on tmpfs without ACLs).
+/// An attribute name from the kernel, checked, and its namespace.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::core) struct XattrName<'a> {
+    name: &'a str,
+    ns: Namespace,
+}
+
+impl XattrName<'_> {
+    /// `system.*` and names of no namespace are not supported (as on tmpfs without ACLs).
+    pub(in crate::core) fn parse(name: &OsStr) -> FsResult<XattrName<'_>> {
+        let (name, ns) = parse(name)?;
+        Ok(XattrName { name, ns })
+    }
+}
+
+/// How a `setxattr(2)`'s `flags` (XATTR_CREATE / XATTR_REPLACE) say to set.
+pub(in crate::core) fn set_how(flags: i32) -> FsResult<XattrSet> {
+    match flags {
+        0 => Ok(XattrSet::Any),
+        libc::XATTR_CREATE => Ok(XattrSet::Create),
+        libc::XATTR_REPLACE => Ok(XattrSet::Replace),
+        _ => Err(fs_err!(EINVAL, "unknown setxattr flags")),
+    }
+}
+
 fn parse(name: &OsStr) -> FsResult<(&str, Namespace)> {
     if name.is_empty() || name.len() > NAME_MAX {
         return Err(fs_err!(
@@ -77,7 +99,11 @@ fn namespace_of(name: &str) -> Namespace {
 }
 
 /// The answer to a caller's buffer of `size` bytes (0: asking for the size).
-fn sized(size: u32, len: usize, data: impl FnOnce() -> Vec<u8>) -> FsResult<XattrReply> {
+pub(in crate::core) fn sized(
+    size: u32,
+    len: usize,
+    data: impl FnOnce() -> Vec<u8>,
+) -> FsResult<XattrReply> {
     if size == 0 {
         return Ok(XattrReply::Size(len as u32));
     }
@@ -88,22 +114,16 @@ fn sized(size: u32, len: usize, data: impl FnOnce() -> Vec<u8>) -> FsResult<Xatt
 }
 
 impl Fs {
-    /// Is `ino` a node of the live tree (which alone has extended attributes)?
-    fn has_xattrs_here(&self, ino: Ino) -> bool {
-        self.section(ino) == Section::Live
-    }
-
-    /// `getxattr(2)`: the value of `name`, or its size when `size` is 0.
-    pub fn getxattr(
+    /// [`Fs::getxattr`] of a live node.
+    pub(in crate::core) fn live_getxattr(
         &self,
         caller: &Caller,
         ino: Ino,
-        name: &OsStr,
+        name: XattrName<'_>,
         size: u32,
     ) -> FsResult<XattrReply> {
-        self.allow(caller, Op::Getxattr, ino, None, Access::Read, 0)?;
-        let (name, ns) = parse(name)?;
-        if !self.has_xattrs_here(ino) || !visible(ns, caller) {
+        let XattrName { name, ns } = name;
+        if !visible(ns, caller) {
             return Err(fs_err!(ENODATA, "no such attribute"));
         }
         let t = self.tree.read();
@@ -117,13 +137,13 @@ impl Fs {
         sized(size, value.len(), || value.to_vec())
     }
 
-    /// `listxattr(2)`: the names the caller may see, each NUL-terminated, or their size
-    /// when `size` is 0.
-    pub fn listxattr(&self, caller: &Caller, ino: Ino, size: u32) -> FsResult<XattrReply> {
-        self.allow(caller, Op::Listxattr, ino, None, Access::Read, 0)?;
-        if !self.has_xattrs_here(ino) {
-            return sized(size, 0, Vec::new);
-        }
+    /// [`Fs::listxattr`] of a live node: the names the caller may see.
+    pub(in crate::core) fn live_listxattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        size: u32,
+    ) -> FsResult<XattrReply> {
         let t = self.tree.read();
         let Some(xattrs) = t.node(ino)?.xattrs.as_ref() else {
             return sized(size, 0, Vec::new);
@@ -144,33 +164,16 @@ impl Fs {
         })
     }
 
-    /// `setxattr(2)`; `flags` are XATTR_CREATE / XATTR_REPLACE.
-    pub fn setxattr(
+    /// [`Fs::setxattr`] of a live node.
+    pub(in crate::core) fn live_setxattr(
         &self,
         caller: &Caller,
         ino: Ino,
-        name: &OsStr,
+        name: XattrName<'_>,
         value: &[u8],
-        flags: i32,
+        how: XattrSet,
     ) -> FsResult<()> {
-        self.allow(
-            caller,
-            Op::Setxattr,
-            ino,
-            None,
-            Access::Write,
-            value.len() as u64,
-        )?;
-        let how = match flags {
-            0 => XattrSet::Any,
-            libc::XATTR_CREATE => XattrSet::Create,
-            libc::XATTR_REPLACE => XattrSet::Replace,
-            _ => return Err(fs_err!(EINVAL, "unknown setxattr flags")),
-        };
-        let (name, ns) = parse(name)?;
-        if !self.has_xattrs_here(ino) {
-            return Err(fs_err!(EOPNOTSUPP, "no extended attributes here"));
-        }
+        let XattrName { name, ns } = name;
         if value.len() > SIZE_MAX {
             return Err(fs_err!(E2BIG, "attribute value over 64 KiB"));
         }
@@ -205,18 +208,17 @@ impl Fs {
             };
             self.record(&mut t, caller, time, change)?;
         }
-        drop(t);
-        self.changed(caller, || vec![Stale::attrs(ino)]);
         Ok(())
     }
 
-    /// `removexattr(2)`.
-    pub fn removexattr(&self, caller: &Caller, ino: Ino, name: &OsStr) -> FsResult<()> {
-        self.allow(caller, Op::Removexattr, ino, None, Access::Write, 0)?;
-        let (name, ns) = parse(name)?;
-        if !self.has_xattrs_here(ino) {
-            return Err(fs_err!(EOPNOTSUPP, "no extended attributes here"));
-        }
+    /// [`Fs::removexattr`] of a live node.
+    pub(in crate::core) fn live_removexattr(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        name: XattrName<'_>,
+    ) -> FsResult<()> {
+        let XattrName { name, ns } = name;
         if !visible(ns, caller) {
             return Err(fs_err!(EPERM, "trusted.* is root's"));
         }
@@ -234,8 +236,6 @@ impl Fs {
             };
             self.record(&mut t, caller, time, change)?;
         }
-        drop(t);
-        self.changed(caller, || vec![Stale::attrs(ino)]);
         Ok(())
     }
 }
