@@ -13,10 +13,10 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use super::columns::{EventRow, COLUMNS};
 use super::event::{Change, Event};
 use super::space::{describe, Refusal, Space};
-use super::Hash;
-use crate::vocab::{Caller, FileKind, RenameFlags};
+use crate::vocab::Caller;
 
 /// Written in `meta` so that a store from another program, or a future format, is refused
 /// rather than misread.
@@ -57,10 +57,6 @@ CREATE TABLE events (
 CREATE INDEX events_by_path ON events(path);
 CREATE INDEX events_by_time ON events(time_ns);
 ";
-
-const COLUMNS: &str =
-    "seq, time_ns, agent, uid, gid, pid, op, path, path2, kind, mode, owner, grp, \
-                       size, hash, atime_ns, mtime_ns, flags, rdev, view, body, value";
 
 /// Open the database file of a store, checking that it is one. Never writes to a file that
 /// fails the check.
@@ -199,9 +195,7 @@ pub fn read_events(
     ))?;
     let mut rows = stmt.query(params![after as i64, until as i64])?;
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let event = row_to_event(row).with_context(|| format!("event {seq} is malformed"))?;
-        each(event)?;
+        each(row_to_event(row)?)?;
     }
     Ok(())
 }
@@ -229,8 +223,7 @@ pub fn read_events_matching(
     let mut rows = stmt.query(params![after as i64, limit as i64, prefix, ops])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        out.push(row_to_event(row).with_context(|| format!("event {seq} is malformed"))?);
+        out.push(row_to_event(row)?);
     }
     Ok(out)
 }
@@ -253,187 +246,48 @@ pub fn last_seq(conn: &Connection) -> anyhow::Result<u64> {
     Ok(seq.unwrap_or(0) as u64)
 }
 
+/// The event of a row of [`COLUMNS`].
 fn row_to_event(row: &Row) -> anyhow::Result<Event> {
-    let str_col = |i: usize| -> anyhow::Result<Option<Arc<str>>> {
-        Ok(row.get::<_, Option<String>>(i)?.map(Arc::from))
-    };
-    let need = |i: usize, what: &str| -> anyhow::Result<Arc<str>> {
-        str_col(i)?.with_context(|| format!("missing {what}"))
-    };
-    let u32_col = |i: usize| -> anyhow::Result<Option<u32>> {
-        Ok(row.get::<_, Option<i64>>(i)?.map(|v| v as u32))
-    };
-    let i64_col = |i: usize| -> anyhow::Result<Option<i64>> { Ok(row.get::<_, Option<i64>>(i)?) };
-    let op: String = row.get(6)?;
-    let path = need(7, "path")?;
-    let hash = match row.get::<_, Option<String>>(14)? {
-        Some(h) => Some(Hash::from_hex(&h).with_context(|| format!("bad hash {h:?}"))?),
-        None => None,
-    };
-    let change = match op.as_str() {
-        "create" | "mkdir" | "mknod" => {
-            let kind_s = need(9, "kind")?;
-            let kind = FileKind::parse(&kind_s).with_context(|| format!("bad kind {kind_s:?}"))?;
-            Change::Create {
-                path,
-                kind,
-                perm: u32_col(10)?.context("missing mode")?,
-                uid: u32_col(11)?.context("missing owner")?,
-                gid: u32_col(12)?.context("missing group")?,
-                rdev: u32_col(18)?.unwrap_or(0),
-            }
-        }
-        "symlink" => Change::Symlink {
-            path,
-            target: need(8, "target")?,
-            uid: u32_col(11)?.context("missing owner")?,
-            gid: u32_col(12)?.context("missing group")?,
-        },
-        "write" => Change::Write {
-            path,
-            hash,
-            size: i64_col(13)?.context("missing size")? as u64,
-            mtime: i64_col(16)?.context("missing mtime")?,
-        },
-        "setattr" => Change::SetAttr {
-            path,
-            perm: u32_col(10)?,
-            uid: u32_col(11)?,
-            gid: u32_col(12)?,
-            atime: i64_col(15)?,
-            mtime: i64_col(16)?,
-        },
-        "rename" => Change::Rename {
-            from: path,
-            to: need(8, "destination")?,
-            flags: RenameFlags::from_raw(u32_col(17)?.unwrap_or(0)).context("bad rename flags")?,
-        },
-        "link" => Change::Link {
-            from: path,
-            to: need(8, "destination")?,
-        },
-        "unlink" => Change::Unlink { path },
-        "rmdir" => Change::Rmdir { path },
-        "setxattr" => Change::SetXattr {
-            path,
-            name: need(8, "attribute name")?,
-            value: row
-                .get::<_, Option<Vec<u8>>>(21)?
-                .context("missing attribute value")?
-                .into(),
-        },
-        "removexattr" => Change::RemoveXattr {
-            path,
-            name: need(8, "attribute name")?,
-        },
-        op => match str_col(19)? {
-            Some(view) => Change::View {
-                view,
-                op: op.into(),
-                path,
-                body: need(20, "body")?,
-            },
-            None => bail!("unknown operation {op:?}"),
-        },
-    };
-    Ok(Event {
-        seq: row.get::<_, i64>(0)? as u64,
-        time: row.get(1)?,
-        agent: str_col(2)?,
-        caller: Caller {
-            uid: row.get::<_, i64>(3)? as u32,
-            gid: row.get::<_, i64>(4)? as u32,
-            pid: row.get::<_, i64>(5)? as u32,
-            mount: 0,
-            agent: crate::policy::AgentId::DEFAULT,
-            agent_name: None,
-        },
-        change,
-    })
+    let seq: i64 = row.get(0)?;
+    let columns = (|| -> rusqlite::Result<EventRow> {
+        Ok(EventRow {
+            seq,
+            time_ns: row.get(1)?,
+            agent: row.get(2)?,
+            uid: row.get(3)?,
+            gid: row.get(4)?,
+            pid: row.get(5)?,
+            op: row.get(6)?,
+            path: row.get(7)?,
+            path2: row.get(8)?,
+            kind: row.get(9)?,
+            mode: row.get(10)?,
+            owner: row.get(11)?,
+            grp: row.get(12)?,
+            size: row.get(13)?,
+            hash: row.get(14)?,
+            atime_ns: row.get(15)?,
+            mtime_ns: row.get(16)?,
+            flags: row.get(17)?,
+            rdev: row.get(18)?,
+            view: row.get(19)?,
+            body: row.get(20)?,
+            value: row.get(21)?,
+        })
+    })()
+    .with_context(|| format!("event {seq} is malformed"))?;
+    columns.into_event()
 }
 
 fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
     ))?;
-    let (mut kind, mut mode, mut owner, mut grp, mut size, mut hash) =
-        (None, None, None, None, None, None);
-    let (mut atime, mut mtime, mut flags, mut rdev) = (None, None, None, None);
-    match &e.change {
-        Change::Create {
-            kind: k,
-            perm,
-            uid,
-            gid,
-            rdev: r,
-            ..
-        } => {
-            kind = Some(k.as_str());
-            mode = Some(*perm);
-            owner = Some(*uid);
-            grp = Some(*gid);
-            rdev = (*r != 0).then_some(*r);
-        }
-        Change::Symlink { uid, gid, .. } => {
-            kind = Some("symlink");
-            owner = Some(*uid);
-            grp = Some(*gid);
-        }
-        Change::Write {
-            hash: h,
-            size: s,
-            mtime: m,
-            ..
-        } => {
-            size = Some(*s as i64);
-            hash = h.map(|h| h.to_hex());
-            mtime = Some(*m);
-        }
-        Change::SetAttr {
-            perm,
-            uid,
-            gid,
-            atime: a,
-            mtime: m,
-            ..
-        } => {
-            mode = *perm;
-            owner = *uid;
-            grp = *gid;
-            atime = *a;
-            mtime = *m;
-        }
-        Change::Rename { flags: f, .. } => flags = Some(f.to_raw()),
-        Change::SetXattr { value, .. } => size = Some(value.len() as i64),
-        Change::Link { .. }
-        | Change::Unlink { .. }
-        | Change::Rmdir { .. }
-        | Change::RemoveXattr { .. }
-        | Change::View { .. } => {}
-    }
+    let r = EventRow::of(e);
     stmt.execute(params![
-        e.seq as i64,
-        e.time,
-        e.agent.as_deref(),
-        e.caller.uid,
-        e.caller.gid,
-        e.caller.pid,
-        e.change.op(),
-        e.change.path(),
-        e.change.path2(),
-        kind,
-        mode,
-        owner,
-        grp,
-        size,
-        hash,
-        atime,
-        mtime,
-        flags,
-        rdev,
-        e.change.view(),
-        e.change.body(),
-        e.change.xattr_value(),
+        r.seq, r.time_ns, r.agent, r.uid, r.gid, r.pid, r.op, r.path, r.path2, r.kind, r.mode,
+        r.owner, r.grp, r.size, r.hash, r.atime_ns, r.mtime_ns, r.flags, r.rdev, r.view, r.body,
+        r.value,
     ])?;
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! ```
 
 mod audit;
+mod columns;
 mod content;
 mod embedded;
 mod event;
