@@ -6,6 +6,8 @@
 //!   [`DetachOnDrop`];
 //! - [`scratch`]: canonical temp dirs and [`Tmpfs`], a fresh tmpfs unmounted on drop
 //!   (also on panic);
+//! - [`postgres`]: PostgreSQL for the tests: [`test_server`] (CI's server or a
+//!   throwaway [`PgCluster`]) and fresh databases on it;
 //! - [`server`]: a server process's life: [`wait_live`] until its mount answers,
 //!   [`wait_exit`], [`terminate`].
 //!
@@ -13,6 +15,7 @@
 //! know its path (`CARGO_BIN_EXE_lighthouse-fs`).
 
 pub mod mounts;
+pub mod postgres;
 pub mod scratch;
 pub mod server;
 pub mod sys;
@@ -21,6 +24,7 @@ pub use mounts::{
     abort_fuse_connection, detach_all, fuse_mounts, is_mounted, mounts, mounts_at, umount_lazy,
     DetachOnDrop, MountEntry,
 };
+pub use postgres::{psql, test_server, PgCluster, Server};
 pub use scratch::{temp_dir, Tmpfs};
 pub use server::{terminate, wait_exit, wait_live, NotLive};
 pub use sys::{check, cpath, kernel_dev, signal, stat_dev};
