@@ -71,6 +71,23 @@ pub fn default_store() -> PathBuf {
         .join("store")
 }
 
+/// Open the store `spec` names for writing: a directory (the embedded store) or a
+/// PostgreSQL URL (`postgres://…`), whose objects are cached in `cache` (default: one
+/// directory per database under the user's cache directory).
+pub fn open_store(
+    spec: &std::path::Path,
+    cache: Option<&std::path::Path>,
+) -> anyhow::Result<crate::store::OpenedStore> {
+    use crate::store::{postgres, EmbeddedStore, PgStore};
+    match spec.to_str().filter(|s| postgres::is_url(s)) {
+        Some(url) => {
+            let cache = cache.map_or_else(|| postgres::default_cache_dir(url), PathBuf::from);
+            PgStore::open(url, &cache)
+        }
+        None => EmbeddedStore::open(spec),
+    }
+}
+
 fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse()
 }

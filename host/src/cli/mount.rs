@@ -10,7 +10,6 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::core::{Fs, FsConfig};
 use crate::fuse::{self, mountpoint, Backend, MountOptions, StopSignal};
-use crate::store::EmbeddedStore;
 use crate::views::CoreViews;
 
 #[derive(Args)]
@@ -24,9 +23,15 @@ pub struct MountArgs {
     /// shows the two apart. Takes the place of MOUNTPOINT and --backend.
     #[arg(long = "mount", value_name = "PATH=BACKEND", value_parser = parse_mount)]
     mounts: Vec<(PathBuf, Backend)>,
-    /// The store directory (created if missing).
+    /// The store: a directory (created if missing), or a PostgreSQL database
+    /// (`postgres://USER@HOST/DB`; the password from the URL or PGPASSWORD) that several
+    /// hosts may share.
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
+    /// With a PostgreSQL store: the local cache of file contents (and the control
+    /// socket) [default: a directory per database under ~/.cache/lighthouse-fs].
+    #[arg(long, env = "LIGHTHOUSE_CACHE")]
+    cache: Option<PathBuf>,
     /// FUSE backend: fuser (threaded) or fuse3 (async, tokio).
     #[arg(long, env = "LIGHTHOUSE_FUSE_BACKEND", default_value = "fuser", value_parser = super::parse_backend)]
     backend: Backend,
@@ -77,7 +82,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::policy::Policy::load)
         .transpose()?;
-    let opened = EmbeddedStore::open(&args.store)?;
+    let opened = super::open_store(&args.store, args.cache.as_deref())?;
     let mut config = FsConfig::default();
     if let Some(n) = args.threads {
         config.worker_threads = n.max(1);

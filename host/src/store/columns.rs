@@ -333,6 +333,9 @@ mod tests {
             ..EventRow::default()
         };
         let err = format!("{:#}", bad.into_event().unwrap_err());
-        assert!(err.contains("event 9 is malformed") && err.contains("kind"), "{err}");
+        assert!(
+            err.contains("event 9 is malformed") && err.contains("kind"),
+            "{err}"
+        );
     }
 }

@@ -392,15 +392,7 @@ fn replay_each(
 ) -> anyhow::Result<u64> {
     let mut head = after;
     log::read_events(conn, after, until, |e| {
-        tree.fold(&e).map_err(|err| {
-            anyhow::anyhow!(
-                "event {} ({} {}) does not apply: {}",
-                e.seq,
-                e.change.op(),
-                e.change.path(),
-                err
-            )
-        })?;
+        super::fold_event(tree, &e)?;
         each(tree, &e)?;
         head = e.seq;
         Ok(())

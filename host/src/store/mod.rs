@@ -26,6 +26,7 @@ mod history;
 mod labels;
 mod log;
 mod objects;
+pub mod postgres;
 mod projection;
 mod space;
 
@@ -41,6 +42,7 @@ pub use history::{History, HistoryCacheStats, HistoryStats};
 pub use labels::{grants_in, Grant, Label, Labels, Need, R, X};
 pub use log::{Durable, FORMAT};
 pub use objects::{Hash, ObjectStore, Objects};
+pub use postgres::PgStore;
 pub use projection::{NewNode, Node, Tree, XattrSet, Xattrs, NAME_MAX};
 pub use space::{no_space_errno, Refusal, Space, RESERVE_BYTES};
 
@@ -197,6 +199,19 @@ impl std::fmt::Display for AppendError {
             ),
         }
     }
+}
+
+/// Fold event `e` of a log into `tree` (replay); an error names the event.
+fn fold_event(tree: &mut Tree, e: &Event) -> anyhow::Result<()> {
+    tree.fold(e).map_err(|err| {
+        anyhow::anyhow!(
+            "event {} ({} {}) does not apply: {}",
+            e.seq,
+            e.change.op(),
+            e.change.path(),
+            err
+        )
+    })
 }
 
 /// What opening a store for writing hands back: the store and the live tree folded from it.

@@ -1,0 +1,913 @@
+//! The store on PostgreSQL (`--store postgres://…`): the event log is a table with the
+//! same columns as the embedded store's (`columns.rs`), file contents are
+//! content-addressed chunks in the database, and each host keeps a local cache of the
+//! objects it read or wrote (`CACHE/objects`, with its scratch files in `CACHE/scratch`).
+//!
+//! Every append is its own committed transaction, so an event is durable in the database
+//! when `append` returns (`wait_durable` has nothing left to wait for), and an object is
+//! committed before any event can name it (`adopt` uploads before the close that
+//! commits the file appends its event).
+//!
+//! One writer per project for now: opening takes a session advisory lock, and a second
+//! process gets a clear refusal naming the holder. The conditional append
+//! ([`Store::append`]'s base) is checked in the database all the same, inside the
+//! appending transaction, so the log never takes a change made on a stale tree.
+//!
+//! Credentials: the URL's password (or `PGPASSWORD`, `~/.pgpass` as libpq reads them: the
+//! client does not, so the URL or `PGPASSWORD`) never appears in a message: the store is
+//! named by [`redacted`] everywhere.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use parking_lot::{Condvar, Mutex};
+use postgres::{Client, NoTls};
+
+use super::columns::{EventRow, COLUMNS};
+use super::labels::{self, Label, Labels};
+use super::log::Durable;
+use super::{
+    AppendError, Audit, Change, Event, Hash, HistoryStats, ObjectStore, Objects, OpenedStore,
+    Refusal, Space, Store, Tree,
+};
+use crate::vocab::{Caller, TimeNs};
+
+/// Written in `meta`: a database of another program, or of a future format, is refused.
+const FORMAT: &str = "lighthouse-fs/pg/1";
+/// Advisory lock keys (one database is one project): the schema's creation, and the
+/// project's writer.
+const SCHEMA_LOCK: i64 = 0x6c68_6673_0001;
+const WRITER_LOCK: i64 = 0x6c68_6673_0002;
+/// Bytes per chunk of an object: large files stream through the database a chunk at a
+/// time, never whole in memory.
+const CHUNK: usize = 1 << 20;
+/// How long a connection attempt may take, and a statement: a database that does not
+/// answer fails the change instead of hanging its caller.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq      BIGINT PRIMARY KEY,
+    time_ns  BIGINT NOT NULL,
+    agent    TEXT,
+    uid      BIGINT NOT NULL,
+    gid      BIGINT NOT NULL,
+    pid      BIGINT NOT NULL,
+    op       TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    path2    TEXT,
+    kind     TEXT,
+    mode     BIGINT,
+    owner    BIGINT,
+    grp      BIGINT,
+    size     BIGINT,
+    hash     TEXT,
+    atime_ns BIGINT,
+    mtime_ns BIGINT,
+    flags    BIGINT,
+    rdev     BIGINT,
+    view     TEXT,
+    body     TEXT,
+    value    BYTEA,
+    host     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_path ON events(path);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(time_ns);
+-- The newest event that changed the tree (view events change none): what a
+-- conditional append checks its base against.
+CREATE INDEX IF NOT EXISTS tree_events ON events(seq) WHERE view IS NULL;
+CREATE TABLE IF NOT EXISTS objects (
+    hash   TEXT PRIMARY KEY,
+    size   BIGINT NOT NULL,
+    chunks INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    hash TEXT NOT NULL,
+    idx  INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (hash, idx)
+);
+";
+
+/// Is `spec` (a `--store` value) a PostgreSQL URL?
+pub fn is_url(spec: &str) -> bool {
+    spec.starts_with("postgres://") || spec.starts_with("postgresql://")
+}
+
+/// `url` without its password: how the store is named in every message, log line and
+/// mount source.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _password)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    // A password given as a query parameter goes too.
+    let tail = tail
+        .split('&')
+        .map(|part| match part.split_once("password=") {
+            Some((before, _)) => format!("{before}password=***"),
+            None => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The local cache directory for the project at `url` when none is given: one per
+/// database, under the user's cache directory.
+pub fn default_cache_dir(url: &str) -> PathBuf {
+    let id = blake3::hash(redacted(url).as_bytes()).to_hex();
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("lighthouse-fs")
+        .join(&id[..16])
+}
+
+/// A connection, made again when it broke (a database restart, a cut network).
+struct Conn {
+    config: postgres::Config,
+    name: String,
+    client: Option<Client>,
+    /// The writer's session holds the project's writer lock: a new session must take it
+    /// again, or fail (another process took it while this one was away).
+    holds_writer_lock: bool,
+}
+
+impl Conn {
+    fn open(config: &postgres::Config, name: &str) -> anyhow::Result<Conn> {
+        let mut conn = Conn {
+            config: config.clone(),
+            name: name.to_owned(),
+            client: None,
+            holds_writer_lock: false,
+        };
+        off_runtime(|| conn.client().map(drop))?;
+        Ok(conn)
+    }
+
+    /// The live client, connecting first when there is none or it broke.
+    fn client(&mut self) -> anyhow::Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let mut client = self
+                .config
+                .connect(NoTls)
+                .map_err(|e| anyhow::anyhow!("connecting to {}: {}", self.name, clean(&e)))?;
+            client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET client_min_messages = warning"
+                ))
+                .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
+            if self.holds_writer_lock && !try_writer_lock(&mut client, &self.name)? {
+                bail!(
+                    "{}: another process took the project's writer lock while the connection was down",
+                    self.name
+                );
+            }
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Run `f` on the client; a broken connection is made again once (the failure then
+    /// is the new connection's).
+    fn run<R: Send>(
+        &mut self,
+        mut f: impl FnMut(&mut Client) -> Result<R, postgres::Error> + Send,
+    ) -> anyhow::Result<R> {
+        off_runtime(|| self.run_here(&mut f))
+    }
+
+    fn run_here<R>(
+        &mut self,
+        f: &mut impl FnMut(&mut Client) -> Result<R, postgres::Error>,
+    ) -> anyhow::Result<R> {
+        for attempt in 0..2 {
+            let client = self.client()?;
+            match f(client) {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt == 0 && (e.is_closed() || client.is_closed()) => {
+                    self.client = None;
+                }
+                Err(e) => bail!("{}: {}", self.name, clean(&e)),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+}
+
+/// Runs `f` outside any tokio runtime: the synchronous client blocks on a runtime of its
+/// own, which tokio refuses on a thread of another (fuse3's workers and blocking pool).
+/// There, `f` runs on a thread of its own for the call.
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// A database error as one line, without the client's internals.
+fn clean(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            if let Some(source) = std::error::Error::source(e) {
+                s = format!("{s}: {source}");
+            }
+            s
+        }
+    }
+}
+
+/// The store on PostgreSQL, opened for writing: it holds the project's writer lock
+/// until dropped.
+pub struct PgStore {
+    name: String,
+    host: String,
+    cache: PathBuf,
+    objects: PgObjects,
+    space: Space,
+    /// Appends and the writer lock's session.
+    writer: Mutex<Conn>,
+    /// Reads of the log beside the writer.
+    reader: Mutex<Conn>,
+    head: AtomicU64,
+    /// The newest event's time: event times never decrease (`seq_at_time` relies on it).
+    last_time: Mutex<TimeNs>,
+    failure: Mutex<Option<String>>,
+    moved: Watch,
+    commits: AtomicU64,
+    last_commit_ns: Mutex<Option<i64>>,
+    labels: Labels,
+    audit: Audit,
+    history_stats: HistoryStats,
+}
+
+impl PgStore {
+    /// Open the project at `url` for writing (creating its tables in an empty database),
+    /// with its local object cache in `cache`, and fold its log into a tree.
+    pub fn open(url: &str, cache: &Path) -> anyhow::Result<OpenedStore> {
+        let name = redacted(url);
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| anyhow::anyhow!("store {name}: not a PostgreSQL URL: {e}"))?;
+        if config.get_password().is_none() {
+            if let Ok(password) = std::env::var("PGPASSWORD") {
+                config.password(password);
+            }
+        }
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .application_name("lighthouse-fs");
+        let mut writer =
+            Conn::open(&config, &name).with_context(|| format!("opening store {name}"))?;
+        let host = host_name();
+        writer
+            .run(|c| create_schema(c).map(drop))
+            .and_then(|()| check_format(&mut writer, &name))
+            .with_context(|| format!("opening store {name}"))?;
+        take_writer_lock(&mut writer, &name, &host)?;
+        let reader = Conn::open(&config, &name)?;
+        let objects_conn = Conn::open(&config, &name)?;
+
+        let (tree, replayed, head, last_time) =
+            fold_log(&mut writer).with_context(|| format!("store {name} does not replay"))?;
+        let labels = Labels::new(tree.detached_copy(), replayed);
+        fs::create_dir_all(cache)
+            .with_context(|| format!("creating the cache directory {}", cache.display()))?;
+        let cache = cache
+            .canonicalize()
+            .with_context(|| format!("resolving {}", cache.display()))?;
+        let local = Objects::open(&cache)
+            .with_context(|| format!("opening the object cache {}", cache.display()))?;
+        let space = Space::open(&cache, 0)
+            .with_context(|| format!("watching the room of {}", cache.display()))?;
+        tracing::info!(store = %name, host, events = head, nodes = tree.len(), cache = %cache.display(), "store opened");
+        let store = PgStore {
+            objects: PgObjects {
+                local,
+                conn: Mutex::new(objects_conn),
+            },
+            name,
+            host,
+            cache,
+            space,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            head: AtomicU64::new(head),
+            last_time: Mutex::new(last_time),
+            failure: Mutex::new(None),
+            moved: Watch::default(),
+            commits: AtomicU64::new(0),
+            last_commit_ns: Mutex::new(None),
+            labels,
+            audit: Audit::default(),
+            history_stats: HistoryStats::default(),
+        };
+        Ok(OpenedStore {
+            store: Arc::new(store),
+            tree,
+        })
+    }
+
+    fn insert(&self, e: &Event, base: Option<u64>) -> Result<(), AppendError> {
+        let r = EventRow::of(e);
+        let host = self.host.as_str();
+        let mut writer = self.writer.lock();
+        let inserted = writer.run(|c| {
+            let mut tx = c.transaction()?;
+            if let Some(base) = base {
+                // Another writer's change to the tree after `base`: refused, nothing
+                // written (the caller folds it and decides again).
+                let newer: Option<i64> = tx
+                    .query_one(
+                        "SELECT max(seq) FROM events WHERE view IS NULL AND seq > $1",
+                        &[&(base as i64)],
+                    )?
+                    .get(0);
+                if newer.is_some() {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO events ({COLUMNS}, host) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                ),
+                &[
+                    &r.seq,
+                    &r.time_ns,
+                    &r.agent,
+                    &r.uid,
+                    &r.gid,
+                    &r.pid,
+                    &r.op,
+                    &r.path,
+                    &r.path2,
+                    &r.kind,
+                    &r.mode,
+                    &r.owner,
+                    &r.grp,
+                    &r.size,
+                    &r.hash,
+                    &r.atime_ns,
+                    &r.mtime_ns,
+                    &r.flags,
+                    &r.rdev,
+                    &r.view,
+                    &r.body,
+                    &r.value,
+                    &host,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        });
+        match inserted {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AppendError::Moved { head: self.head() }),
+            Err(e) => Err(AppendError::Refused(format!("{e:#}"))),
+        }
+    }
+
+    fn read_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Vec<Event>> {
+        let rows = self.reader.lock().run(|c| c.query(sql, params))?;
+        rows.iter().map(|row| event_of(row)?.into_event()).collect()
+    }
+}
+
+impl Store for PgStore {
+    fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    fn append(
+        &self,
+        base: Option<u64>,
+        time: TimeNs,
+        caller: &Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> Result<u64, AppendError> {
+        if let Some(f) = self.failure() {
+            return Err(AppendError::Refused(f));
+        }
+        let base = base.filter(|_| change.view().is_none());
+        let appended = self.labels.append(time, change, |change| {
+            // Under the time's lock: seqs and times are handed out in one order.
+            let mut last = self.last_time.lock();
+            let time = time.max(*last);
+            let e = Event {
+                seq: self.head() + 1,
+                time,
+                caller: *caller,
+                agent,
+                change,
+            };
+            self.insert(&e, base)?;
+            *last = time;
+            self.head.store(e.seq, Ordering::Release);
+            Ok::<u64, AppendError>(e.seq)
+        });
+        let seq = match appended {
+            Ok(seq) => seq,
+            Err(AppendError::Refused(why)) => {
+                // The caller changed its tree before appending: a tree the log now lacks
+                // a change of. Every later change is refused (the log must replay), until
+                // a restart folds the tree from the log again.
+                let failure = format!(
+                    "the database did not take an event ({why}); changes are refused until \
+                     this mount restarts"
+                );
+                tracing::error!(store = %self.name, "{failure}");
+                self.failure.lock().get_or_insert(failure.clone());
+                return Err(AppendError::Refused(failure));
+            }
+            Err(moved) => return Err(moved),
+        };
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        *self.last_commit_ns.lock() = Some(crate::vocab::now_ns());
+        self.moved.notify();
+        Ok(seq)
+    }
+
+    fn read(
+        &self,
+        after: u64,
+        until: Option<u64>,
+        each: &mut dyn FnMut(Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        // A page at a time: a long log is never whole in memory.
+        const PAGE: i64 = 2048;
+        let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
+        let mut from = after as i64;
+        loop {
+            let events = self.read_rows(
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&from, &until, &PAGE],
+            )?;
+            let full = events.len() as i64 == PAGE;
+            for e in events {
+                from = e.seq as i64;
+                each(e)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    fn read_matching(
+        &self,
+        after: u64,
+        limit: u32,
+        prefix: Option<&str>,
+        ops: &[String],
+    ) -> anyhow::Result<Vec<Event>> {
+        let prefix = prefix.map(|p| p.trim_end_matches('/').to_owned());
+        let ops: Option<Vec<String>> = (!ops.is_empty()).then(|| ops.to_vec());
+        // The same conditions as the embedded log's (log.rs `read_events_matching`).
+        self.read_rows(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE seq > $1 \
+                 AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
+                      OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
+                          AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
+                 AND ($4::text[] IS NULL OR op = ANY($4)) \
+                 ORDER BY seq LIMIT $2"
+            ),
+            &[&(after as i64), &i64::from(limit), &prefix, &ops],
+        )
+    }
+
+    fn seq_at_time(&self, time: TimeNs) -> anyhow::Result<u64> {
+        let rows = self.reader.lock().run(|c| {
+            c.query(
+                "SELECT seq FROM events WHERE time_ns <= $1 ORDER BY time_ns DESC, seq DESC LIMIT 1",
+                &[&time],
+            )
+        })?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn first_time(&self) -> anyhow::Result<Option<TimeNs>> {
+        let row = self
+            .reader
+            .lock()
+            .run(|c| c.query_one("SELECT min(time_ns) FROM events", &[]))?;
+        Ok(row.get(0))
+    }
+
+    fn moves(&self) -> u64 {
+        self.head() + self.audit.head()
+    }
+
+    fn wait_moved(&self, seen: u64, timeout: Duration) -> u64 {
+        self.moved.wait_while(|| self.moves() == seen, timeout);
+        self.moves()
+    }
+
+    fn poke_waiters(&self) {
+        self.moved.notify();
+    }
+
+    fn durable(&self) -> Durable {
+        // Each append commits before it returns.
+        Durable {
+            seq: self.head(),
+            last_commit_ns: *self.last_commit_ns.lock(),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    fn wait_durable(&self, _seq: u64) -> Result<(), Refusal> {
+        match self.failure() {
+            Some(f) => Err(Refusal::Failed(f)),
+            None => Ok(()),
+        }
+    }
+
+    fn objects(&self) -> &dyn ObjectStore {
+        &self.objects
+    }
+
+    fn dir(&self) -> &Path {
+        &self.cache
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
+    fn refusal(&self) -> Option<Refusal> {
+        self.failure().map(Refusal::Failed)
+    }
+
+    fn admit(&self) -> Result<(), Refusal> {
+        match self.refusal() {
+            Some(r) => Err(r),
+            None => Ok(()),
+        }
+    }
+
+    fn space(&self) -> &Space {
+        &self.space
+    }
+
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    fn history_stats(&self) -> &HistoryStats {
+        &self.history_stats
+    }
+
+    fn close(&self) {
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            *failure = Some(format!("store {} is closed", self.name));
+        }
+        drop(failure);
+        // The writer lock goes with its session.
+        self.writer.lock().client = None;
+        self.reader.lock().client = None;
+        self.objects.conn.lock().client = None;
+        self.moved.notify();
+    }
+}
+
+/// Wakes the threads waiting for the log to move.
+#[derive(Default)]
+struct Watch {
+    pokes: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Watch {
+    fn notify(&self) {
+        let mut pokes = self.pokes.lock();
+        *pokes = pokes.wrapping_add(1);
+        self.cv.notify_all();
+    }
+
+    fn wait_while(&self, unchanged: impl Fn() -> bool, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut pokes = self.pokes.lock();
+        let start = *pokes;
+        while unchanged() && *pokes == start {
+            if self.cv.wait_until(&mut pokes, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+}
+
+/// File contents in the database (chunks of [`CHUNK`] bytes, by BLAKE3 hash), with a
+/// local cache of the objects this host read or wrote.
+struct PgObjects {
+    local: Objects,
+    conn: Mutex<Conn>,
+}
+
+impl PgObjects {
+    /// Upload the object `hash` from `file` unless the database has it; committed when
+    /// this returns.
+    fn upload(&self, file: &File, hash: &Hash) -> anyhow::Result<()> {
+        off_runtime(|| self.upload_here(file, hash))
+    }
+
+    fn upload_here(&self, file: &File, hash: &Hash) -> anyhow::Result<()> {
+        let hex = hash.to_hex();
+        let mut conn = self.conn.lock();
+        let there: bool = conn
+            .run(|c| c.query_one("SELECT count(*) > 0 FROM objects WHERE hash = $1", &[&hex]))?
+            .get(0);
+        if there {
+            return Ok(());
+        }
+        // Not through `run`: reading the file goes between the statements. A broken
+        // connection fails this upload; the next call connects again.
+        let c = conn.client()?;
+        let pg = |e: postgres::Error| anyhow::anyhow!("storing object {hex}: {}", clean(&e));
+        let mut reader = file;
+        reader.seek(io::SeekFrom::Start(0))?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let mut buf = vec![0u8; CHUNK];
+        let (mut idx, mut size) = (0i32, 0i64);
+        loop {
+            let n = read_full(&mut reader, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            tx.execute(
+                "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&hex, &idx, &&buf[..n]],
+            )
+            .map_err(pg)?;
+            idx += 1;
+            size += n as i64;
+        }
+        tx.execute(
+            "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&hex, &size, &idx],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)
+    }
+
+    /// Fetch the object `hash` from the database into the local cache.
+    fn download(&self, hash: &Hash) -> io::Result<()> {
+        let hex = hash.to_hex();
+        let (mut file, scratch) = self.local.new_scratch()?;
+        let fetched = (|| -> anyhow::Result<bool> {
+            let mut conn = self.conn.lock();
+            let chunks: Option<i32> = conn
+                .run(|c| c.query_opt("SELECT chunks FROM objects WHERE hash = $1", &[&hex]))?
+                .map(|r| r.get(0));
+            let Some(chunks) = chunks else {
+                return Ok(false);
+            };
+            // A chunk at a time: a large file never whole in memory.
+            for idx in 0..chunks {
+                let row = conn.run(|c| {
+                    c.query_one(
+                        "SELECT data FROM chunks WHERE hash = $1 AND idx = $2",
+                        &[&hex, &idx],
+                    )
+                })?;
+                file.write_all(row.get::<_, &[u8]>(0))?;
+            }
+            Ok(true)
+        })();
+        let fail = |e: io::Error| {
+            let _ = fs::remove_file(&scratch);
+            e
+        };
+        match fetched {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(fail(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("object {hex} is not in the database"),
+                )))
+            }
+            Err(e) => return Err(fail(io::Error::other(format!("{e:#}")))),
+        }
+        let got = Objects::hash_file(&file).map_err(fail)?;
+        if got != *hash {
+            return Err(fail(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("object {hex} from the database hashes to {got}"),
+            )));
+        }
+        self.local.adopt(&scratch, &file, hash, false)
+    }
+}
+
+impl ObjectStore for PgObjects {
+    fn open_object(&self, hash: &Hash) -> io::Result<File> {
+        match self.local.open_object(hash) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.download(hash)?;
+                self.local.open_object(hash)
+            }
+            other => other,
+        }
+    }
+
+    fn new_scratch(&self) -> io::Result<(File, PathBuf)> {
+        self.local.new_scratch()
+    }
+
+    fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()> {
+        // In the database first: an event may name it as soon as this returns.
+        self.upload(file, hash)
+            .map_err(|e| io::Error::other(format!("storing object {hash}: {e:#}")))?;
+        // The local copy is a cache: the database has the durable one.
+        let _ = durable;
+        self.local.adopt(scratch, file, hash, false)
+    }
+}
+
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn create_schema(c: &mut Client) -> Result<(), postgres::Error> {
+    // One creator at a time: two hosts opening an empty database at once.
+    let mut tx = c.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.batch_execute(SCHEMA)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('format', $1) ON CONFLICT DO NOTHING",
+        &[&FORMAT],
+    )?;
+    tx.commit()
+}
+
+fn check_format(writer: &mut Conn, name: &str) -> anyhow::Result<()> {
+    let format: String = writer
+        .run(|c| c.query_one("SELECT value FROM meta WHERE key = 'format'", &[]))?
+        .get(0);
+    if format != FORMAT {
+        bail!("store {name} is a database of format {format:?}, not {FORMAT:?}; left as is");
+    }
+    Ok(())
+}
+
+fn try_writer_lock(c: &mut Client, name: &str) -> anyhow::Result<bool> {
+    c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+        .map(|r| r.get(0))
+        .map_err(|e| anyhow::anyhow!("{name}: {}", clean(&e)))
+}
+
+fn take_writer_lock(writer: &mut Conn, name: &str, host: &str) -> anyhow::Result<()> {
+    if !off_runtime(|| try_writer_lock(writer.client()?, name))? {
+        let holder: Option<String> = writer
+            .run(|c| c.query_opt("SELECT value FROM meta WHERE key = 'writer'", &[]))?
+            .map(|r| r.get(0));
+        bail!(
+            "store {name} is in use by another lighthouse-fs{}: one host writes a project at a time",
+            holder.map(|h| format!(" ({h})")).unwrap_or_default()
+        );
+    }
+    writer.holds_writer_lock = true;
+    let me = format!("host {host}, pid {}", std::process::id());
+    writer.run(|c| {
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ('writer', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&me],
+        )
+    })?;
+    Ok(())
+}
+
+/// The whole log folded into a tree, each event labelled: (tree, labels, head, the last
+/// event's time).
+#[allow(clippy::type_complexity)]
+fn fold_log(conn: &mut Conn) -> anyhow::Result<(Tree, Vec<(u64, Label)>, u64, TimeNs)> {
+    let first: Option<i64> = conn
+        .run(|c| c.query_one("SELECT min(time_ns) FROM events", &[]))?
+        .get(0);
+    let mut tree = Tree::empty(first.unwrap_or_else(crate::vocab::now_ns));
+    let mut replayed = Vec::new();
+    let (mut head, mut last_time) = (0u64, 0i64);
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT 4096");
+    loop {
+        let rows = conn.run(|c| c.query(&sql, &[&(head as i64)]))?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let e = event_of(row)?.into_event()?;
+            super::fold_event(&mut tree, &e)?;
+            replayed.push((e.seq, labels::label_of(&tree, &e.change)));
+            head = e.seq;
+            last_time = e.time;
+        }
+    }
+    Ok((tree, replayed, head, last_time))
+}
+
+/// The columns of a row of `SELECT {COLUMNS}`.
+fn event_of(row: &postgres::Row) -> anyhow::Result<EventRow> {
+    let seq: i64 = row.try_get(0)?;
+    (|| -> Result<EventRow, postgres::Error> {
+        Ok(EventRow {
+            seq,
+            time_ns: row.try_get(1)?,
+            agent: row.try_get(2)?,
+            uid: row.try_get(3)?,
+            gid: row.try_get(4)?,
+            pid: row.try_get(5)?,
+            op: row.try_get(6)?,
+            path: row.try_get(7)?,
+            path2: row.try_get(8)?,
+            kind: row.try_get(9)?,
+            mode: row.try_get(10)?,
+            owner: row.try_get(11)?,
+            grp: row.try_get(12)?,
+            size: row.try_get(13)?,
+            hash: row.try_get(14)?,
+            atime_ns: row.try_get(15)?,
+            mtime_ns: row.try_get(16)?,
+            flags: row.try_get(17)?,
+            rdev: row.try_get(18)?,
+            view: row.try_get(19)?,
+            body: row.try_get(20)?,
+            value: row.try_get(21)?,
+        })
+    })()
+    .with_context(|| format!("event {seq} is malformed"))
+}
+
+/// This host's name, as events carry it.
+fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redacted("postgres://bridge:s3cret@db:5432/project"),
+            "postgres://bridge:***@db:5432/project"
+        );
+        assert_eq!(
+            redacted("postgresql://bridge@db/project?sslmode=require&password=s3cret"),
+            "postgresql://bridge@db/project?sslmode=require&password=***"
+        );
+        assert_eq!(redacted("postgres://db/project"), "postgres://db/project");
+        assert!(is_url("postgres://x") && is_url("postgresql://x") && !is_url("/srv/store"));
+    }
+}

@@ -1,0 +1,271 @@
+//! The store on PostgreSQL (`--store postgres://…`), through real mounts on both backends:
+//! what is written persists in the database (a remount with an empty local cache reads
+//! every byte back from it), real programs work on it, a second writer is refused
+//! clearly, a database that goes away fails changes with EIO within a bounded time while
+//! reads go on, and passwords never show.
+//!
+//! The server: `LIGHTHOUSE_TEST_POSTGRES` (CI starts one), else a throwaway cluster per
+//! test (support/src/postgres.rs).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::differential::{apply, entries, gen_op, test_seed};
+use common::*;
+use lighthouse_fs_support::postgres::{psql, test_server, PgCluster, Server};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+/// A fresh database on the test server, and a local cache directory for a mount of it.
+struct Project {
+    _server: Server,
+    url: String,
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new() -> Project {
+        Project::on(test_server())
+    }
+
+    fn on(server: Server) -> Project {
+        let url = server.fresh_database();
+        let dir = tempfile::Builder::new()
+            .prefix("lhfs-pg-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().canonicalize().unwrap();
+        Project {
+            _server: server,
+            url,
+            _dir: dir,
+            dir: path,
+        }
+    }
+
+    /// The store argument.
+    fn store(&self) -> &Path {
+        Path::new(&self.url)
+    }
+
+    /// A local cache directory of its own (`n` tells mounts apart).
+    fn cache(&self, n: usize) -> String {
+        self.dir.join(format!("cache-{n}")).display().to_string()
+    }
+
+    fn mount(&self, backend: Backend, cache: usize) -> Mount {
+        Mount::start_with(backend, self.store(), &["--cache", &self.cache(cache)])
+    }
+
+    /// One SQL answer (psql -At).
+    fn sql(&self, query: &str) -> String {
+        psql(&self.url, query).trim().to_owned()
+    }
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A JSON file of `debug/`.
+fn doc(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Run `sh -c script` in `dir`; its stdout, asserting success.
+#[track_caller]
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@e")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@e")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A source tree to copy in: text, an empty file, a 3 MiB file (several chunks), a
+/// symlink, a nested directory.
+fn source_tree() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("a/b")).unwrap();
+    fs::write(src.join("a/readme.txt"), b"hello from the database\n").unwrap();
+    fs::write(src.join("a/b/empty"), b"").unwrap();
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    fs::write(src.join("a/b/big.bin"), &big).unwrap();
+    std::os::unix::fs::symlink("b/big.bin", src.join("a/link")).unwrap();
+    (t, src)
+}
+
+both_backends! {
+    #[timeout_secs(240)]
+    fn a_project_persists_in_the_database(backend: Backend) {
+        let p = Project::new();
+        let (_src_dir, src) = source_tree();
+        let m = p.mount(backend, 1);
+        let c = m.current();
+        // cp -a, tar, git and Python's file API on the mount.
+        sh(&c, &format!("cp -a {}/. copied/ 2>/dev/null || (mkdir copied && cp -a {}/. copied/)", src.display(), src.display()));
+        sh(&c, &format!("mkdir untarred && tar -C {} -cf - . | tar -C untarred -xf -", src.display()));
+        sh(&c, "mkdir repo && cd repo && git init -q && echo one > f && git add f && git commit -qm first && echo two >> f && git commit -qam second");
+        sh(&c, "python3 -c \"f = open('py.txt', 'w'); f.write('written by python\\n'); f.close()\"");
+        assert_eq!(sh(&c.join("repo"), "git log --format=%s"), "second\nfirst\n");
+        let head = m.stop();
+        assert!(!head.contains("WARN"), "[{backend}] warnings:\n{head}");
+
+        // The database holds the log and every object.
+        let events: u64 = p.sql("SELECT count(*) FROM events").parse().unwrap();
+        let max: u64 = p.sql("SELECT max(seq) FROM events").parse().unwrap();
+        assert_eq!(events, max, "[{backend}] one event per seq, none missing");
+        assert!(events > 40, "[{backend}] {events} events");
+        let chunks: u64 = p.sql("SELECT count(*) FROM chunks WHERE idx = 3").parse().unwrap();
+        assert_eq!(chunks, 1, "[{backend}] the 3 MiB file is 4 chunks, stored once though copied twice");
+
+        // Another backend, an empty cache: every byte comes back from the database.
+        let m = p.mount(backend.other(), 2);
+        let health = doc(&fs::read_to_string(m.root().join("debug/health.json")).unwrap());
+        assert_eq!(health["status"].as_str(), Some("ok"), "{health}");
+        assert_eq!(health["store"]["head_seq"].as_u64(), Some(max), "{health}");
+        let c = m.current();
+        for copy in ["copied", "untarred"] {
+            let diff = Command::new("diff").arg("-r").arg("--no-dereference").arg(&src).arg(c.join(copy)).output().unwrap();
+            assert!(diff.status.success(), "[{backend}] {copy} differs: {}", String::from_utf8_lossy(&diff.stdout));
+        }
+        assert_eq!(fs::read_link(c.join("copied/a/link")).unwrap(), Path::new("b/big.bin"));
+        assert_eq!(fs::read_to_string(c.join("py.txt")).unwrap(), "written by python\n");
+        assert_eq!(sh(&c.join("repo"), "git log --format=%s"), "second\nfirst\n");
+        assert_eq!(sh(&c.join("repo"), "git status --porcelain"), "");
+        // history/ reads the past from the database too.
+        let first = fs::read_dir(m.root().join("history")).unwrap().count();
+        assert!(first > 0);
+        m.stop();
+    }
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn random_changes_match_tmpfs_and_survive_a_remount(backend: Backend) {
+        const STEPS: usize = 600;
+        let seed = test_seed();
+        let ctx = format!("[{backend}] seed {seed} (rerun with LIGHTHOUSE_TEST_SEED={seed})");
+        eprintln!("random_changes_match_tmpfs_and_survive_a_remount: {ctx}");
+        let p = Project::new();
+        let reference = Tmpfs::new();
+        let m = p.mount(backend, 1);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for i in 0..STEPS {
+            let op = gen_op(&mut rng, &entries(reference.path()));
+            let want = apply(reference.path(), &op);
+            let got = apply(&m.current(), &op);
+            assert!(got == want, "{ctx}: op #{i} {op:?}\n  lighthouse-fs: {got:?}\n  tmpfs: {want:?}");
+        }
+        let want = snapshot(reference.path(), SnapOpts::SHAPE);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::SHAPE), &want, &ctx);
+        m.stop();
+        // Content, modes and xattrs from the database, through the other backend.
+        let m = p.mount(backend.other(), 2);
+        assert_trees_eq(&snapshot(&m.current(), SnapOpts::SHAPE), &want, &format!("{ctx}: after a remount"));
+        m.stop();
+    }
+}
+
+both_backends! {
+    fn a_second_writer_is_refused_and_passwords_never_show(backend: Backend) {
+        let p = Project::new();
+        // Trust authentication takes any password: one that must never be printed.
+        let secret = "pw-h8Zq2Kx";
+        let with_password = p.url.replacen("postgres@", &format!("postgres:{secret}@"), 1);
+        assert_ne!(with_password, p.url);
+        let m = Mount::start_with(backend, Path::new(&with_password), &["--cache", &p.cache(1), "--metrics", "127.0.0.1:0"]);
+        fs::write(m.path("f"), b"x").unwrap();
+
+        // A second process on the same project: refused, naming the holder, not the secret.
+        let mnt = tempfile::tempdir().unwrap();
+        let out = mount_expect_failure(backend, Path::new(&with_password), mnt.path(), &["--cache", &p.cache(2)]);
+        out.assert_error(&["in use by another lighthouse-fs", &format!("pid {}", m.pid()), "one host writes a project at a time"]);
+        assert!(out.code() != Some(0));
+        assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret), "{}", out.stderr);
+
+        // Nowhere the mount shows: its log, debug/, the mount table, the metrics.
+        let mut seen = String::new();
+        for f in ["health.json", "performance.json", "cache.json", "views.json"] {
+            if let Ok(text) = fs::read_to_string(m.root().join("debug").join(f)) {
+                seen.push_str(&text);
+            }
+        }
+        seen.push_str(&fs::read_to_string("/proc/self/mountinfo").unwrap());
+        let addr = m.stderr().lines().find_map(|l| l.split("http://").nth(1).map(|a| a.split('/').next().unwrap().to_owned()));
+        if let Some(addr) = addr {
+            seen.push_str(&common::metrics::get(&addr, "/metrics").1);
+        }
+        let log = m.stop();
+        seen.push_str(&log);
+        assert!(log.contains("pg-") || log.contains("postgres"), "the log names the store: {log}");
+        assert!(!seen.contains(secret), "the password showed:\n{seen}");
+    }
+}
+
+both_backends! {
+    #[timeout_secs(240)]
+    fn a_database_that_goes_away_fails_changes_and_loses_nothing(backend: Backend) {
+        // A cluster of this test's own: it is stopped and started.
+        let p = Project::on(Server::Own(PgCluster::start()));
+        let Server::Own(cluster) = &p._server else { unreachable!() };
+        let m = p.mount(backend, 1);
+        fs::write(m.path("kept.txt"), b"before the outage\n").unwrap();
+        fs::create_dir(m.path("dir")).unwrap();
+
+        cluster.stop();
+        // What the host has reads on.
+        assert_eq!(fs::read(m.path("kept.txt")).unwrap(), b"before the outage\n");
+        assert_eq!(listing(&m.current()), ["dir", "kept.txt"]);
+        // Changes fail with EIO, each within the connect timeout, and the mount refuses
+        // changes from then on (its tree may hold one the log lacks) until it restarts.
+        let started = Instant::now();
+        assert_errno(fs::create_dir(m.path("during")), libc::EIO, "mkdir while the database is down");
+        assert_errno(fs::write(m.path("kept.txt"), b"lost?"), libc::EIO, "a write while the database is down");
+        assert!(started.elapsed() < Duration::from_secs(30), "bounded: {:?}", started.elapsed());
+        let health = doc(&fs::read_to_string(m.root().join("debug/health.json")).unwrap());
+        assert_eq!(health["status"].as_str(), Some("failing"), "{health}");
+        let failure = health["store"]["failure"].to_string();
+        assert!(failure.contains("database") && failure.contains("restart"), "{failure}");
+        cluster.start_again();
+        assert_errno(fs::create_dir(m.path("after")), libc::EIO, "refused until the mount restarts");
+        assert_eq!(fs::read(m.path("kept.txt")).unwrap(), b"before the outage\n");
+        let log = m.stop();
+        assert!(log.contains("the database did not take an event"), "{log}");
+
+        // Restarted (the other backend, an empty cache): what was acknowledged is there,
+        // what failed is not, and changes go through again.
+        let m = p.mount(backend.other(), 2);
+        assert_eq!(fs::read(m.path("kept.txt")).unwrap(), b"before the outage\n");
+        assert_eq!(listing(&m.current()), ["dir", "kept.txt"]);
+        fs::write(m.path("dir/new.txt"), b"after\n").unwrap();
+        let health = doc(&fs::read_to_string(m.root().join("debug/health.json")).unwrap());
+        assert_eq!(health["status"].as_str(), Some("ok"), "{health}");
+        m.stop();
+    }
+}
