@@ -269,3 +269,73 @@ both_backends! {
         m.stop();
     }
 }
+
+/// `lighthouse-fs ARGS`, asserting success; its stdout.
+#[track_caller]
+fn run(args: &[&str]) -> String {
+    cli(args
+        .iter()
+        .map(std::ffi::OsString::from)
+        .collect::<Vec<_>>())
+    .ok()
+    .to_owned()
+}
+
+both_backends! {
+    #[timeout_secs(240)]
+    fn store_copy_moves_a_store_and_its_history_both_ways(backend: Backend) {
+        // An embedded store with some history: files, a rename, a chmod, a symlink, an
+        // extended attribute, an annotation (a view's event), a 3 MiB file.
+        let (_t, dir) = fresh_store();
+        let (_src_dir, src) = source_tree();
+        let m = Mount::start(backend, &dir);
+        sh(&m.current(), &format!("cp -a {}/. .", src.display()));
+        sh(&m.current(), "mv a/readme.txt a/README && chmod 600 a/README && ln -s README a/latest && echo v2 >> a/README");
+        lsetxattr(&m.path("a/README"), "user.origin", b"copied").unwrap();
+        fs::write(m.root().join("shadows/a/README"), br#"{"kind":"comment","text":"a note","anchor":{"start_line":1,"end_line":1}}"#).unwrap();
+        m.stop();
+
+        let p = Project::new();
+        let back = dir.parent().unwrap().join("back");
+        let (dir_s, back_s) = (dir.display().to_string(), back.display().to_string());
+        let cache = p.cache(9);
+        run(&["store", "copy", "--from", &dir_s, "--to", &p.url, "--cache", &cache]);
+        run(&["store", "copy", "--from", &p.url, "--to", &back_s]);
+
+        // The same log (seqs, times, callers, agents, changes) in all three.
+        let log = |store: &str| run(&["log", "--json", "--store", store]);
+        let original = log(&dir_s);
+        assert!(original.lines().count() > 10, "{original}");
+        assert!(original.contains("\"annotate\"") || original.contains("shadows"), "{original}");
+        assert_eq!(log(&p.url), original, "[{backend}] the log in PostgreSQL");
+        assert_eq!(log(&back_s), original, "[{backend}] the log copied back");
+        // The same trees, now and in the past, byte for byte.
+        let exports = tempfile::tempdir().unwrap();
+        for at in [None, Some("@4")] {
+            let mut made = Vec::new();
+            for (i, store) in [&dir_s, &p.url, &back_s].into_iter().enumerate() {
+                let dest = exports.path().join(format!("{i}-{}", at.unwrap_or("now")));
+                let mut args = vec!["export", dest.to_str().unwrap(), "--store", store.as_str()];
+                if let Some(at) = at {
+                    args.extend(["--at", at]);
+                }
+                run(&args);
+                made.push(dest);
+            }
+            for other in &made[1..] {
+                let diff = Command::new("diff").arg("-r").arg("--no-dereference").arg(&made[0]).arg(other).output().unwrap();
+                assert!(diff.status.success(), "[{backend}] export at {at:?} differs: {}", String::from_utf8_lossy(&diff.stdout));
+            }
+        }
+        // Into a store that has events: refused, nothing written.
+        let out = cli(["store", "copy", "--from", &dir_s, "--to", &p.url, "--cache", &cache].map(std::ffi::OsString::from));
+        out.assert_error(&["is not empty"]);
+        assert_eq!(log(&p.url), original);
+
+        // The copy mounts, with its history.
+        let m = p.mount(backend.other(), 3);
+        assert_eq!(fs::read_to_string(m.path("a/README")).unwrap(), "hello from the database\nv2\n");
+        assert_eq!(fs::read_link(m.path("a/latest")).unwrap(), Path::new("README"));
+        m.stop();
+    }
+}

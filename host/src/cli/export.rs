@@ -9,12 +9,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::core::{FileKind, Ino, CURRENT_INO};
-use crate::store::StoreReader;
+use crate::store::{Hash, StoreReader};
 
 #[derive(Args)]
 pub struct ExportArgs {
     /// Destination directory (created if missing; must be empty).
     dest: PathBuf,
+    /// The store: a directory, or a PostgreSQL database (`postgres://…`).
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
     /// The point to export: SEQ or @SEQ (after that event), or an RFC 3339 time.
@@ -76,7 +77,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 FileKind::File => match node.content.as_ref().and_then(|c| c.committed()) {
-                    Some(hash) => copy_object(&store.object_path(&hash), &target)?,
+                    Some(hash) => copy_object(&store, &hash, &target)?,
                     None => drop(fs::File::create(&target)?),
                 },
                 FileKind::Fifo => {
@@ -142,8 +143,12 @@ fn carry_xattrs(target: &Path, node: &crate::store::Node, rel: &str) {
     }
 }
 
-fn copy_object(object: &Path, target: &Path) -> anyhow::Result<()> {
-    fs::copy(object, target).with_context(|| format!("copying object {}", object.display()))?;
+fn copy_object(store: &StoreReader, hash: &Hash, target: &Path) -> anyhow::Result<()> {
+    let mut object = store
+        .open_object(hash)
+        .with_context(|| format!("opening object {hash}"))?;
+    let mut out = fs::File::create(target)?;
+    std::io::copy(&mut object, &mut out).with_context(|| format!("copying object {hash}"))?;
     Ok(())
 }
 

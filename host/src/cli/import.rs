@@ -12,14 +12,18 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::core::{now_ns, FileKind, Fs, FsConfig};
-use crate::store::{Change, EmbeddedStore};
+use crate::store::Change;
 
 #[derive(Args)]
 pub struct ImportArgs {
     /// The directory whose tree becomes the store's live tree (merged into what is there).
     source: PathBuf,
+    /// The store: a directory, or a PostgreSQL database (`postgres://…`).
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
+    /// With a PostgreSQL store: the local cache of file contents.
+    #[arg(long, env = "LIGHTHOUSE_CACHE")]
+    cache: Option<PathBuf>,
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -33,7 +37,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .into_iter()
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading {}", source.display()))?;
-    let fs = Fs::new(EmbeddedStore::open(&args.store)?, FsConfig::default());
+    let fs = Fs::new(
+        super::open_store(&args.store, args.cache.as_deref())?,
+        FsConfig::default(),
+    );
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(entries.len() as u64);
         bar.set_style(
@@ -173,7 +180,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         "imported {} entries from {} into {}",
         entries.len(),
         source.display(),
-        fs.store().dir().display()
+        fs.store().name()
     );
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::store::{Change, Event, StoreReader};
 pub struct LogArgs {
     /// Only events touching this path (relative to current/, e.g. /src or src/main.rs).
     path: Option<String>,
+    /// The store: a directory, or a PostgreSQL database (`postgres://…`).
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
     /// One JSON object per line.

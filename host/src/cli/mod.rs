@@ -6,6 +6,7 @@ mod import;
 mod log;
 mod mount;
 mod scaffold;
+mod store;
 mod time;
 mod views;
 mod xattrs;
@@ -60,6 +61,9 @@ enum Command {
     Views(views::ViewsCommand),
     /// Make this session an agent of a mount's policy (token binding through MOUNT/.auth).
     Auth(auth::AuthArgs),
+    /// Work with stores as a whole (copy one, history and all, into another).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// The store used when --store is not given: `$XDG_DATA_HOME/lighthouse-fs/store`
@@ -114,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Export(args) => export::run(args),
         Command::Log(args) => log::run(args),
+        Command::Store(command) => store::run(command),
         Command::Views(cmd) => views::run(cmd),
         Command::Auth(args) => auth::run(args),
     };

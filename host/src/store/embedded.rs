@@ -243,6 +243,10 @@ impl Store for EmbeddedStore {
         &self.objects
     }
 
+    fn name(&self) -> String {
+        self.dir.display().to_string()
+    }
+
     fn dir(&self) -> &Path {
         &self.dir
     }
@@ -288,14 +292,14 @@ impl Store for EmbeddedStore {
 
 /// A store opened only to read (log, export): takes no lock, so it works while the store
 /// is mounted.
-pub struct StoreReader {
+pub struct EmbeddedReader {
     dir: PathBuf,
     conn: Connection,
     _shared: Option<File>,
 }
 
-impl StoreReader {
-    pub fn open(dir: &Path) -> anyhow::Result<StoreReader> {
+impl EmbeddedReader {
+    pub fn open(dir: &Path) -> anyhow::Result<EmbeddedReader> {
         if !dir.is_dir() {
             bail!("store {} does not exist", dir.display());
         }
@@ -314,7 +318,7 @@ impl StoreReader {
             unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
         });
         let conn = log::open_db_readonly(&db, shared.is_some()).map_err(|e| corrupt(dir, e))?;
-        Ok(StoreReader {
+        Ok(EmbeddedReader {
             dir: dir.to_path_buf(),
             conn,
             _shared: shared,
@@ -349,9 +353,10 @@ impl StoreReader {
             .map_err(|e| corrupt(&self.dir, e))
     }
 
-    pub fn object_path(&self, hash: &Hash) -> PathBuf {
+    /// The object `hash`, open for reading.
+    pub fn open_object(&self, hash: &Hash) -> std::io::Result<File> {
         let hex = hash.to_hex();
-        self.dir.join("objects").join(&hex[..2]).join(&hex[2..])
+        File::open(self.dir.join("objects").join(&hex[..2]).join(&hex[2..]))
     }
 }
 

@@ -36,13 +36,13 @@ use std::time::Duration;
 
 pub use audit::{Audit, AuditRecord, AUDIT_KEPT, AUDIT_LINES_PER_SEC};
 pub use content::{read_at, Committed, Content, ContentState};
-pub use embedded::{EmbeddedStore, StoreReader};
+pub use embedded::{EmbeddedReader, EmbeddedStore};
 pub use event::{Change, Event, TREE_OPS};
 pub use history::{History, HistoryCacheStats, HistoryStats};
 pub use labels::{grants_in, Grant, Label, Labels, Need, R, X};
 pub use log::{Durable, FORMAT};
 pub use objects::{Hash, ObjectStore, Objects};
-pub use postgres::PgStore;
+pub use postgres::{PgReader, PgStore};
 pub use projection::{NewNode, Node, Tree, XattrSet, Xattrs, NAME_MAX};
 pub use space::{no_space_errno, Refusal, Space, RESERVE_BYTES};
 
@@ -122,6 +122,9 @@ pub trait Store: Send + Sync {
 
     /// File contents by hash.
     fn objects(&self) -> &dyn ObjectStore;
+
+    /// The store as messages name it: its directory, or its URL without the password.
+    fn name(&self) -> String;
 
     /// The local directory the store keeps objects and scratch files in (its filesystem
     /// is what `statfs` of the mount reports).
@@ -212,6 +215,68 @@ fn fold_event(tree: &mut Tree, e: &Event) -> anyhow::Result<()> {
             err
         )
     })
+}
+
+/// A store opened only to read (`log`, `export`): it takes no lock, so it works while
+/// the store is mounted.
+pub enum StoreReader {
+    Embedded(EmbeddedReader),
+    Postgres(Box<PgReader>),
+}
+
+impl StoreReader {
+    /// The store `spec` names: a directory, or a PostgreSQL URL.
+    pub fn open(spec: &Path) -> anyhow::Result<StoreReader> {
+        match spec.to_str().filter(|s| postgres::is_url(s)) {
+            Some(url) => Ok(StoreReader::Postgres(Box::new(PgReader::open(url)?))),
+            None => EmbeddedReader::open(spec).map(StoreReader::Embedded),
+        }
+    }
+
+    /// The newest event's seq.
+    pub fn head(&self) -> anyhow::Result<u64> {
+        match self {
+            StoreReader::Embedded(r) => r.head(),
+            StoreReader::Postgres(r) => r.head(),
+        }
+    }
+
+    /// The newest event at or before `time` (0 when none).
+    pub fn seq_at_time(&self, time: TimeNs) -> anyhow::Result<u64> {
+        match self {
+            StoreReader::Embedded(r) => r.seq_at_time(time),
+            StoreReader::Postgres(r) => r.seq_at_time(time),
+        }
+    }
+
+    /// Events after `after` (up to `until`), in order.
+    pub fn events(
+        &self,
+        after: u64,
+        until: Option<u64>,
+        each: impl FnMut(Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self {
+            StoreReader::Embedded(r) => r.events(after, until, each),
+            StoreReader::Postgres(r) => r.events(after, until, each),
+        }
+    }
+
+    /// The tree as it was after event `seq` (all events when `None`).
+    pub fn tree_at(&self, seq: Option<u64>) -> anyhow::Result<Tree> {
+        match self {
+            StoreReader::Embedded(r) => r.tree_at(seq),
+            StoreReader::Postgres(r) => r.tree_at(seq),
+        }
+    }
+
+    /// The object `hash`, open for reading.
+    pub fn open_object(&self, hash: &Hash) -> std::io::Result<std::fs::File> {
+        match self {
+            StoreReader::Embedded(r) => r.open_object(hash),
+            StoreReader::Postgres(r) => r.open_object(hash),
+        }
+    }
 }
 
 /// What opening a store for writing hands back: the store and the live tree folded from it.

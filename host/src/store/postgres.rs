@@ -21,7 +21,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,106 @@ pub fn default_cache_dir(url: &str) -> PathBuf {
         .join(&id[..16])
 }
 
+/// The client's settings for `url` (named `name` in messages): the password from the URL
+/// or PGPASSWORD, bounded connection attempts, keepalives that notice a dead peer.
+fn config_of(url: &str, name: &str) -> anyhow::Result<postgres::Config> {
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| anyhow::anyhow!("store {name}: not a PostgreSQL URL: {e}"))?;
+    if config.get_password().is_none() {
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            config.password(password);
+        }
+    }
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .application_name("lighthouse-fs");
+    Ok(config)
+}
+
+/// A store on PostgreSQL opened only to read (`log`, `export`): no lock, no schema made.
+pub struct PgReader {
+    name: String,
+    conn: Mutex<Conn>,
+}
+
+impl PgReader {
+    pub fn open(url: &str) -> anyhow::Result<PgReader> {
+        let name = redacted(url);
+        let mut conn = Conn::open(&config_of(url, &name)?, &name)?;
+        let tables: bool = conn
+            .run(|c| c.query_one("SELECT to_regclass('meta') IS NOT NULL", &[]))?
+            .get(0);
+        if !tables {
+            bail!("{name} is not a lighthouse-fs store (no tables)");
+        }
+        check_format(&mut conn, &name)?;
+        Ok(PgReader {
+            name,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn head(&self) -> anyhow::Result<u64> {
+        let row = self
+            .conn
+            .lock()
+            .run(|c| c.query_one("SELECT coalesce(max(seq), 0) FROM events", &[]))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    pub fn seq_at_time(&self, time: TimeNs) -> anyhow::Result<u64> {
+        seq_at_time(&self.conn, time)
+    }
+
+    pub fn events(
+        &self,
+        after: u64,
+        until: Option<u64>,
+        mut each: impl FnMut(Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        read_events(&self.conn, after, until, &mut each)
+    }
+
+    /// The tree as it was after event `seq` (all events when `None`).
+    pub fn tree_at(&self, seq: Option<u64>) -> anyhow::Result<Tree> {
+        let mut tree = Tree::empty(first_time(&self.conn)?.unwrap_or_else(crate::vocab::now_ns));
+        read_events(&self.conn, 0, seq, &mut |e| {
+            super::fold_event(&mut tree, &e)
+        })
+        .with_context(|| format!("store {} does not replay", self.name))?;
+        Ok(tree)
+    }
+
+    /// The object `hash`, open for reading: fetched into an unlinked temporary file.
+    pub fn open_object(&self, hash: &Hash) -> io::Result<File> {
+        let path = std::env::temp_dir().join(format!(
+            "lighthouse-fs-object-{}-{}",
+            std::process::id(),
+            hash.to_hex()
+        ));
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        fs::remove_file(&path)?;
+        match download_into(&self.conn, hash, &mut file) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("object {hash} is not in the database"),
+                ))
+            }
+            Err(e) => return Err(io::Error::other(format!("{e:#}"))),
+        }
+        file.seek(io::SeekFrom::Start(0))?;
+        Ok(file)
+    }
+}
+
 /// A connection, made again when it broke (a database restart, a cut network).
 struct Conn {
     config: postgres::Config,
@@ -257,6 +357,7 @@ pub struct PgStore {
     /// The newest event's time: event times never decrease (`seq_at_time` relies on it).
     last_time: Mutex<TimeNs>,
     failure: Mutex<Option<String>>,
+    closed: AtomicBool,
     moved: Watch,
     commits: AtomicU64,
     last_commit_ns: Mutex<Option<i64>>,
@@ -270,18 +371,7 @@ impl PgStore {
     /// with its local object cache in `cache`, and fold its log into a tree.
     pub fn open(url: &str, cache: &Path) -> anyhow::Result<OpenedStore> {
         let name = redacted(url);
-        let mut config = postgres::Config::from_str(url)
-            .map_err(|e| anyhow::anyhow!("store {name}: not a PostgreSQL URL: {e}"))?;
-        if config.get_password().is_none() {
-            if let Ok(password) = std::env::var("PGPASSWORD") {
-                config.password(password);
-            }
-        }
-        config
-            .connect_timeout(CONNECT_TIMEOUT)
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(10))
-            .application_name("lighthouse-fs");
+        let config = config_of(url, &name)?;
         let mut writer =
             Conn::open(&config, &name).with_context(|| format!("opening store {name}"))?;
         let host = host_name();
@@ -290,11 +380,11 @@ impl PgStore {
             .and_then(|()| check_format(&mut writer, &name))
             .with_context(|| format!("opening store {name}"))?;
         take_writer_lock(&mut writer, &name, &host)?;
-        let reader = Conn::open(&config, &name)?;
+        let reader = Mutex::new(Conn::open(&config, &name)?);
         let objects_conn = Conn::open(&config, &name)?;
 
         let (tree, replayed, head, last_time) =
-            fold_log(&mut writer).with_context(|| format!("store {name} does not replay"))?;
+            fold_log(&reader).with_context(|| format!("store {name} does not replay"))?;
         let labels = Labels::new(tree.detached_copy(), replayed);
         fs::create_dir_all(cache)
             .with_context(|| format!("creating the cache directory {}", cache.display()))?;
@@ -316,10 +406,11 @@ impl PgStore {
             cache,
             space,
             writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            reader,
             head: AtomicU64::new(head),
             last_time: Mutex::new(last_time),
             failure: Mutex::new(None),
+            closed: AtomicBool::new(false),
             moved: Watch::default(),
             commits: AtomicU64::new(0),
             last_commit_ns: Mutex::new(None),
@@ -392,15 +483,6 @@ impl PgStore {
             Err(e) => Err(AppendError::Refused(format!("{e:#}"))),
         }
     }
-
-    fn read_rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> anyhow::Result<Vec<Event>> {
-        let rows = self.reader.lock().run(|c| c.query(sql, params))?;
-        rows.iter().map(|row| event_of(row)?.into_event()).collect()
-    }
 }
 
 impl Store for PgStore {
@@ -418,6 +500,12 @@ impl Store for PgStore {
     ) -> Result<u64, AppendError> {
         if let Some(f) = self.failure() {
             return Err(AppendError::Refused(f));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Refused(format!(
+                "store {} is closed",
+                self.name
+            )));
         }
         let base = base.filter(|_| change.view().is_none());
         let appended = self.labels.append(time, change, |change| {
@@ -464,26 +552,7 @@ impl Store for PgStore {
         until: Option<u64>,
         each: &mut dyn FnMut(Event) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        // A page at a time: a long log is never whole in memory.
-        const PAGE: i64 = 2048;
-        let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
-        let mut from = after as i64;
-        loop {
-            let events = self.read_rows(
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-                ),
-                &[&from, &until, &PAGE],
-            )?;
-            let full = events.len() as i64 == PAGE;
-            for e in events {
-                from = e.seq as i64;
-                each(e)?;
-            }
-            if !full {
-                return Ok(());
-            }
-        }
+        read_events(&self.reader, after, until, each)
     }
 
     fn read_matching(
@@ -496,7 +565,8 @@ impl Store for PgStore {
         let prefix = prefix.map(|p| p.trim_end_matches('/').to_owned());
         let ops: Option<Vec<String>> = (!ops.is_empty()).then(|| ops.to_vec());
         // The same conditions as the embedded log's (log.rs `read_events_matching`).
-        self.read_rows(
+        query_events(
+            &self.reader,
             &format!(
                 "SELECT {COLUMNS} FROM events WHERE seq > $1 \
                  AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
@@ -510,21 +580,11 @@ impl Store for PgStore {
     }
 
     fn seq_at_time(&self, time: TimeNs) -> anyhow::Result<u64> {
-        let rows = self.reader.lock().run(|c| {
-            c.query(
-                "SELECT seq FROM events WHERE time_ns <= $1 ORDER BY time_ns DESC, seq DESC LIMIT 1",
-                &[&time],
-            )
-        })?;
-        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
+        seq_at_time(&self.reader, time)
     }
 
     fn first_time(&self) -> anyhow::Result<Option<TimeNs>> {
-        let row = self
-            .reader
-            .lock()
-            .run(|c| c.query_one("SELECT min(time_ns) FROM events", &[]))?;
-        Ok(row.get(0))
+        first_time(&self.reader)
     }
 
     fn moves(&self) -> u64 {
@@ -558,6 +618,10 @@ impl Store for PgStore {
 
     fn objects(&self) -> &dyn ObjectStore {
         &self.objects
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
     }
 
     fn dir(&self) -> &Path {
@@ -596,11 +660,7 @@ impl Store for PgStore {
     }
 
     fn close(&self) {
-        let mut failure = self.failure.lock();
-        if failure.is_none() {
-            *failure = Some(format!("store {} is closed", self.name));
-        }
-        drop(failure);
+        self.closed.store(true, Ordering::Release);
         // The writer lock goes with its session.
         self.writer.lock().client = None;
         self.reader.lock().client = None;
@@ -692,26 +752,7 @@ impl PgObjects {
     fn download(&self, hash: &Hash) -> io::Result<()> {
         let hex = hash.to_hex();
         let (mut file, scratch) = self.local.new_scratch()?;
-        let fetched = (|| -> anyhow::Result<bool> {
-            let mut conn = self.conn.lock();
-            let chunks: Option<i32> = conn
-                .run(|c| c.query_opt("SELECT chunks FROM objects WHERE hash = $1", &[&hex]))?
-                .map(|r| r.get(0));
-            let Some(chunks) = chunks else {
-                return Ok(false);
-            };
-            // A chunk at a time: a large file never whole in memory.
-            for idx in 0..chunks {
-                let row = conn.run(|c| {
-                    c.query_one(
-                        "SELECT data FROM chunks WHERE hash = $1 AND idx = $2",
-                        &[&hex, &idx],
-                    )
-                })?;
-                file.write_all(row.get::<_, &[u8]>(0))?;
-            }
-            Ok(true)
-        })();
+        let fetched = download_into(&self.conn, hash, &mut file);
         let fail = |e: io::Error| {
             let _ = fs::remove_file(&scratch);
             e
@@ -828,28 +869,95 @@ fn take_writer_lock(writer: &mut Conn, name: &str, host: &str) -> anyhow::Result
 /// The whole log folded into a tree, each event labelled: (tree, labels, head, the last
 /// event's time).
 #[allow(clippy::type_complexity)]
-fn fold_log(conn: &mut Conn) -> anyhow::Result<(Tree, Vec<(u64, Label)>, u64, TimeNs)> {
-    let first: Option<i64> = conn
-        .run(|c| c.query_one("SELECT min(time_ns) FROM events", &[]))?
-        .get(0);
-    let mut tree = Tree::empty(first.unwrap_or_else(crate::vocab::now_ns));
+fn fold_log(conn: &Mutex<Conn>) -> anyhow::Result<(Tree, Vec<(u64, Label)>, u64, TimeNs)> {
+    let mut tree = Tree::empty(first_time(conn)?.unwrap_or_else(crate::vocab::now_ns));
     let mut replayed = Vec::new();
     let (mut head, mut last_time) = (0u64, 0i64);
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT 4096");
+    read_events(conn, 0, None, &mut |e| {
+        super::fold_event(&mut tree, &e)?;
+        replayed.push((e.seq, labels::label_of(&tree, &e.change)));
+        (head, last_time) = (e.seq, e.time);
+        Ok(())
+    })?;
+    Ok((tree, replayed, head, last_time))
+}
+
+/// The events of `sql` (a `SELECT {COLUMNS} …`).
+fn query_events(
+    conn: &Mutex<Conn>,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> anyhow::Result<Vec<Event>> {
+    let rows = conn.lock().run(|c| c.query(sql, params))?;
+    rows.iter().map(|row| event_of(row)?.into_event()).collect()
+}
+
+/// The events after `after` (up to `until`), in order, a page at a time: a long log is
+/// never whole in memory.
+fn read_events(
+    conn: &Mutex<Conn>,
+    after: u64,
+    until: Option<u64>,
+    each: &mut dyn FnMut(Event) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    const PAGE: i64 = 2048;
+    let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
+    let mut from = after as i64;
     loop {
-        let rows = conn.run(|c| c.query(&sql, &[&(head as i64)]))?;
-        if rows.is_empty() {
-            break;
+        let events = query_events(conn, &sql, &[&from, &until, &PAGE])?;
+        let full = events.len() as i64 == PAGE;
+        for e in events {
+            from = e.seq as i64;
+            each(e)?;
         }
-        for row in &rows {
-            let e = event_of(row)?.into_event()?;
-            super::fold_event(&mut tree, &e)?;
-            replayed.push((e.seq, labels::label_of(&tree, &e.change)));
-            head = e.seq;
-            last_time = e.time;
+        if !full {
+            return Ok(());
         }
     }
-    Ok((tree, replayed, head, last_time))
+}
+
+/// The newest event at or before `time` (0 when none).
+fn seq_at_time(conn: &Mutex<Conn>, time: TimeNs) -> anyhow::Result<u64> {
+    let rows = conn.lock().run(|c| {
+        c.query(
+            "SELECT seq FROM events WHERE time_ns <= $1 ORDER BY time_ns DESC, seq DESC LIMIT 1",
+            &[&time],
+        )
+    })?;
+    Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
+}
+
+/// The first event's time.
+fn first_time(conn: &Mutex<Conn>) -> anyhow::Result<Option<TimeNs>> {
+    let row = conn
+        .lock()
+        .run(|c| c.query_one("SELECT min(time_ns) FROM events", &[]))?;
+    Ok(row.get(0))
+}
+
+/// Write the object `hash` from the database into `file`, a chunk at a time (a large
+/// file is never whole in memory); `false` when the database has no such object.
+fn download_into(conn: &Mutex<Conn>, hash: &Hash, file: &mut File) -> anyhow::Result<bool> {
+    let hex = hash.to_hex();
+    let mut conn = conn.lock();
+    let chunks: Option<i32> = conn
+        .run(|c| c.query_opt("SELECT chunks FROM objects WHERE hash = $1", &[&hex]))?
+        .map(|r| r.get(0));
+    let Some(chunks) = chunks else {
+        return Ok(false);
+    };
+    for idx in 0..chunks {
+        let row = conn.run(|c| {
+            c.query_one(
+                "SELECT data FROM chunks WHERE hash = $1 AND idx = $2",
+                &[&hex, &idx],
+            )
+        })?;
+        file.write_all(row.get::<_, &[u8]>(0))?;
+    }
+    Ok(true)
 }
 
 /// The columns of a row of `SELECT {COLUMNS}`.
