@@ -221,10 +221,18 @@ both_backends! {
         if let Some(addr) = addr {
             seen.push_str(&common::metrics::get(&addr, "/metrics").1);
         }
-        let log = m.stop();
+        let log = m.stderr();
         seen.push_str(&log);
-        assert!(log.contains("pg-") || log.contains("postgres"), "the log names the store: {log}");
+        assert!(log.contains("postgres://postgres:***@"), "the log names the store: {log}");
         assert!(!seen.contains(secret), "the password showed:\n{seen}");
+
+        // The writer lock goes with its holder's database session: kill -9 frees it, and
+        // what the killed host acknowledged is there.
+        let mut m = m;
+        m.kill9();
+        let m = p.mount(backend.other(), 2);
+        assert_eq!(fs::read(m.path("f")).unwrap(), b"x");
+        m.stop();
     }
 }
 
