@@ -320,33 +320,32 @@ impl Fs {
         if writable {
             self.check_store()?;
         }
-        if writable && flags & libc::O_TRUNC != 0 {
-            // As a truncate by a caller without CAP_FSETID (the kernel sends none for an
-            // O_TRUNC open: the open truncates).
-            if caller.uid != 0 {
-                self.drop_suid_sgid(caller, ino, now_ns())?;
-            }
-            let mut c = content.lock();
-            let cur = self.attr(ino)?.size;
-            if cur > 0 || c.is_dirty() {
-                c.truncate(self.store.objects(), cur, 0)
-                    .map_err(|e| self.store_io("truncating", &e))?;
-                let time = now_ns();
-                let mut t = self.tree.write();
-                let a = &mut t.node_mut(ino)?.attr;
-                a.size = 0;
-                a.mtime = time;
-                a.ctime = time;
-            }
-        }
+        // A writer before it truncates: a RELEASE of an earlier handle coming meanwhile
+        // must not take the truncated content for its own and commit it (it commits only
+        // as the last writer).
         if writable {
             content.add_writer();
         }
-        self.tree
+        let truncated = if writable && flags & libc::O_TRUNC != 0 {
+            self.truncate_on_open(caller, ino, &content)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = truncated {
+            content.remove_writer();
+            return Err(e);
+        }
+        if let Err(e) = self
+            .tree
             .read()
-            .node(ino)?
-            .open
-            .fetch_add(1, Ordering::AcqRel);
+            .node(ino)
+            .map(|n| n.open.fetch_add(1, Ordering::AcqRel))
+        {
+            if writable {
+                content.remove_writer();
+            }
+            return Err(e);
+        }
         let fh = self.handles.insert(Handle::File(FileHandle {
             ino,
             content,
@@ -380,6 +379,27 @@ impl Fs {
             Some(file) => store::read_at(&file, offset, size as usize)
                 .map_err(|e| FsError::io("reading content", &e)),
         }
+    }
+
+    /// An O_TRUNC open for writing truncates, as a truncate by a caller without
+    /// CAP_FSETID would (the kernel sends none: the open truncates).
+    fn truncate_on_open(&self, caller: &Caller, ino: Ino, content: &Content) -> FsResult<()> {
+        if caller.uid != 0 {
+            self.drop_suid_sgid(caller, ino, now_ns())?;
+        }
+        let mut c = content.lock();
+        let cur = self.attr(ino)?.size;
+        if cur > 0 || c.is_dirty() {
+            c.truncate(self.store.objects(), cur, 0)
+                .map_err(|e| self.store_io("truncating", &e))?;
+            let time = now_ns();
+            let mut t = self.tree.write();
+            let a = &mut t.node_mut(ino)?.attr;
+            a.size = 0;
+            a.mtime = time;
+            a.ctime = time;
+        }
+        Ok(())
     }
 
     /// [`Fs::write_dropping`] through a live file's handle; returns the offset written at
