@@ -347,3 +347,49 @@ both_backends! {
         m.stop();
     }
 }
+
+/// Bytes of the regular files below `dir`.
+fn bytes_below(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let md = e.metadata().unwrap();
+            if md.is_dir() {
+                stack.push(e.path());
+            } else if md.is_file() {
+                total += md.len();
+            }
+        }
+    }
+    total
+}
+
+both_backends! {
+    fn the_local_cache_keeps_within_its_budget(backend: Backend) {
+        let p = Project::new();
+        let cache = p.cache(1);
+        let objects = Path::new(&cache).join("objects");
+        let m = Mount::start_with(backend, p.store(), &["--cache", &cache, "--cache-size", "1M"]);
+        // Five files of 400 KiB: 2 MB written, at most 1 MiB (and the newest) kept.
+        let content = |i: u8| vec![i; 400 * 1024];
+        for i in 0..5u8 {
+            fs::write(m.path(&format!("f{i}")), content(i)).unwrap();
+            let held = bytes_below(&objects);
+            assert!(held <= 1024 * 1024, "[{backend}] after f{i}: {held} bytes cached");
+        }
+        // Every file reads back whole, the evicted ones fetched from the database again;
+        // the kernel's page cache is dropped so the reads reach the store.
+        fs::write("/proc/sys/vm/drop_caches", "3").unwrap();
+        for i in 0..5u8 {
+            assert_eq!(fs::read(m.path(&format!("f{i}"))).unwrap(), content(i), "[{backend}] f{i}");
+            assert!(bytes_below(&objects) <= 1024 * 1024);
+        }
+        m.stop();
+        // A bad size is refused clearly.
+        let mnt = tempfile::tempdir().unwrap();
+        let out = mount_expect_failure(backend, p.store(), mnt.path(), &["--cache", &cache, "--cache-size", "12Q"]);
+        assert!(!out.status.success());
+        assert!(out.stderr.contains("--cache-size") && out.stderr.contains("K, M, G or T"), "{}", out.stderr);
+    }
+}

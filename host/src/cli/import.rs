@@ -21,9 +21,8 @@ pub struct ImportArgs {
     /// The store: a directory, or a PostgreSQL database (`postgres://…`).
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
-    /// With a PostgreSQL store: the local cache of file contents.
-    #[arg(long, env = "LIGHTHOUSE_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::CacheArgs,
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -38,7 +37,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading {}", source.display()))?;
     let fs = Fs::new(
-        super::open_store(&args.store, args.cache.as_deref())?,
+        super::open_store(&args.store, &args.cache)?,
         FsConfig::default(),
     );
     let bar = if std::io::stderr().is_terminal() {

@@ -80,16 +80,55 @@ pub fn default_store() -> PathBuf {
 /// directory per database under the user's cache directory).
 pub fn open_store(
     spec: &std::path::Path,
-    cache: Option<&std::path::Path>,
+    cache: &CacheArgs,
 ) -> anyhow::Result<crate::store::OpenedStore> {
     use crate::store::{postgres, EmbeddedStore, PgStore};
     match spec.to_str().filter(|s| postgres::is_url(s)) {
         Some(url) => {
-            let cache = cache.map_or_else(|| postgres::default_cache_dir(url), PathBuf::from);
-            PgStore::open(url, &cache)
+            let dir = cache
+                .cache
+                .clone()
+                .unwrap_or_else(|| postgres::default_cache_dir(url));
+            PgStore::open(url, &dir, cache.cache_size)
         }
         None => EmbeddedStore::open(spec),
     }
+}
+
+/// Where a PostgreSQL store keeps its local copies of file contents.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// With a PostgreSQL store: the local cache of file contents (and the mount's
+    /// control socket) [default: a directory per database under ~/.cache/lighthouse-fs].
+    #[arg(long, env = "LIGHTHOUSE_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// With a PostgreSQL store: the most the cache keeps (bytes, or with K, M, G, T);
+    /// the least recently used go first, to be fetched again when read.
+    #[arg(long, env = "LIGHTHOUSE_CACHE_SIZE", default_value = "4G", value_parser = parse_size)]
+    pub cache_size: u64,
+}
+
+/// `4096`, `512K`, `64M`, `4G`, `1T` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{s:?}: the unit is K, M, G or T")),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (bytes, or a number with K, M, G or T)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {

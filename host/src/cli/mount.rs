@@ -28,10 +28,8 @@ pub struct MountArgs {
     /// hosts may share.
     #[arg(long, env = "LIGHTHOUSE_STORE", default_value_os_t = super::default_store())]
     store: PathBuf,
-    /// With a PostgreSQL store: the local cache of file contents (and the control
-    /// socket) [default: a directory per database under ~/.cache/lighthouse-fs].
-    #[arg(long, env = "LIGHTHOUSE_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::CacheArgs,
     /// FUSE backend: fuser (threaded) or fuse3 (async, tokio).
     #[arg(long, env = "LIGHTHOUSE_FUSE_BACKEND", default_value = "fuser", value_parser = super::parse_backend)]
     backend: Backend,
@@ -82,7 +80,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::policy::Policy::load)
         .transpose()?;
-    let opened = super::open_store(&args.store, args.cache.as_deref())?;
+    let opened = super::open_store(&args.store, &args.cache)?;
     let mut config = FsConfig::default();
     if let Some(n) = args.threads {
         config.worker_threads = n.max(1);

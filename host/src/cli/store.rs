@@ -26,9 +26,8 @@ pub struct CopyArgs {
     /// The store to copy into: a new or empty directory, or an empty database.
     #[arg(long)]
     to: PathBuf,
-    /// With a PostgreSQL destination: the local cache of file contents.
-    #[arg(long, env = "LIGHTHOUSE_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::CacheArgs,
 }
 
 pub fn run(command: StoreCommand) -> anyhow::Result<()> {
@@ -51,7 +50,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let opened = super::open_store(&args.to, args.cache.as_deref())?;
+    let opened = super::open_store(&args.to, &args.cache)?;
     let to = opened.store;
     let (source, dest) = (name(&args.from), to.name());
     if to.head() > 0 {

@@ -25,6 +25,7 @@ mod event;
 mod history;
 mod labels;
 mod log;
+mod object_cache;
 mod objects;
 pub mod postgres;
 mod projection;

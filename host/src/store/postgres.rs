@@ -32,6 +32,7 @@ use postgres::{Client, NoTls};
 use super::columns::{EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
 use super::log::Durable;
+use super::object_cache::ObjectCache;
 use super::{
     AppendError, Audit, Change, Event, Hash, HistoryStats, ObjectStore, Objects, OpenedStore,
     Refusal, Space, Store, Tree,
@@ -368,8 +369,9 @@ pub struct PgStore {
 
 impl PgStore {
     /// Open the project at `url` for writing (creating its tables in an empty database),
-    /// with its local object cache in `cache`, and fold its log into a tree.
-    pub fn open(url: &str, cache: &Path) -> anyhow::Result<OpenedStore> {
+    /// with its local object cache in `cache` (at most `cache_bytes`, but for an object
+    /// being read that is larger), and fold its log into a tree.
+    pub fn open(url: &str, cache: &Path, cache_bytes: u64) -> anyhow::Result<OpenedStore> {
         let name = redacted(url);
         let config = config_of(url, &name)?;
         let mut writer =
@@ -398,6 +400,7 @@ impl PgStore {
         tracing::info!(store = %name, host, events = head, nodes = tree.len(), cache = %cache.display(), "store opened");
         let store = PgStore {
             objects: PgObjects {
+                cached: ObjectCache::scan(&cache.join("objects"), cache_bytes),
                 local,
                 conn: Mutex::new(objects_conn),
             },
@@ -699,6 +702,8 @@ impl Watch {
 /// local cache of the objects this host read or wrote.
 struct PgObjects {
     local: Objects,
+    /// What the local copy holds, within its budget.
+    cached: ObjectCache,
     conn: Mutex<Conn>,
 }
 
@@ -778,15 +783,31 @@ impl PgObjects {
     }
 }
 
+impl PgObjects {
+    /// `file` (the object `hash`) was read or added: evict what the budget says to.
+    fn used(&self, hash: &Hash, file: &File) {
+        let size = file.metadata().map_or(0, |m| m.len());
+        for old in self.cached.used(*hash, size) {
+            // An evicted object open elsewhere stays readable there (unlinked).
+            if let Err(e) = fs::remove_file(self.local.path(&old)) {
+                tracing::debug!(object = %old, error = %e, "evicting a cached object");
+            }
+        }
+    }
+}
+
 impl ObjectStore for PgObjects {
     fn open_object(&self, hash: &Hash) -> io::Result<File> {
-        match self.local.open_object(hash) {
+        let file = match self.local.open_object(hash) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.cached.forget(hash);
                 self.download(hash)?;
-                self.local.open_object(hash)
+                self.local.open_object(hash)?
             }
-            other => other,
-        }
+            other => other?,
+        };
+        self.used(hash, &file);
+        Ok(file)
     }
 
     fn new_scratch(&self) -> io::Result<(File, PathBuf)> {
@@ -799,7 +820,9 @@ impl ObjectStore for PgObjects {
             .map_err(|e| io::Error::other(format!("storing object {hash}: {e:#}")))?;
         // The local copy is a cache: the database has the durable one.
         let _ = durable;
-        self.local.adopt(scratch, file, hash, false)
+        self.local.adopt(scratch, file, hash, false)?;
+        self.used(hash, file);
+        Ok(())
     }
 }
 
