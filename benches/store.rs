@@ -237,7 +237,10 @@ fn main() -> Result<()> {
         println!();
     }
     for backend in ["fuser", "fuse3"] {
-        let of = |kind: &str| rows.iter().find(|r| r.store == kind && r.backend == backend);
+        let of = |kind: &str| {
+            rows.iter()
+                .find(|r| r.store == kind && r.backend == backend)
+        };
         if let (Some(e), Some(p)) = (of("embedded"), of("postgres")) {
             print!("{:<10} {:<7}", "pg/emb", backend);
             for (a, b) in p.figures.iter().zip(&e.figures) {

@@ -247,6 +247,9 @@ impl Fs {
         if let Some(f) = &failure {
             problems.push(format!("the store refuses changes: {f}"));
         }
+        if let Some(why) = store.degraded() {
+            problems.push(format!("the store is degraded: {why}"));
+        }
         if let Some(s) = &shortage {
             problems.push(format!(
                 "the store is short of room: {s} (file content answers {}; metadata changes go on)",

@@ -457,6 +457,12 @@ impl Fs {
             Section::View(_) => self.view_open(caller, ino, flags)?,
             Section::Debug => self.debug_open(caller, ino, flags)?,
             Section::Root | Section::Live => {
+                // Close-to-open across hosts: what another host closed before this open
+                // began is folded before it (a store of one writer has nothing to fold).
+                // A database out of reach does not stop reads of what this host has.
+                if let Err(e) = self.catch_up_others() {
+                    tracing::debug!(error = %e, "catching up with the other hosts before an open");
+                }
                 let opened = self.open_live(caller, ino, flags);
                 // An O_TRUNC open for writing truncates (and drops set-ID bits first).
                 if flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {

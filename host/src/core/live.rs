@@ -112,7 +112,7 @@ impl Fs {
             || mtime.is_some()
         {
             self.check_store()?;
-            let mut t = self.tree.write();
+            let mut t = self.change_tree()?;
             let mut perm = set.mode.map(|m| m & 0o7777);
             // chown of a non-directory drops set-ID bits, whoever calls (as above: unless
             // the kernel sent the mode it computed).
@@ -194,7 +194,7 @@ impl Fs {
     ) -> FsResult<Entry> {
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let p = t.node(parent)?;
         if !p.is_dir() {
             return Err(fs_err!(ENOTDIR, "parent is not a directory"));
@@ -250,7 +250,7 @@ impl Fs {
     ) -> FsResult<Option<Ino>> {
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let path = t.child_path(parent, name)?;
         let victim = t.child(parent, name)?;
         let change = if dir {
@@ -275,7 +275,7 @@ impl Fs {
     ) -> FsResult<[Option<Ino>; 2]> {
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let from = t.child_path(parent, name)?;
         let to = t.child_path(newparent, newname)?;
         let moved = [t.child(parent, name)?, t.child(newparent, newname)?];
@@ -295,7 +295,7 @@ impl Fs {
     ) -> FsResult<Entry> {
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let from = t.path_of(ino).ok_or(fs_err!(ENOENT, "file was removed"))?;
         let to = t.child_path(newparent, newname)?;
         t.link(ino, newparent, newname, time)?;
@@ -679,7 +679,7 @@ impl Fs {
     /// Apply a change made by the host itself (import), recorded like any other.
     pub fn apply_host_change(&self, change: Change, time: TimeNs) -> FsResult<u64> {
         self.check_store()?;
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         t.apply(&change, time)?;
         self.record(&mut t, &Caller::HOST, time, change)
     }
@@ -697,7 +697,7 @@ impl Fs {
             return Ok(());
         }
         self.check_store()?;
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let a = t.node(ino)?.attr;
         let perm = without_suid_sgid(a.perm);
         if perm == a.perm {
@@ -817,7 +817,7 @@ impl Fs {
             return Ok(None);
         };
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let n = t.node(ino)?;
         let Some(path) = t.path_of(ino) else {
             return Ok(None);

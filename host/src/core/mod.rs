@@ -10,6 +10,7 @@ mod handles;
 mod kernel_cache;
 mod live;
 mod mounts;
+mod others;
 mod section;
 pub mod sight;
 mod stats;

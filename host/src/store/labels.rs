@@ -261,6 +261,27 @@ impl Labels {
         Ok(seq)
     }
 
+    /// Another writer's event `e`, read back from a shared log: moves the tree on and
+    /// labels it, unless it is labelled already (events come in the log's order).
+    pub fn fold(&self, e: &super::Event) {
+        let mut inner = self.inner.write();
+        if e.seq < inner.first + inner.by_seq.len() as u64 {
+            return;
+        }
+        if let Err(err) = inner.tree.apply(&e.change, e.time) {
+            tracing::error!(seq = e.seq, error = %err, "the labels' tree does not take an event");
+        }
+        let label = label_of(&inner.tree, &e.change);
+        let id = inner.intern(label);
+        inner.push(e.seq, id);
+    }
+
+    /// The newest labelled seq (0: none).
+    pub fn head(&self) -> u64 {
+        let inner = self.inner.read();
+        inner.first + inner.by_seq.len() as u64 - 1
+    }
+
     /// The label id of each seq (`None` past the newest).
     pub fn ids(&self, seqs: impl IntoIterator<Item = u64>) -> Vec<Option<u32>> {
         let inner = self.inner.read();

@@ -169,6 +169,45 @@ pub trait Store: Send + Sync {
         }
     }
 
+    // ---- other writers ----
+
+    /// Does the log grow from other writers too (several hosts on one database)? Then
+    /// the core takes the write turn for each change of the tree and folds what the
+    /// others appended (see [`begin_change`](Self::begin_change)).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Begin a change of the tree: take the log's write turn (other writers' changes
+    /// wait until [`end_change`](Self::end_change)) and [`catch_up`](Self::catch_up),
+    /// so that the caller can fold every event before its own into its tree
+    /// ([`read`](Self::read) after the tree's `folded`) and decide on a tree no other
+    /// change can overtake. A store with one writer has nothing to take.
+    fn begin_change(&self) -> Result<(), Refusal> {
+        Ok(())
+    }
+
+    /// Why the store is degraded though it has not failed (a database out of reach):
+    /// shown in `debug/health.json` until it is well again.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
+
+    /// End the turn [`begin_change`](Self::begin_change) took.
+    fn end_change(&self) {}
+
+    /// Learn of what other writers appended: afterwards [`head`](Self::head) covers it
+    /// (and the labels, and the waiters of [`wait_moved`](Self::wait_moved) are woken).
+    fn catch_up(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for another writer to append; `true` when one may have.
+    fn wait_others(&self, timeout: Duration) -> bool {
+        std::thread::sleep(timeout);
+        false
+    }
+
     // ---- kept beside the log ----
 
     /// Who may see each event.

@@ -8,10 +8,12 @@
 //! committed before any event can name it (`adopt` uploads before the close that
 //! commits the file appends its event).
 //!
-//! One writer per project for now: opening takes a session advisory lock, and a second
-//! process gets a clear refusal naming the holder. The conditional append
-//! ([`Store::append`]'s base) is checked in the database all the same, inside the
-//! appending transaction, so the log never takes a change made on a stale tree.
+//! Several hosts write one project: each append is one transaction under the log's
+//! advisory lock, which first folds what the others appended since this host's head
+//! (so seqs stay dense and one order), checks the change's base, inserts, and notifies
+//! the others (`LISTEN lighthouse_log`). The core holds the same lock, as a session
+//! lock, across a whole change of the tree ([`Store::begin_change`]): it decides on a
+//! tree no other host's change can overtake.
 //!
 //! Credentials: the URL's password (or `PGPASSWORD`, `~/.pgpass` as libpq reads them: the
 //! client does not, so the URL or `PGPASSWORD`) never appears in a message: the store is
@@ -45,6 +47,9 @@ const FORMAT: &str = "lighthouse-fs/pg/1";
 /// project's writer.
 const SCHEMA_LOCK: i64 = 0x6c68_6673_0001;
 const WRITER_LOCK: i64 = 0x6c68_6673_0002;
+/// The channel an append notifies (its seq as the payload), which the other hosts'
+/// followers listen on.
+const CHANNEL: &str = "lighthouse_log";
 /// Bytes per chunk of an object: large files stream through the database a chunk at a
 /// time, never whole in memory.
 const CHUNK: usize = 1 << 20;
@@ -247,9 +252,9 @@ struct Conn {
     config: postgres::Config,
     name: String,
     client: Option<Client>,
-    /// The writer's session holds the project's writer lock: a new session must take it
-    /// again, or fail (another process took it while this one was away).
-    holds_writer_lock: bool,
+    /// The follower's session listens for other writers' appends: a new session must
+    /// listen again.
+    listens: bool,
 }
 
 impl Conn {
@@ -258,7 +263,7 @@ impl Conn {
             config: config.clone(),
             name: name.to_owned(),
             client: None,
-            holds_writer_lock: false,
+            listens: false,
         };
         off_runtime(|| conn.client().map(drop))?;
         Ok(conn)
@@ -277,11 +282,10 @@ impl Conn {
                     "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET client_min_messages = warning"
                 ))
                 .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
-            if self.holds_writer_lock && !try_writer_lock(&mut client, &self.name)? {
-                bail!(
-                    "{}: another process took the project's writer lock while the connection was down",
-                    self.name
-                );
+            if self.listens {
+                client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
             }
             self.client = Some(client);
         }
@@ -354,10 +358,14 @@ pub struct PgStore {
     writer: Mutex<Conn>,
     /// Reads of the log beside the writer.
     reader: Mutex<Conn>,
+    /// Listens for the other hosts' appends.
+    listener: Mutex<Conn>,
     head: AtomicU64,
     /// The newest event's time: event times never decrease (`seq_at_time` relies on it).
     last_time: Mutex<TimeNs>,
     failure: Mutex<Option<String>>,
+    /// Why the last attempt to reach the database failed, until one succeeds.
+    out_of_reach: Mutex<Option<String>>,
     closed: AtomicBool,
     moved: Watch,
     commits: AtomicU64,
@@ -381,9 +389,11 @@ impl PgStore {
             .run(|c| create_schema(c).map(drop))
             .and_then(|()| check_format(&mut writer, &name))
             .with_context(|| format!("opening store {name}"))?;
-        take_writer_lock(&mut writer, &name, &host)?;
         let reader = Mutex::new(Conn::open(&config, &name)?);
         let objects_conn = Conn::open(&config, &name)?;
+        let mut listener = Conn::open(&config, &name)?;
+        listener.listens = true;
+        listener.client = None;
 
         let (tree, replayed, head, last_time) =
             fold_log(&reader).with_context(|| format!("store {name} does not replay"))?;
@@ -410,9 +420,11 @@ impl PgStore {
             space,
             writer: Mutex::new(writer),
             reader,
+            listener: Mutex::new(listener),
             head: AtomicU64::new(head),
             last_time: Mutex::new(last_time),
             failure: Mutex::new(None),
+            out_of_reach: Mutex::new(None),
             closed: AtomicBool::new(false),
             moved: Watch::default(),
             commits: AtomicU64::new(0),
@@ -427,65 +439,145 @@ impl PgStore {
         })
     }
 
-    fn insert(&self, e: &Event, base: Option<u64>) -> Result<(), AppendError> {
-        let r = EventRow::of(e);
-        let host = self.host.as_str();
-        let mut writer = self.writer.lock();
-        let inserted = writer.run(|c| {
-            let mut tx = c.transaction()?;
+    /// Notes whether the database answered: a failure makes the store degraded (with
+    /// the reason) until an answer comes again.
+    fn reached<T>(&self, r: anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut out = self.out_of_reach.lock();
+        match &r {
+            Ok(_) => *out = None,
+            Err(e) => *out = Some(format!("the database does not answer: {e:#}")),
+        }
+        r
+    }
+
+    /// One transaction under the log's advisory lock (other hosts' appends wait): fold
+    /// what other writers appended since this host's head, check `base`, insert the
+    /// event, notify the other hosts.
+    fn append_locked(
+        &self,
+        writer: &mut Conn,
+        base: Option<u64>,
+        time: TimeNs,
+        caller: &Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> Result<u64, AppendError> {
+        let refused = |e: anyhow::Error| AppendError::Refused(format!("{e:#}"));
+        let pg = |e: postgres::Error| AppendError::Refused(format!("{}: {}", self.name, clean(&e)));
+        // BEGIN through `run`: a session that broke while idle (a database restart) is
+        // made again once, before anything is written.
+        writer.run(|c| c.batch_execute("BEGIN")).map_err(refused)?;
+        let result = (|| {
+            let c = writer.client().map_err(refused)?;
+            c.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
+                .map_err(pg)?;
+            self.fold_others(c).map_err(refused)?;
             if let Some(base) = base {
                 // Another writer's change to the tree after `base`: refused, nothing
                 // written (the caller folds it and decides again).
-                let newer: Option<i64> = tx
+                let newer: Option<i64> = c
                     .query_one(
                         "SELECT max(seq) FROM events WHERE view IS NULL AND seq > $1",
                         &[&(base as i64)],
-                    )?
+                    )
+                    .map_err(pg)?
                     .get(0);
                 if newer.is_some() {
-                    return Ok(false);
+                    return Err(AppendError::Moved { head: self.head() });
                 }
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO events ({COLUMNS}, host) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-                ),
-                &[
-                    &r.seq,
-                    &r.time_ns,
-                    &r.agent,
-                    &r.uid,
-                    &r.gid,
-                    &r.pid,
-                    &r.op,
-                    &r.path,
-                    &r.path2,
-                    &r.kind,
-                    &r.mode,
-                    &r.owner,
-                    &r.grp,
-                    &r.size,
-                    &r.hash,
-                    &r.atime_ns,
-                    &r.mtime_ns,
-                    &r.flags,
-                    &r.rdev,
-                    &r.view,
-                    &r.body,
-                    &r.value,
-                    &host,
-                ],
-            )?;
-            tx.commit()?;
-            Ok(true)
-        });
-        match inserted {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(AppendError::Moved { head: self.head() }),
-            Err(e) => Err(AppendError::Refused(format!("{e:#}"))),
+            self.labels.append(time, change, |change| {
+                // Under the time's lock: seqs and times are handed out in one order.
+                let mut last = self.last_time.lock();
+                let time = time.max(*last);
+                let e = Event {
+                    seq: self.head() + 1,
+                    time,
+                    caller: *caller,
+                    agent,
+                    change,
+                };
+                insert_row(c, &e, &self.host).map_err(pg)?;
+                c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &e.seq.to_string()])
+                    .map_err(pg)?;
+                c.batch_execute("COMMIT").map_err(pg)?;
+                *last = time;
+                self.head.fetch_max(e.seq, Ordering::AcqRel);
+                Ok::<u64, AppendError>(e.seq)
+            })
+        })();
+        if result.is_err() {
+            if let Ok(c) = writer.client() {
+                let _ = c.batch_execute("ROLLBACK");
+            }
         }
+        result
     }
+
+    /// Fold the events other writers appended after this host's head (in order) into
+    /// the labels, the head and the time; the live tree folds them from the log itself.
+    fn fold_others(&self, c: &mut impl postgres::GenericClient) -> anyhow::Result<()> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq");
+        let rows = c
+            .query(&sql, &[&(self.head() as i64)])
+            .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // The labels' lock is taken before the time's (as `append` does): never inside it.
+        let mut newest = TimeNs::MIN;
+        for row in &rows {
+            let e = event_of(row)?.into_event()?;
+            self.labels.fold(&e);
+            newest = newest.max(e.time);
+            self.head.fetch_max(e.seq, Ordering::AcqRel);
+        }
+        let mut last = self.last_time.lock();
+        *last = (*last).max(newest);
+        drop(last);
+        self.moved.notify();
+        Ok(())
+    }
+}
+
+/// Insert event `e`, written by `host`.
+fn insert_row(
+    c: &mut impl postgres::GenericClient,
+    e: &Event,
+    host: &str,
+) -> Result<u64, postgres::Error> {
+    let r = EventRow::of(e);
+    c.execute(
+        &format!(
+            "INSERT INTO events ({COLUMNS}, host) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        ),
+        &[
+            &r.seq,
+            &r.time_ns,
+            &r.agent,
+            &r.uid,
+            &r.gid,
+            &r.pid,
+            &r.op,
+            &r.path,
+            &r.path2,
+            &r.kind,
+            &r.mode,
+            &r.owner,
+            &r.grp,
+            &r.size,
+            &r.hash,
+            &r.atime_ns,
+            &r.mtime_ns,
+            &r.flags,
+            &r.rdev,
+            &r.view,
+            &r.body,
+            &r.value,
+            &host,
+        ],
+    )
 }
 
 impl Store for PgStore {
@@ -511,21 +603,14 @@ impl Store for PgStore {
             )));
         }
         let base = base.filter(|_| change.view().is_none());
-        let appended = self.labels.append(time, change, |change| {
-            // Under the time's lock: seqs and times are handed out in one order.
-            let mut last = self.last_time.lock();
-            let time = time.max(*last);
-            let e = Event {
-                seq: self.head() + 1,
-                time,
-                caller: *caller,
-                agent,
-                change,
-            };
-            self.insert(&e, base)?;
-            *last = time;
-            self.head.store(e.seq, Ordering::Release);
-            Ok::<u64, AppendError>(e.seq)
+        let mut guard = self.writer.lock();
+        let writer: &mut Conn = &mut guard;
+        let appended =
+            off_runtime(|| self.append_locked(writer, base, time, caller, agent, change));
+        drop(guard);
+        let _ = self.reached(match &appended {
+            Err(AppendError::Refused(why)) => Err(anyhow::anyhow!("{why}")),
+            _ => Ok(()),
         });
         let seq = match appended {
             Ok(seq) => seq,
@@ -650,6 +735,83 @@ impl Store for PgStore {
         &self.space
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn degraded(&self) -> Option<String> {
+        self.out_of_reach.lock().clone()
+    }
+
+    fn begin_change(&self) -> Result<(), Refusal> {
+        let mut guard = self.writer.lock();
+        let writer: &mut Conn = &mut guard;
+        let locked = writer.run(|c| c.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]));
+        // Under the turn: nobody appends before this change.
+        let folded = locked.and_then(|_| {
+            off_runtime(|| -> anyhow::Result<()> {
+                let client = writer.client()?;
+                self.fold_others(client)
+            })
+        });
+        drop(guard);
+        match self.reached(folded) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.end_change();
+                // Refused before anything changed: the change fails alone, and the next
+                // one tries again.
+                Err(Refusal::Failed(format!("{e:#}")))
+            }
+        }
+    }
+
+    fn end_change(&self) {
+        // A session that broke has lost the lock with it: nothing to undo.
+        let _ = self
+            .writer
+            .lock()
+            .run(|c| c.execute("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK]));
+    }
+
+    fn catch_up(&self) -> anyhow::Result<()> {
+        let mut guard = self.reader.lock();
+        let reader: &mut Conn = &mut guard;
+        let caught = off_runtime(|| -> anyhow::Result<()> {
+            let client = reader.client()?;
+            self.fold_others(client)
+        });
+        drop(guard);
+        self.reached(caught)
+    }
+
+    fn wait_others(&self, timeout: Duration) -> bool {
+        use postgres::fallible_iterator::FallibleIterator;
+        if self.closed.load(Ordering::Acquire) {
+            std::thread::sleep(timeout);
+            return false;
+        }
+        let mut guard = self.listener.lock();
+        let listener: &mut Conn = &mut guard;
+        let heard = off_runtime(|| -> anyhow::Result<bool> {
+            let client = listener.client()?;
+            let mut notes = client.notifications();
+            let heard = notes.timeout_iter(timeout).next()?.is_some();
+            // The rest queued: one catch-up covers them all.
+            while notes.iter().next()?.is_some() {}
+            Ok(heard)
+        });
+        match heard {
+            Ok(heard) => heard,
+            Err(e) => {
+                tracing::debug!(store = %self.name, error = %e, "listening for other hosts");
+                guard.client = None;
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+
     fn labels(&self) -> &Labels {
         &self.labels
     }
@@ -667,6 +829,7 @@ impl Store for PgStore {
         // The writer lock goes with its session.
         self.writer.lock().client = None;
         self.reader.lock().client = None;
+        self.listener.lock().client = None;
         self.objects.conn.lock().client = None;
         self.moved.notify();
     }
@@ -858,34 +1021,6 @@ fn check_format(writer: &mut Conn, name: &str) -> anyhow::Result<()> {
     if format != FORMAT {
         bail!("store {name} is a database of format {format:?}, not {FORMAT:?}; left as is");
     }
-    Ok(())
-}
-
-fn try_writer_lock(c: &mut Client, name: &str) -> anyhow::Result<bool> {
-    c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-        .map(|r| r.get(0))
-        .map_err(|e| anyhow::anyhow!("{name}: {}", clean(&e)))
-}
-
-fn take_writer_lock(writer: &mut Conn, name: &str, host: &str) -> anyhow::Result<()> {
-    if !off_runtime(|| try_writer_lock(writer.client()?, name))? {
-        let holder: Option<String> = writer
-            .run(|c| c.query_opt("SELECT value FROM meta WHERE key = 'writer'", &[]))?
-            .map(|r| r.get(0));
-        bail!(
-            "store {name} is in use by another lighthouse-fs{}: one host writes a project at a time",
-            holder.map(|h| format!(" ({h})")).unwrap_or_default()
-        );
-    }
-    writer.holds_writer_lock = true;
-    let me = format!("host {host}, pid {}", std::process::id());
-    writer.run(|c| {
-        c.execute(
-            "INSERT INTO meta (key, value) VALUES ('writer', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            &[&me],
-        )
-    })?;
     Ok(())
 }
 

@@ -182,7 +182,7 @@ impl Fs {
         }
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         let n = t.node(ino)?;
         if !allowed_on(ns, n.attr.kind) {
             return Err(fs_err!(EPERM, "user.* only on files and directories"));
@@ -224,7 +224,7 @@ impl Fs {
         }
         self.check_store()?;
         let time = now_ns();
-        let mut t = self.tree.write();
+        let mut t = self.change_tree()?;
         if !allowed_on(ns, t.node(ino)?.attr.kind) {
             return Err(fs_err!(EPERM, "user.* only on files and directories"));
         }
