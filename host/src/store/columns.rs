@@ -43,7 +43,54 @@ pub struct EventRow {
     pub value: Option<Vec<u8>>,
 }
 
+/// A row of a `SELECT {COLUMNS}` as a database's client reads it: each backend reads
+/// its rows through this, and [`EventRow::read`] decides what they hold.
+pub trait ColumnRow {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, Self::Error>;
+}
+
 impl EventRow {
+    /// The columns of a row of a `SELECT {COLUMNS}`; an error names the event.
+    pub fn read<R: ColumnRow>(row: &R) -> anyhow::Result<EventRow> {
+        let seq = row.int(0)?.context("an event without a seq")?;
+        let columns = || -> anyhow::Result<EventRow> {
+            let int = |i: usize, what: &str| -> anyhow::Result<i64> {
+                row.int(i)?.with_context(|| format!("missing {what}"))
+            };
+            let text = |i: usize, what: &str| -> anyhow::Result<String> {
+                row.text(i)?.with_context(|| format!("missing {what}"))
+            };
+            Ok(EventRow {
+                seq,
+                time_ns: int(1, "time")?,
+                agent: row.text(2)?,
+                uid: int(3, "uid")?,
+                gid: int(4, "gid")?,
+                pid: int(5, "pid")?,
+                op: text(6, "op")?,
+                path: text(7, "path")?,
+                path2: row.text(8)?,
+                kind: row.text(9)?,
+                mode: row.int(10)?,
+                owner: row.int(11)?,
+                grp: row.int(12)?,
+                size: row.int(13)?,
+                hash: row.text(14)?,
+                atime_ns: row.int(15)?,
+                mtime_ns: row.int(16)?,
+                flags: row.int(17)?,
+                rdev: row.int(18)?,
+                view: row.text(19)?,
+                body: row.text(20)?,
+                value: row.bytes(21)?,
+            })
+        };
+        columns().with_context(|| format!("event {seq} is malformed"))
+    }
+
     /// The columns of `e`.
     pub fn of(e: &Event) -> EventRow {
         let mut row = EventRow {

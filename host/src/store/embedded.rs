@@ -17,8 +17,8 @@ use rusqlite::Connection;
 use super::labels::{self, Label, Labels};
 use super::log::{self, Durable};
 use super::{
-    AppendError, Audit, Change, Event, Hash, HistoryStats, ObjectStore, Objects, OpenedStore,
-    Refusal, Space, Store, Tree, RESERVE_BYTES,
+    AppendError, Beside, Change, Event, Hash, ObjectStore, Objects, OpenedStore, Refusal, Space,
+    Store, Tree, RESERVE_BYTES,
 };
 use crate::store::no_space_errno;
 use crate::vocab::{Caller, TimeNs};
@@ -38,9 +38,8 @@ pub struct EmbeddedStore {
     /// The seq of the newest event that changed the tree: a change based on an older
     /// tree is refused ([`Store::append`]). Only this process writes, so that is a bug.
     last_tree_change: AtomicU64,
-    history_stats: HistoryStats,
-    audit: Audit,
-    labels: Labels,
+    /// Who may see each event, the audit trail, past trees' figures.
+    beside: Beside,
     _lock: File,
 }
 
@@ -92,9 +91,7 @@ impl EmbeddedStore {
             log,
             reader: Mutex::new(Some(reader)),
             last_tree_change: AtomicU64::new(tree.folded()),
-            history_stats: HistoryStats::default(),
-            audit: Audit::default(),
-            labels,
+            beside: Beside::new(labels),
             _lock: lock,
         };
         Ok(OpenedStore {
@@ -136,6 +133,7 @@ impl Store for EmbeddedStore {
             }
         }
         let seq = self
+            .beside
             .labels
             .append(time, change, |change| {
                 self.log.append(time, *caller, agent, change)
@@ -218,12 +216,12 @@ impl Store for EmbeddedStore {
     }
 
     fn moves(&self) -> u64 {
-        self.log.head() + self.audit.head()
+        self.log.head() + self.beside.audit.head()
     }
 
     fn wait_moved(&self, seen: u64, timeout: Duration) -> u64 {
         self.log
-            .wait_while(|head| head + self.audit.head() == seen, timeout);
+            .wait_while(|head| head + self.beside.audit.head() == seen, timeout);
         self.moves()
     }
 
@@ -270,16 +268,8 @@ impl Store for EmbeddedStore {
         &self.space
     }
 
-    fn labels(&self) -> &Labels {
-        &self.labels
-    }
-
-    fn audit(&self) -> &Audit {
-        &self.audit
-    }
-
-    fn history_stats(&self) -> &HistoryStats {
-        &self.history_stats
+    fn beside(&self) -> &Beside {
+        &self.beside
     }
 
     fn close(&self) {

@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::columns::{EventRow, COLUMNS};
+use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::event::{Change, Event};
 use super::space::{describe, Refusal, Space};
 use crate::vocab::Caller;
@@ -248,35 +248,23 @@ pub fn last_seq(conn: &Connection) -> anyhow::Result<u64> {
 
 /// The event of a row of [`COLUMNS`].
 fn row_to_event(row: &Row) -> anyhow::Result<Event> {
-    let seq: i64 = row.get(0)?;
-    let columns = (|| -> rusqlite::Result<EventRow> {
-        Ok(EventRow {
-            seq,
-            time_ns: row.get(1)?,
-            agent: row.get(2)?,
-            uid: row.get(3)?,
-            gid: row.get(4)?,
-            pid: row.get(5)?,
-            op: row.get(6)?,
-            path: row.get(7)?,
-            path2: row.get(8)?,
-            kind: row.get(9)?,
-            mode: row.get(10)?,
-            owner: row.get(11)?,
-            grp: row.get(12)?,
-            size: row.get(13)?,
-            hash: row.get(14)?,
-            atime_ns: row.get(15)?,
-            mtime_ns: row.get(16)?,
-            flags: row.get(17)?,
-            rdev: row.get(18)?,
-            view: row.get(19)?,
-            body: row.get(20)?,
-            value: row.get(21)?,
-        })
-    })()
-    .with_context(|| format!("event {seq} is malformed"))?;
-    columns.into_event()
+    EventRow::read(row)?.into_event()
+}
+
+impl ColumnRow for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+
+    fn bytes(&self, i: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.get(i)
+    }
 }
 
 fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {

@@ -210,17 +210,45 @@ pub trait Store: Send + Sync {
 
     // ---- kept beside the log ----
 
+    /// What the store keeps beside its log (see [`Beside`]).
+    fn beside(&self) -> &Beside;
+
     /// Who may see each event.
-    fn labels(&self) -> &Labels;
+    fn labels(&self) -> &Labels {
+        &self.beside().labels
+    }
 
     /// The policy's audit trail.
-    fn audit(&self) -> &Audit;
+    fn audit(&self) -> &Audit {
+        &self.beside().audit
+    }
 
     /// How the past trees kept for views serve (every [`History`] of this store).
-    fn history_stats(&self) -> &HistoryStats;
+    fn history_stats(&self) -> &HistoryStats {
+        &self.beside().history_stats
+    }
 
     /// Make what was appended durable and stop writing; later appends are refused.
     fn close(&self);
+}
+
+/// What every store keeps beside its log, in memory: who may see each event (labels, as
+/// the log is appended and folded), the policy's audit trail, and how the past trees
+/// kept for views serve.
+pub struct Beside {
+    pub labels: Labels,
+    pub audit: Audit,
+    pub history_stats: HistoryStats,
+}
+
+impl Beside {
+    pub fn new(labels: Labels) -> Beside {
+        Beside {
+            labels,
+            audit: Audit::default(),
+            history_stats: HistoryStats::default(),
+        }
+    }
 }
 
 /// Why [`Store::append`] did not append.

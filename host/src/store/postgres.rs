@@ -31,13 +31,13 @@ use anyhow::{bail, Context};
 use parking_lot::{Condvar, Mutex};
 use postgres::{Client, NoTls};
 
-use super::columns::{EventRow, COLUMNS};
+use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
 use super::log::Durable;
 use super::object_cache::ObjectCache;
 use super::{
-    AppendError, Audit, Change, Event, Hash, HistoryStats, ObjectStore, Objects, OpenedStore,
-    Refusal, Space, Store, Tree,
+    AppendError, Beside, Change, Event, Hash, ObjectStore, Objects, OpenedStore, Refusal, Space,
+    Store, Tree,
 };
 use crate::vocab::{Caller, TimeNs};
 
@@ -370,9 +370,8 @@ pub struct PgStore {
     moved: Watch,
     commits: AtomicU64,
     last_commit_ns: Mutex<Option<i64>>,
-    labels: Labels,
-    audit: Audit,
-    history_stats: HistoryStats,
+    /// Who may see each event, the audit trail, past trees' figures.
+    beside: Beside,
 }
 
 impl PgStore {
@@ -429,9 +428,7 @@ impl PgStore {
             moved: Watch::default(),
             commits: AtomicU64::new(0),
             last_commit_ns: Mutex::new(None),
-            labels,
-            audit: Audit::default(),
-            history_stats: HistoryStats::default(),
+            beside: Beside::new(labels),
         };
         Ok(OpenedStore {
             store: Arc::new(store),
@@ -486,7 +483,7 @@ impl PgStore {
                     return Err(AppendError::Moved { head: self.head() });
                 }
             }
-            self.labels.append(time, change, |change| {
+            self.beside.labels.append(time, change, |change| {
                 // Under the time's lock: seqs and times are handed out in one order.
                 let mut last = self.last_time.lock();
                 let time = time.max(*last);
@@ -528,7 +525,7 @@ impl PgStore {
         let mut newest = TimeNs::MIN;
         for row in &rows {
             let e = event_of(row)?.into_event()?;
-            self.labels.fold(&e);
+            self.beside.labels.fold(&e);
             newest = newest.max(e.time);
             self.head.fetch_max(e.seq, Ordering::AcqRel);
         }
@@ -676,7 +673,7 @@ impl Store for PgStore {
     }
 
     fn moves(&self) -> u64 {
-        self.head() + self.audit.head()
+        self.head() + self.beside.audit.head()
     }
 
     fn wait_moved(&self, seen: u64, timeout: Duration) -> u64 {
@@ -812,16 +809,8 @@ impl Store for PgStore {
         }
     }
 
-    fn labels(&self) -> &Labels {
-        &self.labels
-    }
-
-    fn audit(&self) -> &Audit {
-        &self.audit
-    }
-
-    fn history_stats(&self) -> &HistoryStats {
-        &self.history_stats
+    fn beside(&self) -> &Beside {
+        &self.beside
     }
 
     fn close(&self) {
@@ -1120,34 +1109,23 @@ fn download_into(conn: &Mutex<Conn>, hash: &Hash, file: &mut File) -> anyhow::Re
 
 /// The columns of a row of `SELECT {COLUMNS}`.
 fn event_of(row: &postgres::Row) -> anyhow::Result<EventRow> {
-    let seq: i64 = row.try_get(0)?;
-    (|| -> Result<EventRow, postgres::Error> {
-        Ok(EventRow {
-            seq,
-            time_ns: row.try_get(1)?,
-            agent: row.try_get(2)?,
-            uid: row.try_get(3)?,
-            gid: row.try_get(4)?,
-            pid: row.try_get(5)?,
-            op: row.try_get(6)?,
-            path: row.try_get(7)?,
-            path2: row.try_get(8)?,
-            kind: row.try_get(9)?,
-            mode: row.try_get(10)?,
-            owner: row.try_get(11)?,
-            grp: row.try_get(12)?,
-            size: row.try_get(13)?,
-            hash: row.try_get(14)?,
-            atime_ns: row.try_get(15)?,
-            mtime_ns: row.try_get(16)?,
-            flags: row.try_get(17)?,
-            rdev: row.try_get(18)?,
-            view: row.try_get(19)?,
-            body: row.try_get(20)?,
-            value: row.try_get(21)?,
-        })
-    })()
-    .with_context(|| format!("event {seq} is malformed"))
+    EventRow::read(row)
+}
+
+impl ColumnRow for postgres::Row {
+    type Error = postgres::Error;
+
+    fn int(&self, i: usize) -> Result<Option<i64>, postgres::Error> {
+        self.try_get(i)
+    }
+
+    fn text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, postgres::Error> {
+        self.try_get(i)
+    }
 }
 
 /// This host's name, as events carry it.
