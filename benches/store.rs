@@ -112,13 +112,13 @@ fn small_files(root: &Path, n: usize) -> Result<f64> {
 }
 
 /// Metadata operations (mkdir, rename, rmdir) per second from `writers` threads.
-fn metadata(root: &Path, cycles: usize, writers: usize) -> Result<f64> {
+fn metadata(root: &Path, host: &str, cycles: usize, writers: usize) -> Result<f64> {
     let t = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
                 s.spawn(move || -> Result<()> {
-                    let base = root.join(format!("meta-{writers}-{w}"));
+                    let base = root.join(format!("meta-{host}-{writers}-{w}"));
                     fs::create_dir(&base)?;
                     for _ in 0..cycles / writers {
                         fs::create_dir(base.join("a"))?;
@@ -178,7 +178,7 @@ fn run(store_kind: &'static str, backend: &'static str, store: &str, work: &Path
         let c = m.current();
         figures.push(small_files(&c, s.files)?);
         for writers in [1, 2, 4] {
-            figures.push(metadata(&c, s.cycles, writers)?);
+            figures.push(metadata(&c, "a", s.cycles, writers)?);
         }
         let big: Vec<u8> = (0..s.big_mib << 20).map(|i| (i % 253) as u8).collect();
         let f = fs::File::create(c.join("big"))?;
@@ -201,6 +201,56 @@ fn run(store_kind: &'static str, backend: &'static str, store: &str, work: &Path
         backend,
         figures,
     })
+}
+
+/// Two hosts (two servers) on one database, A on `backends.0` and B on `backends.1`:
+/// how long after A's `close()` a new file shows by name on B (B looking every 200 µs;
+/// the name comes through B's follower), and metadata operations per second with two
+/// writer threads on each host at once.
+fn two_hosts(
+    url: &str,
+    work: &Path,
+    backends: (&'static str, &'static str),
+) -> Result<(Vec<Duration>, f64)> {
+    let s = sizes();
+    let tag = format!("{}-{}", backends.0, backends.1);
+    let a = Mounted::start(
+        backends.0,
+        url,
+        &work.join(format!("cache-a-{tag}")),
+        &work.join(format!("mnt-a-{tag}")),
+    )?;
+    let b = Mounted::start(
+        backends.1,
+        url,
+        &work.join(format!("cache-b-{tag}")),
+        &work.join(format!("mnt-b-{tag}")),
+    )?;
+    let (ca, cb) = (a.current(), b.current());
+    fs::create_dir(ca.join("vis"))?;
+    let deadline = Duration::from_secs(10);
+    let mut delays = Vec::new();
+    for i in 0..s.cycles {
+        fs::write(ca.join(format!("vis/f{i}")), b"x")?;
+        let t = Instant::now();
+        while !cb.join(format!("vis/f{i}")).exists() {
+            if t.elapsed() > deadline {
+                bail!("f{i} did not show on B within {deadline:?}");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        delays.push(t.elapsed());
+    }
+    delays.sort();
+    let t = Instant::now();
+    let ops = std::thread::scope(|scope| -> Result<f64> {
+        let on_a = scope.spawn(|| metadata(&ca, "a", s.cycles, 2));
+        let on_b = scope.spawn(|| metadata(&cb, "b", s.cycles, 2));
+        on_a.join().expect("host A")?;
+        on_b.join().expect("host B")?;
+        Ok((s.cycles / 2 * 2 * 3 * 2) as f64 / t.elapsed().as_secs_f64())
+    })?;
+    Ok((delays, ops))
 }
 
 fn main() -> Result<()> {
@@ -248,6 +298,22 @@ fn main() -> Result<()> {
             }
             println!();
         }
+    }
+    println!();
+    println!(
+        "two hosts on one database (A, B)  visible on B p50 / p99        meta ops/s, 2+2 writers"
+    );
+    for pair in [("fuser", "fuser"), ("fuse3", "fuse3"), ("fuser", "fuse3")] {
+        let url = server.fresh_database();
+        let (delays, ops) = two_hosts(&url, &work, pair)?;
+        let pct = |p: f64| delays[((delays.len() - 1) as f64 * p) as usize];
+        println!(
+            "{:<6} {:<6}                          {:>8.2?} / {:>8.2?}        {ops:>10.1}",
+            pair.0,
+            pair.1,
+            pct(0.5),
+            pct(0.99)
+        );
     }
     Ok(())
 }
