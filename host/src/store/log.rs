@@ -310,10 +310,24 @@ pub struct HeadWatch {
 }
 
 impl HeadWatch {
-    fn notify(&self) {
+    pub fn notify(&self) {
         let mut pokes = self.pokes.lock();
         *pokes = pokes.wrapping_add(1);
         self.cv.notify_all();
+    }
+
+    /// Wait while `unchanged()` holds, until a [`notify`](Self::notify) or `timeout`.
+    pub fn wait_while(&self, unchanged: impl Fn() -> bool, timeout: Duration) {
+        let mut pokes = self.pokes.lock();
+        let start = *pokes;
+        if unchanged() {
+            let deadline = Instant::now() + timeout;
+            while *pokes == start && unchanged() {
+                if self.cv.wait_until(&mut pokes, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -508,16 +522,7 @@ impl LogWriter {
     /// under the lock that appends and pokes notify under, so no wake-up is lost to a
     /// change made between asking and waiting (a poker changes its state first).
     pub fn wait_while(&self, unchanged: impl Fn(u64) -> bool, timeout: Duration) {
-        let mut pokes = self.moved.pokes.lock();
-        let start = *pokes;
-        if unchanged(self.head()) {
-            let deadline = Instant::now() + timeout;
-            while *pokes == start && unchanged(self.head()) {
-                if self.moved.cv.wait_until(&mut pokes, deadline).timed_out() {
-                    break;
-                }
-            }
-        }
+        self.moved.wait_while(|| unchanged(self.head()), timeout)
     }
 
     /// Wake [`wait_while`](Self::wait_while) waiters now.

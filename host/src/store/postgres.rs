@@ -21,19 +21,20 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use postgres::{Client, NoTls};
 
 use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
-use super::log::Durable;
+use super::log::{Durable, HeadWatch};
 use super::object_cache::ObjectCache;
 use super::{
     AppendError, Beside, Change, Event, Hash, ObjectStore, Objects, OpenedStore, Refusal, Space,
@@ -226,10 +227,12 @@ impl PgReader {
             std::process::id(),
             hash.to_hex()
         ));
+        // Private while it has a name: the object may be a file only some may read.
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)?;
         fs::remove_file(&path)?;
         match download_into(&self.conn, hash, &mut file) {
@@ -367,7 +370,7 @@ pub struct PgStore {
     /// Why the last attempt to reach the database failed, until one succeeds.
     out_of_reach: Mutex<Option<String>>,
     closed: AtomicBool,
-    moved: Watch,
+    moved: HeadWatch,
     commits: AtomicU64,
     last_commit_ns: Mutex<Option<i64>>,
     /// Who may see each event, the audit trail, past trees' figures.
@@ -425,7 +428,7 @@ impl PgStore {
             failure: Mutex::new(None),
             out_of_reach: Mutex::new(None),
             closed: AtomicBool::new(false),
-            moved: Watch::default(),
+            moved: HeadWatch::default(),
             commits: AtomicU64::new(0),
             last_commit_ns: Mutex::new(None),
             beside: Beside::new(labels),
@@ -824,32 +827,6 @@ impl Store for PgStore {
     }
 }
 
-/// Wakes the threads waiting for the log to move.
-#[derive(Default)]
-struct Watch {
-    pokes: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl Watch {
-    fn notify(&self) {
-        let mut pokes = self.pokes.lock();
-        *pokes = pokes.wrapping_add(1);
-        self.cv.notify_all();
-    }
-
-    fn wait_while(&self, unchanged: impl Fn() -> bool, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut pokes = self.pokes.lock();
-        let start = *pokes;
-        while unchanged() && *pokes == start {
-            if self.cv.wait_until(&mut pokes, deadline).timed_out() {
-                return;
-            }
-        }
-    }
-}
-
 /// File contents in the database (chunks of [`CHUNK`] bytes, by BLAKE3 hash), with a
 /// local cache of the objects this host read or wrote.
 struct PgObjects {
@@ -882,20 +859,21 @@ impl PgObjects {
         let mut reader = file;
         reader.seek(io::SeekFrom::Start(0))?;
         let mut tx = c.transaction().map_err(pg)?;
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = Vec::with_capacity(CHUNK);
         let (mut idx, mut size) = (0i32, 0i64);
         loop {
-            let n = read_full(&mut reader, &mut buf)?;
-            if n == 0 {
+            buf.clear();
+            (&mut reader).take(CHUNK as u64).read_to_end(&mut buf)?;
+            if buf.is_empty() {
                 break;
             }
             tx.execute(
                 "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&hex, &idx, &&buf[..n]],
+                &[&hex, &idx, &buf.as_slice()],
             )
             .map_err(pg)?;
             idx += 1;
-            size += n as i64;
+            size += buf.len() as i64;
         }
         tx.execute(
             "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -976,19 +954,6 @@ impl ObjectStore for PgObjects {
         self.used(hash, file);
         Ok(())
     }
-}
-
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match reader.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn create_schema(c: &mut Client) -> Result<(), postgres::Error> {
