@@ -58,6 +58,9 @@ const CHUNK: usize = 1 << 20;
 /// answer fails the change instead of hanging its caller.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+/// How long sent bytes may wait for the database's acknowledgement before the
+/// connection counts as broken (`TCP_USER_TIMEOUT`).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -158,10 +161,16 @@ fn config_of(url: &str, name: &str) -> anyhow::Result<postgres::Config> {
             config.password(password);
         }
     }
+    // A peer gone silent (a cut link: no reset ever comes) fails a statement within
+    // TCP_USER_TIMEOUT when bytes wait unacknowledged, and an idle session within the
+    // keepalives' 5 + 3 × 2 s: never a caller hung on a dead connection.
     config
         .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_user_timeout(TCP_USER_TIMEOUT)
         .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3)
         .application_name("lighthouse-fs");
     Ok(config)
 }
