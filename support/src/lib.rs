@@ -8,6 +8,8 @@
 //!   (also on panic);
 //! - [`postgres`]: PostgreSQL for the tests: [`test_server`] (CI's server or a
 //!   throwaway [`PgCluster`]) and fresh databases on it;
+//! - [`netns`]: hosts on one machine, a network namespace and a veth pair each
+//!   ([`NetNs`]), whose links can be cut and restored;
 //! - [`server`]: a server process's life: [`wait_live`] until its mount answers,
 //!   [`wait_exit`], [`terminate`].
 //!
@@ -15,6 +17,7 @@
 //! know its path (`CARGO_BIN_EXE_lighthouse-fs`).
 
 pub mod mounts;
+pub mod netns;
 pub mod postgres;
 pub mod scratch;
 pub mod server;
@@ -24,6 +27,7 @@ pub use mounts::{
     abort_fuse_connection, detach_all, fuse_mounts, is_mounted, mounts, mounts_at, umount_lazy,
     DetachOnDrop, MountEntry,
 };
+pub use netns::NetNs;
 pub use postgres::{psql, test_server, PgCluster, Server};
 pub use scratch::{temp_dir, Tmpfs};
 pub use server::{terminate, wait_exit, wait_live, NotLive};

@@ -70,6 +70,22 @@ impl PgCluster {
         Self::start_on(listen)
     }
 
+    /// A fresh cluster listening on every address, trusting the network namespaces of
+    /// [`crate::netns`] ([`crate::netns::NETWORK`]) as well as 127.0.0.1: hosts in
+    /// their namespaces reach it at their [`crate::NetNs::outside`] address.
+    pub fn start_for_namespaces() -> PgCluster {
+        Self::start_on(vec![Ipv4Addr::UNSPECIFIED])
+    }
+
+    /// `url` (a database of this cluster) as a host reaches it at `addr`.
+    pub fn url_via(&self, url: &str, addr: Ipv4Addr) -> String {
+        url.replacen(
+            &format!("@{}:{}", self.host(), self.port),
+            &format!("@{addr}:{}", self.port),
+            1,
+        )
+    }
+
     fn start_on(listen: Vec<Ipv4Addr>) -> PgCluster {
         let bin = server_bin_dir().unwrap_or_else(|| {
             panic!(
@@ -134,6 +150,13 @@ impl PgCluster {
             .output()
             .expect("run initdb");
         check_output("initdb", &out);
+        if cluster.listen.contains(&Ipv4Addr::UNSPECIFIED) {
+            let (net, bits) = crate::netns::NETWORK;
+            let hba = cluster.data_dir().join("pg_hba.conf");
+            let mut text = fs::read_to_string(&hba).expect("read pg_hba.conf");
+            text.push_str(&format!("host all all {net}/{bits} trust\n"));
+            fs::write(&hba, text).expect("write pg_hba.conf");
+        }
 
         let mut failures = String::new();
         for attempt in 1..=START_ATTEMPTS {

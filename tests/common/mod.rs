@@ -436,6 +436,33 @@ impl Mount {
         Self::spawn(backend, store, mnt, extra, Some(tmp))
     }
 
+    /// Like [`Mount::start_with`], the server a host of its own: in network namespace
+    /// `host`, under its host name (the mount itself is in ours).
+    pub fn start_on_host(
+        backend: Backend,
+        store: &Path,
+        extra: &[&str],
+        host: &lighthouse_fs_support::NetNs,
+    ) -> Mount {
+        let tmp = tempfile::Builder::new()
+            .prefix("lhfs-mnt-")
+            .tempdir()
+            .expect("temp dir");
+        let mnt = tmp
+            .path()
+            .canonicalize()
+            .expect("canonical temp dir")
+            .join("mnt");
+        std::fs::create_dir(&mnt).expect("create mountpoint");
+        let mut args = vec![
+            mnt.display().to_string(),
+            "--backend".to_string(),
+            backend.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn_sites(&[(backend, mnt)], store, &args, Some(tmp), Some(host))
+    }
+
     /// Mount at an existing mountpoint owned by the caller (must be absolute and
     /// canonical: it is matched against /proc/self/mountinfo).
     pub fn start_at(backend: Backend, store: &Path, mnt: &Path, extra: &[&str]) -> Mount {
@@ -460,7 +487,13 @@ impl Mount {
             format!("{}={}", b.display(), first.other()),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::spawn_sites(&[(first, a), (first.other(), b)], store, &args, Some(tmp))
+        Self::spawn_sites(
+            &[(first, a), (first.other(), b)],
+            store,
+            &args,
+            Some(tmp),
+            None,
+        )
     }
 
     fn spawn(
@@ -476,7 +509,7 @@ impl Mount {
             backend.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::spawn_sites(&[(backend, mnt)], store, &args, tmp)
+        Self::spawn_sites(&[(backend, mnt)], store, &args, tmp, None)
     }
 
     /// Start the server with `args` (which name the mountpoints) and wait until every one
@@ -486,6 +519,7 @@ impl Mount {
         store: &Path,
         args: &[String],
         tmp: Option<tempfile::TempDir>,
+        host: Option<&lighthouse_fs_support::NetNs>,
     ) -> Mount {
         let (backend, mnt) = sites[0].clone();
         let parent_devs: Vec<u64> = sites
@@ -495,15 +529,19 @@ impl Mount {
                     .expect("stat parent of mountpoint")
             })
             .collect();
-        let mut child = Command::new(bin())
-            .arg("mount")
+        let mut cmd = Command::new(bin());
+        cmd.arg("mount")
             .arg("--store")
             .arg(store)
             .args(args)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(host) = host {
+            host.enter(&mut cmd);
+        }
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin().display()));
         let (stderr, _) = Captured::spawn(child.stderr.take().unwrap());
