@@ -320,6 +320,7 @@ impl Fs {
                     .or_else(|| shortage.as_ref().map(|s| s.to_string())),
                 path: store.dir().display().to_string(),
                 head_seq: head,
+                shown_seq: self.shown_seq(),
                 durable_seq: durable.seq,
                 pending_commit: head.saturating_sub(durable.seq),
                 commits: durable.commits,
@@ -491,6 +492,10 @@ struct StoreHealth {
     path: String,
     /// The last event handed out.
     head_seq: u64,
+    /// The newest event the live tree shows, this host's kernels told of what it
+    /// changed: with a store shared by several hosts, how far this one has followed
+    /// the others (`head_seq` may be ahead while it folds).
+    shown_seq: u64,
     /// Every event up to this one is committed to SQLite.
     durable_seq: u64,
     /// Events in the log not yet committed (the writer's queue and the batch it is

@@ -54,6 +54,9 @@ pub struct Fs {
     /// Files whose last handle closed while their content could not be committed for
     /// lack of room: committed when room comes back (or at shutdown).
     pub(super) uncommitted: Mutex<Vec<Uncommitted>>,
+    /// Shared stores: the newest event folded into the tree whose changes the kernels
+    /// were told of ([`Fs::shown_seq`]).
+    pub(super) told: std::sync::atomic::AtomicU64,
 }
 
 impl Fs {
@@ -75,7 +78,9 @@ impl Fs {
             ctime: now,
             rdev: 0,
         };
+        let told = opened.tree.folded().into();
         Fs {
+            told,
             config,
             store: opened.store,
             tree: RwLock::new(opened.tree),
@@ -459,10 +464,7 @@ impl Fs {
             Section::Root | Section::Live => {
                 // Close-to-open across hosts: what another host closed before this open
                 // began is folded before it (a store of one writer has nothing to fold).
-                // A database out of reach does not stop reads of what this host has.
-                if let Err(e) = self.catch_up_others() {
-                    tracing::debug!(error = %e, "catching up with the other hosts before an open");
-                }
+                self.catch_up_before_open(ino);
                 let opened = self.open_live(caller, ino, flags);
                 // An O_TRUNC open for writing truncates (and drops set-ID bits first).
                 if flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {

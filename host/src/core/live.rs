@@ -161,7 +161,7 @@ impl Fs {
         // A truncate by path is a whole change; through an open writer it is part of the
         // write that the writer's close commits.
         if !content.has_writers() {
-            self.commit(caller, ino, &mut c, false)?;
+            self.commit_content(caller, ino, &content, &mut c, false)?;
             if self.tree.read().node(ino)?.open.load(Ordering::Acquire) == 0 {
                 c.close_object();
             }
@@ -346,6 +346,10 @@ impl Fs {
             }
             return Err(e);
         }
+        // Handles opened before another host replaced the file read their version
+        // through the page cache: this open reads past it (direct I/O), or it would be
+        // served their pages, and they ours.
+        let older_open = content.older_open();
         let fh = self.handles.insert(Handle::File(FileHandle {
             ino,
             content,
@@ -354,11 +358,12 @@ impl Fs {
             append: flags & libc::O_APPEND != 0,
         }));
         // Every change to a live file passes through this kernel, which keeps its page
-        // cache current itself: keep it across opens.
+        // cache current itself (another host's changes are told to it): keep it across
+        // opens.
         Ok(Opened {
             fh,
-            keep_cache: true,
-            direct_io: false,
+            keep_cache: !older_open,
+            direct_io: older_open,
             noflush: !writable,
             cache_dir: false,
         })
@@ -420,7 +425,8 @@ impl Fs {
             self.drop_suid_sgid(caller, f.ino, now_ns())?;
         }
         let mut c = f.content.lock();
-        let cur = self.attr(f.ino)?.size;
+        let current = self.is_current(f)?;
+        let cur = self.size_for(f, &mut c, current)?;
         let offset = if f.append { cur } else { offset };
         let end = offset
             .checked_add(data.len() as u64)
@@ -428,19 +434,23 @@ impl Fs {
             .ok_or(fs_err!(EFBIG, "write beyond the largest file"))?;
         c.write_at(self.store.objects(), cur, offset, data)
             .map_err(|e| self.store_io("writing content", &e))?;
-        let time = now_ns();
-        let mut t = self.tree.write();
-        let a = &mut t.node_mut(f.ino)?.attr;
-        a.size = a.size.max(end);
-        a.mtime = time;
-        a.ctime = time;
+        if current {
+            let time = now_ns();
+            let mut t = self.tree.write();
+            let a = &mut t.node_mut(f.ino)?.attr;
+            a.size = a.size.max(end);
+            a.mtime = time;
+            a.ctime = time;
+        }
         Ok(offset)
     }
 
     /// [`Fs::flush`] of a live file's handle: a dirty file is committed as one event.
     pub(super) fn live_flush(&self, caller: &Caller, f: &FileHandle) -> FsResult<()> {
         if f.writable {
-            self.commit(caller, f.ino, &mut f.content.lock(), false)?;
+            let replaces = !self.is_current(f)?;
+            self.commit(caller, f, &mut f.content.lock(), false)?;
+            self.told_replaced(f, replaces);
         }
         Ok(())
     }
@@ -453,14 +463,19 @@ impl Fs {
         // (A kernel sends RELEASE after close returns: the release of an earlier handle
         // may come while the next open is writing.)
         let result = if f.writable && f.content.writers() == 1 {
-            self.commit(caller, f.ino, &mut f.content.lock(), false)
-                .map(drop)
+            let replaces = !self.is_current(f)?;
+            let r = self
+                .commit(caller, f, &mut f.content.lock(), false)
+                .map(drop);
+            self.told_replaced(f, replaces);
+            r
         } else {
             Ok(())
         };
         if let Err(e) = &result {
-            if is_no_space(e.errno) {
-                // No handle is left to close again: the content waits for room.
+            if is_no_space(e.errno) || self.store.degraded().is_some() {
+                // No handle is left to close again: the content waits for room, or for
+                // the database to answer again (it stays on this host meanwhile).
                 self.keep_uncommitted(caller, f.ino, &f.content);
             }
         }
@@ -471,6 +486,11 @@ impl Fs {
             let t = self.tree.read();
             let n = t.node(f.ino)?;
             let last = n.open.fetch_sub(1, Ordering::AcqRel) == 1;
+            if last {
+                if let Some(c) = &n.content {
+                    c.no_older_open();
+                }
+            }
             (n.links.is_empty(), last)
         };
         // The content lock is taken before the tree's everywhere (truncate, write):
@@ -486,10 +506,11 @@ impl Fs {
 
     /// [`Fs::fsync`] of a live file's handle: commit it and wait until it is on disk.
     pub(super) fn live_fsync(&self, caller: &Caller, f: &FileHandle) -> FsResult<()> {
+        let replaces = f.writable && !self.is_current(f)?;
         let seq = {
             let mut c = f.content.lock();
             let seq = if f.writable {
-                self.commit(caller, f.ino, &mut c, true)?
+                self.commit(caller, f, &mut c, true)?
             } else {
                 None
             };
@@ -503,6 +524,7 @@ impl Fs {
             }
             seq
         };
+        self.told_replaced(f, replaces);
         self.wait_durable(seq.unwrap_or_else(|| self.store.head()))
     }
 
@@ -525,11 +547,15 @@ impl Fs {
                     .filter(|&e| e <= MAX_FILE_SIZE)
                     .ok_or(fs_err!(EFBIG, "beyond the largest file"))?;
                 let mut c = f.content.lock();
-                let cur = self.attr(f.ino)?.size;
+                let current = self.is_current(f)?;
+                let cur = self.size_for(f, &mut c, current)?;
                 if end > cur {
                     self.check_room()?;
                     c.truncate(self.store.objects(), cur, end)
                         .map_err(|e| self.store_io("extending", &e))?;
+                    if !current {
+                        return Ok(());
+                    }
                     let time = now_ns();
                     let mut t = self.tree.write();
                     let a = &mut t.node_mut(f.ino)?.attr;
@@ -639,7 +665,7 @@ impl Fs {
             if !same {
                 continue;
             }
-            match self.commit(&u.caller, u.ino, &mut c, false) {
+            match self.commit_content(&u.caller, u.ino, &content, &mut c, false) {
                 Ok(_) => {
                     // The commit kept the new object open; no handle needs it.
                     let open = self
@@ -651,7 +677,7 @@ impl Fs {
                         c.close_object();
                     }
                 }
-                Err(e) if is_no_space(e.errno) => left.push(u),
+                Err(e) if is_no_space(e.errno) || self.store.degraded().is_some() => left.push(u),
                 Err(e) => tracing::warn!(
                     path = self.describe(u.ino),
                     errno = e.name(),
@@ -741,7 +767,15 @@ impl Fs {
     /// May the store take a change? EIO once it failed; ENOSPC (EDQUOT) while its log
     /// has no room even in its reserve.
     pub(super) fn check_store(&self) -> FsResult<()> {
-        self.store.admit().map_err(refused)
+        self.store.admit().map_err(refused)?;
+        // A shared store out of reach: refused at once (the follower finds out when
+        // it is back), not after the connection's timeouts again.
+        if self.store.shared() {
+            if let Some(why) = self.store.degraded() {
+                return Err(FsError::with(libc::EIO, why));
+            }
+        }
+        Ok(())
     }
 
     /// May new file content be written? Not while the store is short of room: what is
@@ -802,7 +836,21 @@ impl Fs {
     fn commit(
         &self,
         caller: &Caller,
+        f: &FileHandle,
+        c: &mut MutexGuard<'_, ContentState>,
+        durable: bool,
+    ) -> FsResult<Option<u64>> {
+        self.commit_content(caller, f.ino, &f.content, c, durable)
+    }
+
+    /// [`commit`](Self::commit) of `content`, a version of file `ino`: when another
+    /// host's version replaced it meanwhile, this one, later in the log, is the file's
+    /// content again.
+    fn commit_content(
+        &self,
+        caller: &Caller,
         ino: Ino,
+        content: &Arc<Content>,
         c: &mut MutexGuard<'_, ContentState>,
         durable: bool,
     ) -> FsResult<Option<u64>> {
@@ -818,10 +866,20 @@ impl Fs {
         };
         let time = now_ns();
         let mut t = self.change_tree()?;
-        let n = t.node(ino)?;
         let Some(path) = t.path_of(ino) else {
             return Ok(None);
         };
+        let n = t.node_mut(ino)?;
+        if !n
+            .content
+            .as_ref()
+            .is_some_and(|nc| Arc::ptr_eq(nc, content))
+        {
+            n.content = Some(content.clone());
+            n.attr.size = done.size;
+            n.attr.mtime = time;
+            n.attr.ctime = time;
+        }
         let change = Change::Write {
             path: path.into(),
             hash: done.hash,
@@ -829,6 +887,39 @@ impl Fs {
             mtime: n.attr.mtime,
         };
         self.record(&mut t, caller, time, change).map(Some)
+    }
+
+    /// Is `f` open on the file's current version (not one another host's close
+    /// replaced)?
+    fn is_current(&self, f: &FileHandle) -> FsResult<bool> {
+        let t = self.tree.read();
+        let n = t.node(f.ino)?;
+        Ok(n.content
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &f.content)))
+    }
+
+    /// The size of the version `f` writes: the tree's, or for a version another host
+    /// replaced, its own.
+    fn size_for(
+        &self,
+        f: &FileHandle,
+        c: &mut MutexGuard<'_, ContentState>,
+        current: bool,
+    ) -> FsResult<u64> {
+        if current {
+            return Ok(self.attr(f.ino)?.size);
+        }
+        c.len(self.store.objects())
+            .map_err(|e| FsError::io("sizing an older version", &e))
+    }
+
+    /// `f`'s close made its version current again (`replaces`): the kernels hold the
+    /// replaced version's pages and size. Told with no lock held.
+    fn told_replaced(&self, f: &FileHandle, replaces: bool) {
+        if replaces && self.is_current(f).unwrap_or(false) {
+            self.tell_others(0, vec![Stale::inode(f.ino)]);
+        }
     }
 }
 

@@ -8,13 +8,14 @@
 //! With a store of one writer (the embedded store) none of this runs.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLockWriteGuard;
 
 use super::{Fs, Ino, Stale};
-use crate::store::{Change, Event, Refusal, Tree};
+use crate::store::{Change, Content, Event, Refusal, Tree};
 use crate::vocab::{FsError, FsResult};
 
 /// How long the follower waits for a notification before it looks anyway (a missed
@@ -48,27 +49,33 @@ impl DerefMut for TreeChange<'_> {
 impl Drop for TreeChange<'_> {
     fn drop(&mut self) {
         // The kernels are told with no lock held: one may wait on a request of its own.
+        let folded = self.tree.as_ref().map(|t| t.folded());
         drop(self.tree.take());
         if self.turn {
             self.fs.store.end_change();
         }
         let stale = std::mem::take(&mut self.stale);
         self.fs.tell_others(0, stale);
+        if let Some(folded) = folded {
+            self.fs.told.fetch_max(folded, Ordering::AcqRel);
+        }
     }
 }
 
 impl Fs {
     /// The live tree, to change: see [`TreeChange`].
     pub(super) fn change_tree(&self) -> FsResult<TreeChange<'_>> {
-        let mut t = self.tree.write();
         if !self.store.shared() {
             return Ok(TreeChange {
                 fs: self,
-                tree: Some(t),
+                tree: Some(self.tree.write()),
                 turn: false,
                 stale: Vec::new(),
             });
         }
+        // The turn before the tree's lock: a database slow to answer (or a link cut)
+        // holds up this change and the changes after it, never the lookups and reads
+        // of what this host has.
         self.store.begin_change().map_err(|r| refused(&r))?;
         let mut change = TreeChange {
             fs: self,
@@ -76,6 +83,7 @@ impl Fs {
             turn: true,
             stale: Vec::new(),
         };
+        let mut t = self.tree.write();
         change.stale = self.fold_others(&mut t)?;
         change.tree = Some(t);
         Ok(change)
@@ -90,15 +98,57 @@ impl Fs {
         self.store
             .catch_up()
             .map_err(|e| FsError::with(libc::EIO, format!("reading the log: {e:#}")))?;
-        if self.store.head() <= self.tree.read().folded() {
-            return Ok(());
-        }
-        let stale = {
+        self.fold_caught_up()
+    }
+
+    /// Fold into the tree what the store has learnt of and the tree lacks; tell the
+    /// kernels.
+    fn fold_caught_up(&self) -> FsResult<()> {
+        let stale;
+        let folded;
+        {
+            if self.store.head() <= self.tree.read().folded() {
+                return Ok(());
+            }
             let mut t = self.tree.write();
-            self.fold_others(&mut t)?
-        };
+            stale = self.fold_others(&mut t)?;
+            folded = t.folded();
+        }
         self.tell_others(0, stale);
+        self.told.fetch_max(folded, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Before an open (close-to-open): catch up with the other hosts, unless the
+    /// database is known to be out of reach. Then what this host has is opened at
+    /// once (the follower finds out when the database is back), not after a timeout.
+    pub(super) fn catch_up_before_open(&self, ino: Ino) {
+        if !self.store.shared() {
+            return;
+        }
+        if let Some(why) = self.store.degraded() {
+            tracing::debug!(reason = %why, "an open without catching up: the database is out of reach");
+            return;
+        }
+        if let Err(e) = self.catch_up_others() {
+            tracing::debug!(error = %e, "catching up with the other hosts before an open");
+        }
+        // A kernel that learnt of this file by a lookup answered just before the
+        // follower folded a change to it missed the follower's word (it did not know
+        // the inode yet) and would keep the old size for its attribute TTL: the size
+        // is asked again after this open.
+        if ino != super::ROOT_INO {
+            self.tell_others(0, vec![Stale::attrs(ino)]);
+        }
+    }
+
+    /// The newest event this host's live tree shows, its kernels told what it changed.
+    pub fn shown_seq(&self) -> u64 {
+        if self.store.shared() {
+            self.told.load(Ordering::Acquire)
+        } else {
+            self.tree.read().folded()
+        }
     }
 
     /// Start the thread that folds other writers' events as they come (a store of one
@@ -116,8 +166,17 @@ impl Fs {
                 };
                 store.wait_others(FOLLOW_POLL);
                 let Some(fs) = fs.upgrade() else { return };
-                if let Err(e) = fs.catch_up_others() {
-                    tracing::debug!(error = %e, "following the other hosts");
+                match fs.catch_up_others() {
+                    // The database answers: what closed while it did not is committed.
+                    Ok(()) if !fs.uncommitted.lock().is_empty() => {
+                        let left = fs.commit_uncommitted();
+                        tracing::info!(
+                            left,
+                            "committed files kept while the database was out of reach"
+                        );
+                    }
+                    Ok(()) => {}
+                    Err(e) => tracing::debug!(error = %e, "following the other hosts"),
                 }
             });
         if let Err(e) = spawned {
@@ -176,7 +235,12 @@ fn fold_one(t: &mut Tree, e: &Event) -> anyhow::Result<Vec<Stale>> {
             stale.extend(node(t, from).map(Stale::attrs));
             names(&mut stale, entry(t, to));
         }
-        Change::Write { path, .. } => stale.extend(node(t, path).map(Stale::inode)),
+        Change::Write { path, .. } => {
+            if let Some(ino) = node(t, path) {
+                stale.push(Stale::inode(ino));
+                keep_open_version(t, ino);
+            }
+        }
         Change::SetAttr { path, .. }
         | Change::SetXattr { path, .. }
         | Change::RemoveXattr { path, .. } => stale.extend(node(t, path).map(Stale::attrs)),
@@ -195,4 +259,21 @@ fn fold_one(t: &mut Tree, e: &Event) -> anyhow::Result<Vec<Stale>> {
         names(&mut stale, entry(t, path));
     }
     Ok(stale)
+}
+
+/// Another host's version of file `ino` is about to replace this host's: the node takes
+/// a content of its own, which the event then sets. Handles open on the old one here
+/// keep reading (and writing) the version they opened, which a close of theirs would
+/// commit whole, later in the log. The old content's lock is never taken here (under
+/// the tree's lock): a local writer holds it while it waits for the tree.
+fn keep_open_version(t: &mut Tree, ino: Ino) {
+    let Ok(n) = t.node_mut(ino) else { return };
+    if n.content.is_none() {
+        return;
+    }
+    n.content = Some(if n.open.load(Ordering::Acquire) > 0 {
+        Content::newer(None)
+    } else {
+        Content::new(None)
+    });
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -16,6 +16,10 @@ pub struct Content {
     state: Mutex<ContentState>,
     /// Open handles that may write; while any is open, a truncate waits for close to commit.
     writers: AtomicU32,
+    /// Handles opened on an older version of the file are open on this host (another
+    /// host's close replaced it under them, [`Content::newer`]): they read what they
+    /// opened, so the kernel's pages of this file cannot be kept across opens.
+    older_open: AtomicBool,
 }
 
 pub struct ContentState {
@@ -51,7 +55,27 @@ impl Content {
                 scratch: None,
             }),
             writers: AtomicU32::new(0),
+            older_open: AtomicBool::new(false),
         })
+    }
+
+    /// The content of a file that another host replaced while handles on this host
+    /// had it open: those keep the version they opened (this `Content`'s predecessor),
+    /// new opens get this one.
+    pub fn newer(committed: Option<Hash>) -> Arc<Content> {
+        let c = Content::new(committed);
+        c.older_open.store(true, Ordering::Release);
+        c
+    }
+
+    /// Are handles of an older version of this file open on this host?
+    pub fn older_open(&self) -> bool {
+        self.older_open.load(Ordering::Acquire)
+    }
+
+    /// The file's last handle closed: no older version is open any more.
+    pub fn no_older_open(&self) {
+        self.older_open.store(false, Ordering::Release);
     }
 
     pub fn lock(&self) -> MutexGuard<'_, ContentState> {
@@ -90,6 +114,17 @@ impl ContentState {
     pub fn set_committed(&mut self, hash: Option<Hash>) {
         self.committed = hash;
         self.object = None;
+    }
+
+    /// This version's size (what a handle opened on it sees, whatever the tree says).
+    pub fn len(&mut self, objects: &dyn ObjectStore) -> io::Result<u64> {
+        if let Some(s) = &self.scratch {
+            return Ok(s.len);
+        }
+        match self.reader(objects)? {
+            Some(file) => Ok(file.metadata()?.len()),
+            None => Ok(0),
+        }
     }
 
     pub fn is_dirty(&self) -> bool {
