@@ -3,7 +3,7 @@
 //! support/src/netns.rs), through real mounts: host A on the test's backend, host B on
 //! the other (mixed), host C on A's (the same backend twice).
 //!
-//! One log in one order, close-to-open, views alike everywhere, writers of one file on
+//! One log in one order (thousands of conflicting changes from two hosts), close-to-open, views alike everywhere, writers of one file on
 //! two hosts, a seeded differential against tmpfs with its operations spread over two
 //! hosts, a host's link cut and restored, PostgreSQL restarted mid-workload, and
 //! `kill -9` of a host mid-write.
@@ -555,6 +555,77 @@ both_backends! {
 
 both_backends! {
     #[timeout_secs(300)]
+    fn conflicting_changes_from_two_hosts_leave_one_serial_history(backend: Backend) {
+        // Two hosts race on the same few names, 2×1000 times: mkdir, rmdir, rename
+        // (NOREPLACE and not), create O_EXCL, unlink. Whatever wins, both hosts end on the same tree, and
+        // it is the tree the log folds to (export), which a remount shows.
+        let seed = test_seed();
+        let ctx = format!("[{backend}] seed {seed} (rerun with LIGHTHOUSE_TEST_SEED={seed})");
+        let p = Project::new();
+        let a = p.host("host-a", backend);
+        let b = p.host("host-b", backend.other());
+        let roots = [a.path(""), b.path("")];
+        let done: u64 = std::thread::scope(|s| {
+            let racers: Vec<_> = roots.iter().enumerate().map(|(h, root)| {
+                s.spawn(move || {
+                    let mut rng = SmallRng::seed_from_u64(seed ^ h as u64);
+                    let mut done = 0u64;
+                    for _ in 0..1000 {
+                        let name = |rng: &mut SmallRng| ["x", "y", "z"][rng.random_range(0..3)];
+                        let n1 = name(&mut rng);
+                        // Two names: a rename onto itself changes nothing and logs nothing.
+                        let n2 = loop {
+                            let n = name(&mut rng);
+                            if n != n1 {
+                                break n;
+                            }
+                        };
+                        let r = match rng.random_range(0..6) {
+                            0 => fs::create_dir(root.join(n1)),
+                            1 => fs::remove_dir(root.join(n1)),
+                            2 => renameat2(&root.join(n1), &root.join(n2), libc::RENAME_NOREPLACE),
+                            3 => fs::rename(root.join(n1), root.join(n2)),
+                            4 => fs::OpenOptions::new().write(true).create_new(true).open(root.join(n1)).map(drop),
+                            _ => fs::remove_file(root.join(n1)),
+                        };
+                        match r {
+                            Ok(()) => done += 1,
+                            Err(e) => {
+                                let errno = errno_of(&e);
+                                assert!(
+                                    [libc::EEXIST, libc::ENOENT, libc::ENOTEMPTY, libc::EISDIR, libc::ENOTDIR, libc::EINVAL].contains(&errno),
+                                    "{e} (errno {errno})"
+                                );
+                            }
+                        }
+                    }
+                    done
+                })
+            }).collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        // A serial history: every change that succeeded is one event of the log, every
+        // one that failed none, and the log folds (export) to the tree both hosts show.
+        let events: u64 = p.sql("SELECT count(*) FROM events WHERE view IS NULL").parse().unwrap();
+        assert_eq!(events, done, "{ctx}: one event per change that succeeded");
+        // Settled: both hosts show every event.
+        settle(&[&a, &b]);
+        let exported = tempfile::tempdir().unwrap();
+        let dest = exported.path().join("x");
+        run(&["export", dest.to_str().unwrap(), "--store", &p.url]);
+        let want = snapshot(&dest, SnapOpts::SHAPE);
+        for h in [&a, &b] {
+            assert_trees_eq(&snapshot(&h.path(""), SnapOpts::SHAPE), &want, &format!("{ctx}: {} shows the log's tree", h.name));
+        }
+        drop((a, b));
+        let mut c = p.host("host-c", backend);
+        assert_trees_eq(&snapshot(&c.path(""), SnapOpts::SHAPE), &want, &format!("{ctx}: remounted"));
+        c.stop();
+    }
+}
+
+both_backends! {
+    #[timeout_secs(300)]
     fn random_changes_spread_over_two_hosts_match_tmpfs(backend: Backend) {
         const STEPS: usize = 500;
         let seed = test_seed();
@@ -582,4 +653,15 @@ both_backends! {
         assert_trees_eq(&snapshot(&c.path(""), SnapOpts::SHAPE), &want, &format!("{ctx}: remounted"));
         c.stop();
     }
+}
+
+/// `lighthouse-fs ARGS` (from this namespace), asserting success; its stdout.
+#[track_caller]
+fn run(args: &[&str]) -> String {
+    cli(args
+        .iter()
+        .map(std::ffi::OsString::from)
+        .collect::<Vec<_>>())
+    .ok()
+    .to_owned()
 }
