@@ -436,6 +436,32 @@ impl Mount {
         Self::spawn(backend, store, mnt, extra, Some(tmp))
     }
 
+    /// Like [`Mount::start_with`], the server run with the variables `env` set.
+    pub fn start_with_env(
+        backend: Backend,
+        store: &Path,
+        extra: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> Mount {
+        let tmp = tempfile::Builder::new()
+            .prefix("lhfs-mnt-")
+            .tempdir()
+            .expect("temp dir");
+        let mnt = tmp
+            .path()
+            .canonicalize()
+            .expect("canonical temp dir")
+            .join("mnt");
+        std::fs::create_dir(&mnt).expect("create mountpoint");
+        let mut args = vec![
+            mnt.display().to_string(),
+            "--backend".to_string(),
+            backend.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn_sites_env(&[(backend, mnt)], store, &args, Some(tmp), env)
+    }
+
     /// Mount at an existing mountpoint owned by the caller (must be absolute and
     /// canonical: it is matched against /proc/self/mountinfo).
     pub fn start_at(backend: Backend, store: &Path, mnt: &Path, extra: &[&str]) -> Mount {
@@ -487,6 +513,16 @@ impl Mount {
         args: &[String],
         tmp: Option<tempfile::TempDir>,
     ) -> Mount {
+        Self::spawn_sites_env(sites, store, args, tmp, &[])
+    }
+
+    fn spawn_sites_env(
+        sites: &[(Backend, PathBuf)],
+        store: &Path,
+        args: &[String],
+        tmp: Option<tempfile::TempDir>,
+        env: &[(&str, &OsStr)],
+    ) -> Mount {
         let (backend, mnt) = sites[0].clone();
         let parent_devs: Vec<u64> = sites
             .iter()
@@ -501,6 +537,7 @@ impl Mount {
             .arg(store)
             .args(args)
             .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -893,11 +930,27 @@ where
         .unwrap_or_else(|| panic!("lighthouse-fs {args:?} did not finish within 300 s"))
 }
 
+/// Run `lighthouse-fs ARGS` with the variables `env` set, to completion (panics after
+/// 300 s).
+pub fn cli_env(args: &[OsString], env: &[(&str, &OsStr)]) -> CliOutput {
+    cli_timeout_env(args, Duration::from_secs(300), env)
+        .unwrap_or_else(|| panic!("lighthouse-fs {args:?} did not finish within 300 s"))
+}
+
 /// Run `lighthouse-fs ARGS`; `None` (after SIGKILL) when it runs longer than `timeout`.
 pub fn cli_timeout(args: &[OsString], timeout: Duration) -> Option<CliOutput> {
+    cli_timeout_env(args, timeout, &[])
+}
+
+fn cli_timeout_env(
+    args: &[OsString],
+    timeout: Duration,
+    env: &[(&str, &OsStr)],
+) -> Option<CliOutput> {
     let mut child = Command::new(bin())
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -952,8 +1005,18 @@ pub fn mount_expect_failure(
 /// kill it, lazily unmount what it mounted at `mnt` and panic.
 #[track_caller]
 pub fn mount_args_expect_failure(mnt: &Path, args: Vec<OsString>) -> CliOutput {
+    mount_args_expect_failure_env(mnt, args, &[])
+}
+
+/// [`mount_args_expect_failure`] with the variables `env` set.
+#[track_caller]
+pub fn mount_args_expect_failure_env(
+    mnt: &Path,
+    args: Vec<OsString>,
+    env: &[(&str, &OsStr)],
+) -> CliOutput {
     let before: Vec<u64> = mounts_at(mnt).iter().map(|m| m.kernel_dev()).collect();
-    match cli_timeout(&args, Duration::from_secs(20)) {
+    match cli_timeout_env(&args, Duration::from_secs(20), env) {
         Some(out) => out,
         None => {
             for m in mounts_at(mnt) {
