@@ -21,6 +21,11 @@
 //!
 //! Everything is done with the PostgreSQL command line programs (initdb, pg_ctl,
 //! createdb, psql), so this crate needs no database client library.
+//!
+//! [`PgCluster::start_tls`] starts one that takes TCP connections only over TLS, with a
+//! server certificate signed by a CA made for it (rcgen); [`PgCluster::tls`] tells where
+//! that CA's certificate is. [`PgCluster::password_role`] adds a role that must give its
+//! password (SCRAM) over TCP.
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
@@ -50,14 +55,109 @@ pub struct PgCluster {
     dir: PathBuf,
     port: u16,
     listen: Vec<Ipv4Addr>,
+    tls: Option<TlsFiles>,
     _tmp: tempfile::TempDir,
+}
+
+/// The certificates of a cluster started with [`PgCluster::start_tls`] (PEM files,
+/// readable by all).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA that signed the server's certificate: `sslrootcert=` for verify-ca and
+    /// verify-full.
+    pub ca: PathBuf,
+    /// A CA that signed nothing the server has: a wrong `sslrootcert`.
+    pub other_ca: PathBuf,
+    /// The names (DNS or IP) the server's certificate is made for.
+    pub names: Vec<String>,
 }
 
 impl PgCluster {
     /// A fresh cluster listening on 127.0.0.1. Panics if the server binaries or (when
     /// root) the `postgres` user are missing, or if it does not start.
     pub fn start() -> PgCluster {
-        Self::start_on(vec![Ipv4Addr::LOCALHOST])
+        Self::start_on(vec![Ipv4Addr::LOCALHOST], None)
+    }
+
+    /// A fresh cluster listening on 127.0.0.1 that takes TCP connections only over TLS
+    /// (`ssl = on`, `hostssl` lines alone in pg_hba.conf: a plain connection is refused),
+    /// with a server certificate for `names` (DNS names or IP addresses) signed by a CA
+    /// of its own ([`PgCluster::tls`]). Its own programs (createdb) connect with
+    /// `PGSSLMODE=require`; give [`psql`] a URL with `?sslmode=require`.
+    pub fn start_tls(names: &[&str]) -> PgCluster {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        Self::start_on(vec![Ipv4Addr::LOCALHOST], Some(names))
+    }
+
+    /// Where the CA certificates of a [`PgCluster::start_tls`] cluster are.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// A role `name` that logs in with `password` (SCRAM-SHA-256) over TCP: its line
+    /// goes first in pg_hba.conf, and the server reloads it.
+    pub fn password_role(&self, name: &str, password: &str) {
+        check_db_name(name);
+        assert!(
+            !password.contains('\'') && !password.contains('\\'),
+            "keep test passwords free of quotes and backslashes"
+        );
+        let out = self
+            .command("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .arg("-h")
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .arg("-c")
+            .arg(format!(
+                "SET password_encryption = 'scram-sha-256'; \
+                 CREATE ROLE {name} LOGIN PASSWORD '{password}'"
+            ))
+            .output()
+            .expect("run psql");
+        check_output("CREATE ROLE", &out);
+        let hba = self.data_dir().join("pg_hba.conf");
+        let kind = if self.tls.is_some() {
+            "hostssl"
+        } else {
+            "host"
+        };
+        let old = fs::read_to_string(&hba).expect("read pg_hba.conf");
+        fs::write(
+            &hba,
+            format!(
+                "{kind} all {name} 127.0.0.1/32 scram-sha-256\n\
+                 {kind} all {name} ::1/128 scram-sha-256\n{old}"
+            ),
+        )
+        .expect("write pg_hba.conf");
+        let out = self.pg_ctl("reload").output().expect("run pg_ctl reload");
+        self.check_pg_ctl("reload", &out);
+        // The postmaster reloads on SIGHUP, in its own time: wait until the role without
+        // its password is refused.
+        for _ in 0..250 {
+            let out = self
+                .command("psql")
+                .args(["-X", "-w", "-h", &self.host(), "-p", &self.port.to_string()])
+                .args(["-U", name, "-d", "postgres", "-c", "SELECT 1"])
+                .output()
+                .expect("run psql");
+            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("password") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "the server did not come to ask {name} for a password\n{}",
+            self.log()
+        );
     }
 
     /// A fresh cluster listening on `addr` as well as on 127.0.0.1 (for tests that
@@ -67,14 +167,14 @@ impl PgCluster {
         if addr != Ipv4Addr::LOCALHOST {
             listen.push(addr);
         }
-        Self::start_on(listen)
+        Self::start_on(listen, None)
     }
 
     /// A fresh cluster listening on every address, trusting the network namespaces of
     /// [`crate::netns`] ([`crate::netns::NETWORK`]) as well as 127.0.0.1: hosts in
     /// their namespaces reach it at their [`crate::NetNs::outside`] address.
     pub fn start_for_namespaces() -> PgCluster {
-        Self::start_on(vec![Ipv4Addr::UNSPECIFIED])
+        Self::start_on(vec![Ipv4Addr::UNSPECIFIED], None)
     }
 
     /// `url` (a database of this cluster) as a host reaches it at `addr`.
@@ -86,7 +186,8 @@ impl PgCluster {
         )
     }
 
-    fn start_on(listen: Vec<Ipv4Addr>) -> PgCluster {
+    /// `tls`: the names of the server's certificate, for a cluster that takes only TLS.
+    fn start_on(listen: Vec<Ipv4Addr>, tls: Option<Vec<String>>) -> PgCluster {
         let bin = server_bin_dir().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL server binaries not found: no /usr/lib/postgresql/*/bin/initdb \
@@ -130,6 +231,7 @@ impl PgCluster {
             dir,
             port: 0,
             listen,
+            tls: None,
             _tmp: tmp,
         };
         let data = cluster.data_dir();
@@ -156,6 +258,9 @@ impl PgCluster {
             let mut text = fs::read_to_string(&hba).expect("read pg_hba.conf");
             text.push_str(&format!("host all all {net}/{bits} trust\n"));
             fs::write(&hba, text).expect("write pg_hba.conf");
+        }
+        if let Some(names) = tls {
+            cluster.tls = Some(cluster.set_up_tls(names));
         }
 
         let mut failures = String::new();
@@ -266,6 +371,62 @@ impl PgCluster {
         }
     }
 
+    /// A CA, a server certificate for `names` signed by it, and another CA; `ssl = on`
+    /// and `hostssl` alone for TCP in pg_hba.conf.
+    fn set_up_tls(&self, names: Vec<String>) -> TlsFiles {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
+        let (ca_params, ca_key, ca_pem) = test_ca("lighthouse-fs test CA");
+        let (_, _, other_pem) = test_ca("another CA");
+
+        let server_key = KeyPair::generate().expect("server key");
+        let mut server = CertificateParams::new(names.clone()).expect("server names");
+        server
+            .distinguished_name
+            .push(DnType::CommonName, names.first().map_or("server", |n| n));
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_cert = server
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+
+        let files = TlsFiles {
+            ca: self.dir.join("ca.pem"),
+            other_ca: self.dir.join("other-ca.pem"),
+            names,
+        };
+        fs::write(&files.ca, ca_pem).expect("write ca.pem");
+        fs::write(&files.other_ca, other_pem).expect("write other-ca.pem");
+        // The server's defaults: server.crt and server.key in the data dir, the key the
+        // server user's alone.
+        let data = self.data_dir();
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        fs::write(&crt, server_cert.pem()).expect("write server.crt");
+        fs::write(&key, server_key.serialize_pem()).expect("write server.key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+        for path in [&crt, &key] {
+            if let Some((uid, gid)) = self.run_as {
+                nix::unistd::chown(
+                    path,
+                    Some(nix::unistd::Uid::from_raw(uid)),
+                    Some(nix::unistd::Gid::from_raw(gid)),
+                )
+                .expect("chown to postgres");
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf).expect("read postgresql.conf");
+        text += "\nssl = on\n";
+        fs::write(&conf, text).expect("write postgresql.conf");
+        fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostssl all all ::1/128 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        files
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -359,6 +520,9 @@ impl PgCluster {
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
         scrub_pg_env(&mut cmd);
+        if self.tls.is_some() {
+            cmd.env("PGSSLMODE", "require");
+        }
         cmd.current_dir(&self.dir).stdin(Stdio::null());
         cmd
     }
@@ -453,6 +617,18 @@ pub fn psql(url: &str, sql: &str) -> String {
         panic!("psql {url} -c {sql:?} failed: {}", describe(&out));
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A self-signed CA named `cn`: its parameters, its key and its certificate (PEM).
+fn test_ca(cn: &str) -> (rcgen::CertificateParams, rcgen::KeyPair, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate().expect("CA key");
+    let pem = params.self_signed(&key).expect("CA certificate").pem();
+    (params, key, pem)
 }
 
 /// Whether `pid` is a running (not zombie: the postmaster is not our child, and whoever
@@ -708,6 +884,55 @@ mod tests {
         );
         let url = server.fresh_database();
         assert_eq!(psql(&url, "SELECT 1").trim(), "1");
+    }
+
+    #[test]
+    fn a_cluster_that_takes_only_tls() {
+        let pg = PgCluster::start_tls(&["localhost"]);
+        let tls = pg.tls().expect("TLS files").clone();
+        assert_eq!(tls.names, ["localhost"]);
+        let ca = fs::read_to_string(&tls.ca).unwrap();
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+        assert_ne!(ca, fs::read_to_string(&tls.other_ca).unwrap());
+        let url = pg.fresh_database();
+        assert_eq!(
+            psql(
+                &format!("{url}?sslmode=require"),
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            .trim(),
+            "t"
+        );
+        // libpq checks the certificate against the CA, and the host name.
+        let full = |host: &str, ca: &std::path::Path| {
+            format!(
+                "{}?sslmode=verify-full&sslrootcert={}",
+                url.replace("127.0.0.1", host),
+                ca.display()
+            )
+        };
+        assert_eq!(psql(&full("localhost", &tls.ca), "SELECT 1").trim(), "1");
+        let refused = |url: String| std::panic::catch_unwind(|| psql(&url, "SELECT 1")).is_err();
+        assert!(refused(full("localhost", &tls.other_ca)));
+        assert!(refused(full("127.0.0.1", &tls.ca)));
+        assert!(refused(format!("{url}?sslmode=disable")));
+        // A role that must give its password.
+        pg.password_role("bridge", "pass-word");
+        let base = pg.base_url();
+        let with = |password: &str| {
+            base.replacen("postgres@", &format!("bridge:{password}@"), 1)
+                + "/postgres?sslmode=require"
+        };
+        assert_eq!(
+            psql(&with("pass-word"), "SELECT current_user").trim(),
+            "bridge"
+        );
+        assert!(refused(with("wrong")));
+        // The others still need none.
+        assert_eq!(
+            psql(&format!("{url}?sslmode=require"), "SELECT 1").trim(),
+            "1"
+        );
     }
 
     #[test]

@@ -444,6 +444,27 @@ impl Mount {
         extra: &[&str],
         host: &lighthouse_fs_support::NetNs,
     ) -> Mount {
+        Self::start_fresh(backend, store, extra, &[], Some(host))
+    }
+
+    /// Like [`Mount::start_with`], the server run with the variables `env` set.
+    pub fn start_with_env(
+        backend: Backend,
+        store: &Path,
+        extra: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> Mount {
+        Self::start_fresh(backend, store, extra, env, None)
+    }
+
+    /// A fresh mountpoint, the server with `env` set, in `host`'s namespace if given.
+    fn start_fresh(
+        backend: Backend,
+        store: &Path,
+        extra: &[&str],
+        env: &[(&str, &OsStr)],
+        host: Option<&lighthouse_fs_support::NetNs>,
+    ) -> Mount {
         let tmp = tempfile::Builder::new()
             .prefix("lhfs-mnt-")
             .tempdir()
@@ -460,7 +481,7 @@ impl Mount {
             backend.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::spawn_sites(&[(backend, mnt)], store, &args, Some(tmp), Some(host))
+        Self::spawn_sites(&[(backend, mnt)], store, &args, Some(tmp), env, host)
     }
 
     /// Mount at an existing mountpoint owned by the caller (must be absolute and
@@ -492,6 +513,7 @@ impl Mount {
             store,
             &args,
             Some(tmp),
+            &[],
             None,
         )
     }
@@ -509,7 +531,7 @@ impl Mount {
             backend.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::spawn_sites(&[(backend, mnt)], store, &args, tmp, None)
+        Self::spawn_sites(&[(backend, mnt)], store, &args, tmp, &[], None)
     }
 
     /// Start the server with `args` (which name the mountpoints) and wait until every one
@@ -519,6 +541,7 @@ impl Mount {
         store: &Path,
         args: &[String],
         tmp: Option<tempfile::TempDir>,
+        env: &[(&str, &OsStr)],
         host: Option<&lighthouse_fs_support::NetNs>,
     ) -> Mount {
         let (backend, mnt) = sites[0].clone();
@@ -535,6 +558,7 @@ impl Mount {
             .arg(store)
             .args(args)
             .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -931,11 +955,27 @@ where
         .unwrap_or_else(|| panic!("lighthouse-fs {args:?} did not finish within 300 s"))
 }
 
+/// Run `lighthouse-fs ARGS` with the variables `env` set, to completion (panics after
+/// 300 s).
+pub fn cli_env(args: &[OsString], env: &[(&str, &OsStr)]) -> CliOutput {
+    cli_timeout_env(args, Duration::from_secs(300), env)
+        .unwrap_or_else(|| panic!("lighthouse-fs {args:?} did not finish within 300 s"))
+}
+
 /// Run `lighthouse-fs ARGS`; `None` (after SIGKILL) when it runs longer than `timeout`.
 pub fn cli_timeout(args: &[OsString], timeout: Duration) -> Option<CliOutput> {
+    cli_timeout_env(args, timeout, &[])
+}
+
+fn cli_timeout_env(
+    args: &[OsString],
+    timeout: Duration,
+    env: &[(&str, &OsStr)],
+) -> Option<CliOutput> {
     let mut child = Command::new(bin())
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -990,8 +1030,18 @@ pub fn mount_expect_failure(
 /// kill it, lazily unmount what it mounted at `mnt` and panic.
 #[track_caller]
 pub fn mount_args_expect_failure(mnt: &Path, args: Vec<OsString>) -> CliOutput {
+    mount_args_expect_failure_env(mnt, args, &[])
+}
+
+/// [`mount_args_expect_failure`] with the variables `env` set.
+#[track_caller]
+pub fn mount_args_expect_failure_env(
+    mnt: &Path,
+    args: Vec<OsString>,
+    env: &[(&str, &OsStr)],
+) -> CliOutput {
     let before: Vec<u64> = mounts_at(mnt).iter().map(|m| m.kernel_dev()).collect();
-    match cli_timeout(&args, Duration::from_secs(20)) {
+    match cli_timeout_env(&args, Duration::from_secs(20), env) {
         Some(out) => out,
         None => {
             for m in mounts_at(mnt) {

@@ -27,6 +27,7 @@ mod labels;
 mod log;
 mod object_cache;
 mod objects;
+mod pg_connect;
 pub mod postgres;
 mod projection;
 mod space;

@@ -15,27 +15,27 @@
 //! lock, across a whole change of the tree ([`Store::begin_change`]): it decides on a
 //! tree no other host's change can overtake.
 //!
-//! Credentials: the URL's password (or `PGPASSWORD`, `~/.pgpass` as libpq reads them: the
-//! client does not, so the URL or `PGPASSWORD`) never appears in a message: the store is
-//! named by [`redacted`] everywhere.
+//! Connecting (`pg_connect.rs`): TLS as libpq's `sslmode` says, the password from the
+//! URL, `PGPASSWORD` or `~/.pgpass`. The password never appears in a message: the store
+//! is named by [`redacted`] everywhere.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use parking_lot::Mutex;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
 use super::log::{Durable, HeadWatch};
 use super::object_cache::ObjectCache;
+use super::pg_connect::{target_of, Target};
 use super::{
     AppendError, Beside, Change, Event, Hash, ObjectStore, Objects, OpenedStore, Refusal, Space,
     Store, Tree,
@@ -54,13 +54,9 @@ const CHANNEL: &str = "lighthouse_log";
 /// Bytes per chunk of an object: large files stream through the database a chunk at a
 /// time, never whole in memory.
 const CHUNK: usize = 1 << 20;
-/// How long a connection attempt may take, and a statement: a database that does not
-/// answer fails the change instead of hanging its caller.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement may take: a database that does not answer fails the change
+/// instead of hanging its caller.
 const STATEMENT_TIMEOUT_MS: u32 = 30_000;
-/// How long sent bytes may wait for the database's acknowledgement before the
-/// connection counts as broken (`TCP_USER_TIMEOUT`).
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,30 +147,6 @@ pub fn default_cache_dir(url: &str) -> PathBuf {
         .join(&id[..16])
 }
 
-/// The client's settings for `url` (named `name` in messages): the password from the URL
-/// or PGPASSWORD, bounded connection attempts, keepalives that notice a dead peer.
-fn config_of(url: &str, name: &str) -> anyhow::Result<postgres::Config> {
-    let mut config = postgres::Config::from_str(url)
-        .map_err(|e| anyhow::anyhow!("store {name}: not a PostgreSQL URL: {e}"))?;
-    if config.get_password().is_none() {
-        if let Ok(password) = std::env::var("PGPASSWORD") {
-            config.password(password);
-        }
-    }
-    // A peer gone silent (a cut link: no reset ever comes) fails a statement within
-    // TCP_USER_TIMEOUT when bytes wait unacknowledged, and an idle session within the
-    // keepalives' 5 + 3 × 2 s: never a caller hung on a dead connection.
-    config
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_user_timeout(TCP_USER_TIMEOUT)
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(5))
-        .keepalives_interval(Duration::from_secs(2))
-        .keepalives_retries(3)
-        .application_name("lighthouse-fs");
-    Ok(config)
-}
-
 /// A store on PostgreSQL opened only to read (`log`, `export`): no lock, no schema made.
 pub struct PgReader {
     name: String,
@@ -184,7 +156,7 @@ pub struct PgReader {
 impl PgReader {
     pub fn open(url: &str) -> anyhow::Result<PgReader> {
         let name = redacted(url);
-        let mut conn = Conn::open(&config_of(url, &name)?, &name)?;
+        let mut conn = Conn::open(&target_of(url, &name)?, &name)?;
         let tables: bool = conn
             .run(|c| c.query_one("SELECT to_regclass('meta') IS NOT NULL", &[]))?
             .get(0);
@@ -261,7 +233,7 @@ impl PgReader {
 
 /// A connection, made again when it broke (a database restart, a cut network).
 struct Conn {
-    config: postgres::Config,
+    config: Target,
     name: String,
     client: Option<Client>,
     /// The follower's session listens for other writers' appends: a new session must
@@ -270,7 +242,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn open(config: &postgres::Config, name: &str) -> anyhow::Result<Conn> {
+    fn open(config: &Target, name: &str) -> anyhow::Result<Conn> {
         let mut conn = Conn {
             config: config.clone(),
             name: name.to_owned(),
@@ -287,8 +259,8 @@ impl Conn {
             self.client = None;
             let mut client = self
                 .config
-                .connect(NoTls)
-                .map_err(|e| anyhow::anyhow!("connecting to {}: {}", self.name, clean(&e)))?;
+                .connect()
+                .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", self.name))?;
             client
                 .batch_execute(&format!(
                     "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET client_min_messages = warning"
@@ -392,7 +364,7 @@ impl PgStore {
     /// being read that is larger), and fold its log into a tree.
     pub fn open(url: &str, cache: &Path, cache_bytes: u64) -> anyhow::Result<OpenedStore> {
         let name = redacted(url);
-        let config = config_of(url, &name)?;
+        let config = target_of(url, &name)?;
         let mut writer =
             Conn::open(&config, &name).with_context(|| format!("opening store {name}"))?;
         let host = host_name();
