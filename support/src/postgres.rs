@@ -473,23 +473,31 @@ impl PgCluster {
     /// `pg_ctl stop -m immediate`, then, should the postmaster still be there, SIGKILL.
     /// Never panics (it runs in drop).
     fn stop_immediately(&self) {
+        // The pid first: the postmaster removes its pid file before it has exited, and
+        // pg_ctl returns on the file.
+        let pid = self.postmaster_pid();
         let _ = self
             .pg_ctl("stop")
             .args(["-m", "immediate", "-w"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(pid) = self.postmaster_pid().filter(|&p| postgres_running(p)) {
+        let Some(pid) = pid else { return };
+        let gone = |tries: usize| {
+            for _ in 0..tries {
+                if !postgres_running(pid) {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            false
+        };
+        if !gone(250) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
-            for _ in 0..100 {
-                if !postgres_running(pid) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+            gone(250);
         }
     }
 
