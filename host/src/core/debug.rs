@@ -293,9 +293,10 @@ impl Fs {
         } else {
             "degraded"
         };
+        let out_of_reach = store.degraded();
         let store_state = if failure.is_some() {
             "failing"
-        } else if shortage.is_some() {
+        } else if shortage.is_some() || out_of_reach.is_some() {
             "degraded"
         } else {
             "ok"
@@ -317,7 +318,8 @@ impl Fs {
                 state: store_state,
                 reason: failure
                     .clone()
-                    .or_else(|| shortage.as_ref().map(|s| s.to_string())),
+                    .or_else(|| shortage.as_ref().map(|s| s.to_string()))
+                    .or(out_of_reach),
                 path: store.dir().display().to_string(),
                 head_seq: head,
                 shown_seq: self.shown_seq(),

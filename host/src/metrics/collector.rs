@@ -24,11 +24,11 @@
 //! | `lighthouse_fs_blocked_stream_readers` | | reads parked until a stream moves |
 //! | `lighthouse_fs_live_inodes` | | inodes of the live tree |
 //! | `lighthouse_fs_view_paths` | | view paths numbered (those the kernel or an open file refers to) |
-//! | `lighthouse_fs_store_events_total` | state | events appended (`head`) and committed (`durable`) |
+//! | `lighthouse_fs_store_events_total` | state | events appended (`head`), committed (`durable`), shown by this host's tree with its kernels told (`shown`) |
 //! | `lighthouse_fs_store_commits_total` | | batches committed to SQLite |
 //! | `lighthouse_fs_store_written_bytes_total` | | file content committed as write events |
 //! | `lighthouse_fs_store_failed` | | 1 when the store refuses changes |
-//! | `lighthouse_fs_store_state` | state | 1 for the store's state: `ok`, `degraded` (short of room), `failing` |
+//! | `lighthouse_fs_store_state` | state | 1 for the store's state: `ok`, `degraded` (short of room, or the database out of reach), `failing` |
 //! | `lighthouse_fs_process_resident_memory_bytes` | | VmRSS |
 //! | `lighthouse_fs_process_open_fds` | | descriptors |
 //! | `lighthouse_fs_process_threads` | | threads |
@@ -394,6 +394,9 @@ impl Collector for MountCollector {
         )?;
         counter(&mut family, &[("state", "head")], store.head())?;
         counter(&mut family, &[("state", "durable")], durable.seq)?;
+        // A store shared by hosts: how far this one shows the log (others' events folded
+        // and its kernels told); `head - shown` is how far it lags.
+        counter(&mut family, &[("state", "shown")], fs.shown_seq())?;
         single(
             &mut encoder,
             "lighthouse_fs_store_commits",
@@ -417,14 +420,14 @@ impl Collector for MountCollector {
         )?;
         let state = if store.failure().is_some() {
             "failing"
-        } else if store.shortage().is_some() {
+        } else if store.shortage().is_some() || store.degraded().is_some() {
             "degraded"
         } else {
             "ok"
         };
         let mut family = encoder.encode_descriptor(
             "lighthouse_fs_store_state",
-            "1 for the store's state (ok, degraded: short of room on its filesystem, failing), 0 for the others",
+            "1 for the store's state (ok, degraded: short of room on its filesystem or its database out of reach, failing), 0 for the others",
             None,
             MetricType::Gauge,
         )?;
