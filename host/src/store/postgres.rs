@@ -19,18 +19,20 @@
 //! client does not, so the URL or `PGPASSWORD`) never appears in a message: the store is
 //! named by [`redacted`] everywhere.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use parking_lot::Mutex;
-use postgres::{Client, NoTls};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
 
 use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
@@ -106,6 +108,24 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (hash, idx)
 );
 ";
+
+/// The hot statements, each prepared once per session ([`Session`]).
+static AFTER_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq"));
+static RANGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
+});
+static MATCHING_SQL: LazyLock<String> = LazyLock::new(|| {
+    // The same conditions as the embedded log's (log.rs `read_events_matching`).
+    format!(
+        "SELECT {COLUMNS} FROM events WHERE seq > $1 \
+         AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
+              OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
+                  AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
+         AND ($4::text[] IS NULL OR op = ANY($4)) \
+         ORDER BY seq LIMIT $2"
+    )
+});
 
 /// Is `spec` (a `--store` value) a PostgreSQL URL?
 pub fn is_url(spec: &str) -> bool {
@@ -263,10 +283,69 @@ impl PgReader {
 struct Conn {
     config: postgres::Config,
     name: String,
-    client: Option<Client>,
+    client: Option<Session>,
     /// The follower's session listens for other writers' appends: a new session must
     /// listen again.
     listens: bool,
+}
+
+/// A live session, and the statements prepared on it (they go with it): a statement
+/// run again costs one round trip, not two (parse, then execute).
+struct Session {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Session {
+    /// `sql`, prepared on this session (the first time only).
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query(&s, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_one(&s, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_opt(&s, params)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.execute(&s, params)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 impl Conn {
@@ -281,9 +360,9 @@ impl Conn {
         Ok(conn)
     }
 
-    /// The live client, connecting first when there is none or it broke.
-    fn client(&mut self) -> anyhow::Result<&mut Client> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+    /// The live session, connecting first when there is none or it broke.
+    fn client(&mut self) -> anyhow::Result<&mut Session> {
+        if self.client.as_ref().is_none_or(Session::is_closed) {
             self.client = None;
             let mut client = self
                 .config
@@ -299,23 +378,27 @@ impl Conn {
                     .batch_execute(&format!("LISTEN {CHANNEL}"))
                     .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
             }
-            self.client = Some(client);
+            self.client = Some(Session {
+                client,
+                prepared: HashMap::new(),
+            });
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    /// Run `f` on the client; a broken connection is made again once (the failure then
-    /// is the new connection's).
+    /// Run `f` on the session; a broken connection is made again once (the failure then
+    /// is the new connection's). Only for what may run twice: a read, or a write whose
+    /// first attempt cannot have reached the database.
     fn run<R: Send>(
         &mut self,
-        mut f: impl FnMut(&mut Client) -> Result<R, postgres::Error> + Send,
+        mut f: impl FnMut(&mut Session) -> Result<R, postgres::Error> + Send,
     ) -> anyhow::Result<R> {
         off_runtime(|| self.run_here(&mut f))
     }
 
     fn run_here<R>(
         &mut self,
-        f: &mut impl FnMut(&mut Client) -> Result<R, postgres::Error>,
+        f: &mut impl FnMut(&mut Session) -> Result<R, postgres::Error>,
     ) -> anyhow::Result<R> {
         for attempt in 0..2 {
             let client = self.client()?;
@@ -397,7 +480,7 @@ impl PgStore {
             Conn::open(&config, &name).with_context(|| format!("opening store {name}"))?;
         let host = host_name();
         writer
-            .run(|c| create_schema(c).map(drop))
+            .run(|c| create_schema(&mut c.client).map(drop))
             .and_then(|()| check_format(&mut writer, &name))
             .with_context(|| format!("opening store {name}"))?;
         let reader = Mutex::new(Conn::open(&config, &name)?);
@@ -475,12 +558,15 @@ impl PgStore {
         let pg = |e: postgres::Error| AppendError::Refused(format!("{}: {}", self.name, clean(&e)));
         // BEGIN through `run`: a session that broke while idle (a database restart) is
         // made again once, before anything is written.
-        writer.run(|c| c.batch_execute("BEGIN")).map_err(refused)?;
+        writer
+            .run(|c| c.client.batch_execute("BEGIN"))
+            .map_err(refused)?;
         let result = (|| {
             let c = writer.client().map_err(refused)?;
             c.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
                 .map_err(pg)?;
-            self.fold_others(c).map_err(refused)?;
+            let rows = c.query(&AFTER_SQL, &[&(self.head() as i64)]).map_err(pg)?;
+            self.fold_rows(&rows).map_err(refused)?;
             if let Some(base) = base {
                 // Another writer's change to the tree after `base`: refused, nothing
                 // written (the caller folds it and decides again).
@@ -509,7 +595,7 @@ impl PgStore {
                 insert_row(c, &e, &self.host).map_err(pg)?;
                 c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &e.seq.to_string()])
                     .map_err(pg)?;
-                c.batch_execute("COMMIT").map_err(pg)?;
+                c.client.batch_execute("COMMIT").map_err(pg)?;
                 *last = time;
                 self.head.fetch_max(e.seq, Ordering::AcqRel);
                 Ok::<u64, AppendError>(e.seq)
@@ -517,7 +603,7 @@ impl PgStore {
         })();
         if result.is_err() {
             if let Ok(c) = writer.client() {
-                let _ = c.batch_execute("ROLLBACK");
+                let _ = c.client.batch_execute("ROLLBACK");
             }
         }
         result
@@ -525,17 +611,20 @@ impl PgStore {
 
     /// Fold the events other writers appended after this host's head (in order) into
     /// the labels, the head and the time; the live tree folds them from the log itself.
-    fn fold_others(&self, c: &mut impl postgres::GenericClient) -> anyhow::Result<()> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq");
-        let rows = c
-            .query(&sql, &[&(self.head() as i64)])
-            .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
+    fn fold_others(&self, conn: &mut Conn) -> anyhow::Result<()> {
+        let rows = conn.run(|s| s.query(&AFTER_SQL, &[&(self.head() as i64)]))?;
+        self.fold_rows(&rows)
+    }
+
+    /// Fold `rows` (events of a `SELECT {COLUMNS}`, in order): see
+    /// [`fold_others`](Self::fold_others). Those folded already are passed over.
+    fn fold_rows(&self, rows: &[Row]) -> anyhow::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         // The labels' lock is taken before the time's (as `append` does): never inside it.
         let mut newest = TimeNs::MIN;
-        for row in &rows {
+        for row in rows {
             let e = event_of(row)?.into_event()?;
             self.beside.labels.fold(&e);
             newest = newest.max(e.time);
@@ -550,11 +639,7 @@ impl PgStore {
 }
 
 /// Insert event `e`, written by `host`.
-fn insert_row(
-    c: &mut impl postgres::GenericClient,
-    e: &Event,
-    host: &str,
-) -> Result<u64, postgres::Error> {
+fn insert_row(c: &mut Session, e: &Event, host: &str) -> Result<u64, postgres::Error> {
     let r = EventRow::of(e);
     c.execute(
         &format!(
@@ -661,17 +746,9 @@ impl Store for PgStore {
     ) -> anyhow::Result<Vec<Event>> {
         let prefix = prefix.map(|p| p.trim_end_matches('/').to_owned());
         let ops: Option<Vec<String>> = (!ops.is_empty()).then(|| ops.to_vec());
-        // The same conditions as the embedded log's (log.rs `read_events_matching`).
         query_events(
             &self.reader,
-            &format!(
-                "SELECT {COLUMNS} FROM events WHERE seq > $1 \
-                 AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
-                      OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
-                          AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
-                 AND ($4::text[] IS NULL OR op = ANY($4)) \
-                 ORDER BY seq LIMIT $2"
-            ),
+            &MATCHING_SQL,
             &[&(after as i64), &i64::from(limit), &prefix, &ops],
         )
     }
@@ -757,12 +834,7 @@ impl Store for PgStore {
         let writer: &mut Conn = &mut guard;
         let locked = writer.run(|c| c.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]));
         // Under the turn: nobody appends before this change.
-        let folded = locked.and_then(|_| {
-            off_runtime(|| -> anyhow::Result<()> {
-                let client = writer.client()?;
-                self.fold_others(client)
-            })
-        });
+        let folded = locked.and_then(|_| self.fold_others(writer));
         drop(guard);
         match self.reached(folded) {
             Ok(()) => Ok(()),
@@ -784,13 +856,7 @@ impl Store for PgStore {
     }
 
     fn catch_up(&self) -> anyhow::Result<()> {
-        let mut guard = self.reader.lock();
-        let reader: &mut Conn = &mut guard;
-        let caught = off_runtime(|| -> anyhow::Result<()> {
-            let client = reader.client()?;
-            self.fold_others(client)
-        });
-        drop(guard);
+        let caught = self.fold_others(&mut self.reader.lock());
         self.reached(caught)
     }
 
@@ -803,7 +869,7 @@ impl Store for PgStore {
         let mut guard = self.listener.lock();
         let listener: &mut Conn = &mut guard;
         let heard = off_runtime(|| -> anyhow::Result<bool> {
-            let client = listener.client()?;
+            let client = &mut listener.client()?.client;
             let mut notes = client.notifications();
             let heard = notes.timeout_iter(timeout).next()?.is_some();
             // The rest queued: one catch-up covers them all.
@@ -865,9 +931,19 @@ impl PgObjects {
         // connection fails this upload; the next call connects again.
         let c = conn.client()?;
         let pg = |e: postgres::Error| anyhow::anyhow!("storing object {hex}: {}", clean(&e));
+        let insert_chunk = c
+            .statement(
+                "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(pg)?;
+        let insert_object = c
+            .statement(
+                "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(pg)?;
         let mut reader = file;
         reader.seek(io::SeekFrom::Start(0))?;
-        let mut tx = c.transaction().map_err(pg)?;
+        let mut tx = c.client.transaction().map_err(pg)?;
         let mut buf = Vec::with_capacity(CHUNK);
         let (mut idx, mut size) = (0i32, 0i64);
         loop {
@@ -876,19 +952,13 @@ impl PgObjects {
             if buf.is_empty() {
                 break;
             }
-            tx.execute(
-                "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&hex, &idx, &buf.as_slice()],
-            )
-            .map_err(pg)?;
+            tx.execute(&insert_chunk, &[&hex, &idx, &buf.as_slice()])
+                .map_err(pg)?;
             idx += 1;
             size += buf.len() as i64;
         }
-        tx.execute(
-            "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&hex, &size, &idx],
-        )
-        .map_err(pg)?;
+        tx.execute(&insert_object, &[&hex, &size, &idx])
+            .map_err(pg)?;
         tx.commit().map_err(pg)
     }
 
@@ -1023,11 +1093,9 @@ fn read_events(
 ) -> anyhow::Result<()> {
     const PAGE: i64 = 2048;
     let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
     let mut from = after as i64;
     loop {
-        let events = query_events(conn, &sql, &[&from, &until, &PAGE])?;
+        let events = query_events(conn, &RANGE_SQL, &[&from, &until, &PAGE])?;
         let full = events.len() as i64 == PAGE;
         for e in events {
             from = e.seq as i64;
