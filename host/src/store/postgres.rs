@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use parking_lot::{Mutex, MutexGuard};
@@ -1070,13 +1070,31 @@ impl Store for PgStore {
         }
         let mut guard = self.listener.lock();
         let listener: &mut Conn = &mut guard;
+        // A notification of an event this host has (its own append) is no news: the
+        // wait goes on, and the caller's catch-up costs no query for it.
+        let news = |note: &postgres::Notification| {
+            note.payload()
+                .parse::<u64>()
+                .map_or(true, |seq| seq > self.head())
+        };
+        let deadline = Instant::now() + timeout;
         let heard = off_runtime(|| -> anyhow::Result<bool> {
             let client = &mut listener.client()?.client;
             let mut notes = client.notifications();
-            let heard = notes.timeout_iter(timeout).next()?.is_some();
-            // The rest queued: one catch-up covers them all.
-            while notes.iter().next()?.is_some() {}
-            Ok(heard)
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Some(note) = notes.timeout_iter(left).next()? else {
+                    return Ok(false);
+                };
+                let mut heard = news(&note);
+                // The rest queued: one catch-up covers them all.
+                while let Some(note) = notes.iter().next()? {
+                    heard |= news(&note);
+                }
+                if heard {
+                    return Ok(true);
+                }
+            }
         });
         match heard {
             Ok(heard) => heard,
