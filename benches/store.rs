@@ -3,9 +3,10 @@
 //! cold (from the store: the database, or the store's disk) and warm (from the host's
 //! local copy, the kernel's page cache dropped). Ratios are PostgreSQL / embedded.
 //!
-//! What bounds each figure: a change on PostgreSQL is a committed transaction before it
-//! returns (a round trip and a WAL flush per event); on the embedded store it is a queue
-//! push, committed in 5 ms batches. A cold read on PostgreSQL fetches 1 MiB chunks over
+//! What bounds each figure: a change on PostgreSQL is three round trips (the write turn
+//! with the others' new events, the append as one committed statement with its WAL
+//! flush, the unlock) before it returns; on the embedded store it is a queue push,
+//! committed in 5 ms batches. A cold read on PostgreSQL fetches 1 MiB chunks over
 //! the connection into the local cache first; a warm one reads the local copy like the
 //! embedded store does.
 //!

@@ -439,3 +439,90 @@ fn run(args: &[&str]) -> String {
     .ok()
     .to_owned()
 }
+
+/// The store itself, two of it on one database (two hosts), no mount: appends stay one
+/// dense order whoever is behind, a change on a tree that missed another's is refused,
+/// what a turn fetched reads the same from memory as from the database, and a session
+/// lost under an append neither loses the event nor appends it twice.
+#[test]
+fn two_stores_append_one_dense_log_and_ride_out_a_lost_session() {
+    use lighthouse_fs::store::{AppendError, Change, PgStore};
+    use lighthouse_fs::vocab::{Caller, FileKind};
+
+    let p = Project::new();
+    let host = &Caller::HOST;
+    let mkdir = |path: &str| Change::Create {
+        path: path.into(),
+        kind: FileKind::Dir,
+        perm: 0o755,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+    };
+    let note = |path: &str| Change::View {
+        view: "test".into(),
+        op: "note".into(),
+        path: path.into(),
+        body: "{}".into(),
+    };
+    let open = |n: usize| {
+        PgStore::open(&p.url, &p.dir.join(format!("cache-{n}")), 1 << 30)
+            .unwrap()
+            .store
+    };
+    let (a, b) = (open(1), open(2));
+
+    // A changes the tree under its turn.
+    a.begin_change().unwrap();
+    assert_eq!(a.append(Some(0), 10, host, None, mkdir("/a")), Ok(1));
+    a.end_change();
+    // B, behind, appends a view's event without the turn: it folds A's first.
+    assert_eq!(b.append(None, 11, host, None, note("/a")), Ok(2));
+    assert_eq!(b.head(), 2);
+    // A change made on the empty tree (base 0) missed A's mkdir: refused, nothing written.
+    assert_eq!(
+        b.append(Some(0), 12, host, None, mkdir("/b")),
+        Err(AppendError::Moved { head: 2 })
+    );
+    assert_eq!(
+        b.failure(),
+        None,
+        "a refused change does not fail the store"
+    );
+    // A's turn brings B's event; reading it (from memory) gives what the database has.
+    a.begin_change().unwrap();
+    assert_eq!(a.head(), 2);
+    let mut read = Vec::new();
+    a.read(1, None, &mut |e| {
+        read.push((e.seq, e.change));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read, [(2, note("/a"))]);
+    assert_eq!(a.append(Some(2), 13, host, None, mkdir("/c")), Ok(3));
+    a.end_change();
+
+    // Every session of both stores cut (a database restart looks the same to them): the
+    // next append is made on a new session, once.
+    p.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lighthouse-fs'");
+    assert_eq!(a.append(None, 14, host, None, note("/c")), Ok(4));
+    b.begin_change().unwrap();
+    assert_eq!(b.head(), 4);
+    assert_eq!(b.append(Some(4), 15, host, None, mkdir("/d")), Ok(5));
+    b.end_change();
+    assert_eq!(
+        p.sql("SELECT count(*), min(seq), max(seq) FROM events"),
+        "5|1|5"
+    );
+    assert_eq!(
+        p.sql("SELECT string_agg(op || ' ' || path, ',' ORDER BY seq) FROM events"),
+        "mkdir /a,note /a,mkdir /c,note /c,mkdir /d"
+    );
+    // The turn is free again: no session holds the writer lock.
+    assert_eq!(
+        p.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 2"),
+        "0"
+    );
+    a.close();
+    b.close();
+}

@@ -191,6 +191,10 @@ impl Fs {
     fn fold_others(&self, t: &mut Tree) -> FsResult<Vec<Stale>> {
         let mut stale = Vec::new();
         let from = t.folded();
+        // Nothing new (the common case): no read at all.
+        if self.store.head() <= from {
+            return Ok(stale);
+        }
         self.store
             .read(from, None, &mut |e| {
                 stale.extend(fold_one(t, &e)?);

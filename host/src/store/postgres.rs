@@ -8,28 +8,36 @@
 //! committed before any event can name it (`adopt` uploads before the close that
 //! commits the file appends its event).
 //!
-//! Several hosts write one project: each append is one transaction under the log's
-//! advisory lock, which first folds what the others appended since this host's head
-//! (so seqs stay dense and one order), checks the change's base, inserts, and notifies
-//! the others (`LISTEN lighthouse_log`). The core holds the same lock, as a session
-//! lock, across a whole change of the tree ([`Store::begin_change`]): it decides on a
-//! tree no other host's change can overtake.
+//! Several hosts write one project: each append is one statement, its own transaction
+//! (the server-side function `lighthouse_append`), under the log's advisory lock: it
+//! refuses when others appended after this host's head (the host folds them and tries
+//! again, so seqs stay dense and one order) or changed the tree after the change's
+//! base, else inserts and notifies the others (`LISTEN lighthouse_log`). The core holds
+//! the same lock, as a session lock, across a whole change of the tree
+//! ([`Store::begin_change`]): it decides on a tree no other host's change can overtake.
+//!
+//! A change of the tree costs three round trips: the turn with what the others appended
+//! before it (`lighthouse_turn`, one answer the store folds and keeps for the core's
+//! [`Store::read`]), the append, the unlock. Every hot statement is prepared once per
+//! session ([`Session`]).
 //!
 //! Connecting (`pg_connect.rs`): TLS as libpq's `sslmode` says, the password from the
 //! URL, `PGPASSWORD` or `~/.pgpass`. The password never appears in a message: the store
 //! is named by [`redacted`] everywhere.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use parking_lot::Mutex;
-use postgres::Client;
+use parking_lot::{Mutex, MutexGuard};
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
 
 use super::columns::{ColumnRow, EventRow, COLUMNS};
 use super::labels::{self, Label, Labels};
@@ -102,6 +110,101 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (hash, idx)
 );
 ";
+
+/// What `lighthouse_append` answers instead of a seq: events after the caller's head
+/// (fold them and try again), or a change of the tree after the caller's base.
+const BEHIND: i64 = -1;
+const MOVED: i64 = -2;
+/// How often an append without the turn folds what others appended and tries again
+/// before it gives up (each try loses only to an append that came in between).
+const APPEND_TRIES: usize = 100;
+/// How many of the newest events the store keeps for the core to fold from memory.
+const RECENT: usize = 1024;
+
+/// The server-side functions, made with the schema (each replaced only when its body
+/// differs: a function belongs to the role that made it). `(signature, body,
+/// definition)`; the definition holds the body verbatim, so `prosrc` compares.
+static FUNCTIONS: LazyLock<Vec<(&'static str, String, String)>> = LazyLock::new(|| {
+    // One statement, one transaction, one round trip: the log's lock (other hosts'
+    // appends wait), the caller's head and base checked, the row inserted, the others
+    // notified.
+    let append_body = format!(
+        "
+BEGIN
+    PERFORM pg_advisory_xact_lock({WRITER_LOCK});
+    IF EXISTS (SELECT 1 FROM events WHERE seq > known) THEN
+        RETURN {BEHIND};
+    END IF;
+    IF base IS NOT NULL AND EXISTS (SELECT 1 FROM events WHERE view IS NULL AND seq > base) THEN
+        RETURN {MOVED};
+    END IF;
+    INSERT INTO events ({COLUMNS}, host) VALUES (known + 1, p_time_ns, p_agent, p_uid,
+        p_gid, p_pid, p_op, p_path, p_path2, p_kind, p_mode, p_owner, p_grp, p_size, p_hash,
+        p_atime_ns, p_mtime_ns, p_flags, p_rdev, p_view, p_body, p_value, p_host);
+    PERFORM pg_notify('{CHANNEL}', (known + 1)::text);
+    RETURN known + 1;
+END
+"
+    );
+    let append = format!(
+        "CREATE OR REPLACE FUNCTION lighthouse_append(known BIGINT, base BIGINT, \
+         p_time_ns BIGINT, p_agent TEXT, p_uid BIGINT, p_gid BIGINT, p_pid BIGINT, p_op TEXT, \
+         p_path TEXT, p_path2 TEXT, p_kind TEXT, p_mode BIGINT, p_owner BIGINT, p_grp BIGINT, \
+         p_size BIGINT, p_hash TEXT, p_atime_ns BIGINT, p_mtime_ns BIGINT, p_flags BIGINT, \
+         p_rdev BIGINT, p_view TEXT, p_body TEXT, p_value BYTEA, p_host TEXT) \
+         RETURNS BIGINT LANGUAGE plpgsql AS $lighthouse${append_body}$lighthouse$"
+    );
+    // The write turn (a session lock, held until `end_change`) and what the others
+    // appended since `after`, in one answer. The query after the lock sees every append
+    // committed before the turn was had (a new snapshot per statement).
+    let turn_body = format!(
+        "
+BEGIN
+    PERFORM pg_advisory_lock({WRITER_LOCK});
+    RETURN QUERY SELECT * FROM events WHERE seq > after ORDER BY seq;
+END
+"
+    );
+    let turn = format!(
+        "CREATE OR REPLACE FUNCTION lighthouse_turn(after BIGINT) RETURNS SETOF events \
+         LANGUAGE plpgsql AS $lighthouse${turn_body}$lighthouse$"
+    );
+    vec![
+        (
+            "lighthouse_append(bigint, bigint, bigint, text, bigint, bigint, bigint, text, \
+             text, text, text, bigint, bigint, bigint, bigint, text, bigint, bigint, bigint, \
+             bigint, text, text, bytea, text)",
+            append_body,
+            append,
+        ),
+        ("lighthouse_turn(bigint)", turn_body, turn),
+    ]
+});
+
+/// The hot statements, each prepared once per session ([`Session`]).
+static APPEND_SQL: LazyLock<String> = LazyLock::new(|| {
+    let params: Vec<String> = (1..=24).map(|i| format!("${i}")).collect();
+    format!("SELECT lighthouse_append({})", params.join(", "))
+});
+static TURN_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM lighthouse_turn($1)"));
+const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1)";
+static AFTER_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq"));
+static RANGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
+});
+static MATCHING_SQL: LazyLock<String> = LazyLock::new(|| {
+    // The same conditions as the embedded log's (log.rs `read_events_matching`).
+    format!(
+        "SELECT {COLUMNS} FROM events WHERE seq > $1 \
+         AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
+              OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
+                  AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
+         AND ($4::text[] IS NULL OR op = ANY($4)) \
+         ORDER BY seq LIMIT $2"
+    )
+});
 
 /// Is `spec` (a `--store` value) a PostgreSQL URL?
 pub fn is_url(spec: &str) -> bool {
@@ -235,10 +338,69 @@ impl PgReader {
 struct Conn {
     config: Target,
     name: String,
-    client: Option<Client>,
+    client: Option<Session>,
     /// The follower's session listens for other writers' appends: a new session must
     /// listen again.
     listens: bool,
+}
+
+/// A live session, and the statements prepared on it (they go with it): a statement
+/// run again costs one round trip, not two (parse, then execute).
+struct Session {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Session {
+    /// `sql`, prepared on this session (the first time only).
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query(&s, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_one(&s, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_opt(&s, params)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.execute(&s, params)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 impl Conn {
@@ -253,9 +415,9 @@ impl Conn {
         Ok(conn)
     }
 
-    /// The live client, connecting first when there is none or it broke.
-    fn client(&mut self) -> anyhow::Result<&mut Client> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+    /// The live session, connecting first when there is none or it broke.
+    fn client(&mut self) -> anyhow::Result<&mut Session> {
+        if self.client.as_ref().is_none_or(Session::is_closed) {
             self.client = None;
             let mut client = self
                 .config
@@ -271,23 +433,33 @@ impl Conn {
                     .batch_execute(&format!("LISTEN {CHANNEL}"))
                     .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
             }
-            self.client = Some(client);
+            self.client = Some(Session {
+                client,
+                prepared: HashMap::new(),
+            });
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    /// Run `f` on the client; a broken connection is made again once (the failure then
-    /// is the new connection's).
+    /// The session if it is live: none is made (for what a broken session has nothing
+    /// left to do).
+    fn live(&mut self) -> Option<&mut Session> {
+        self.client.as_mut().filter(|s| !s.is_closed())
+    }
+
+    /// Run `f` on the session; a broken connection is made again once (the failure then
+    /// is the new connection's). Only for what may run twice: a read, or a write whose
+    /// first attempt cannot have reached the database.
     fn run<R: Send>(
         &mut self,
-        mut f: impl FnMut(&mut Client) -> Result<R, postgres::Error> + Send,
+        mut f: impl FnMut(&mut Session) -> Result<R, postgres::Error> + Send,
     ) -> anyhow::Result<R> {
         off_runtime(|| self.run_here(&mut f))
     }
 
     fn run_here<R>(
         &mut self,
-        f: &mut impl FnMut(&mut Client) -> Result<R, postgres::Error>,
+        f: &mut impl FnMut(&mut Session) -> Result<R, postgres::Error>,
     ) -> anyhow::Result<R> {
         for attempt in 0..2 {
             let client = self.client()?;
@@ -345,6 +517,9 @@ pub struct PgStore {
     /// Listens for the other hosts' appends.
     listener: Mutex<Conn>,
     head: AtomicU64,
+    /// The newest events this host appended or folded (at most [`RECENT`], seqs with no
+    /// gap): what the core folds after a turn comes from here, not from the database.
+    recent: Mutex<VecDeque<Event>>,
     /// The newest event's time: event times never decrease (`seq_at_time` relies on it).
     last_time: Mutex<TimeNs>,
     failure: Mutex<Option<String>>,
@@ -369,7 +544,7 @@ impl PgStore {
             Conn::open(&config, &name).with_context(|| format!("opening store {name}"))?;
         let host = host_name();
         writer
-            .run(|c| create_schema(c).map(drop))
+            .run(|c| create_schema(&mut c.client).map(drop))
             .and_then(|()| check_format(&mut writer, &name))
             .with_context(|| format!("opening store {name}"))?;
         let reader = Mutex::new(Conn::open(&config, &name)?);
@@ -405,6 +580,7 @@ impl PgStore {
             reader,
             listener: Mutex::new(listener),
             head: AtomicU64::new(head),
+            recent: Mutex::new(VecDeque::new()),
             last_time: Mutex::new(last_time),
             failure: Mutex::new(None),
             out_of_reach: Mutex::new(None),
@@ -431,9 +607,19 @@ impl PgStore {
         r
     }
 
-    /// One transaction under the log's advisory lock (other hosts' appends wait): fold
-    /// what other writers appended since this host's head, check `base`, insert the
-    /// event, notify the other hosts.
+    /// The writer's session, to take the turn or append. While the database is out of
+    /// reach and another caller has it (perhaps waiting out the connect and TCP
+    /// timeouts), none waits behind it: the same reason, at once.
+    fn writer(&self) -> Result<MutexGuard<'_, Conn>, String> {
+        match self.degraded() {
+            Some(why) => self.writer.try_lock().ok_or(why),
+            None => Ok(self.writer.lock()),
+        }
+    }
+
+    /// Append one event (see [`Store::append`]), folding what other writers appended
+    /// first when there is any: one statement under the log's lock (`lighthouse_append`)
+    /// that refuses when this host is behind or the tree moved after `base`.
     fn append_locked(
         &self,
         writer: &mut Conn,
@@ -443,98 +629,60 @@ impl PgStore {
         agent: Option<Arc<str>>,
         change: Change,
     ) -> Result<u64, AppendError> {
-        let refused = |e: anyhow::Error| AppendError::Refused(format!("{e:#}"));
-        let pg = |e: postgres::Error| AppendError::Refused(format!("{}: {}", self.name, clean(&e)));
-        // BEGIN through `run`: a session that broke while idle (a database restart) is
-        // made again once, before anything is written.
-        writer.run(|c| c.batch_execute("BEGIN")).map_err(refused)?;
-        let result = (|| {
-            let c = writer.client().map_err(refused)?;
-            c.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
-                .map_err(pg)?;
-            self.fold_others(c).map_err(refused)?;
-            if let Some(base) = base {
-                // Another writer's change to the tree after `base`: refused, nothing
-                // written (the caller folds it and decides again).
-                let newer: Option<i64> = c
-                    .query_one(
-                        "SELECT max(seq) FROM events WHERE view IS NULL AND seq > $1",
-                        &[&(base as i64)],
-                    )
-                    .map_err(pg)?
-                    .get(0);
-                if newer.is_some() {
-                    return Err(AppendError::Moved { head: self.head() });
+        let mut lost = false;
+        for _ in 0..APPEND_TRIES {
+            let tried = self.beside.labels.append(time, change.clone(), |change| {
+                self.append_once(writer, base, time, caller, agent.clone(), change)
+            });
+            match tried {
+                Ok(seq) => return Ok(seq),
+                // Another writer appended (an event without the turn): fold, try again.
+                Err(Attempt::Behind) => self
+                    .fold_others(writer)
+                    .map_err(|e| AppendError::Refused(format!("{e:#}")))?,
+                Err(Attempt::Moved) => return Err(AppendError::Moved { head: self.head() }),
+                // The connection went, the event is not in the log: once more, on a new one.
+                Err(Attempt::Lost(_)) if !lost => lost = true,
+                Err(Attempt::Lost(why) | Attempt::Failed(why)) => {
+                    return Err(AppendError::Refused(why))
                 }
             }
-            self.beside.labels.append(time, change, |change| {
-                // Under the time's lock: seqs and times are handed out in one order.
-                let mut last = self.last_time.lock();
-                let time = time.max(*last);
-                let e = Event {
-                    seq: self.head() + 1,
-                    time,
-                    caller: *caller,
-                    agent,
-                    change,
-                };
-                insert_row(c, &e, &self.host).map_err(pg)?;
-                c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &e.seq.to_string()])
-                    .map_err(pg)?;
-                c.batch_execute("COMMIT").map_err(pg)?;
-                *last = time;
-                self.head.fetch_max(e.seq, Ordering::AcqRel);
-                Ok::<u64, AppendError>(e.seq)
-            })
-        })();
-        if result.is_err() {
-            if let Ok(c) = writer.client() {
-                let _ = c.batch_execute("ROLLBACK");
-            }
         }
-        result
+        Err(AppendError::Refused(format!(
+            "{}: other writers appended before each of {APPEND_TRIES} tries",
+            self.name
+        )))
     }
 
-    /// Fold the events other writers appended after this host's head (in order) into
-    /// the labels, the head and the time; the live tree folds them from the log itself.
-    fn fold_others(&self, c: &mut impl postgres::GenericClient) -> anyhow::Result<()> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq");
-        let rows = c
-            .query(&sql, &[&(self.head() as i64)])
-            .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clean(&e)))?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // The labels' lock is taken before the time's (as `append` does): never inside it.
-        let mut newest = TimeNs::MIN;
-        for row in &rows {
-            let e = event_of(row)?.into_event()?;
-            self.beside.labels.fold(&e);
-            newest = newest.max(e.time);
-            self.head.fetch_max(e.seq, Ordering::AcqRel);
-        }
+    /// One try of [`append_locked`](Self::append_locked), under the labels' lock: the
+    /// event's seq (it is in the log, folded into the head, the time and `recent`).
+    fn append_once(
+        &self,
+        writer: &mut Conn,
+        base: Option<u64>,
+        time: TimeNs,
+        caller: &Caller,
+        agent: Option<Arc<str>>,
+        change: Change,
+    ) -> Result<u64, Attempt> {
+        // Under the time's lock: seqs and times are handed out in one order.
         let mut last = self.last_time.lock();
-        *last = (*last).max(newest);
-        drop(last);
-        self.moved.notify();
-        Ok(())
-    }
-}
-
-/// Insert event `e`, written by `host`.
-fn insert_row(
-    c: &mut impl postgres::GenericClient,
-    e: &Event,
-    host: &str,
-) -> Result<u64, postgres::Error> {
-    let r = EventRow::of(e);
-    c.execute(
-        &format!(
-            "INSERT INTO events ({COLUMNS}, host) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-        ),
-        &[
-            &r.seq,
+        let e = Event {
+            seq: self.head() + 1,
+            time: time.max(*last),
+            caller: *caller,
+            agent,
+            change,
+        };
+        let r = EventRow::of(&e);
+        let known = r.seq - 1;
+        let base = base.map(|b| b as i64);
+        let session = writer
+            .client()
+            .map_err(|e| Attempt::Failed(format!("{e:#}")))?;
+        let params: [&(dyn ToSql + Sync); 24] = [
+            &known,
+            &base,
             &r.time_ns,
             &r.agent,
             &r.uid,
@@ -556,9 +704,136 @@ fn insert_row(
             &r.view,
             &r.body,
             &r.value,
-            &host,
-        ],
-    )
+            &self.host,
+        ];
+        let answer = match session.query_one(&APPEND_SQL, &params) {
+            Ok(row) => row.get::<_, i64>(0),
+            Err(err) if err.is_closed() || session.is_closed() => {
+                // Whether the database committed the event before the connection went
+                // is read back on a new one: never appended twice, never lost.
+                writer.client = None;
+                let why = format!("{}: {}", self.name, clean(&err));
+                match self.landed(writer, &r) {
+                    Ok(Some(true)) => r.seq,
+                    Ok(Some(false)) => return Err(Attempt::Behind),
+                    Ok(None) => return Err(Attempt::Lost(why)),
+                    Err(e) => return Err(Attempt::Failed(format!("{why}; then {e:#}"))),
+                }
+            }
+            Err(err) => return Err(Attempt::Failed(format!("{}: {}", self.name, clean(&err)))),
+        };
+        match answer {
+            BEHIND => return Err(Attempt::Behind),
+            MOVED => return Err(Attempt::Moved),
+            seq if seq == r.seq => {}
+            other => {
+                return Err(Attempt::Failed(format!(
+                    "{}: the database appended {other}, not {}",
+                    self.name, r.seq
+                )))
+            }
+        }
+        *last = e.time;
+        drop(last);
+        let seq = e.seq;
+        self.learned(e);
+        Ok(seq)
+    }
+
+    /// After a connection went during an append: is the event `r` (this host's) in the
+    /// log? `None`: nothing has its seq; `Some(false)`: another writer's event has it.
+    /// Read under the log's lock, after any append still running on the old session.
+    fn landed(&self, writer: &mut Conn, r: &EventRow) -> anyhow::Result<Option<bool>> {
+        let sql = format!("SELECT {COLUMNS}, host FROM events WHERE seq = $1");
+        let row = writer.run(|s| {
+            let mut tx = s.client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])?;
+            let row = tx.query_opt(&sql, &[&r.seq])?;
+            tx.commit()?;
+            Ok(row)
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let host: String = row.try_get(22)?;
+        Ok(Some(event_of(&row)? == *r && host == self.host))
+    }
+
+    /// Fold the events other writers appended after this host's head (in order) into
+    /// the labels, the head and the time; the live tree folds them from the log itself.
+    fn fold_others(&self, conn: &mut Conn) -> anyhow::Result<()> {
+        let rows = conn.run(|s| s.query(&AFTER_SQL, &[&(self.head() as i64)]))?;
+        self.fold_rows(&rows)
+    }
+
+    /// Fold `rows` (events of a `SELECT {COLUMNS}`, in order): see
+    /// [`fold_others`](Self::fold_others). Those folded already are passed over.
+    fn fold_rows(&self, rows: &[Row]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // The labels' lock is taken before the time's (as `append` does): never inside it.
+        let mut newest = TimeNs::MIN;
+        for row in rows {
+            let e = event_of(row)?.into_event()?;
+            self.beside.labels.fold(&e);
+            newest = newest.max(e.time);
+            self.learned(e);
+        }
+        let mut last = self.last_time.lock();
+        *last = (*last).max(newest);
+        drop(last);
+        self.moved.notify();
+        Ok(())
+    }
+
+    /// Event `e` is in the log and labelled: it joins `recent` (before the head passes
+    /// it, so a reader that sees the head finds it there), then the head.
+    fn learned(&self, e: Event) {
+        let seq = e.seq;
+        let mut recent = self.recent.lock();
+        match recent.back().map(|b| b.seq) {
+            Some(newest) if seq <= newest => {}
+            Some(newest) if seq == newest + 1 => recent.push_back(e),
+            // A gap (none before, or folded past): `recent` starts again here.
+            _ => {
+                recent.clear();
+                recent.push_back(e);
+            }
+        }
+        if recent.len() > RECENT {
+            recent.pop_front();
+        }
+        drop(recent);
+        self.head.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// The events after `after` up to `until` and at most the head, from `recent`, if it
+    /// holds them all (`None`: ask the database).
+    fn recent_after(&self, after: u64, until: Option<u64>) -> Option<Vec<Event>> {
+        let upto = until.unwrap_or(u64::MAX).min(self.head());
+        if after >= upto {
+            return Some(Vec::new());
+        }
+        let recent = self.recent.lock();
+        let (first, newest) = (recent.front()?.seq, recent.back()?.seq);
+        if first > after + 1 || newest < upto {
+            return None;
+        }
+        let skip = (after + 1 - first) as usize;
+        let take = (upto - after) as usize;
+        Some(recent.iter().skip(skip).take(take).cloned().collect())
+    }
+}
+
+/// Why one try of an append did not append.
+enum Attempt {
+    /// Another writer appended after this host's head.
+    Behind,
+    /// Another writer changed the tree after the change's base.
+    Moved,
+    /// The connection went before the event was in the log: the reason.
+    Lost(String),
+    /// Refused, or not known to be in the log or not: the reason.
+    Failed(String),
 }
 
 impl Store for PgStore {
@@ -584,11 +859,13 @@ impl Store for PgStore {
             )));
         }
         let base = base.filter(|_| change.view().is_none());
-        let mut guard = self.writer.lock();
-        let writer: &mut Conn = &mut guard;
-        let appended =
-            off_runtime(|| self.append_locked(writer, base, time, caller, agent, change));
-        drop(guard);
+        let appended = match self.writer() {
+            Ok(mut guard) => {
+                let writer: &mut Conn = &mut guard;
+                off_runtime(|| self.append_locked(writer, base, time, caller, agent, change))
+            }
+            Err(why) => Err(AppendError::Refused(why)),
+        };
         let _ = self.reached(match &appended {
             Err(AppendError::Refused(why)) => Err(anyhow::anyhow!("{why}")),
             _ => Ok(()),
@@ -621,6 +898,10 @@ impl Store for PgStore {
         until: Option<u64>,
         each: &mut dyn FnMut(Event) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
+        // What a turn just folded (the core reads it next) is in memory.
+        if let Some(events) = self.recent_after(after, until) {
+            return events.into_iter().try_for_each(each);
+        }
         read_events(&self.reader, after, until, each)
     }
 
@@ -633,17 +914,9 @@ impl Store for PgStore {
     ) -> anyhow::Result<Vec<Event>> {
         let prefix = prefix.map(|p| p.trim_end_matches('/').to_owned());
         let ops: Option<Vec<String>> = (!ops.is_empty()).then(|| ops.to_vec());
-        // The same conditions as the embedded log's (log.rs `read_events_matching`).
         query_events(
             &self.reader,
-            &format!(
-                "SELECT {COLUMNS} FROM events WHERE seq > $1 \
-                 AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
-                      OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
-                          AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
-                 AND ($4::text[] IS NULL OR op = ANY($4)) \
-                 ORDER BY seq LIMIT $2"
-            ),
+            &MATCHING_SQL,
             &[&(after as i64), &i64::from(limit), &prefix, &ops],
         )
     }
@@ -725,44 +998,39 @@ impl Store for PgStore {
     }
 
     fn begin_change(&self) -> Result<(), Refusal> {
-        let mut guard = self.writer.lock();
-        let writer: &mut Conn = &mut guard;
-        let locked = writer.run(|c| c.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]));
-        // Under the turn: nobody appends before this change.
-        let folded = locked.and_then(|_| {
-            off_runtime(|| -> anyhow::Result<()> {
-                let client = writer.client()?;
-                self.fold_others(client)
-            })
-        });
-        drop(guard);
-        match self.reached(folded) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.end_change();
-                // Refused before anything changed: the change fails alone, and the next
-                // one tries again.
-                Err(Refusal::Failed(format!("{e:#}")))
-            }
+        // Nothing was sent: nothing to undo.
+        let mut guard = self.writer().map_err(Refusal::Failed)?;
+        // One round trip: the turn, and what the others appended before it.
+        let after = self.head() as i64;
+        let folded = guard
+            .run(|s| s.query(&TURN_SQL, &[&after]))
+            .and_then(|rows| self.fold_rows(&rows));
+        if folded.is_err() {
+            // Whether the turn was had or not, it goes with the session.
+            guard.client = None;
         }
+        drop(guard);
+        // Refused before anything changed: the change fails alone, and the next one
+        // tries again.
+        self.reached(folded)
+            .map_err(|e| Refusal::Failed(format!("{e:#}")))
     }
 
     fn end_change(&self) {
-        // A session that broke has lost the lock with it: nothing to undo.
-        let _ = self
-            .writer
-            .lock()
-            .run(|c| c.execute("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK]));
+        let mut writer = self.writer.lock();
+        // A session that broke has lost the lock with it: nothing to undo, and no
+        // connection to make for it.
+        let Some(session) = writer.live() else { return };
+        let unlocked = off_runtime(|| session.execute(UNLOCK_SQL, &[&WRITER_LOCK]));
+        if let Err(e) = unlocked {
+            tracing::debug!(store = %self.name, error = %clean(&e), "ending the write turn");
+            // The turn goes with the session.
+            writer.client = None;
+        }
     }
 
     fn catch_up(&self) -> anyhow::Result<()> {
-        let mut guard = self.reader.lock();
-        let reader: &mut Conn = &mut guard;
-        let caught = off_runtime(|| -> anyhow::Result<()> {
-            let client = reader.client()?;
-            self.fold_others(client)
-        });
-        drop(guard);
+        let caught = self.fold_others(&mut self.reader.lock());
         self.reached(caught)
     }
 
@@ -774,13 +1042,31 @@ impl Store for PgStore {
         }
         let mut guard = self.listener.lock();
         let listener: &mut Conn = &mut guard;
+        // A notification of an event this host has (its own append) is no news: the
+        // wait goes on, and the caller's catch-up costs no query for it.
+        let news = |note: &postgres::Notification| {
+            note.payload()
+                .parse::<u64>()
+                .map_or(true, |seq| seq > self.head())
+        };
+        let deadline = Instant::now() + timeout;
         let heard = off_runtime(|| -> anyhow::Result<bool> {
-            let client = listener.client()?;
+            let client = &mut listener.client()?.client;
             let mut notes = client.notifications();
-            let heard = notes.timeout_iter(timeout).next()?.is_some();
-            // The rest queued: one catch-up covers them all.
-            while notes.iter().next()?.is_some() {}
-            Ok(heard)
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Some(note) = notes.timeout_iter(left).next()? else {
+                    return Ok(false);
+                };
+                let mut heard = news(&note);
+                // The rest queued: one catch-up covers them all.
+                while let Some(note) = notes.iter().next()? {
+                    heard |= news(&note);
+                }
+                if heard {
+                    return Ok(true);
+                }
+            }
         });
         match heard {
             Ok(heard) => heard,
@@ -837,9 +1123,19 @@ impl PgObjects {
         // connection fails this upload; the next call connects again.
         let c = conn.client()?;
         let pg = |e: postgres::Error| anyhow::anyhow!("storing object {hex}: {}", clean(&e));
+        let insert_chunk = c
+            .statement(
+                "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(pg)?;
+        let insert_object = c
+            .statement(
+                "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(pg)?;
         let mut reader = file;
         reader.seek(io::SeekFrom::Start(0))?;
-        let mut tx = c.transaction().map_err(pg)?;
+        let mut tx = c.client.transaction().map_err(pg)?;
         let mut buf = Vec::with_capacity(CHUNK);
         let (mut idx, mut size) = (0i32, 0i64);
         loop {
@@ -848,19 +1144,13 @@ impl PgObjects {
             if buf.is_empty() {
                 break;
             }
-            tx.execute(
-                "INSERT INTO chunks (hash, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&hex, &idx, &buf.as_slice()],
-            )
-            .map_err(pg)?;
+            tx.execute(&insert_chunk, &[&hex, &idx, &buf.as_slice()])
+                .map_err(pg)?;
             idx += 1;
             size += buf.len() as i64;
         }
-        tx.execute(
-            "INSERT INTO objects (hash, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&hex, &size, &idx],
-        )
-        .map_err(pg)?;
+        tx.execute(&insert_object, &[&hex, &size, &idx])
+            .map_err(pg)?;
         tx.commit().map_err(pg)
     }
 
@@ -946,6 +1236,17 @@ fn create_schema(c: &mut Client) -> Result<(), postgres::Error> {
         "INSERT INTO meta (key, value) VALUES ('format', $1) ON CONFLICT DO NOTHING",
         &[&FORMAT],
     )?;
+    for (signature, body, definition) in FUNCTIONS.iter() {
+        let made: Option<String> = tx
+            .query_opt(
+                "SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)",
+                &[signature],
+            )?
+            .map(|row| row.get(0));
+        if made.as_deref() != Some(body.as_str()) {
+            tx.batch_execute(definition)?;
+        }
+    }
     tx.commit()
 }
 
@@ -995,11 +1296,9 @@ fn read_events(
 ) -> anyhow::Result<()> {
     const PAGE: i64 = 2048;
     let until = until.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
     let mut from = after as i64;
     loop {
-        let events = query_events(conn, &sql, &[&from, &until, &PAGE])?;
+        let events = query_events(conn, &RANGE_SQL, &[&from, &until, &PAGE])?;
         let full = events.len() as i64 == PAGE;
         for e in events {
             from = e.seq as i64;
