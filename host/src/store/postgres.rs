@@ -120,6 +120,11 @@ const MOVED: i64 = -2;
 const APPEND_TRIES: usize = 100;
 /// How many of the newest events the store keeps for the core to fold from memory.
 const RECENT: usize = 1024;
+/// How long an append whose connection went tries to read back whether it landed (a
+/// database restarting), and how often; past it, the store refuses changes until the
+/// mount restarts.
+const MEND_WITHIN: Duration = Duration::from_secs(15);
+const MEND_PAUSE: Duration = Duration::from_millis(250);
 
 /// The server-side functions, made with the schema (each replaced only when its body
 /// differs: a function belongs to the role that made it). `(signature, body,
@@ -713,7 +718,19 @@ impl PgStore {
                 // is read back on a new one: never appended twice, never lost.
                 writer.client = None;
                 let why = format!("{}: {}", self.name, clean(&err));
-                match self.landed(writer, &r) {
+                // A database restarting answers again within seconds: the change waits
+                // for it (bounded) rather than leave the tree ahead of the log.
+                let deadline = Instant::now() + MEND_WITHIN;
+                let landed = loop {
+                    match self.landed(writer, &r) {
+                        Err(e) if Instant::now() < deadline => {
+                            tracing::debug!(store = %self.name, error = %format!("{e:#}"), "reading back an append whose connection went");
+                            std::thread::sleep(MEND_PAUSE);
+                        }
+                        other => break other,
+                    }
+                };
+                match landed {
                     Ok(Some(true)) => r.seq,
                     Ok(Some(false)) => return Err(Attempt::Behind),
                     Ok(None) => return Err(Attempt::Lost(why)),
