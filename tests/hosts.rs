@@ -143,27 +143,6 @@ fn within(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Durat
     started.elapsed()
 }
 
-/// `sh -c script` in `dir`; its stdout, asserting success.
-#[track_caller]
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@e")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@e")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[track_caller]
 fn diff_r(a: &Path, b: &Path) {
     let out = Command::new("diff")
@@ -180,15 +159,6 @@ fn diff_r(a: &Path, b: &Path) {
         b.display(),
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A source tree for cp/tar/rsync: text, a 2 MiB file (two chunks), a symlink, a
