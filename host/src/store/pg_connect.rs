@@ -58,8 +58,11 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// change instead of hanging its caller.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long sent bytes may wait for the database's acknowledgement before the
-/// connection counts as broken (`TCP_USER_TIMEOUT`).
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// connection counts as broken (`TCP_USER_TIMEOUT`). Acknowledgements are the peer's
+/// kernel's, not its server's: even a loaded database acknowledges within
+/// milliseconds, so a few seconds without one is a link gone, and an `open()` that
+/// catches up first (close-to-open) waits no longer than this on a fresh cut.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
 /// libpq's defaults.
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
