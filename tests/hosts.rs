@@ -272,7 +272,14 @@ both_backends! {
             within("the annotation shows", Duration::from_secs(30), || fs::read_to_string(h.root().join("shadows/py.txt")).is_ok_and(|t| t.contains("noted on A")));
         }
         within("B's stream shows A's write", Duration::from_secs(30), || stream.has(|l| l.contains("write") && l.contains("/py.txt")));
-        within("B's stream shows A's cp -a", Duration::from_secs(30), || stream.has(|l| l.contains("/copied/a/notes.txt")));
+        // A reader of B's stream that starts now reads A's cp -a from the log (grep
+        // ends at the first match; the stream would wait at its end for more).
+        let found = Command::new("timeout")
+            .args(["30", "grep", "-m1", "-F", "\"/copied/a/notes.txt\""])
+            .arg(b.root().join("streams/file_changes"))
+            .output()
+            .unwrap();
+        assert!(found.status.success(), "[{backend}] B's stream lacks A's cp -a: {found:?}\n{}", b.m().stderr());
         settle(&[&a, &b, &c]);
         let head = a.seqs().0;
         for at in [format!("history/@{head}/py.txt"), format!("history/@{head}/repo/f")] {

@@ -206,7 +206,7 @@ static MATCHING_SQL: LazyLock<String> = LazyLock::new(|| {
          AND ($3::text IS NULL OR path = $3 OR left(path, length($3) + 1) = $3 || '/' \
               OR (op NOT IN ('symlink', 'setxattr', 'removexattr') \
                   AND (path2 = $3 OR left(path2, length($3) + 1) = $3 || '/'))) \
-         AND ($4::text[] IS NULL OR op = ANY($4)) \
+         AND ($4::text[] IS NULL OR op = ANY($4)) AND seq <= $5 \
          ORDER BY seq LIMIT $2"
     )
 });
@@ -919,6 +919,10 @@ impl Store for PgStore {
         if let Some(events) = self.recent_after(after, until) {
             return events.into_iter().try_for_each(each);
         }
+        // Up to the head: events other hosts appended beyond it are not labelled here
+        // yet, and a view that read them now would show them later with other labels
+        // (a stream rendered twice must render the same).
+        let until = Some(until.unwrap_or(u64::MAX).min(self.head()));
         read_events(&self.reader, after, until, each)
     }
 
@@ -934,7 +938,14 @@ impl Store for PgStore {
         query_events(
             &self.reader,
             &MATCHING_SQL,
-            &[&(after as i64), &i64::from(limit), &prefix, &ops],
+            // Up to the head, for the same reason as `read`.
+            &[
+                &(after as i64),
+                &i64::from(limit),
+                &prefix,
+                &ops,
+                &(self.head() as i64),
+            ],
         )
     }
 
