@@ -470,7 +470,7 @@ impl Conn {
             let client = self.client()?;
             match f(client) {
                 Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 && (e.is_closed() || client.is_closed()) => {
+                Err(e) if attempt == 0 && (session_lost(&e) || client.is_closed()) => {
                     self.client = None;
                 }
                 Err(e) => bail!("{}: {}", self.name, clean(&e)),
@@ -491,6 +491,18 @@ fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         Ok(r) => r,
         Err(panic) => std::panic::resume_unwind(panic),
     })
+}
+
+/// Did `e` end the session? A closed connection, or the server's last word before it
+/// closes one: SQLSTATE class 57 (operator intervention: terminated, shutting down,
+/// starting up) or 08 (connection exception), which may come before the client has
+/// seen the socket close.
+fn session_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            let code = c.code();
+            code.starts_with("57P") || code.starts_with("08")
+        })
 }
 
 /// A database error as one line, without the client's internals.
@@ -713,7 +725,7 @@ impl PgStore {
         ];
         let answer = match session.query_one(&APPEND_SQL, &params) {
             Ok(row) => row.get::<_, i64>(0),
-            Err(err) if err.is_closed() || session.is_closed() => {
+            Err(err) if session_lost(&err) || session.is_closed() => {
                 // Whether the database committed the event before the connection went
                 // is read back on a new one: never appended twice, never lost.
                 writer.client = None;
