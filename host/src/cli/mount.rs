@@ -40,6 +40,11 @@ pub struct MountArgs {
     /// Worker threads (fuser) or tokio workers (fuse3).
     #[arg(long, env = "LIGHTHOUSE_THREADS")]
     threads: Option<usize>,
+    /// FUSE passthrough for open files of current/: `auto` serves them from the store's
+    /// own files where the kernel (6.9+) and privileges (CAP_SYS_ADMIN) allow it, else
+    /// through this process; `off` always through this process. health.json says which.
+    #[arg(long, env = "LIGHTHOUSE_PASSTHROUGH", value_enum, default_value_t = PassthroughMode::Auto)]
+    passthrough: PassthroughMode,
     /// Extra views: every `*.wasm` component in DIR (one named like a built-in view
     /// replaces it). SIGHUP or `lighthouse-fs views reload MOUNTPOINT` loads DIR again.
     #[arg(long, env = "LIGHTHOUSE_VIEWS")]
@@ -60,6 +65,13 @@ pub struct MountArgs {
     /// 127.0.0.1:9464; port 0 picks a free port, logged at start).
     #[arg(long, env = "LIGHTHOUSE_METRICS")]
     metrics: Option<String>,
+}
+
+/// `--passthrough`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PassthroughMode {
+    Auto,
+    Off,
 }
 
 pub fn run(args: MountArgs) -> anyhow::Result<()> {
@@ -85,6 +97,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         config.worker_threads = n.max(1);
     }
+    config.passthrough = args.passthrough == PassthroughMode::Auto;
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
     fs.commit_when_room();

@@ -265,6 +265,11 @@ impl Fs {
 
     /// Charge a request of `caller` moving `bytes` to its rate limits (EAGAIN when over).
     #[inline]
+    /// Must reads and writes reach the core to be counted (a policy with rate limits)?
+    pub(super) fn io_counted(&self) -> bool {
+        self.gate.get().is_some_and(|g| !g.limits.is_unlimited())
+    }
+
     pub(super) fn admit(&self, caller: &Caller, op: Op, ino: Ino, bytes: u64) -> FsResult<()> {
         let Some(gate) = self.gate.get() else {
             return Ok(());

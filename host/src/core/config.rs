@@ -28,6 +28,10 @@ pub struct FsConfig {
     /// Threads serving requests on the threaded (fuser) backend, and tokio workers on the
     /// async (fuse3) backend.
     pub worker_threads: usize,
+    /// Serve open live files by FUSE passthrough where the kernel allows it: reads then
+    /// run at the speed of the store's own filesystem, without a round trip per block.
+    /// Off only to compare, or to debug the data path.
+    pub passthrough: bool,
 }
 
 impl Default for FsConfig {
@@ -42,6 +46,7 @@ impl Default for FsConfig {
             worker_threads: std::thread::available_parallelism()
                 .map(|n| n.get().clamp(2, 8))
                 .unwrap_or(4),
+            passthrough: true,
         }
     }
 }

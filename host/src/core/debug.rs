@@ -331,6 +331,7 @@ impl Fs {
                 failure,
             },
             open_handles: self.handles.len(),
+            passthrough: self.passthrough_status(),
             inodes: InodeCounts {
                 live: self.with_tree(|t| t.len()),
                 view_paths: self.view_inodes.len(),
@@ -386,6 +387,7 @@ impl Fs {
                     keep_cache: get(&c.opens_keep_cache),
                     direct_io: get(&c.opens_direct_io),
                     uncached: get(&c.opens_uncached),
+                    passthrough: get(&c.opens_passthrough),
                 },
                 dir_opens: DirOpens {
                     cached: get(&c.opendirs_cached),
@@ -478,6 +480,8 @@ struct Health {
     now: String,
     store: StoreHealth,
     open_handles: usize,
+    /// FUSE passthrough: on, off (and why), or pending until a kernel was negotiated.
+    passthrough: super::PassthroughStatus,
     inodes: InodeCounts,
     lookups: LookupCounts,
     views: ViewCounts,
@@ -656,6 +660,8 @@ struct FileOpens {
     keep_cache: u64,
     direct_io: u64,
     uncached: u64,
+    /// Served by passthrough (those with direct I/O are counted there too).
+    passthrough: u64,
 }
 
 #[derive(Serialize)]

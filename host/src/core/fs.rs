@@ -57,6 +57,8 @@ pub struct Fs {
     /// Shared stores: the newest event folded into the tree whose changes the kernels
     /// were told of ([`Fs::shown_seq`]).
     pub(super) told: std::sync::atomic::AtomicU64,
+    /// FUSE passthrough: whether it is in force, and the objects backing open files.
+    pub(super) passthrough: super::passthrough::Passthrough,
 }
 
 impl Fs {
@@ -81,6 +83,7 @@ impl Fs {
         let told = opened.tree.folded().into();
         Fs {
             told,
+            passthrough: super::passthrough::Passthrough::new(config.passthrough),
             config,
             store: opened.store,
             tree: RwLock::new(opened.tree),
@@ -474,6 +477,9 @@ impl Fs {
             }
         };
         let c = &self.cache;
+        if opened.backing.is_some() {
+            CacheCounters::count(&c.opens_passthrough);
+        }
         CacheCounters::count(if opened.keep_cache {
             &c.opens_keep_cache
         } else if opened.direct_io {
@@ -652,6 +658,7 @@ impl Fs {
             direct_io: false,
             noflush: true,
             cache_dir: cache,
+            backing: None,
         })
     }
 

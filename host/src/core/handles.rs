@@ -31,6 +31,8 @@ pub struct FileHandle {
     pub writable: bool,
     pub readable: bool,
     pub append: bool,
+    /// Served by FUSE passthrough (cleared when the kernel turned its backing down).
+    pub passthrough: std::sync::atomic::AtomicBool,
 }
 
 /// An open directory, of any section.

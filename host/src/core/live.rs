@@ -335,38 +335,86 @@ impl Fs {
             content.remove_writer();
             return Err(e);
         }
-        if let Err(e) = self
-            .tree
-            .read()
-            .node(ino)
-            .map(|n| n.open.fetch_add(1, Ordering::AcqRel))
-        {
-            if writable {
-                content.remove_writer();
-            }
-            return Err(e);
-        }
         // Handles opened before another host replaced the file read their version
         // through the page cache: this open reads past it (direct I/O), or it would be
         // served their pages, and they ours.
         let older_open = content.older_open();
+        let mode = self.tree.read().node(ino).map(|n| {
+            n.open.fetch_add(1, Ordering::AcqRel);
+        });
+        let mode = mode.and_then(|()| {
+            let allowed = self.passthrough.in_force() && !older_open;
+            let mode = content.lock().open_handle(
+                self.store.objects(),
+                &self.passthrough.claims,
+                writable,
+                allowed,
+            );
+            mode.map_err(|e| {
+                if let Ok(n) = self.tree.read().node(ino) {
+                    n.open.fetch_sub(1, Ordering::AcqRel);
+                }
+                self.store_io("opening the file's backing", &e)
+            })
+        });
+        let mode = match mode {
+            Ok(mode) => mode,
+            Err(e) => {
+                if writable {
+                    content.remove_writer();
+                }
+                return Err(e);
+            }
+        };
+        let passthrough = mode.backing.is_some();
         let fh = self.handles.insert(Handle::File(FileHandle {
             ino,
             content,
             writable,
             readable: acc != libc::O_WRONLY,
             append: flags & libc::O_APPEND != 0,
+            passthrough: passthrough.into(),
         }));
-        // Every change to a live file passes through this kernel, which keeps its page
-        // cache current itself (another host's changes are told to it): keep it across
-        // opens.
+        if passthrough {
+            self.passthrough.opens.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(Opened {
             fh,
-            keep_cache: !older_open,
-            direct_io: older_open,
+            // Every change to a live file passes through this kernel, which keeps its
+            // page cache current itself (another host's changes are told to it): keep
+            // it across opens. (Passthrough bypasses it, and the kernel refuses both.)
+            keep_cache: !older_open && !passthrough && !mode.drop_pages,
+            // Passthrough: the writes of a writer, and every read and write under rate
+            // limits, still come here (the backing then serves mappings only).
+            direct_io: older_open || passthrough && (writable || self.io_counted()),
             noflush: !writable,
             cache_dir: false,
+            backing: mode.backing.map(Backing),
         })
+    }
+
+    /// [`Fs::passthrough_refused`]: the handle `fh` is served cached after all.
+    pub(super) fn live_passthrough_refused(&self, fh: u64) -> Opened {
+        let writable = match self.handles.file(fh) {
+            Ok(h) => {
+                let f = h.as_file();
+                if f.passthrough.swap(false, Ordering::AcqRel) {
+                    f.content
+                        .lock()
+                        .passthrough_refused(&self.passthrough.claims, f.writable);
+                }
+                f.writable
+            }
+            Err(_) => false,
+        };
+        Opened {
+            fh,
+            keep_cache: false,
+            direct_io: false,
+            noflush: !writable,
+            cache_dir: false,
+            backing: None,
+        }
     }
 
     /// [`Fs::read`] through a live file's handle.
@@ -479,6 +527,11 @@ impl Fs {
                 self.keep_uncommitted(caller, f.ino, &f.content);
             }
         }
+        f.content.lock().close_handle(
+            f.passthrough.load(Ordering::Acquire),
+            f.writable,
+            &self.passthrough.claims,
+        );
         if f.writable {
             f.content.remove_writer();
         }
@@ -874,6 +927,7 @@ impl Fs {
             .content
             .as_ref()
             .is_some_and(|nc| Arc::ptr_eq(nc, content))
+            || done.unseen
         {
             n.content = Some(content.clone());
             n.attr.size = done.size;

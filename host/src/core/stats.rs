@@ -499,6 +499,8 @@ pub struct CacheCounters {
     pub opens_keep_cache: AtomicU64,
     pub opens_direct_io: AtomicU64,
     pub opens_uncached: AtomicU64,
+    /// Opens served by FUSE passthrough.
+    pub opens_passthrough: AtomicU64,
     /// Directory opens whose listing the kernel may keep, and the others.
     pub opendirs_cached: AtomicU64,
     pub opendirs_uncached: AtomicU64,

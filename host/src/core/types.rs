@@ -37,7 +37,7 @@ pub struct SetAttr {
 }
 
 /// How an opened file should be treated by the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
     pub fh: u64,
     /// Keep the page cache from earlier opens (the host is the only writer).
@@ -50,7 +50,25 @@ pub struct Opened {
     /// The kernel may cache this directory's listing (it drops it when the directory
     /// changes through the mount).
     pub cache_dir: bool,
+    /// Serve this handle by FUSE passthrough from this local file: the adapter registers
+    /// it with its kernel connection (one registration per file while handles use it)
+    /// and answers with its id, or, when the kernel turns it down, calls
+    /// [`Fs::passthrough_refused`](super::Fs::passthrough_refused).
+    pub backing: Option<Backing>,
 }
+
+/// The local file a passthrough handle is served from: every handle of one inode open
+/// at the same time gets the same one (the kernel accepts no other).
+#[derive(Debug, Clone)]
+pub struct Backing(pub std::sync::Arc<std::fs::File>);
+
+impl PartialEq for Backing {
+    fn eq(&self, other: &Backing) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Backing {}
 
 impl Opened {
     /// A handle whose content was made at open (a debug document, a challenge): read
@@ -62,6 +80,7 @@ impl Opened {
             direct_io: true,
             noflush: true,
             cache_dir: false,
+            backing: None,
         }
     }
 }

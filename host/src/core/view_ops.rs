@@ -287,6 +287,7 @@ impl Fs {
             direct_io,
             noflush: true,
             cache_dir: false,
+            backing: None,
         })
     }
 

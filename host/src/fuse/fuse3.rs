@@ -376,6 +376,9 @@ impl Filesystem for Fuse3Fs {
         let mut reply = ReplyInit::new(NonZeroU32::new(s.max_write).unwrap_or(NonZeroU32::MIN));
         reply.max_background = Some(s.max_background);
         reply.congestion_threshold = Some(s.congestion_threshold);
+        // fuse3 0.10 can neither ask for passthrough nor answer an open with a backing.
+        self.fs
+            .passthrough_offered(Err("the fuse3 backend has no passthrough".to_string()));
         Ok(reply)
     }
 

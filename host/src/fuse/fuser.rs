@@ -9,11 +9,11 @@ use std::path::Path;
 use std::time::{Instant, UNIX_EPOCH};
 
 use ::fuser::{
-    AccessFlags, BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
-    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags,
-    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
-    WriteFlags,
+    AccessFlags, BackgroundSession, BackingId, Config, Errno, FileAttr, FileHandle, FileType,
+    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
+    TimeOrNow, WriteFlags,
 };
 use anyhow::Context;
 
@@ -22,8 +22,8 @@ use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Mount, Op,
-    Opened, SetAttr, TimeSpec, XattrReply,
+    ns_to_system_time, system_time_to_ns, Attr, Backing, Caller, Entry, FileKind, KernelCache,
+    Mount, Op, Opened, SetAttr, TimeSpec, XattrReply,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is the set fuse3
@@ -92,6 +92,7 @@ pub fn serve(
         fs,
         life: life.clone(),
         settings,
+        backings: Default::default(),
     };
     // Mounts and answers the kernel's INIT; no other request is read until `spawn`. The
     // notifier is registered in between: a mount beside another must be told of the
@@ -184,12 +185,82 @@ struct FuserFs {
     fs: Arc<Fs>,
     life: Arc<Lifecycle>,
     settings: KernelSettings,
+    backings: parking_lot::Mutex<Backings>,
+}
+
+/// Backing files registered with this session's kernel for passthrough: one id per file
+/// while handles use it (the kernel wants the same one for every handle of an inode),
+/// held by the handles answered with it, closed when the last is released.
+#[derive(Default)]
+struct Backings {
+    /// Each passthrough handle's id, with its file's key in `by_file`.
+    by_fh: rustc_hash::FxHashMap<u64, (usize, Arc<BackingId>)>,
+    /// The id of each backing file in use, by the file's address.
+    by_file:
+        rustc_hash::FxHashMap<usize, (std::sync::Weak<BackingId>, std::sync::Weak<std::fs::File>)>,
 }
 
 impl FuserFs {
     fn caller(&self, req: &Request) -> Caller {
         self.fs
             .caller(req.uid(), req.gid(), req.pid(), self.life.mount.id)
+    }
+
+    /// The id of `backing` for the handle `fh`: the one its file has, else registered
+    /// now by `register`.
+    fn backing_id(
+        &self,
+        fh: u64,
+        backing: &Backing,
+        register: impl FnOnce(&std::fs::File) -> io::Result<BackingId>,
+    ) -> io::Result<Arc<BackingId>> {
+        let key = Arc::as_ptr(&backing.0) as usize;
+        let mut b = self.backings.lock();
+        let known = b.by_file.get(&key).and_then(|(id, file)| {
+            let (id, file) = (id.upgrade()?, file.upgrade()?);
+            Arc::ptr_eq(&file, &backing.0).then_some(id)
+        });
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let id = Arc::new(register(&backing.0)?);
+                b.by_file
+                    .insert(key, (Arc::downgrade(&id), Arc::downgrade(&backing.0)));
+                id
+            }
+        };
+        b.by_fh.insert(fh, (key, id.clone()));
+        Ok(id)
+    }
+
+    /// The handle `fh` was released: its hold on its backing id goes (the last closes it
+    /// in the kernel).
+    fn release_backing(&self, fh: u64) {
+        let mut b = self.backings.lock();
+        if let Some((key, id)) = b.by_fh.remove(&fh) {
+            if Arc::strong_count(&id) == 1 {
+                b.by_file.remove(&key);
+            }
+        }
+    }
+
+    /// Answer an open: with passthrough when the core gave a backing and the kernel
+    /// takes it, else cached.
+    fn reply_opened(&self, reply: ReplyOpen, result: Result<Opened, i32>) {
+        let o = match result {
+            Ok(o) => o,
+            Err(e) => return reply.error(errno(e)),
+        };
+        let Some(backing) = &o.backing else {
+            return reply.opened(FileHandle(o.fh), fopen_flags(&o));
+        };
+        match self.backing_id(o.fh, backing, |file| reply.open_backing(file)) {
+            Ok(id) => reply.opened_passthrough(FileHandle(o.fh), fopen_flags(&o), &id),
+            Err(e) => {
+                let o = self.fs.passthrough_refused(o.fh, &e);
+                reply.opened(FileHandle(o.fh), fopen_flags(&o));
+            }
+        }
     }
 }
 
@@ -305,6 +376,21 @@ impl Filesystem for FuserFs {
         }
         let _ = config.set_max_background(s.max_background);
         let _ = config.set_congestion_threshold(s.congestion_threshold);
+        let offered = if !self.fs.passthrough_wanted() {
+            Ok(()) // the core knows why it does not want it
+        } else if config
+            .add_capabilities(InitFlags::FUSE_PASSTHROUGH)
+            .is_err()
+        {
+            Err("the kernel does not offer FUSE passthrough (Linux 6.9+)".to_string())
+        } else {
+            // Depth 1: the backing files lie on a plain filesystem, and this mount may
+            // still sit under a stacking one (overlayfs). 0 would turn passthrough off
+            // without a word (every backing registration then fails with EPERM).
+            let _ = config.set_max_stack_depth(1);
+            Ok(())
+        };
+        self.fs.passthrough_offered(offered);
         Ok(())
     }
 
@@ -501,7 +587,7 @@ impl Filesystem for FuserFs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let c = self.caller(req);
-        reply_open(
+        self.reply_opened(
             reply,
             run(&self.life, Op::Open, ino.0, || {
                 self.fs.open(&c, ino.0, flags.0)
@@ -592,12 +678,11 @@ impl Filesystem for FuserFs {
         reply: ReplyEmpty,
     ) {
         let c = self.caller(req);
-        reply_empty(
-            reply,
-            run(&self.life, Op::Release, ino.0, || {
-                self.fs.release(&c, ino.0, fh.0)
-            }),
-        );
+        let released = run(&self.life, Op::Release, ino.0, || {
+            self.fs.release(&c, ino.0, fh.0)
+        });
+        self.release_backing(fh.0);
+        reply_empty(reply, released);
     }
 
     fn fsync(
@@ -750,13 +835,32 @@ impl Filesystem for FuserFs {
         match run(&self.life, Op::Create, parent.0, || {
             self.fs.create(&c, parent.0, name, mode, umask, flags)
         }) {
-            Ok((e, o)) => reply.created(
-                &common::entry_ttl(&e),
-                &file_attr(&e.attr),
-                Generation(e.generation),
-                FileHandle(o.fh),
-                fopen_flags(&o),
-            ),
+            Ok((e, o)) => {
+                let ttl = common::entry_ttl(&e);
+                let attr = file_attr(&e.attr);
+                let generation = Generation(e.generation);
+                let registered = o
+                    .backing
+                    .as_ref()
+                    .map(|backing| self.backing_id(o.fh, backing, |file| reply.open_backing(file)));
+                match registered {
+                    None => {
+                        reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o))
+                    }
+                    Some(Ok(id)) => reply.created_passthrough(
+                        &ttl,
+                        &attr,
+                        generation,
+                        FileHandle(o.fh),
+                        fopen_flags(&o),
+                        &id,
+                    ),
+                    Some(Err(err)) => {
+                        let o = self.fs.passthrough_refused(o.fh, &err);
+                        reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o));
+                    }
+                }
+            }
             Err(e) => reply.error(errno(e)),
         }
     }

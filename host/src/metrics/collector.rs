@@ -29,6 +29,7 @@
 //! | `lighthouse_fs_store_written_bytes_total` | | file content committed as write events |
 //! | `lighthouse_fs_store_failed` | | 1 when the store refuses changes |
 //! | `lighthouse_fs_store_state` | state | 1 for the store's state: `ok`, `degraded` (short of room, or the database out of reach), `failing` |
+//! | `lighthouse_fs_passthrough` | state | 1 for FUSE passthrough's state: `on`, `off`, `pending` |
 //! | `lighthouse_fs_process_resident_memory_bytes` | | VmRSS |
 //! | `lighthouse_fs_process_open_fds` | | descriptors |
 //! | `lighthouse_fs_process_threads` | | threads |
@@ -245,7 +246,7 @@ impl Collector for MountCollector {
         let get = CacheCounters::get;
         let mut family = encoder.encode_descriptor(
             "lighthouse_fs_kernel_cache_answers",
-            "Answers that tell the kernel what it may cache: lookups (positive, negative), opens (keep_cache, direct_io, uncached), opendirs (cached, uncached)",
+            "Answers that tell the kernel what it may cache: lookups (positive, negative), opens (keep_cache, direct_io, uncached; passthrough besides), opendirs (cached, uncached)",
             None,
             MetricType::Counter,
         )?;
@@ -255,6 +256,7 @@ impl Collector for MountCollector {
             ("open_keep_cache", get(&c.opens_keep_cache)),
             ("open_direct_io", get(&c.opens_direct_io)),
             ("open_uncached", get(&c.opens_uncached)),
+            ("open_passthrough", get(&c.opens_passthrough)),
             ("opendir_cached", get(&c.opendirs_cached)),
             ("opendir_uncached", get(&c.opendirs_uncached)),
         ] {
@@ -435,6 +437,19 @@ impl Collector for MountCollector {
             family
                 .encode_family(&[("state", s)])?
                 .encode_gauge(&u64::from(s == state))?;
+        }
+
+        let passthrough = fs.passthrough_status();
+        let mut family = encoder.encode_descriptor(
+            "lighthouse_fs_passthrough",
+            "1 for the state of FUSE passthrough (on, off, pending: no kernel negotiated yet), 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for s in ["on", "off", "pending"] {
+            family
+                .encode_family(&[("state", s)])?
+                .encode_gauge(&u64::from(s == passthrough.state))?;
         }
 
         // The process.

@@ -1,5 +1,11 @@
 //! The bytes of one live file: its committed object, and while it is being written, a
 //! scratch copy that becomes a new object when the file is closed or fsync'd.
+//!
+//! With FUSE passthrough the kernel reads (and through a writable mapping may write) an
+//! open file straight from a local file, its *backing*: the committed object, or the
+//! scratch copy. The kernel insists on one backing per inode while any passthrough
+//! handle is open, and on no mixing with handles that use its page cache; the counts
+//! here mirror that, so every open is answered in the mode the kernel will accept.
 
 use std::fs::File;
 use std::io;
@@ -10,7 +16,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use super::objects::{Hash, ObjectStore, Objects};
+use rustc_hash::FxHashSet;
+
+use super::objects::{copy_prefix, detach_mark, still_object, Hash, ObjectStore, Objects};
 
 pub struct Content {
     state: Mutex<ContentState>,
@@ -24,10 +32,24 @@ pub struct Content {
 
 pub struct ContentState {
     committed: Option<Hash>,
-    /// Open file of the committed object (opened on first read).
-    object: Option<Arc<File>>,
+    /// Open file of the committed object (opened on first read), and the
+    /// [`detach_mark`] taken before it was opened.
+    object: Option<(Arc<File>, u64)>,
     // Boxed: a hasher is ~2 KiB, and only files being written have one.
     scratch: Option<Box<Scratch>>,
+    /// The file the kernel serves passthrough handles from, while any is open.
+    backing: Option<Backing>,
+    /// Handles open in the kernel's cached mode (page cache or direct I/O).
+    cached_opens: u32,
+    /// Handles open with passthrough, all on `backing`.
+    passthrough_opens: u32,
+    /// Of those, the writable ones: the kernel may write the scratch copy without telling
+    /// us (their mappings write the backing), so its size is asked of the file, and a
+    /// commit hashes it whole.
+    passthrough_writers: u32,
+    /// Served by passthrough since the last cached open: the kernel's pages of the file
+    /// may be older than its bytes.
+    pages_stale: bool,
 }
 
 struct Scratch {
@@ -37,6 +59,43 @@ struct Scratch {
     /// Hash of the prefix written so far, kept while writes are sequential from offset 0,
     /// so committing a freshly written file needs no second pass over its bytes.
     hasher: Option<(blake3::Hasher, u64)>,
+    /// The bytes equal the committed content (a backing object taken over to be
+    /// changed, or committed by copy while it stays the backing): nothing to commit.
+    clean: bool,
+}
+
+/// The file the kernel reads an inode from while passthrough handles are open.
+struct Backing {
+    file: Arc<File>,
+    /// The committed object itself; `None`: the scratch copy.
+    object: Option<Hash>,
+    /// The object claimed in [`BackingClaims`] for this backing, held until it ends.
+    claimed: Option<Hash>,
+}
+
+/// Objects serving as a backing now, process-wide: one object file backs at most one
+/// inode, so that taking it over for a writer ([`ObjectStore::detach`]) changes no
+/// other file's bytes. A second inode of the same content is served cached.
+#[derive(Default)]
+pub struct BackingClaims(parking_lot::Mutex<FxHashSet<Hash>>);
+
+impl BackingClaims {
+    fn claim(&self, hash: &Hash) -> bool {
+        self.0.lock().insert(*hash)
+    }
+
+    fn release(&self, hash: &Hash) {
+        self.0.lock().remove(hash);
+    }
+
+    /// Objects backing an inode now.
+    pub fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What a commit produced: the new content's hash (`None` when empty) and size.
@@ -44,6 +103,18 @@ struct Scratch {
 pub struct Committed {
     pub hash: Option<Hash>,
     pub size: u64,
+    /// The kernel wrote some of it without telling us (through a passthrough mapping):
+    /// the file's times were not updated as it was written.
+    pub unseen: bool,
+}
+
+/// How the kernel is to serve a new handle ([`ContentState::open_handle`]).
+pub struct HandleMode {
+    /// By passthrough from this file; `None`: cached.
+    pub backing: Option<Arc<File>>,
+    /// A cached handle must not keep the kernel's pages from earlier opens: the file
+    /// changed while it was served by passthrough, which bypasses those pages.
+    pub drop_pages: bool,
 }
 
 impl Content {
@@ -53,6 +124,11 @@ impl Content {
                 committed,
                 object: None,
                 scratch: None,
+                backing: None,
+                cached_opens: 0,
+                passthrough_opens: 0,
+                passthrough_writers: 0,
+                pages_stale: false,
             }),
             writers: AtomicU32::new(0),
             older_open: AtomicBool::new(false),
@@ -118,7 +194,10 @@ impl ContentState {
 
     /// This version's size (what a handle opened on it sees, whatever the tree says).
     pub fn len(&mut self, objects: &dyn ObjectStore) -> io::Result<u64> {
-        if let Some(s) = &self.scratch {
+        if let Some(s) = &mut self.scratch {
+            if self.passthrough_writers > 0 {
+                s.len = s.file.metadata()?.len();
+            }
             return Ok(s.len);
         }
         match self.reader(objects)? {
@@ -128,7 +207,9 @@ impl ContentState {
     }
 
     pub fn is_dirty(&self) -> bool {
-        self.scratch.is_some()
+        self.scratch
+            .as_ref()
+            .is_some_and(|s| !s.clean || self.passthrough_writers > 0)
     }
 
     /// Close the committed object's file (the last handle of the live file closed): a
@@ -146,17 +227,177 @@ impl ContentState {
         let Some(hash) = self.committed else {
             return Ok(None);
         };
-        if self.object.is_none() {
-            self.object = Some(Arc::new(objects.open_object(&hash).map_err(|e| {
-                io::Error::new(e.kind(), format!("object {hash} of a live file: {e}"))
-            })?));
+        // An object file another inode's writer took over since it was opened here
+        // (same content, [`BackingClaims`]) is no longer these bytes: open the copy.
+        if let Some((file, mark)) = &self.object {
+            if !still_object(file, *mark)? {
+                self.object = None;
+            }
         }
-        Ok(self.object.clone())
+        if self.object.is_none() {
+            let mark = detach_mark();
+            let file = objects.open_object(&hash).map_err(|e| {
+                io::Error::new(e.kind(), format!("object {hash} of a live file: {e}"))
+            })?;
+            self.object = Some((Arc::new(file), mark));
+        }
+        Ok(self.object.as_ref().map(|(f, _)| f.clone()))
+    }
+
+    /// Count a new handle and say how the kernel is to serve it: `Some(file)`, with
+    /// passthrough from `file` (the same file for every handle open together);
+    /// `None`, through its cache and this process. `allowed`: passthrough is in force
+    /// for this open. A writer joins passthrough only when handles already use it (the
+    /// kernel would refuse it a cached open then); it gets the scratch copy as backing,
+    /// taking the object over if needed, and its writes still reach this process. A
+    /// first reader reads the committed object, or the uncommitted scratch copy.
+    pub fn open_handle(
+        &mut self,
+        objects: &dyn ObjectStore,
+        claims: &BackingClaims,
+        writable: bool,
+        allowed: bool,
+    ) -> io::Result<HandleMode> {
+        let backing = if self.passthrough_opens > 0 {
+            if writable {
+                self.scratch_as_backing(objects)?;
+                let s = self.scratch.as_mut().expect("the backing's scratch");
+                s.hasher = None;
+                self.passthrough_writers += 1;
+            }
+            self.backing.as_ref().map(|b| b.file.clone())
+        } else if allowed && !writable && self.cached_opens == 0 {
+            self.new_backing(objects, claims)?
+        } else {
+            None
+        };
+        let mut drop_pages = false;
+        match backing {
+            Some(_) => {
+                self.passthrough_opens += 1;
+                self.pages_stale = true;
+            }
+            None => {
+                self.cached_opens += 1;
+                drop_pages = std::mem::take(&mut self.pages_stale);
+            }
+        }
+        Ok(HandleMode {
+            backing,
+            drop_pages,
+        })
+    }
+
+    /// A backing for the first passthrough handle, if there is a file to back it.
+    fn new_backing(
+        &mut self,
+        objects: &dyn ObjectStore,
+        claims: &BackingClaims,
+    ) -> io::Result<Option<Arc<File>>> {
+        let backing = if let Some(s) = &self.scratch {
+            Backing {
+                file: s.file.clone(),
+                object: None,
+                claimed: None,
+            }
+        } else {
+            // An empty file has nothing to read; an object backing another inode now
+            // cannot back this one too.
+            let Some(hash) = self.committed else {
+                return Ok(None);
+            };
+            if !claims.claim(&hash) {
+                return Ok(None);
+            }
+            match objects.open_object(&hash) {
+                Ok(file) => Backing {
+                    file: Arc::new(file),
+                    object: Some(hash),
+                    claimed: Some(hash),
+                },
+                Err(e) => {
+                    claims.release(&hash);
+                    return Err(e);
+                }
+            }
+        };
+        let file = backing.file.clone();
+        self.backing = Some(backing);
+        Ok(Some(file))
+    }
+
+    /// The kernel turned down passthrough for a handle [`open_handle`](Self::open_handle)
+    /// gave a backing: it is served cached after all.
+    pub fn passthrough_refused(&mut self, claims: &BackingClaims, writable: bool) {
+        self.close_handle(true, writable, claims);
+        self.cached_opens += 1;
+    }
+
+    /// A handle counted by [`open_handle`](Self::open_handle) closed. The last
+    /// passthrough handle ends the backing; a scratch copy that holds nothing
+    /// uncommitted goes with it.
+    pub fn close_handle(&mut self, passthrough: bool, writable: bool, claims: &BackingClaims) {
+        if !passthrough {
+            self.cached_opens = self.cached_opens.saturating_sub(1);
+            return;
+        }
+        self.passthrough_opens = self.passthrough_opens.saturating_sub(1);
+        if writable {
+            self.passthrough_writers = self.passthrough_writers.saturating_sub(1);
+        }
+        if self.passthrough_opens > 0 {
+            return;
+        }
+        if let Some(b) = self.backing.take() {
+            if let Some(hash) = b.claimed {
+                claims.release(&hash);
+            }
+        }
+        if self.scratch.as_ref().is_some_and(|s| s.clean) {
+            self.discard();
+        }
+    }
+
+    /// Is the kernel serving this file by passthrough now?
+    pub fn has_backing(&self) -> bool {
+        self.backing.is_some()
+    }
+
+    /// Make the scratch copy the backing's file: while a backing is open, every change
+    /// goes to the file the kernel reads. A backing object is taken over for it.
+    fn scratch_as_backing(&mut self, objects: &dyn ObjectStore) -> io::Result<()> {
+        let Some(b) = &mut self.backing else {
+            return Ok(());
+        };
+        let Some(hash) = b.object else {
+            return Ok(()); // the scratch copy is the backing already
+        };
+        let len = b.file.metadata()?.len();
+        let path = objects.detach(&hash, &b.file)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        b.object = None;
+        // The object this state had open may be the file taken over.
+        self.object = None;
+        self.scratch = Some(Box::new(Scratch {
+            file: Arc::new(file),
+            path,
+            len,
+            hasher: None,
+            clean: true,
+        }));
+        Ok(())
     }
 
     /// Start a scratch copy if there is none. `keep` bytes of the committed content are
     /// copied into it (0 when the caller is about to truncate to empty).
     fn scratch(&mut self, objects: &dyn ObjectStore, keep: u64) -> io::Result<&mut Scratch> {
+        if self.scratch.is_none() && self.backing.is_some() {
+            // The kernel reads the backing: the change goes there.
+            self.scratch_as_backing(objects)?;
+        }
         if self.scratch.is_none() {
             let (file, path) = objects.new_scratch()?;
             let mut len = 0;
@@ -179,6 +420,7 @@ impl ContentState {
                 path,
                 len,
                 hasher,
+                clean: false,
             }));
         }
         Ok(self.scratch.as_mut().expect("just created"))
@@ -193,6 +435,7 @@ impl ContentState {
         data: &[u8],
     ) -> io::Result<()> {
         let s = self.scratch(objects, size)?;
+        s.clean = false;
         let end = offset + data.len() as u64;
         if let Err(e) = s.file.write_all_at(data, offset) {
             // A refused write leaves nothing behind: a full disk may have taken part of
@@ -219,13 +462,15 @@ impl ContentState {
 
     /// Set the size to `size` (cutting or extending with zeros). `cur` is the current size.
     pub fn truncate(&mut self, objects: &dyn ObjectStore, cur: u64, size: u64) -> io::Result<()> {
-        if size == 0 {
-            // Nothing survives: start over rather than copy what would be cut.
+        if size == 0 && self.backing.is_none() {
+            // Nothing survives: start over rather than copy what would be cut (a backing
+            // is cut in place: the kernel reads that very file).
             if let Some(s) = self.scratch.take() {
                 let _ = std::fs::remove_file(&s.path);
             }
         }
         let s = self.scratch(objects, cur.min(size))?;
+        s.clean = false;
         s.file.set_len(size)?;
         match &s.hasher {
             Some((_, upto)) if *upto == size => {}
@@ -242,6 +487,9 @@ impl ContentState {
         objects: &dyn ObjectStore,
         durable: bool,
     ) -> io::Result<Option<Committed>> {
+        if self.backing.is_some() {
+            return self.commit_copy(objects, durable);
+        }
         let Some(s) = self.scratch.take() else {
             return Ok(None);
         };
@@ -249,6 +497,10 @@ impl ContentState {
             Some((h, upto)) if upto == s.len => Hash::from(h.finalize()),
             _ => Objects::hash_file(&s.file)?,
         };
+        if s.clean && unchanged(self.committed, s.len, &hash) {
+            std::fs::remove_file(&s.path)?;
+            return Ok(None);
+        }
         if s.len == 0 {
             std::fs::remove_file(&s.path)?;
             self.committed = None;
@@ -256,19 +508,78 @@ impl ContentState {
             return Ok(Some(Committed {
                 hash: None,
                 size: 0,
+                unseen: false,
             }));
         }
         if let Err(e) = objects.adopt(&s.path, &s.file, &hash, durable) {
             // Keep the scratch copy: the bytes are still the file's current content.
-            self.scratch = Some(Box::new(Scratch { hasher: None, ..*s }));
+            self.scratch = Some(Box::new(Scratch {
+                hasher: None,
+                clean: false,
+                ..*s
+            }));
             return Err(e);
         }
         self.committed = Some(hash);
         // The scratch descriptor now reads the object (same inode): reuse it.
-        self.object = Some(s.file);
+        self.object = Some((s.file, detach_mark()));
         Ok(Some(Committed {
             hash: Some(hash),
             size: s.len,
+            unseen: false,
+        }))
+    }
+
+    /// [`commit`](Self::commit) of a scratch copy that is the kernel's backing: it stays
+    /// the file the kernel reads (and writable handles may still change it), and the
+    /// object is a copy of it, hashed from the copy, so that what is stored is exactly
+    /// what its hash names.
+    fn commit_copy(
+        &mut self,
+        objects: &dyn ObjectStore,
+        durable: bool,
+    ) -> io::Result<Option<Committed>> {
+        let unseen = self.passthrough_writers > 0;
+        let Some(s) = self.scratch.as_mut() else {
+            return Ok(None); // the backing is the committed object: nothing changed
+        };
+        if s.clean && !unseen {
+            return Ok(None);
+        }
+        let (copy, path) = objects.new_scratch()?;
+        let copied = copy_prefix(&s.file, &copy, u64::MAX).and_then(|n| {
+            let hash = match &s.hasher {
+                Some((h, upto)) if !unseen && *upto == n => Hash::from(h.finalize()),
+                _ => Objects::hash_file(&copy)?,
+            };
+            Ok((n, hash))
+        });
+        let (len, hash) = match copied {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        s.len = len;
+        if s.clean && unchanged(self.committed, len, &hash) {
+            std::fs::remove_file(&path)?;
+            return Ok(None);
+        }
+        if len == 0 {
+            std::fs::remove_file(&path)?;
+        } else if let Err(e) = objects.adopt(&path, &copy, &hash, durable) {
+            let _ = std::fs::remove_file(&path);
+            s.clean = false;
+            return Err(e);
+        }
+        s.clean = true;
+        self.committed = (len > 0).then_some(hash);
+        self.object = None;
+        Ok(Some(Committed {
+            hash: self.committed,
+            size: len,
+            unseen,
         }))
     }
 
@@ -277,6 +588,14 @@ impl ContentState {
         if let Some(s) = self.scratch.take() {
             let _ = std::fs::remove_file(&s.path);
         }
+    }
+}
+
+/// Do `len` bytes hashing to `hash` equal the committed content?
+fn unchanged(committed: Option<Hash>, len: u64, hash: &Hash) -> bool {
+    match committed {
+        None => len == 0,
+        Some(c) => len > 0 && c == *hash,
     }
 }
 
@@ -294,49 +613,4 @@ pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     }
     buf.truncate(done);
     Ok(buf)
-}
-
-/// Copy the first `len` bytes of `src` into `dst` in the kernel (copy_file_range), with a
-/// read/write fallback where the kernel cannot.
-fn copy_prefix(src: &File, dst: &File, len: u64) -> io::Result<u64> {
-    use std::os::fd::AsRawFd;
-    let (mut off_in, mut off_out) = (0i64, 0i64);
-    while (off_in as u64) < len {
-        let want = (len - off_in as u64).min(1 << 30) as usize;
-        // SAFETY: both descriptors are open for the duration of the call; the offsets
-        // are valid pointers to locals.
-        let n = unsafe {
-            libc::copy_file_range(
-                src.as_raw_fd(),
-                &mut off_in,
-                dst.as_raw_fd(),
-                &mut off_out,
-                want,
-                0,
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) => break,
-                _ => return Err(err),
-            }
-        }
-        if n == 0 {
-            return Ok(off_in as u64);
-        }
-    }
-    let mut buf = vec![0u8; 1 << 20];
-    while (off_in as u64) < len {
-        let want = buf.len().min((len - off_in as u64) as usize);
-        let n = src.read_at(&mut buf[..want], off_in as u64)?;
-        if n == 0 {
-            break;
-        }
-        dst.write_all_at(&buf[..n], off_out as u64)?;
-        off_in += n as i64;
-        off_out += n as i64;
-    }
-    Ok(off_in as u64)
 }

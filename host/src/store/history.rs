@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{read_at, Change, Event, Hash, Store, Tree};
+use super::{Change, Event, Hash, Store, Tree};
 use crate::fs_err;
 use crate::vocab::{Attr, Caller, FsError, FsResult, TimeNs};
 
@@ -200,12 +200,7 @@ impl History {
         let Some(hash) = node.hash else {
             return Ok(Vec::new());
         };
-        let file = self
-            .store
-            .objects()
-            .open_object(&hash)
-            .map_err(|e| FsError::io(&format!("object {hash}"), &e))?;
-        read_at(&file, offset, len as usize)
+        super::objects::read_object(self.store.objects(), &hash, offset, len as usize)
             .map_err(|e| FsError::io(&format!("reading object {hash}"), &e))
     }
 

@@ -101,6 +101,19 @@ pub trait ObjectStore: Send + Sync {
     /// With `durable`, the object is durable when this returns.
     fn adopt(&self, scratch: &Path, file: &File, hash: &Hash, durable: bool) -> io::Result<()>;
 
+    /// Hand the object `hash`, open as `file`, over as a scratch file to change in place
+    /// (FUSE passthrough: the kernel reads a file's object through that very inode, and a
+    /// writer must then write that inode): an identical copy takes the object's name
+    /// first, so the object itself never changes. Returns the scratch path now naming
+    /// `file`'s inode. Stores whose objects are not plain local files cannot.
+    fn detach(&self, hash: &Hash, file: &File) -> io::Result<PathBuf> {
+        let _ = (hash, file);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this store's objects cannot be changed in place",
+        ))
+    }
+
     /// Store the bytes of `reader` as an object; returns its hash (`None` when empty) and
     /// size. Used by import.
     fn put_reader(&self, reader: &mut dyn Read) -> io::Result<(Option<Hash>, u64)> {
@@ -171,11 +184,149 @@ impl ObjectStore for Objects {
         if durable {
             file.sync_all()?;
         }
-        fs::set_permissions(scratch, fs::Permissions::from_mode(0o444))?;
+        fs::set_permissions(scratch, fs::Permissions::from_mode(OBJECT_MODE))?;
         fs::rename(scratch, &dest)?;
         if durable {
             File::open(dir)?.sync_all()?;
         }
         Ok(())
     }
+
+    /// Always durable: once this returns the caller changes `file`, and the object's name
+    /// must by then name the copy on disk, whatever happens next.
+    fn detach(&self, hash: &Hash, file: &File) -> io::Result<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let dest = self.path(hash);
+        let held = file.metadata()?;
+        let named = fs::metadata(&dest)?;
+        if (held.dev(), held.ino()) != (named.dev(), named.ino()) {
+            return Err(io::Error::other(format!(
+                "object {hash}: the open file is no longer the stored object"
+            )));
+        }
+        // The copy, complete and on disk before it takes the name.
+        let (copy, copy_path) = self.new_scratch()?;
+        let copied = copy_prefix(file, &copy, held.len())
+            .and_then(|n| {
+                if n == held.len() {
+                    Ok(())
+                } else {
+                    Err(io::Error::other(format!("object {hash}: short copy")))
+                }
+            })
+            .and_then(|()| copy.sync_all())
+            .and_then(|()| {
+                fs::set_permissions(&copy_path, fs::Permissions::from_mode(OBJECT_MODE))
+            });
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&copy_path);
+            return Err(e);
+        }
+        // Marked first: a reader that opened the object by name and finds this mode
+        // after its read reads again (`read_object`).
+        STOLEN.fetch_add(1, Ordering::AcqRel);
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o600))?;
+        let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
+        let work = self.scratch.join(format!("{}-{n}", std::process::id()));
+        let named = fs::hard_link(&dest, &work)
+            .and_then(|()| fs::rename(&copy_path, &dest))
+            .and_then(|()| {
+                File::open(dest.parent().expect("object path has a parent"))?.sync_all()
+            });
+        if let Err(e) = named {
+            let _ = fs::set_permissions(&dest, fs::Permissions::from_mode(OBJECT_MODE));
+            let _ = fs::remove_file(&work);
+            let _ = fs::remove_file(&copy_path);
+            return Err(e);
+        }
+        Ok(work)
+    }
+}
+
+/// The mode of an object file; a file of `objects/` without it was handed over to be
+/// changed ([`ObjectStore::detach`]).
+const OBJECT_MODE: u32 = 0o444;
+
+/// Objects handed over so far ([`ObjectStore::detach`]): a reader that saw no change of
+/// it across its read read an object no one changed.
+static STOLEN: AtomicU64 = AtomicU64::new(0);
+
+/// A mark to take before opening an object by name, for [`still_object`].
+pub fn detach_mark() -> u64 {
+    STOLEN.load(Ordering::Acquire)
+}
+
+/// Did `file`, opened as an object after `mark` was taken, stay that object (no
+/// [`ObjectStore::detach`] handed it over since)? Checked after reading it.
+pub fn still_object(file: &File, mark: u64) -> io::Result<bool> {
+    if STOLEN.load(Ordering::Acquire) == mark {
+        return Ok(true);
+    }
+    Ok(file.metadata()?.permissions().mode() & 0o777 == OBJECT_MODE)
+}
+
+/// Read up to `len` bytes at `offset` of the object `hash`, by name: a read that raced
+/// with the object being handed over reads the copy that took its name.
+pub fn read_object(
+    objects: &dyn ObjectStore,
+    hash: &Hash,
+    offset: u64,
+    len: usize,
+) -> io::Result<Vec<u8>> {
+    loop {
+        let mark = detach_mark();
+        let file = objects.open_object(hash)?;
+        let bytes = super::content::read_at(&file, offset, len)?;
+        if still_object(&file, mark)? {
+            return Ok(bytes);
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Copy the first `len` bytes of `src` into `dst` in the kernel (copy_file_range), with a
+/// read/write fallback where the kernel cannot; returns the bytes copied (fewer only
+/// when `src` is shorter).
+pub(super) fn copy_prefix(src: &File, dst: &File, len: u64) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let (mut off_in, mut off_out) = (0i64, 0i64);
+    while (off_in as u64) < len {
+        let want = (len - off_in as u64).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call; the offsets
+        // are valid pointers to locals.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dst.as_raw_fd(),
+                &mut off_out,
+                want,
+                0,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) => break,
+                _ => return Err(err),
+            }
+        }
+        if n == 0 {
+            return Ok(off_in as u64);
+        }
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    while (off_in as u64) < len {
+        let want = buf.len().min((len - off_in as u64) as usize);
+        let n = src.read_at(&mut buf[..want], off_in as u64)?;
+        if n == 0 {
+            break;
+        }
+        dst.write_all_at(&buf[..n], off_out as u64)?;
+        off_in += n as i64;
+        off_out += n as i64;
+    }
+    Ok(off_in as u64)
 }

@@ -1,0 +1,465 @@
+//! FUSE passthrough of `current/` files, on both backends (fuser serves reads by
+//! passthrough; fuse3 has none and says so): the state shown in `debug/health.json`,
+//! and every behaviour kept when the kernel reads files without asking the daemon —
+//! readers held open see every writer (appends, overwrites, truncates, mappings), `tail
+//! -f` follows, files of identical content stay apart, history keeps every version,
+//! objects never change, and a seeded run of readers and writers agrees with a model
+//! and survives a remount.
+//!
+//! Env: `LIGHTHOUSE_PASSTHROUGH_SEED=N` runs the seeded test with seed N (a failure
+//! prints its seed).
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use common::json::{self, Value};
+use common::*;
+
+fn health(m: &Mount) -> Value {
+    json::parse(&fs::read_to_string(m.root().join("debug/health.json")).unwrap()).unwrap()
+}
+
+fn passthrough_state(m: &Mount) -> (String, Option<String>, u64) {
+    let h = health(m);
+    let p = h
+        .at(&["passthrough"])
+        .expect("health.json has passthrough")
+        .clone();
+    (
+        p["state"].as_str().unwrap().to_string(),
+        p["reason"].as_str().map(String::from),
+        p["opens"].as_u64().unwrap(),
+    )
+}
+
+fn head_seq(m: &Mount) -> u64 {
+    health(m)
+        .at(&["store", "head_seq"])
+        .and_then(Value::as_u64)
+        .unwrap()
+}
+
+/// The whole file as a held descriptor reads it now.
+fn read_all(f: &File) -> Vec<u8> {
+    let len = f.metadata().unwrap().len() as usize;
+    let mut buf = vec![0u8; len + 4096];
+    let mut done = 0;
+    loop {
+        let n = f.read_at(&mut buf[done..], done as u64).unwrap();
+        if n == 0 {
+            break;
+        }
+        done += n;
+        if done == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+    buf.truncate(done);
+    buf
+}
+
+/// No file of the store's `objects/` was left writable: objects never change.
+fn assert_objects_intact(store: &Path, what: &str) {
+    for e in walk(&store.join("objects")) {
+        let mode = fs::metadata(&e).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode,
+            0o444,
+            "{what}: object {} has mode {mode:o}",
+            e.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+both_backends! {
+    fn the_state_is_shown(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        fs::write(m.path("a"), b"hello").unwrap();
+        assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
+        let (state, reason, opens) = passthrough_state(&m);
+        match backend {
+            Backend::Fuser => {
+                assert_eq!(state, "on", "[{backend}] reason: {reason:?}");
+                assert!(opens >= 1, "[{backend}] the read was served by passthrough");
+            }
+            Backend::Fuse3 => {
+                assert_eq!(state, "off");
+                assert!(reason.as_deref().is_some_and(|r| r.contains("fuse3")), "{reason:?}");
+                assert_eq!(opens, 0);
+            }
+        }
+        drop(m);
+
+        // Turned off by hand: the same bytes through the daemon.
+        let m = Mount::start_with(backend, &store, &["--passthrough=off"]);
+        assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
+        let (state, reason, opens) = passthrough_state(&m);
+        assert_eq!(state, "off", "[{backend}]");
+        assert_eq!(opens, 0, "[{backend}]");
+        let reason = reason.unwrap();
+        assert!(reason.contains("--passthrough=off") || reason.contains("fuse3"), "{reason}");
+    }
+}
+
+both_backends! {
+    fn a_held_reader_sees_every_writer(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        let p = c.join("log.txt");
+        let mut want = b"first\n".to_vec();
+        fs::write(&p, &want).unwrap();
+        let mut versions = vec![(head_seq(&m), want.clone())];
+        let reader = File::open(&p).unwrap();
+        assert_eq!(read_all(&reader), want, "[{backend}] first read");
+
+        let check = |m: &Mount, want: &[u8], what: &str, versions: &mut Vec<(u64, Vec<u8>)>| {
+            assert_eq!(read_all(&reader), want, "[{backend}] held reader after {what}");
+            assert_eq!(fs::read(&p).unwrap(), want, "[{backend}] a new open after {what}");
+            assert_eq!(fs::metadata(&p).unwrap().len(), want.len() as u64, "[{backend}] size after {what}");
+            versions.push((head_seq(m), want.to_vec()));
+        };
+        // An appending shell, a second process.
+        sh(&c, "echo second >> log.txt");
+        want.extend_from_slice(b"second\n");
+        check(&m, &want, "echo >>", &mut versions);
+        // An overwrite in the middle through a descriptor of this process.
+        OpenOptions::new().write(true).open(&p).unwrap().write_all_at(b"FIRST", 0).unwrap();
+        want[..5].copy_from_slice(b"FIRST");
+        check(&m, &want, "pwrite", &mut versions);
+        // A truncate by path, while the reader holds the file.
+        truncate(&p, 3).unwrap();
+        want.truncate(3);
+        check(&m, &want, "truncate", &mut versions);
+        // A writer held open across several writes, and its ftruncate.
+        {
+            let mut w = OpenOptions::new().append(true).open(&p).unwrap();
+            w.write_all(b"-more").unwrap();
+            want.extend_from_slice(b"-more");
+            assert_eq!(read_all(&reader), want, "[{backend}] held reader sees an open writer's write");
+            w.set_len(4).unwrap();
+            want.truncate(4);
+            assert_eq!(read_all(&reader), want, "[{backend}] held reader sees an open writer's ftruncate");
+        }
+        check(&m, &want, "a writer's close", &mut versions);
+        // O_TRUNC rewrite.
+        fs::write(&p, b"rewritten\n").unwrap();
+        want = b"rewritten\n".to_vec();
+        check(&m, &want, "O_TRUNC", &mut versions);
+        drop(reader);
+
+        // Every version is history, byte for byte.
+        for (seq, bytes) in &versions {
+            let old = fs::read(m.root().join(format!("history/@{seq}/log.txt"))).unwrap();
+            assert_eq!(&old, bytes, "[{backend}] history/@{seq}");
+        }
+        assert_objects_intact(&store, &format!("[{backend}]"));
+        drop(m);
+        let m = Mount::start(backend, &store);
+        assert_eq!(fs::read(m.path("log.txt")).unwrap(), want, "[{backend}] after remount");
+    }
+}
+
+both_backends! {
+    fn tail_follows_appends_by_other_processes(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        fs::write(c.join("app.log"), b"start\n").unwrap();
+        let mut tail = Command::new("tail")
+            .args(["-f", "-s", "0.1", "app.log"])
+            .current_dir(&c)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let out = tail.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let wait_for = |line: &str, seen: &mut Vec<String>| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !seen.iter().any(|l| l == line) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(l) => seen.push(l),
+                    Err(_) => panic!("[{backend}] tail -f did not show {line:?}; it showed {seen:?}"),
+                }
+            }
+        };
+        wait_for("start", &mut seen);
+        for i in 0..5 {
+            sh(&c, &format!("echo line{i} >> app.log"));
+            wait_for(&format!("line{i}"), &mut seen);
+        }
+        let _ = tail.kill();
+        let _ = tail.wait();
+        assert_eq!(seen, ["start", "line0", "line1", "line2", "line3", "line4"], "[{backend}] in order, once each");
+        assert_objects_intact(&store, &format!("[{backend}]"));
+    }
+}
+
+both_backends! {
+    fn files_of_identical_content_stay_apart(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        let same = pattern(7, 100_000);
+        fs::write(c.join("a"), &same).unwrap();
+        fs::write(c.join("b"), &same).unwrap();
+        let seq = head_seq(&m);
+        let ra = File::open(c.join("a")).unwrap();
+        let rb = File::open(c.join("b")).unwrap();
+        assert_eq!(read_all(&ra), same);
+        assert_eq!(read_all(&rb), same);
+        // A writer of a while both are held: b, and the object both were, keep their bytes.
+        OpenOptions::new().write(true).open(c.join("a")).unwrap().write_all_at(b"CHANGED", 10).unwrap();
+        let mut changed = same.clone();
+        changed[10..17].copy_from_slice(b"CHANGED");
+        assert_eq!(read_all(&ra), changed, "[{backend}] a's reader sees a's writer");
+        assert_eq!(read_all(&rb), same, "[{backend}] b's reader does not");
+        assert_eq!(fs::read(c.join("b")).unwrap(), same, "[{backend}] b opened anew");
+        for f in ["a", "b"] {
+            assert_eq!(fs::read(m.root().join(format!("history/@{seq}/{f}"))).unwrap(), same, "[{backend}] history of {f}");
+        }
+        // A hard link is one file: its reader sees the writer of the other name.
+        fs::hard_link(c.join("b"), c.join("b2")).unwrap();
+        fs::write(c.join("b2"), b"via the link").unwrap();
+        assert_eq!(read_all(&rb), b"via the link", "[{backend}] a reader of the other name");
+        drop((ra, rb));
+        assert_objects_intact(&store, &format!("[{backend}]"));
+    }
+}
+
+both_backends! {
+    fn mappings_read_and_write(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        fs::write(c.join("m.bin"), pattern(3, 64 * 1024)).unwrap();
+        // A reader maps the file while it is held; a writer maps it shared and writes
+        // through the mapping; both see the writes, and the close commits them.
+        let script = r#"
+import mmap, os, sys
+r = open("m.bin", "rb")
+rm = mmap.mmap(r.fileno(), 0, prot=mmap.PROT_READ)
+first = bytes(rm[:16])
+with open("m.bin", "r+b") as w:
+    wm = mmap.mmap(w.fileno(), 0)
+    wm[100:110] = b"0123456789"
+    wm.flush()
+    wm.close()
+assert rm[100:110] == b"0123456789", rm[100:110]
+r.seek(100)
+assert r.read(10) == b"0123456789"
+rm.close()
+r.close()
+sys.stdout.write(first.hex())
+"#;
+        let first = sh(&c, &format!("python3 -c '{}'", script.replace('\'', "\"")));
+        let mut want = pattern(3, 64 * 1024);
+        assert_eq!(first, hex(&want[..16]), "[{backend}] the mapping read the file");
+        want[100..110].copy_from_slice(b"0123456789");
+        assert_eq!(fs::read(c.join("m.bin")).unwrap(), want, "[{backend}] after the mapped write");
+        let seq = head_seq(&m);
+        assert_eq!(fs::read(m.root().join(format!("history/@{seq}/m.bin"))).unwrap(), want, "[{backend}] committed");
+        assert_objects_intact(&store, &format!("[{backend}]"));
+        drop(m);
+        let m = Mount::start(backend, &store);
+        assert_eq!(fs::read(m.path("m.bin")).unwrap(), want, "[{backend}] after remount");
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn programs_move_big_files_through(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        let outside = tempfile::tempdir().unwrap();
+        let src = outside.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("big.bin"), pattern(11, 24 << 20)).unwrap();
+        fs::write(src.join("text.txt"), b"alpha\nneedle in a haystack\nomega\n").unwrap();
+        sh(outside.path(), &format!("cp -a src {}", c.join("cp").display()));
+        sh(outside.path(), &format!("rsync -a src/ {}/", c.join("rs").display()));
+        sh(&c, "dd if=cp/big.bin of=dd.bin bs=1M conv=fsync status=none");
+        let sum = |dir: &Path, f: &str| sh(dir, &format!("sha256sum < {f}"));
+        let want = sum(&src, "big.bin");
+        for f in ["cp/big.bin", "rs/big.bin", "dd.bin"] {
+            assert_eq!(sum(&c, f), want, "[{backend}] {f}");
+        }
+        assert_eq!(sh(&c, "grep -rl needle . | sort"), "./cp/text.txt\n./rs/text.txt\n", "[{backend}] grep");
+        assert_eq!(sh(&c, "tar cf - cp | tar tf - | sort"), "cp/\ncp/big.bin\ncp/text.txt\n", "[{backend}] tar");
+        sh(&c, &format!("rsync -a rs/ {}/back/", outside.path().display()));
+        sh(outside.path(), "cmp src/big.bin back/big.bin");
+        assert_objects_intact(&store, &format!("[{backend}]"));
+    }
+}
+
+/// One seeded run of readers held open and writers of every kind over a few files,
+/// checked against a model after every step.
+fn seeded_run(m: &Mount, seed: u64) -> BTreeMap<String, Vec<u8>> {
+    let backend = m.backend();
+    let ctx = |step: usize, what: &str| format!("[{backend}] seed {seed} step {step}: {what}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let c = m.current();
+    let names = ["f0", "f1", "f2"];
+    let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut readers: Vec<(String, File)> = Vec::new();
+    let mut writers: Vec<(String, File)> = Vec::new();
+    for step in 0..240 {
+        let name = names[rng.random_range(0..names.len())].to_string();
+        let p = c.join(&name);
+        let exists = model.contains_key(&name);
+        match rng.random_range(0..9) {
+            0 if exists && readers.len() < 4 => {
+                readers.push((name.clone(), File::open(&p).unwrap()))
+            }
+            1 if !readers.is_empty() => {
+                readers.remove(rng.random_range(0..readers.len()));
+            }
+            2 => {
+                let bytes = pattern(rng.random(), rng.random_range(0..20_000));
+                fs::write(&p, &bytes).unwrap();
+                model.insert(name.clone(), bytes);
+            }
+            3 if exists => {
+                let data = pattern(rng.random(), rng.random_range(1..5_000));
+                let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+                f.write_all(&data).unwrap();
+                model.get_mut(&name).unwrap().extend_from_slice(&data);
+            }
+            4 if exists => {
+                let cur = model[&name].len();
+                let at = rng.random_range(0..=cur + 100);
+                let data = pattern(rng.random(), rng.random_range(1..3_000));
+                OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .write_all_at(&data, at as u64)
+                    .unwrap();
+                let v = model.get_mut(&name).unwrap();
+                if v.len() < at + data.len() {
+                    v.resize(at + data.len(), 0);
+                }
+                v[at..at + data.len()].copy_from_slice(&data);
+            }
+            5 if exists => {
+                let len = rng.random_range(0..=model[&name].len() + 50);
+                truncate(&p, len as u64).unwrap();
+                model.get_mut(&name).unwrap().resize(len, 0);
+            }
+            6 if exists && writers.len() < 2 => {
+                writers.push((
+                    name.clone(),
+                    OpenOptions::new().read(true).write(true).open(&p).unwrap(),
+                ));
+            }
+            7 if !writers.is_empty() => {
+                let i = rng.random_range(0..writers.len());
+                let (wname, w) = &writers[i];
+                let cur = model[wname].len();
+                let at = rng.random_range(0..=cur);
+                let data = pattern(rng.random(), rng.random_range(1..2_000));
+                w.write_all_at(&data, at as u64).unwrap();
+                let v = model.get_mut(wname).unwrap();
+                if v.len() < at + data.len() {
+                    v.resize(at + data.len(), 0);
+                }
+                v[at..at + data.len()].copy_from_slice(&data);
+                if rng.random_range(0..3) == 0 {
+                    writers.remove(i);
+                }
+            }
+            _ => {}
+        }
+        for (rname, r) in &readers {
+            assert_eq!(
+                read_all(r),
+                model[rname],
+                "{}",
+                ctx(step, &format!("a held reader of {rname}"))
+            );
+        }
+        for (wname, w) in &writers {
+            assert_eq!(
+                read_all(w),
+                model[wname],
+                "{}",
+                ctx(step, &format!("a held writer of {wname}"))
+            );
+        }
+        if let Some(bytes) = model.get(&name) {
+            assert_eq!(
+                fs::read(&p).unwrap(),
+                *bytes,
+                "{}",
+                ctx(step, &format!("{name} opened anew"))
+            );
+        }
+    }
+    model
+}
+
+both_backends! {
+    #[timeout_secs(300)]
+    fn seeded_readers_and_writers_agree_with_a_model(backend: Backend) {
+        let seed = std::env::var("LIGHTHOUSE_PASSTHROUGH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("[{backend}] LIGHTHOUSE_PASSTHROUGH_SEED={seed}");
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let model = seeded_run(&m, seed);
+        assert_objects_intact(&store, &format!("[{backend}] seed {seed}"));
+        drop(m);
+        let m = Mount::start(backend, &store);
+        for (name, bytes) in &model {
+            assert_eq!(fs::read(m.path(name)).unwrap(), *bytes, "[{backend}] seed {seed}: {name} after remount");
+        }
+    }
+}
