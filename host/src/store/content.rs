@@ -230,7 +230,7 @@ impl ContentState {
         // An object file another inode's writer took over since it was opened here
         // (same content, [`BackingClaims`]) is no longer these bytes: open the copy.
         if let Some((file, mark)) = &self.object {
-            if !still_object(file, *mark)? {
+            if !still_object(objects, &hash, file, *mark)? {
                 self.object = None;
             }
         }

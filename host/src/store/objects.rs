@@ -114,6 +114,13 @@ pub trait ObjectStore: Send + Sync {
         ))
     }
 
+    /// Is `file` (opened as the object `hash`) still the file the store keeps under that
+    /// name, not one [`detach`](Self::detach) handed over since?
+    fn still_names(&self, hash: &Hash, file: &File) -> io::Result<bool> {
+        let _ = (hash, file);
+        Ok(true)
+    }
+
     /// Store the bytes of `reader` as an object; returns its hash (`None` when empty) and
     /// size. Used by import.
     fn put_reader(&self, reader: &mut dyn Read) -> io::Result<(Option<Hash>, u64)> {
@@ -192,14 +199,21 @@ impl ObjectStore for Objects {
         Ok(())
     }
 
+    fn still_names(&self, hash: &Hash, file: &File) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let held = file.metadata()?;
+        match fs::metadata(self.path(hash)) {
+            Ok(named) => Ok((held.dev(), held.ino()) == (named.dev(), named.ino())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Always durable: once this returns the caller changes `file`, and the object's name
     /// must by then name the copy on disk, whatever happens next.
     fn detach(&self, hash: &Hash, file: &File) -> io::Result<PathBuf> {
-        use std::os::unix::fs::MetadataExt;
-        let dest = self.path(hash);
         let held = file.metadata()?;
-        let named = fs::metadata(&dest)?;
-        if (held.dev(), held.ino()) != (named.dev(), named.ino()) {
+        if !self.still_names(hash, file)? {
             return Err(io::Error::other(format!(
                 "object {hash}: the open file is no longer the stored object"
             )));
@@ -222,10 +236,7 @@ impl ObjectStore for Objects {
             let _ = fs::remove_file(&copy_path);
             return Err(e);
         }
-        // Marked first: a reader that opened the object by name and finds this mode
-        // after its read reads again (`read_object`).
-        STOLEN.fetch_add(1, Ordering::AcqRel);
-        fs::set_permissions(&dest, fs::Permissions::from_mode(0o600))?;
+        let dest = self.path(hash);
         let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
         let work = self.scratch.join(format!("{}-{n}", std::process::id()));
         let named = fs::hard_link(&dest, &work)
@@ -234,17 +245,20 @@ impl ObjectStore for Objects {
                 File::open(dest.parent().expect("object path has a parent"))?.sync_all()
             });
         if let Err(e) = named {
-            let _ = fs::set_permissions(&dest, fs::Permissions::from_mode(OBJECT_MODE));
             let _ = fs::remove_file(&work);
             let _ = fs::remove_file(&copy_path);
             return Err(e);
         }
+        // Counted once the copy has the name, before anyone may change `file`: a reader
+        // whose mark is older opened either file, and checks which after its read.
+        STOLEN.fetch_add(1, Ordering::AcqRel);
+        // A scratch file again: writable by its owner, as `new_scratch` makes them.
+        fs::set_permissions(&work, fs::Permissions::from_mode(0o600))?;
         Ok(work)
     }
 }
 
-/// The mode of an object file; a file of `objects/` without it was handed over to be
-/// changed ([`ObjectStore::detach`]).
+/// The mode of an object file.
 const OBJECT_MODE: u32 = 0o444;
 
 /// Objects handed over so far ([`ObjectStore::detach`]): a reader that saw no change of
@@ -256,13 +270,19 @@ pub fn detach_mark() -> u64 {
     STOLEN.load(Ordering::Acquire)
 }
 
-/// Did `file`, opened as an object after `mark` was taken, stay that object (no
-/// [`ObjectStore::detach`] handed it over since)? Checked after reading it.
-pub fn still_object(file: &File, mark: u64) -> io::Result<bool> {
+/// Did `file`, opened as the object `hash` after `mark` was taken, stay that object (no
+/// [`ObjectStore::detach`] handed it over since)? Checked after reading it: a file
+/// handed over is changed only after its name names the copy.
+pub fn still_object(
+    objects: &dyn ObjectStore,
+    hash: &Hash,
+    file: &File,
+    mark: u64,
+) -> io::Result<bool> {
     if STOLEN.load(Ordering::Acquire) == mark {
         return Ok(true);
     }
-    Ok(file.metadata()?.permissions().mode() & 0o777 == OBJECT_MODE)
+    objects.still_names(hash, file)
 }
 
 /// Read up to `len` bytes at `offset` of the object `hash`, by name: a read that raced
@@ -277,7 +297,7 @@ pub fn read_object(
         let mark = detach_mark();
         let file = objects.open_object(hash)?;
         let bytes = super::content::read_at(&file, offset, len)?;
-        if still_object(&file, mark)? {
+        if still_object(objects, hash, &file, mark)? {
             return Ok(bytes);
         }
         std::thread::yield_now();
