@@ -172,6 +172,18 @@ both_backends! {
         assert!(out.stderr.contains("nope"), "error names the backend: {}", out.stderr);
         assert_not_mounted(&mnt);
         assert!(dir_bytes(&store2) == before, "store untouched by a bad backend");
+
+        // Bad values of the data-path and view flags: refused, naming the flag.
+        for (flag, value) in [("--passthrough", "sometimes"), ("--view-time-limit", "5"), ("--view-time-limit", "soon")] {
+            let args: Vec<OsString> = vec![
+                "mount".into(), mnt.clone().into(), "--store".into(), store2.clone().into(), flag.into(), value.into(),
+            ];
+            let out = mount_args_expect_failure(&mnt, args);
+            assert!(!out.status.success(), "{flag} {value} must fail");
+            assert!(out.stderr.contains(flag) && out.stderr.contains(value), "the error names {flag} {value}: {}", out.stderr);
+            assert_not_mounted(&mnt);
+        }
+        assert!(dir_bytes(&store2) == before, "store untouched by bad flags");
         let _ = backend;
     }
 }

@@ -1634,8 +1634,11 @@ both_backends! {
         fs::write(views.join("spy.wasm"), bytes).unwrap();
         let vdir = views.to_str().unwrap();
 
+        // The spy asks the store for everything, thousands of calls in one read: on a
+        // loaded machine that outlasts the default limit (an honest EIO, not a leak).
+        let slow = ["--view-time-limit", "5000"];
         // 1. No policy: the mode bits decide.
-        let m = Mount::start_with(backend, &store, &["--views", vdir]);
+        let m = Mount::start_with(backend, &store, &[&["--views", vdir][..], &slow].concat());
         let root_dump = fs::read_to_string(m.root().join("spy/dump")).unwrap_or_else(|e| panic!("[{backend}] root reads spy/dump: {e}"));
         eprintln!(
             "[{backend}] spy/dump as root: {} bytes, {} lines, {}",
@@ -1713,7 +1716,7 @@ both_backends! {
         // 2. A policy: `spy:read` with various of the reads that reveal the store.
         let policy = base.join("policy.toml");
         fs::write(&policy, policy_of(&SPY_AGENTS)).unwrap();
-        let m = Mount::start_with(backend, &store, &["--views", vdir, "--policy", policy.to_str().unwrap()]);
+        let m = Mount::start_with(backend, &store, &[&["--views", vdir, "--policy", policy.to_str().unwrap()][..], &slow].concat());
         // The owner (read only) tries to create a file with a secret name in /priv: the
         // policy denies it, and the audit trail names the path.
         let audit_name = m.path("priv").join(format!("audit-{}.txt", scene.marker("AUDITNAME")));

@@ -40,6 +40,12 @@ pub struct MountArgs {
     /// Worker threads (fuser) or tokio workers (fuse3).
     #[arg(long, env = "LIGHTHOUSE_THREADS")]
     threads: Option<usize>,
+    /// A view call's own time, in milliseconds, before it is stopped and its caller gets
+    /// EIO; the call's wall time, the host's answers to the view included, may be ten
+    /// times that. For custom views that legitimately work long (one that reads whole
+    /// histories); the built-in views answer in microseconds.
+    #[arg(long, env = "LIGHTHOUSE_VIEW_TIME_LIMIT", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    view_time_limit: u64,
     /// FUSE passthrough for open files of current/: `auto` serves them from the store's
     /// own files where the kernel (6.9+) and privileges (CAP_SYS_ADMIN) allow it, else
     /// through this process; `off` always through this process. health.json says which.
@@ -65,6 +71,16 @@ pub struct MountArgs {
     /// 127.0.0.1:9464; port 0 picks a free port, logged at start).
     #[arg(long, env = "LIGHTHOUSE_METRICS")]
     metrics: Option<String>,
+}
+
+/// The view runtime's limits with `--view-time-limit`.
+fn view_limits(ms: u64) -> crate::views::ViewLimits {
+    let deadline = std::time::Duration::from_millis(ms);
+    crate::views::ViewLimits {
+        call_deadline: deadline,
+        call_wall_limit: deadline * 10,
+        ..Default::default()
+    }
 }
 
 /// `--passthrough`.
@@ -123,8 +139,13 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
             tracing::debug!(view, ?forgotten, "the kernel forgot the view's names");
         })
     };
-    let catalog =
-        super::views::start_views(&fs, args.views.as_deref(), Some(&compile_cache), forget)?;
+    let catalog = super::views::start_views(
+        &fs,
+        args.views.as_deref(),
+        Some(&compile_cache),
+        view_limits(args.view_time_limit),
+        forget,
+    )?;
     fs.set_views(Arc::new(CoreViews(catalog.host().clone())));
     // Without the socket `views reload` cannot reach this mount; SIGHUP still can.
     let _control = crate::control::listen(&store_dir, catalog.clone())

@@ -102,14 +102,14 @@ pub fn start_views(
     fs: &Fs,
     dir: Option<&Path>,
     compiled: Option<&Path>,
+    limits: ViewLimits,
     on_change: Box<dyn Fn(&str) + Send + Sync>,
 ) -> anyhow::Result<Arc<Catalog>> {
     let access = Arc::new(HistoryAccess::new(
         History::new(fs.store().clone()),
         fs.sights().clone(),
     ));
-    let mut host =
-        ViewHost::new(ViewLimits::default(), access).context("starting the view host")?;
+    let mut host = ViewHost::new(limits, access).context("starting the view host")?;
     if let Some(cache) = compiled {
         host = host.with_compile_cache(cache)?;
     }
