@@ -614,3 +614,112 @@ pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     buf.truncate(done);
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn object(objects: &Objects, bytes: &[u8]) -> Hash {
+        objects.put_reader(&mut &bytes[..]).unwrap().0.unwrap()
+    }
+
+    fn bytes_of(file: &File) -> Vec<u8> {
+        read_at(file, 0, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn a_writer_joining_readers_takes_the_object_over_and_leaves_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::open(dir.path()).unwrap();
+        let claims = BackingClaims::default();
+        let hash = object(&objects, b"original");
+        let content = Content::new(Some(hash));
+        let mut c = content.lock();
+
+        // A first reader reads the object itself.
+        let read = c.open_handle(&objects, &claims, false, true).unwrap();
+        let backing = read.backing.expect("passthrough for a first reader");
+        assert_eq!(bytes_of(&backing), b"original");
+        assert_eq!(claims.len(), 1);
+        let object_ino = std::fs::metadata(objects.path(&hash)).unwrap().ino();
+        assert_eq!(backing.metadata().unwrap().ino(), object_ino);
+
+        // Another file of the same content is served cached: the object backs one inode.
+        let twin = Content::new(Some(hash));
+        let mode = twin
+            .lock()
+            .open_handle(&objects, &claims, false, true)
+            .unwrap();
+        assert!(mode.backing.is_none());
+
+        // A writer joins on the same file, which is no longer the object: a copy is.
+        let write = c.open_handle(&objects, &claims, true, true).unwrap();
+        assert!(Arc::ptr_eq(&write.backing.unwrap(), &backing));
+        assert_ne!(
+            std::fs::metadata(objects.path(&hash)).unwrap().ino(),
+            object_ino
+        );
+        c.write_at(&objects, 8, 0, b"CHANGED!").unwrap();
+        assert_eq!(bytes_of(&backing), b"CHANGED!", "readers see the write");
+        assert_eq!(bytes_of(&objects.open_object(&hash).unwrap()), b"original");
+        assert_eq!(
+            twin.lock()
+                .reader(&objects)
+                .unwrap()
+                .map(|f| bytes_of(&f))
+                .unwrap(),
+            b"original"
+        );
+
+        // The commit stores a copy; the backing stays the file the kernel reads.
+        let done = c.commit(&objects, false).unwrap().expect("a change");
+        assert_eq!(done.size, 8);
+        assert!(
+            done.unseen,
+            "a writable passthrough handle may have written unseen"
+        );
+        let new = done.hash.unwrap();
+        assert_eq!(bytes_of(&objects.open_object(&new).unwrap()), b"CHANGED!");
+        assert_ne!(
+            std::fs::metadata(objects.path(&new)).unwrap().ino(),
+            object_ino
+        );
+        // Nothing new since: a second commit finds the bytes unchanged.
+        assert!(c.commit(&objects, false).unwrap().is_none());
+
+        // The last handles close: the backing ends, its claim and its clean copy with it.
+        c.close_handle(true, true, &claims);
+        assert!(c.has_backing());
+        c.close_handle(true, false, &claims);
+        assert!(!c.has_backing());
+        assert!(claims.is_empty());
+        assert!(!c.is_dirty());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("scratch"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_cached_handle_after_passthrough_drops_the_kernels_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::open(dir.path()).unwrap();
+        let claims = BackingClaims::default();
+        let content = Content::new(Some(object(&objects, b"abc")));
+        let mut c = content.lock();
+        let first = c.open_handle(&objects, &claims, false, true).unwrap();
+        assert!(first.backing.is_some() && !first.drop_pages);
+        c.close_handle(true, false, &claims);
+        // A writer alone is served cached, and must not keep pages older than the file.
+        let writer = c.open_handle(&objects, &claims, true, true).unwrap();
+        assert!(writer.backing.is_none());
+        assert!(writer.drop_pages);
+        // While it is open no reader can join by passthrough (the kernel refuses a mix).
+        let reader = c.open_handle(&objects, &claims, false, true).unwrap();
+        assert!(reader.backing.is_none() && !reader.drop_pages);
+    }
+}
