@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::parking::Parking;
-use crate::core::{Entry, Fs, FsConfig, FsError, FsResult, Ino, Mount, Op, TimeNs};
+use crate::core::{Backing, Entry, Fs, FsConfig, FsError, FsResult, Ino, Mount, Op, TimeNs};
 
 /// Filesystem subtype: the mount shows up as `fuse.lighthouse` in /proc/mounts.
 pub(super) const SUBTYPE: &str = "lighthouse";
@@ -228,6 +228,72 @@ impl Lifecycle {
                 self.fs.destroy();
                 Ok(())
             });
+        }
+    }
+}
+
+/// Backing files registered with one session's kernel for passthrough (`Id`: the crate's
+/// registration, which closes it in the kernel when dropped): one id per file while
+/// handles use it (the kernel wants the same one for every handle of an inode), held by
+/// the handles answered with it, closed when the last is released.
+pub struct Backings<Id> {
+    inner: parking_lot::Mutex<BackingTable<Id>>,
+}
+
+struct BackingTable<Id> {
+    /// Each passthrough handle's id, with its file's key in `by_file`.
+    by_fh: rustc_hash::FxHashMap<u64, (usize, Arc<Id>)>,
+    /// The id of each backing file in use, by the file's address.
+    by_file: rustc_hash::FxHashMap<usize, (std::sync::Weak<Id>, std::sync::Weak<std::fs::File>)>,
+}
+
+impl<Id> Default for Backings<Id> {
+    fn default() -> Self {
+        Backings {
+            inner: parking_lot::Mutex::new(BackingTable {
+                by_fh: Default::default(),
+                by_file: Default::default(),
+            }),
+        }
+    }
+}
+
+impl<Id> Backings<Id> {
+    /// The id of `backing` for the handle `fh`: the one its file has, else registered now
+    /// by `register`.
+    pub fn id_for(
+        &self,
+        fh: u64,
+        backing: &Backing,
+        register: impl FnOnce(&std::fs::File) -> std::io::Result<Id>,
+    ) -> std::io::Result<Arc<Id>> {
+        let key = Arc::as_ptr(&backing.0) as usize;
+        let mut t = self.inner.lock();
+        let known = t.by_file.get(&key).and_then(|(id, file)| {
+            let (id, file) = (id.upgrade()?, file.upgrade()?);
+            Arc::ptr_eq(&file, &backing.0).then_some(id)
+        });
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let id = Arc::new(register(&backing.0)?);
+                t.by_file
+                    .insert(key, (Arc::downgrade(&id), Arc::downgrade(&backing.0)));
+                id
+            }
+        };
+        t.by_fh.insert(fh, (key, id.clone()));
+        Ok(id)
+    }
+
+    /// The handle `fh` was released: its hold on its backing id goes (the last closes it
+    /// in the kernel).
+    pub fn release(&self, fh: u64) {
+        let mut t = self.inner.lock();
+        if let Some((key, id)) = t.by_fh.remove(&fh) {
+            if Arc::strong_count(&id) == 1 {
+                t.by_file.remove(&key);
+            }
         }
     }
 }

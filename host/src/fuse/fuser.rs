@@ -17,13 +17,13 @@ use ::fuser::{
 };
 use anyhow::Context;
 
-use super::common::{self, run, KernelSettings, Lifecycle};
+use super::common::{self, run, Backings, KernelSettings, Lifecycle};
 use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
 use super::*;
 use crate::core::{
-    ns_to_system_time, system_time_to_ns, Attr, Backing, Caller, Entry, FileKind, KernelCache,
-    Mount, Op, Opened, SetAttr, TimeSpec, XattrReply,
+    ns_to_system_time, system_time_to_ns, Attr, Caller, Entry, FileKind, KernelCache, Mount, Op,
+    Opened, SetAttr, TimeSpec, XattrReply,
 };
 
 /// INIT capabilities, each requested when the kernel offers it. This is the set fuse3
@@ -185,63 +185,13 @@ struct FuserFs {
     fs: Arc<Fs>,
     life: Arc<Lifecycle>,
     settings: KernelSettings,
-    backings: parking_lot::Mutex<Backings>,
-}
-
-/// Backing files registered with this session's kernel for passthrough: one id per file
-/// while handles use it (the kernel wants the same one for every handle of an inode),
-/// held by the handles answered with it, closed when the last is released.
-#[derive(Default)]
-struct Backings {
-    /// Each passthrough handle's id, with its file's key in `by_file`.
-    by_fh: rustc_hash::FxHashMap<u64, (usize, Arc<BackingId>)>,
-    /// The id of each backing file in use, by the file's address.
-    by_file:
-        rustc_hash::FxHashMap<usize, (std::sync::Weak<BackingId>, std::sync::Weak<std::fs::File>)>,
+    backings: Backings<BackingId>,
 }
 
 impl FuserFs {
     fn caller(&self, req: &Request) -> Caller {
         self.fs
             .caller(req.uid(), req.gid(), req.pid(), self.life.mount.id)
-    }
-
-    /// The id of `backing` for the handle `fh`: the one its file has, else registered
-    /// now by `register`.
-    fn backing_id(
-        &self,
-        fh: u64,
-        backing: &Backing,
-        register: impl FnOnce(&std::fs::File) -> io::Result<BackingId>,
-    ) -> io::Result<Arc<BackingId>> {
-        let key = Arc::as_ptr(&backing.0) as usize;
-        let mut b = self.backings.lock();
-        let known = b.by_file.get(&key).and_then(|(id, file)| {
-            let (id, file) = (id.upgrade()?, file.upgrade()?);
-            Arc::ptr_eq(&file, &backing.0).then_some(id)
-        });
-        let id = match known {
-            Some(id) => id,
-            None => {
-                let id = Arc::new(register(&backing.0)?);
-                b.by_file
-                    .insert(key, (Arc::downgrade(&id), Arc::downgrade(&backing.0)));
-                id
-            }
-        };
-        b.by_fh.insert(fh, (key, id.clone()));
-        Ok(id)
-    }
-
-    /// The handle `fh` was released: its hold on its backing id goes (the last closes it
-    /// in the kernel).
-    fn release_backing(&self, fh: u64) {
-        let mut b = self.backings.lock();
-        if let Some((key, id)) = b.by_fh.remove(&fh) {
-            if Arc::strong_count(&id) == 1 {
-                b.by_file.remove(&key);
-            }
-        }
     }
 
     /// Answer an open: with passthrough when the core gave a backing and the kernel
@@ -254,7 +204,10 @@ impl FuserFs {
         let Some(backing) = &o.backing else {
             return reply.opened(FileHandle(o.fh), fopen_flags(&o));
         };
-        match self.backing_id(o.fh, backing, |file| reply.open_backing(file)) {
+        match self
+            .backings
+            .id_for(o.fh, backing, |file| reply.open_backing(file))
+        {
             Ok(id) => reply.opened_passthrough(FileHandle(o.fh), fopen_flags(&o), &id),
             Err(e) => {
                 let o = self.fs.passthrough_refused(o.fh, &e);
@@ -681,7 +634,7 @@ impl Filesystem for FuserFs {
         let released = run(&self.life, Op::Release, ino.0, || {
             self.fs.release(&c, ino.0, fh.0)
         });
-        self.release_backing(fh.0);
+        self.backings.release(fh.0);
         reply_empty(reply, released);
     }
 
@@ -839,10 +792,10 @@ impl Filesystem for FuserFs {
                 let ttl = common::entry_ttl(&e);
                 let attr = file_attr(&e.attr);
                 let generation = Generation(e.generation);
-                let registered = o
-                    .backing
-                    .as_ref()
-                    .map(|backing| self.backing_id(o.fh, backing, |file| reply.open_backing(file)));
+                let registered = o.backing.as_ref().map(|backing| {
+                    self.backings
+                        .id_for(o.fh, backing, |file| reply.open_backing(file))
+                });
                 match registered {
                     None => {
                         reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o))
