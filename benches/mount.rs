@@ -20,7 +20,8 @@
 //! with the reason. First comes the issue's table (markdown), then what one operation
 //! costs in FUSE requests on each of our backends (counted by the server itself, in
 //! `debug/performance.json`), then every figure. The tables are also written to
-//! `target/bench-mount.json` (under `CARGO_TARGET_DIR` when set), the servers' output to
+//! `target/bench-mount.json`, a chart of the issue's table to `target/bench-mount.png`
+//! (both under `CARGO_TARGET_DIR` when set), the servers' output to
 //! `target/bench-mount-<target>.log`.
 //!
 //! Every target gets a fresh tree on one scratch tmpfs (the stores live there too); the
@@ -1326,7 +1327,7 @@ const ROWS: &[Row] = &[
 ];
 
 /// The issue's table (issue 17, section 4), top to bottom: keys of [`ROWS`]. Printed
-/// first and held to "fuse3 within 10% of fuser".
+/// first, drawn in the chart, and held to "fuse3 within 10% of fuser".
 const SUMMARY: [&str; 8] = [
     "stat_cold_p50_us",
     "orc_p50_us",
@@ -1724,7 +1725,7 @@ impl Table {
         }
     }
 
-    fn json(&self, sizes: &Sizes) -> String {
+    fn json(&self, sizes: &Sizes, chart: Option<&Path>) -> String {
         let per_target = |f: &dyn Fn(usize) -> Option<String>| {
             json_obj((0..self.names.len()).filter_map(|i| Some((&self.names[i], f(i)?))))
         };
@@ -1799,9 +1800,223 @@ impl Table {
             ("rows", rows),
             ("round_trips_ops", self.trip_ops.to_string()),
             ("round_trips", round_trips),
+            (
+                "chart",
+                chart.map_or("null".into(), |p| json_str(&p.display().to_string())),
+            ),
             ("errors", errors),
         ]) + "\n"
     }
+
+    /// The issue's table as a PNG: one panel per figure, a bar per target (tmpfs, both
+    /// bindfs, our plain backends), the goal as a dashed line (or a note when it is not a
+    /// value), marks and fuse3/fuser above; the round trips at the foot.
+    fn chart(&self, path: &Path, title: &str) -> Result<()> {
+        use plotters::coord::ranged1d::SegmentValue;
+        use plotters::element::DashedPathElement;
+        use plotters::prelude::*;
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+        const SIZE: (u32, u32) = (1920, 1080);
+        let targets: Vec<usize> = ["tmpfs", BINDFS, BINDFS_MT]
+            .iter()
+            .filter_map(|n| self.index(n))
+            .chain(self.ours())
+            .collect();
+        let color = |name: &str| match name {
+            "tmpfs" => RGBColor(140, 140, 140),
+            BINDFS => RGBColor(236, 178, 110),
+            BINDFS_MT => RGBColor(200, 110, 40),
+            "fuser" => RGBColor(55, 105, 195),
+            "fuse3" => RGBColor(60, 160, 90),
+            _ => RGBColor(150, 100, 200),
+        };
+        let font = |size: u32| ("sans-serif", size).into_font();
+        let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, rest) = root.split_vertically(56);
+        top.draw(&Text::new(title.to_string(), (24, 16), font(26)))?;
+        let (grid, foot) = rest.split_vertically(SIZE.1 - 56 - 120);
+
+        for (area, key) in grid.split_evenly((2, 4)).iter().zip(SUMMARY) {
+            let (r, row) = row(key);
+            let label = &self.labels[r];
+            let unit = label.rsplit(' ').next().unwrap_or("");
+            let bars: Vec<(usize, Option<f64>)> =
+                targets.iter().map(|&i| (i, self.value(i, key))).collect();
+            let threshold = self.threshold(row);
+            let high = bars
+                .iter()
+                .filter_map(|b| b.1)
+                .chain(threshold)
+                .fold(0.0, f64::max);
+            let high = if high > 0.0 { high * 1.3 } else { 1.0 };
+            let n = targets.len() as i32;
+            let mut chart = ChartBuilder::on(area)
+                .caption(label, font(17))
+                .margin(12)
+                .x_label_area_size(28)
+                .y_label_area_size(72)
+                .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..high)?;
+            let names: Vec<&str> = targets
+                .iter()
+                .map(|&i| match self.names[i].as_str() {
+                    BINDFS_MT => "bindfs-mt",
+                    name => name,
+                })
+                .collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(targets.len())
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(k) => names.get(*k as usize).unwrap_or(&"").to_string(),
+                    _ => String::new(),
+                })
+                .y_desc(unit)
+                .y_label_formatter(&|v| num(*v))
+                .max_light_lines(1)
+                .label_style(font(14))
+                .axis_desc_style(font(15))
+                .draw()?;
+            let right = |k: i32| {
+                if k + 1 < n {
+                    SegmentValue::Exact(k + 1)
+                } else {
+                    SegmentValue::Last
+                }
+            };
+            for (k, &(i, v)) in bars.iter().enumerate() {
+                let k = k as i32;
+                let above = font(14)
+                    .into_text_style(area)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                let Some(v) = v else {
+                    chart.draw_series(std::iter::once(Text::new(
+                        "n/a",
+                        (SegmentValue::CenterOf(k), 0.0),
+                        above,
+                    )))?;
+                    continue;
+                };
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(k), 0.0), (right(k), v)],
+                    color(&self.names[i]).filled(),
+                );
+                bar.set_margin(0, 0, 10, 10);
+                chart.draw_series(std::iter::once(bar))?;
+                let text = match self.mark(row, i).filter(|_| self.is_ours(i)) {
+                    Some(true) => format!("{} pass", num(v)),
+                    Some(false) => format!("{} MISS", num(v)),
+                    None => num(v),
+                };
+                chart.draw_series(std::iter::once(Text::new(
+                    text,
+                    (SegmentValue::CenterOf(k), v),
+                    above,
+                )))?;
+            }
+            let mut notes = Vec::new();
+            if let Some(th) = threshold {
+                chart.draw_series(std::iter::once(DashedPathElement::new(
+                    vec![(SegmentValue::Exact(0), th), (SegmentValue::Last, th)],
+                    8,
+                    5,
+                    RED.stroke_width(2),
+                )))?;
+                notes.push(format!("goal {} (dashed)", row.goal.describe()));
+            } else if let Goal::AtMostTrips(trips, _) = row.goal {
+                let counted: Vec<String> = self
+                    .ours()
+                    .into_iter()
+                    .filter_map(|i| Some(format!("{} {:.2}", self.names[i], self.value(i, trips)?)))
+                    .collect();
+                notes.push(format!(
+                    "goal {}: waited {}",
+                    row.goal.describe(),
+                    counted.join(", ")
+                ));
+            }
+            if bars.iter().all(|b| b.1.is_none()) {
+                notes.push("not measured in this run".into());
+            }
+            let parity = self.parity_text(row);
+            if !parity.is_empty() {
+                notes.push(format!("fuse3/fuser {parity}"));
+            }
+            for (line, note) in notes.iter().enumerate() {
+                let style = font(14)
+                    .into_text_style(area)
+                    .pos(Pos::new(HPos::Left, VPos::Top))
+                    .color(&RGBColor(170, 20, 20));
+                let (x, y) = chart.backend_coord(&(SegmentValue::Exact(0), high));
+                root.draw(&Text::new(
+                    note.clone(),
+                    (x + 6, y + 4 + 18 * line as i32),
+                    style,
+                ))?;
+            }
+        }
+
+        let mut lines = vec![format!(
+            "FUSE requests the caller waits for per operation (all but {}), counted by each server over {} operations:",
+            UNWAITED.join(", "),
+            num(self.trip_ops as f64)
+        )];
+        for (op, what) in TRIP_OPS {
+            let counted: Vec<String> = (0..self.names.len())
+                .filter_map(|i| {
+                    Some(format!(
+                        "{} {:.2}",
+                        self.names[i],
+                        self.value(i, &format!("rt:{op}:waited"))?
+                    ))
+                })
+                .collect();
+            if !counted.is_empty() {
+                lines.push(format!("    {what}: {}", counted.join(", ")));
+            }
+        }
+        for (n, line) in lines.iter().enumerate() {
+            foot.draw(&Text::new(line.clone(), (24, 8 + 24 * n as i32), font(16)))?;
+        }
+        root.present()?;
+        Ok(())
+    }
+}
+
+/// Fonts tried for the chart's text, after `LIGHTHOUSE_BENCH_FONT`.
+const FONTS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+/// Load a TrueType font for the chart at run time (never built in: the machines that
+/// build the benchmark need not have one); why not, when none is found.
+fn load_font() -> std::result::Result<(), String> {
+    let candidates: Vec<PathBuf> = std::env::var_os("LIGHTHOUSE_BENCH_FONT")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(FONTS.iter().map(PathBuf::from))
+        .collect();
+    for path in &candidates {
+        let Ok(bytes) = fs::read(path) else { continue };
+        // plotters keeps its fonts for the life of the process: one file, leaked once.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        if plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        eprintln!("{}: not a font plotters can read", path.display());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(format!(
+        "no TrueType font found (tried {}; set LIGHTHOUSE_BENCH_FONT to a .ttf, or on Debian apt-get install fonts-dejavu-core)",
+        tried.join(", ")
+    ))
 }
 
 fn json_obj<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, String)>) -> String {
@@ -1963,9 +2178,33 @@ fn main() -> Result<()> {
     println!("Every figure:\n");
     table.print();
 
+    let png = target_dir().join("bench-mount.png");
+    // A chart of an earlier run must not pass for this one's.
+    let _ = fs::remove_file(&png);
+    let chart = match load_font() {
+        Ok(()) => {
+            let title = format!(
+                "lighthouse-fs mounted benchmark{sizes_note}{rounds_note}: the issue's table (goals: issue 17)"
+            );
+            match table.chart(&png, &title) {
+                Ok(()) => Some(png.as_path()),
+                Err(e) => {
+                    println!("\nno chart: drawing {} failed: {e:#}", png.display());
+                    None
+                }
+            }
+        }
+        Err(why) => {
+            println!("\nno chart: {why}");
+            None
+        }
+    };
     let json_path = target_dir().join("bench-mount.json");
-    fs::write(&json_path, table.json(&ctx.sizes))
+    fs::write(&json_path, table.json(&ctx.sizes, chart))
         .with_context(|| format!("writing {}", json_path.display()))?;
     println!("\nwritten to {}", json_path.display());
+    if let Some(png) = chart {
+        println!("chart: {}", png.display());
+    }
     Ok(())
 }
