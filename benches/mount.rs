@@ -13,7 +13,8 @@
 //! none) runs each backend again as a variant: `X+metrics` with `--metrics` on and a
 //! scraper reading `/metrics` every second, `X+policy` with a `--policy` that lets root do
 //! everything under a (never reached) overall rate limit, so every request pays the
-//! permission check and the rate buckets; each column `X+variant/X` is that variant's overhead.
+//! permission check and the rate buckets, `X+nopassthrough` (not by default) with
+//! `--passthrough=off`; each column `X+variant/X` is that variant's overhead.
 //! `LIGHTHOUSE_BENCH_ROUNDS=N` runs every target N times, round by round, and reports each
 //! figure's median.
 //! It reports and never fails on a missed goal; a target that fails to mount is skipped
@@ -197,6 +198,8 @@ struct Server {
     metrics: bool,
     /// Serve under [`BENCH_POLICY`].
     policy: bool,
+    /// Serve with `--passthrough=off` (the `+nopassthrough` variant).
+    no_passthrough: bool,
     /// bindfs with `--multithreaded`.
     multithreaded: bool,
     scraper: Option<Arc<AtomicBool>>,
@@ -222,6 +225,7 @@ impl Server {
             views,
             metrics: variant == "metrics",
             policy: variant == "policy",
+            no_passthrough: variant == "nopassthrough",
             multithreaded: variant == "multithreaded",
             scraper: None,
             scrapes: Arc::default(),
@@ -268,6 +272,10 @@ impl Server {
                 let file = self.store.with_extension("policy.toml");
                 fs::write(&file, BENCH_POLICY)?;
                 c.arg("--policy").arg(file);
+            }
+            if self.no_passthrough {
+                // Until the server knows the flag, it exits: the variant is then skipped.
+                c.arg("--passthrough=off");
             }
             c
         };
@@ -1677,8 +1685,8 @@ impl Table {
                     .map(|&i| format!("{}/{BINDFS_MT}", self.names[i])),
             );
         }
-        // X+variant against X: what serving metrics (and being scraped), or a policy,
-        // costs.
+        // X+variant against X: what serving metrics (and being scraped), a policy, or
+        // going without passthrough costs.
         let variant_pairs: Vec<(usize, usize)> = (0..self.names.len())
             .filter_map(|i| {
                 let (plain, _) = self.names[i].split_once('+')?;
@@ -2113,14 +2121,15 @@ fn main() -> Result<()> {
         labels: ROWS.iter().map(|row| label(row, &ctx.sizes)).collect(),
         trip_ops: ctx.sizes.trip_ops,
     };
-    // Each backend again as each variant (--metrics and a scraper; a policy): its overhead.
+    // Each backend again as each variant (--metrics and a scraper; a policy; no
+    // passthrough): its overhead.
     let variants =
         std::env::var("LIGHTHOUSE_BENCH_VARIANTS").unwrap_or_else(|_| "metrics,policy".into());
     let mut with_variants: Vec<String> = Vec::new();
     for variant in variants.split(',').map(str::trim).filter(|v| !v.is_empty()) {
         ensure!(
-            matches!(variant, "metrics" | "policy"),
-            "LIGHTHOUSE_BENCH_VARIANTS: unknown variant {variant:?} (metrics, policy)"
+            matches!(variant, "metrics" | "policy" | "nopassthrough"),
+            "LIGHTHOUSE_BENCH_VARIANTS: unknown variant {variant:?} (metrics, policy, nopassthrough)"
         );
         with_variants.extend(backends.iter().map(|b| format!("{b}+{variant}")));
     }
