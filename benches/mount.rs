@@ -1588,7 +1588,7 @@ impl Table {
                     .map(|&i| format!("{}/{BINDFS_MT}", self.names[i])),
             );
         }
-        header.extend(["goal", "mark", "fuse3/fuser (±10%)"].map(String::from));
+        header.extend(["goal", "mark", "fuse3/fuser (≤ 10% worse)"].map(String::from));
         let mut lines = vec![header];
         for key in SUMMARY {
             let (r, row) = row(key);
