@@ -174,7 +174,7 @@ both_backends! {
         assert!(dir_bytes(&store2) == before, "store untouched by a bad backend");
 
         // Bad values of the data-path and view flags: refused, naming the flag.
-        for (flag, value) in [("--passthrough", "sometimes"), ("--view-time-limit", "5"), ("--view-time-limit", "soon")] {
+        for (flag, value) in [("--passthrough", "sometimes"), ("--view-time-limit", "5"), ("--view-time-limit", "soon"), ("--passthrough-min-size", "lots")] {
             let args: Vec<OsString> = vec![
                 "mount".into(), mnt.clone().into(), "--store".into(), store2.clone().into(), flag.into(), value.into(),
             ];

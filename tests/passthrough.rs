@@ -28,6 +28,10 @@ use rand::{Rng, SeedableRng};
 use common::json::{self, Value};
 use common::*;
 
+/// Every file by passthrough where it is in force, however small (the default leaves
+/// files under 128 KiB to the page cache).
+const ALL_FILES: &[&str] = &["--passthrough-min-size", "0"];
+
 fn health(m: &Mount) -> Value {
     json::parse(&fs::read_to_string(m.root().join("debug/health.json")).unwrap()).unwrap()
 }
@@ -100,10 +104,20 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 both_backends! {
     fn the_state_is_shown(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         fs::write(m.path("a"), b"hello").unwrap();
-        assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
-        let (state, reason, opens) = passthrough_state(&m);
+        fs::write(m.path("big"), pattern(5, 200 << 10)).unwrap();
+        // The writer's RELEASE comes after its close returns: until then a reader joins
+        // it through the page cache. Read until passthrough served one (fuser), or 2 s.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let (state, reason, opens) = loop {
+            assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
+            let now = passthrough_state(&m);
+            if now.2 > 0 || Instant::now() > deadline {
+                break now;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
         match backend {
             Backend::Fuser => {
                 assert_eq!(state, "on", "[{backend}] reason: {reason:?}");
@@ -117,8 +131,17 @@ both_backends! {
         }
         drop(m);
 
+        // By default a small file is read through the page cache, a big one by passthrough.
+        let m = Mount::start(backend, &store);
+        assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
+        assert_eq!(passthrough_state(&m).2, 0, "[{backend}] a small file is opened cached");
+        assert_eq!(fs::read(m.path("big")).unwrap(), pattern(5, 200 << 10));
+        let big_opens = passthrough_state(&m).2;
+        assert_eq!(big_opens, u64::from(backend == Backend::Fuser), "[{backend}] a big file by passthrough");
+        drop(m);
+
         // Turned off by hand: the same bytes through the daemon.
-        let m = Mount::start_with(backend, &store, &["--passthrough=off"]);
+        let m = Mount::start_with(backend, &store, &["--passthrough=off", "--passthrough-min-size", "0"]);
         assert_eq!(fs::read(m.path("a")).unwrap(), b"hello");
         let (state, reason, opens) = passthrough_state(&m);
         assert_eq!(state, "off", "[{backend}]");
@@ -131,7 +154,7 @@ both_backends! {
 both_backends! {
     fn a_held_reader_sees_every_writer(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         let p = c.join("log.txt");
         let mut want = b"first\n".to_vec();
@@ -182,7 +205,7 @@ both_backends! {
         }
         assert_objects_intact(&store, &format!("[{backend}]"));
         drop(m);
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         assert_eq!(fs::read(m.path("log.txt")).unwrap(), want, "[{backend}] after remount");
     }
 }
@@ -190,7 +213,7 @@ both_backends! {
 both_backends! {
     fn tail_follows_appends_by_other_processes(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         fs::write(c.join("app.log"), b"start\n").unwrap();
         let mut tail = Command::new("tail")
@@ -234,7 +257,7 @@ both_backends! {
 both_backends! {
     fn files_of_identical_content_stay_apart(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         let same = pattern(7, 100_000);
         fs::write(c.join("a"), &same).unwrap();
@@ -266,7 +289,7 @@ both_backends! {
 both_backends! {
     fn mappings_read_and_write(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         fs::write(c.join("m.bin"), pattern(3, 64 * 1024)).unwrap();
         // A reader maps the file while it is held; a writer maps it shared and writes
@@ -297,7 +320,7 @@ sys.stdout.write(first.hex())
         assert_eq!(fs::read(m.root().join(format!("history/@{seq}/m.bin"))).unwrap(), want, "[{backend}] committed");
         assert_objects_intact(&store, &format!("[{backend}]"));
         drop(m);
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         assert_eq!(fs::read(m.path("m.bin")).unwrap(), want, "[{backend}] after remount");
     }
 }
@@ -310,7 +333,7 @@ both_backends! {
     #[timeout_secs(300)]
     fn programs_move_big_files_through(backend: Backend) {
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         let outside = tempfile::tempdir().unwrap();
         let src = outside.path().join("src");
@@ -453,11 +476,11 @@ both_backends! {
             });
         eprintln!("[{backend}] LIGHTHOUSE_PASSTHROUGH_SEED={seed}");
         let (_t, store) = fresh_store();
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         let model = seeded_run(&m, seed);
         assert_objects_intact(&store, &format!("[{backend}] seed {seed}"));
         drop(m);
-        let m = Mount::start(backend, &store);
+        let m = Mount::start_with(backend, &store, ALL_FILES);
         for (name, bytes) in &model {
             assert_eq!(fs::read(m.path(name)).unwrap(), *bytes, "[{backend}] seed {seed}: {name} after remount");
         }

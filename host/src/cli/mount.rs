@@ -51,6 +51,11 @@ pub struct MountArgs {
     /// through this process; `off` always through this process. health.json says which.
     #[arg(long, env = "LIGHTHOUSE_PASSTHROUGH", value_enum, default_value_t = PassthroughMode::Auto)]
     passthrough: PassthroughMode,
+    /// Files smaller than this (bytes; K, M, G suffixes) are opened through the page
+    /// cache even where passthrough could serve them: their cold reads are one or two
+    /// requests, and a cached open keeps their pages from the last one.
+    #[arg(long, env = "LIGHTHOUSE_PASSTHROUGH_MIN_SIZE", default_value = "128K", value_parser = super::parse_size)]
+    passthrough_min_size: u64,
     /// Extra views: every `*.wasm` component in DIR (one named like a built-in view
     /// replaces it). SIGHUP or `lighthouse-fs views reload MOUNTPOINT` loads DIR again.
     #[arg(long, env = "LIGHTHOUSE_VIEWS")]
@@ -114,6 +119,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         config.worker_threads = n.max(1);
     }
     config.passthrough = args.passthrough == PassthroughMode::Auto;
+    config.passthrough_min_size = args.passthrough_min_size;
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
     fs.commit_when_room();

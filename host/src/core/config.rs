@@ -32,6 +32,14 @@ pub struct FsConfig {
     /// run at the speed of the store's own filesystem, without a round trip per block.
     /// Off only to compare, or to debug the data path.
     pub passthrough: bool,
+    /// Files smaller than this are opened through the page cache even where passthrough
+    /// could serve them: a cold read of them is one or two READs, and an open by
+    /// passthrough costs more (the backing file's open and registration) while a cached
+    /// open of an unchanged file keeps its pages from the last one. 128 KiB, the
+    /// kernel's read-ahead window: measured on the development machine, an open + read
+    /// 4 KiB + close of a hot file took 9 µs cached against 14 µs by passthrough, and a
+    /// cold read of 256 MiB 1.5 GB/s cached against 3.6 GB/s by passthrough.
+    pub passthrough_min_size: u64,
 }
 
 impl Default for FsConfig {
@@ -47,6 +55,7 @@ impl Default for FsConfig {
                 .map(|n| n.get().clamp(2, 8))
                 .unwrap_or(4),
             passthrough: true,
+            passthrough_min_size: 128 << 10,
         }
     }
 }

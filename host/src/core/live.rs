@@ -343,7 +343,11 @@ impl Fs {
             n.open.fetch_add(1, Ordering::AcqRel);
         });
         let mode = mode.and_then(|()| {
-            let allowed = self.passthrough.in_force() && !older_open;
+            let allowed = self.passthrough.in_force()
+                && !older_open
+                && self
+                    .attr(ino)
+                    .is_ok_and(|a| a.size >= self.config.passthrough_min_size);
             let mode = content.lock().open_handle(
                 self.store.objects(),
                 &self.passthrough.claims,
