@@ -48,6 +48,9 @@ pub struct MountOptions {
     // Other FUSE mount options
     // default 40000
     pub(crate) rootmode: Option<u32>,
+
+    // How the session reads requests (not a mount option)
+    pub(crate) reader_threads: usize,
 }
 
 impl MountOptions {
@@ -167,6 +170,27 @@ impl MountOptions {
     /// this may don't work with some old Linux Kernel.
     pub fn force_readdir_plus(&mut self, force_readdir_plus: bool) -> &mut Self {
         self.force_readdir_plus = force_readdir_plus;
+
+        self
+    }
+
+    /// read requests with `threads` reader threads of the session's own, default is 0: one
+    /// task reads them on the async runtime.
+    ///
+    /// Each reader thread blocks in read(2) on /dev/fuse, as libfuse's and fuser's worker
+    /// threads do, and polls the filesystem's future for the request it read at once, in
+    /// that thread; only a future that is not ready at its first poll (it waits for
+    /// something) goes on as a task of the runtime. A request then costs one thread
+    /// wake-up, the kernel's, where the reading task costs a wake-up of the runtime's I/O
+    /// driver and a hand-off between tasks, and an idle reader is always waiting in the
+    /// kernel even while another thread of the runtime is busy or descheduled.
+    ///
+    /// The filesystem's methods then run on the reader threads, inside the runtime's
+    /// context (`tokio::spawn` and `spawn_blocking` work), but not on a worker of it: a
+    /// method that blocks holds up only its reader thread. Linux with the tokio runtime
+    /// only; elsewhere it is ignored.
+    pub fn reader_threads(&mut self, threads: usize) -> &mut Self {
+        self.reader_threads = threads;
 
         self
     }

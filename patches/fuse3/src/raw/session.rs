@@ -321,6 +321,29 @@ pub struct Session<FS> {
     mount_options: MountOptions,
 }
 
+/// Why a session's reading ended.
+enum SessionEnd {
+    /// The connection is gone (unmounted), or the mount handle ended the session.
+    Gone,
+    /// The kernel sent FUSE_DESTROY.
+    Destroy(Request),
+}
+
+impl SessionEnd {
+    /// The request `destroy` is called with.
+    fn request(&self) -> Request {
+        match self {
+            SessionEnd::Destroy(request) => *request,
+            SessionEnd::Gone => Request {
+                unique: 0,
+                uid: 0,
+                gid: 0,
+                pid: 0,
+            },
+        }
+    }
+}
+
 enum ReadResult {
     Destroy,
     Request {
@@ -477,7 +500,8 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
         self.mount_empty_check(mount_path).await?;
 
         let notify = Arc::new(async_notify::Notify::new());
-        let fuse_connection = FuseConnection::new(notify.clone())?;
+        let fuse_connection =
+            FuseConnection::new(notify.clone(), self.mount_options.reader_threads > 0)?;
 
         let fd = fuse_connection.as_fd().as_raw_fd();
 
@@ -528,7 +552,8 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
         self.mount_empty_check(mount_path).await?;
 
         let notify = Arc::new(async_notify::Notify::new());
-        let fuse_connection = FuseConnection::new(notify.clone())?;
+        let fuse_connection =
+            FuseConnection::new(notify.clone(), self.mount_options.reader_threads > 0)?;
 
         let fd = fuse_connection.as_fd().as_raw_fd();
 
@@ -749,27 +774,122 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
         let fuse_connection = self.fuse_connection.take().unwrap();
         let fs = self.filesystem.take().expect("filesystem not init");
 
+        // With reader threads, INIT too is read blocking, here: the kernel has queued it
+        // by the time the mount returns, so this does not hold up the runtime.
         let max_write = self.init_filesystem(&fs, &fuse_connection).await?.get() as usize;
         let buffer_size = (max_write + FUSE_WRITE_IN_SIZE).max(FUSE_MIN_READ_BUFFER_SIZE);
 
+        #[cfg(all(
+            target_os = "linux",
+            not(feature = "async-io-runtime"),
+            feature = "tokio-runtime"
+        ))]
+        if self.mount_options.reader_threads > 0 {
+            return self
+                .dispatch_threaded(fs, fuse_connection, buffer_size)
+                .await;
+        }
+
+        let end = self
+            .serve_requests(&fs, &fuse_connection, buffer_size)
+            .await?;
+        fs.destroy(end.request()).await;
+
+        Ok(())
+    }
+
+    /// Serve with `MountOptions::reader_threads` threads, each reading and serving
+    /// requests until the connection ends; `destroy` runs once, after the last of them.
+    #[cfg(all(
+        target_os = "linux",
+        not(feature = "async-io-runtime"),
+        feature = "tokio-runtime"
+    ))]
+    async fn dispatch_threaded(
+        &mut self,
+        fs: Arc<FS>,
+        fuse_connection: Arc<FuseConnection>,
+        buffer_size: usize,
+    ) -> IoResult<()> {
+        let runtime = tokio::runtime::Handle::current();
+        let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
+
+        for index in 0..self.mount_options.reader_threads {
+            let mut reader = Session {
+                fuse_connection: None,
+                filesystem: None,
+                response_sender: self.response_sender.clone(),
+                mount_options: self.mount_options.clone(),
+            };
+            let fs = fs.clone();
+            let fuse_connection = fuse_connection.clone();
+            let runtime = runtime.clone();
+            let ended_tx = ended_tx.clone();
+
+            std::thread::Builder::new()
+                .name(format!("fuse3-reader-{index}"))
+                .spawn(move || {
+                    let _runtime = runtime.enter();
+                    READER_THREAD.set(true);
+
+                    let end =
+                        block_on_thread(reader.serve_requests(&fs, &fuse_connection, buffer_size));
+                    let _ = ended_tx.send(end);
+                })?;
+        }
+        drop(ended_tx);
+
+        let (end, wait_for_others) = {
+            let mut unmounted = pin!(fuse_connection.unmounted().fuse());
+            let mut ended = pin!(ended_rx.recv().fuse());
+
+            select! {
+                // The readers end when the unmount that follows closes the connection.
+                _ = unmounted => (SessionEnd::Gone, false),
+                end = ended => {
+                    // None: every reader thread died without a word (a panic).
+                    let end = end.unwrap_or_else(|| {
+                        Err(IoError::other("the reader threads ended"))
+                    })?;
+                    // Once the connection is gone, every reader ends at its next read.
+                    // (After FUSE_DESTROY, sent to fuseblk mounts only, the others wait
+                    // in read(2) until the connection is closed: not waited for.)
+                    let gone = matches!(end, SessionEnd::Gone);
+                    (end, gone)
+                }
+            }
+        };
+
+        if wait_for_others {
+            while let Some(other) = ended_rx.recv().await {
+                if let Err(err) = other {
+                    warn!("a reader thread failed: {err}");
+                }
+            }
+        }
+
+        fs.destroy(end.request()).await;
+
+        Ok(())
+    }
+
+    /// Read and dispatch requests until the connection ends.
+    async fn serve_requests(
+        &mut self,
+        fs: &Arc<FS>,
+        fuse_connection: &Arc<FuseConnection>,
+        buffer_size: usize,
+    ) -> IoResult<SessionEnd> {
         let mut header_buffer = vec![0; FUSE_IN_HEADER_SIZE];
         let mut data_buffer = vec![0; buffer_size];
 
         loop {
             let in_header = match self
-                .read_fuse_request(&fuse_connection, header_buffer, data_buffer)
+                .read_fuse_request(fuse_connection, header_buffer, data_buffer)
                 .await
             {
                 ReadResult::Destroy => {
-                    fs.destroy(Request {
-                        unique: 0,
-                        uid: 0,
-                        gid: 0,
-                        pid: 0,
-                    })
-                    .await;
-
-                    return Ok(());
+                    return Ok(SessionEnd::Gone);
                 }
 
                 ReadResult::Request {
@@ -813,18 +933,14 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
                 fuse_opcode::FUSE_INIT => {
                     warn!("duplicated fuse init request");
 
-                    self.handle_init(request, data_ref, &fuse_connection, &fs)
+                    self.handle_init(request, data_ref, fuse_connection, fs)
                         .await?;
                 }
 
                 fuse_opcode::FUSE_DESTROY => {
                     debug!("receive fuse destroy");
 
-                    fs.destroy(request).await;
-
-                    debug!("fuse destroyed");
-
-                    return Ok(());
+                    return Ok(SessionEnd::Destroy(request));
                 }
 
                 fuse_opcode::FUSE_LOOKUP => {
@@ -4058,12 +4174,72 @@ where
     spawn(debug_span!("fuse3_task"), fut)
 }
 
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "async-io-runtime"),
+    feature = "tokio-runtime"
+))]
+thread_local! {
+    /// Is this thread one of the session's reader threads (`MountOptions::reader_threads`)?
+    static READER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `fut` to completion in this thread, parking it while `fut` waits (a reader thread's
+/// loop, which waits only in read(2), inside the future).
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "async-io-runtime"),
+    feature = "tokio-runtime"
+))]
+fn block_on_thread<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 #[inline]
 fn spawn<F>(span: Span, fut: F)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // On a reader thread, poll the request's future here first: most are ready at once,
+    // and go without a task or a hand-off. One that waits goes on as a task, whose first
+    // poll registers the task's waker in place of this one (a no-op).
+    #[cfg(all(
+        target_os = "linux",
+        not(feature = "async-io-runtime"),
+        feature = "tokio-runtime"
+    ))]
+    if READER_THREAD.get() {
+        let mut fut = Box::pin(fut.instrument(span));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)))
+        {
+            Ok(Poll::Ready(_)) => {}
+            Ok(Poll::Pending) => {
+                task::spawn(fut);
+            }
+            // As a task's panic, which tokio catches: the request goes unanswered.
+            Err(_) => error!("a request's future panicked on a reader thread"),
+        }
+        return;
+    }
+
     #[cfg(all(not(feature = "async-io-runtime"), feature = "tokio-runtime"))]
     task::spawn(fut.instrument(span));
 

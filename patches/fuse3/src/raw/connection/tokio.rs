@@ -90,10 +90,13 @@ pub struct FuseConnection {
 }
 
 impl FuseConnection {
+    /// `reader_threads`: see [`MountOptions::reader_threads`]; on Linux, a connection for
+    /// reader threads reads in the caller's thread, blocking.
     #[cfg(any(target_os = "linux", target_os = "freebsd"))]
-    pub fn new(unmount_notify: Arc<Notify>) -> io::Result<Self> {
+    pub fn new(unmount_notify: Arc<Notify>, reader_threads: bool) -> io::Result<Self> {
         #[cfg(target_os = "freebsd")]
         {
+            let _ = reader_threads;
             let connection = NonBlockFuseConnection::new()?;
 
             Ok(Self {
@@ -104,7 +107,8 @@ impl FuseConnection {
 
         #[cfg(target_os = "linux")]
         {
-            let connection = BlockFuseConnection::new()?;
+            let mut connection = BlockFuseConnection::new()?;
+            connection.inline = reader_threads;
 
             Ok(Self {
                 unmount_notify,
@@ -119,6 +123,15 @@ impl FuseConnection {
         mount_path: impl AsRef<Path>,
         unmount_notify: Arc<Notify>,
     ) -> io::Result<Self> {
+        if mount_options.reader_threads > 0 {
+            // Reader threads read the descriptor blocking, in their own thread.
+            let fd = NonBlockFuseConnection::fusermount(mount_options, mount_path).await?;
+            return Ok(Self {
+                unmount_notify,
+                mode: ConnectionMode::Block(BlockFuseConnection::inline(File::from(fd))),
+            });
+        }
+
         let connection =
             NonBlockFuseConnection::new_with_unprivileged(mount_options, mount_path).await?;
 
@@ -126,6 +139,11 @@ impl FuseConnection {
             unmount_notify,
             mode: ConnectionMode::NonBlock(connection),
         })
+    }
+
+    /// Resolves when the mount handle asks the session to end.
+    pub(crate) async fn unmounted(&self) {
+        self.unmount_notify.notified().await
     }
 
     #[cfg(target_os = "macos")]
@@ -148,6 +166,15 @@ impl FuseConnection {
         header_buf: Vec<u8>,
         data_buf: T,
     ) -> Option<CompleteIoResult<(Vec<u8>, T), usize>> {
+        // A reader thread blocks in read(2) itself; only the session (not a reader) waits
+        // for the unmount notice.
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
+        if let ConnectionMode::Block(connection) = &self.mode
+            && connection.inline
+        {
+            return Some(connection.read_inline(header_buf, data_buf));
+        }
+
         let mut unmount_fut = pin!(self.unmount_notify.notified().fuse());
         let mut read_fut = pin!(self.inner_read_vectored(header_buf, data_buf).fuse());
 
@@ -215,6 +242,10 @@ struct BlockFuseConnection {
     file: File,
     read: Mutex<()>,
     write: Mutex<()>,
+    /// Read by reader threads (`MountOptions::reader_threads`): each reads in its own
+    /// thread, blocking, all at once; replies are written without the lock, as the kernel
+    /// takes each write(2) to /dev/fuse whole.
+    inline: bool,
 }
 
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -229,7 +260,39 @@ impl BlockFuseConnection {
             file,
             read: Mutex::new(()),
             write: Mutex::new(()),
+            inline: false,
         })
+    }
+
+    #[cfg(all(target_os = "linux", feature = "unprivileged"))]
+    fn inline(file: File) -> Self {
+        Self {
+            file,
+            read: Mutex::new(()),
+            write: Mutex::new(()),
+            inline: true,
+        }
+    }
+
+    /// One request, read in the calling thread (a reader thread's), blocking.
+    fn read_inline<T: DerefMut<Target = [u8]>>(
+        &self,
+        mut header_buf: Vec<u8>,
+        mut data_buf: T,
+    ) -> CompleteIoResult<(Vec<u8>, T), usize> {
+        use std::io::Read;
+
+        let res = loop {
+            match (&self.file).read_vectored(&mut [
+                IoSliceMut::new(&mut header_buf),
+                IoSliceMut::new(&mut data_buf),
+            ]) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                res => break res,
+            }
+        };
+
+        ((header_buf, data_buf), res)
     }
 
     #[cfg(target_os = "macos")]
@@ -336,6 +399,7 @@ impl BlockFuseConnection {
             file,
             read: Mutex::new(()),
             write: Mutex::new(()),
+            inline: false,
         })
     }
 
@@ -376,7 +440,11 @@ impl BlockFuseConnection {
         data: T,
         body_extend_data: Option<U>,
     ) -> CompleteIoResult<(T, Option<U>), usize> {
-        let _guard = self.write.lock().await;
+        let _guard = if self.inline {
+            None
+        } else {
+            Some(self.write.lock().await)
+        };
 
         let res = {
             let body_extend_data = body_extend_data.as_deref();
@@ -443,6 +511,23 @@ impl NonBlockFuseConnection {
         mount_options: MountOptions,
         mount_path: impl AsRef<Path>,
     ) -> io::Result<Self> {
+        let fd = Self::fusermount(mount_options, mount_path).await?;
+
+        Self::set_fd_non_blocking(fd.as_fd())?;
+
+        Ok(Self {
+            fd: AsyncFd::new(fd)?,
+            read: Mutex::new(()),
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Mount through fusermount3; the /dev/fuse descriptor it hands back.
+    #[cfg(all(target_os = "linux", feature = "unprivileged"))]
+    async fn fusermount(
+        mount_options: MountOptions,
+        mount_path: impl AsRef<Path>,
+    ) -> io::Result<OwnedFd> {
         use std::os::fd::{AsRawFd, FromRawFd};
 
         let (sock0, sock1) = match socket::socketpair(
@@ -512,15 +597,7 @@ impl NonBlockFuseConnection {
         .unwrap()?;
 
         // Safety: fd is valid
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-
-        Self::set_fd_non_blocking(fd.as_fd())?;
-
-        Ok(Self {
-            fd: AsyncFd::new(fd)?,
-            read: Mutex::new(()),
-            write: Mutex::new(()),
-        })
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     #[cfg(all(target_os = "linux", feature = "unprivileged"))]
