@@ -515,8 +515,12 @@ impl NonBlockFuseConnection {
 
         Self::set_fd_non_blocking(fd.as_fd())?;
 
+        // tokio 1.54 deprecates `new` for the unsafe `register`; the descriptor is owned.
+        #[allow(deprecated)]
+        let fd = AsyncFd::new(fd)?;
+
         Ok(Self {
-            fd: AsyncFd::new(fd)?,
+            fd,
             read: Mutex::new(()),
             write: Mutex::new(()),
         })
