@@ -312,6 +312,7 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
     Ok(ReplyOpen {
         fh: o.fh,
         flags: fopen_flags(&o),
+        backing_id: 0,
     })
 }
 
@@ -780,6 +781,7 @@ impl Filesystem for Fuse3Fs {
             generation: e.generation,
             fh: o.fh,
             flags: fopen_flags(&o),
+            backing_id: 0,
         })
     }
 

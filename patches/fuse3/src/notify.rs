@@ -6,6 +6,11 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use zerocopy::IntoBytes;
 
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "async-io-runtime", feature = "tokio-runtime")
+))]
+use crate::raw::Passthrough;
 use crate::raw::abi::{
     FUSE_NOTIFY_DELETE_OUT_SIZE, FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE,
     FUSE_NOTIFY_INVAL_INODE_OUT_SIZE, FUSE_NOTIFY_POLL_WAKEUP_OUT_SIZE,
@@ -20,11 +25,30 @@ use crate::raw::session::ResponseSender;
 /// notify kernel there are something need to handle.
 pub struct Notify {
     sender: Arc<ResponseSender>,
+    /// the kernel granted FUSE passthrough at INIT
+    passthrough: bool,
 }
 
 impl Notify {
-    pub(crate) fn new(sender: Arc<ResponseSender>) -> Self {
-        Self { sender }
+    pub(crate) fn new(sender: Arc<ResponseSender>, passthrough: bool) -> Self {
+        Self {
+            sender,
+            passthrough,
+        }
+    }
+
+    /// Registers backing files for FUSE passthrough on this session's connection, when the
+    /// kernel granted passthrough at INIT (the filesystem asked for it with
+    /// [`ReplyInit::max_stack_depth`]); `None` otherwise.
+    ///
+    /// [`ReplyInit::max_stack_depth`]: crate::raw::reply::ReplyInit::max_stack_depth
+    #[cfg(all(
+        target_os = "linux",
+        any(feature = "async-io-runtime", feature = "tokio-runtime")
+    ))]
+    pub fn passthrough(&self) -> Option<Passthrough> {
+        self.passthrough
+            .then(|| Passthrough::new(self.sender.connection()))
     }
 
     /// notify kernel there are something need to handle. If notify failed, the `kind` will be

@@ -107,7 +107,11 @@ impl Filesystem for Probe {
         })
     }
     async fn open(&self, _: Request, _: u64, _: u32) -> Result<ReplyOpen> {
-        Ok(ReplyOpen { fh: 1, flags: 0 })
+        Ok(ReplyOpen {
+            fh: 1,
+            flags: 0,
+            backing_id: 0,
+        })
     }
     async fn read(
         &self,

@@ -1077,6 +1077,7 @@ where
                     generation: 0,
                     fh: created.fh,
                     flags: created.flags,
+                    backing_id: 0,
                 })
             }
         }

@@ -150,6 +150,9 @@ pub const FUSE_MAX_PAGES: u32 = 1 << 22;
 /// cache READLINK responses
 pub const FUSE_CACHE_SYMLINKS: u32 = 1 << 23;
 
+/// `flags2` of `fuse_init_in` and `fuse_init_out` is valid: the flags of bits 32..64.
+pub const FUSE_INIT_EXT: u32 = 1 << 30;
+
 /// kernel supports zero-message opendir
 pub const FUSE_NO_OPENDIR_SUPPORT: u32 = 1 << 24;
 
@@ -682,8 +685,13 @@ pub const FUSE_OPEN_OUT_SIZE: usize = mem::size_of::<fuse_open_out>();
 pub struct fuse_open_out {
     pub fh: u64,
     pub open_flags: u32,
-    pub(crate) _padding: u32,
+    /// with `FOPEN_PASSTHROUGH`: the backing file's id (7.40; padding before)
+    pub backing_id: u32,
 }
+
+/// `fuse_open_out.open_flags`: the kernel serves the file's reads and writes from the
+/// backing file `backing_id` (7.40).
+pub const FOPEN_PASSTHROUGH: u32 = 1 << 7;
 
 #[derive(Debug, FromBytes, KnownLayout, Immutable)]
 #[allow(non_camel_case_types, unused)]
@@ -836,6 +844,17 @@ pub struct fuse_init_in {
     pub flags: u32,
 }
 
+/// The size of `fuse_init_in` up to `flags`; `flags2` (7.36), when the kernel sends it,
+/// follows.
+pub const FUSE_INIT_IN_SIZE: usize = mem::size_of::<fuse_init_in>();
+
+/// `flags2` (bits 32..64 of the INIT flags): kernel supports passthrough of open files to
+/// backing files (FUSE_PASSTHROUGH, 7.40).
+pub const FUSE_PASSTHROUGH_FLAGS2: u32 = 1 << (37 - 32);
+
+/// The largest `max_stack_depth` the kernel accepts (FILESYSTEM_MAX_STACK_DEPTH).
+pub const FUSE_MAX_STACK_DEPTH: u32 = 2;
+
 pub const FUSE_INIT_OUT_SIZE: usize = mem::size_of::<fuse_init_out>();
 
 #[derive(Debug, IntoBytes, Immutable)]
@@ -852,7 +871,11 @@ pub struct fuse_init_out {
     pub time_gran: u32,
     pub max_pages: u16,
     pub map_alignment: u16,
-    pub unused: [u32; 8],
+    /// with `FUSE_INIT_EXT` in `flags`: the flags of bits 32..64 (7.36)
+    pub flags2: u32,
+    /// with FUSE_PASSTHROUGH: how deep backing files may be stacked (7.40)
+    pub max_stack_depth: u32,
+    pub unused: [u32; 6],
 }
 
 /*#[derive(Debug)]

@@ -7,6 +7,11 @@
 //! choose.
 
 pub use filesystem::Filesystem;
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "async-io-runtime", feature = "tokio-runtime")
+))]
+pub use passthrough::{BackingId, Passthrough};
 pub use request::Request;
 pub(crate) use session::spawn_task;
 #[cfg(any(feature = "async-io-runtime", feature = "tokio-runtime"))]
@@ -16,6 +21,11 @@ pub(crate) mod abi;
 mod connection;
 mod filesystem;
 pub mod flags;
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "async-io-runtime", feature = "tokio-runtime")
+))]
+mod passthrough;
 pub mod reply;
 mod request;
 pub(crate) mod session;

@@ -8,11 +8,13 @@ use futures_util::stream::Stream;
 
 use crate::helper::mode_from_kind_and_perm;
 use crate::raw::abi::{
-    fuse_attr, fuse_attr_out, fuse_bmap_out, fuse_entry_out, fuse_kstatfs, fuse_lseek_out,
-    fuse_open_out, fuse_poll_out, fuse_statfs_out, fuse_write_out,
+    FOPEN_PASSTHROUGH, fuse_attr, fuse_attr_out, fuse_bmap_out, fuse_entry_out, fuse_kstatfs,
+    fuse_lseek_out, fuse_open_out, fuse_poll_out, fuse_statfs_out, fuse_write_out,
 };
 #[cfg(feature = "file-lock")]
 use crate::raw::abi::{fuse_file_lock, fuse_lk_out};
+#[cfg(target_os = "linux")]
+use crate::raw::passthrough::BackingId;
 use crate::{FileType, Result, Timestamp};
 
 /// file attributes
@@ -102,6 +104,17 @@ pub struct ReplyInit {
     /// the kernel starts throttling. If `None`, defaults to
     /// `DEFAULT_CONGESTION_THRESHOLD` (75% of `max_background`).
     pub congestion_threshold: Option<u16>,
+
+    /// Ask for FUSE passthrough (Linux 6.9+) with this stacking depth, 1 or 2; 0 (the
+    /// default) does not ask for it.
+    ///
+    /// With 1, backing files may not be on a stacking filesystem (overlayfs) and this
+    /// filesystem may be under one; with 2, backing files may be on one. When the kernel
+    /// grants it, [`Notify::passthrough`] registers backing files for open and create
+    /// replies. The kernel does not grant it together with the writeback cache.
+    ///
+    /// [`Notify::passthrough`]: crate::notify::Notify::passthrough
+    pub max_stack_depth: u32,
 }
 
 impl ReplyInit {
@@ -113,6 +126,7 @@ impl ReplyInit {
             max_write,
             max_background: None,
             congestion_threshold: None,
+            max_stack_depth: 0,
         }
     }
 }
@@ -188,6 +202,28 @@ pub struct ReplyOpen {
     pub fh: u64,
     /// the flags.
     pub flags: u32,
+    /// with `FOPEN_PASSTHROUGH` (1 << 7) in `flags`: the id of the backing file the kernel
+    /// reads and writes the opened file through ([`BackingId::id`]); 0 otherwise.
+    ///
+    /// [`BackingId::id`]: crate::raw::BackingId::id
+    pub backing_id: u32,
+}
+
+impl ReplyOpen {
+    /// The file is opened in passthrough to `backing`: the kernel reads and writes it
+    /// through the backing file, without READ or WRITE requests (`FOPEN_PASSTHROUGH`).
+    ///
+    /// `backing` must stay registered until the kernel has taken the reply: keep it (for
+    /// the inode, while any of its files is open) rather than drop it when this returns.
+    /// Every file of an inode opened in passthrough must use the same backing file.
+    #[cfg(target_os = "linux")]
+    pub fn passthrough(fh: u64, flags: u32, backing: &BackingId) -> Self {
+        Self {
+            fh,
+            flags: flags | FOPEN_PASSTHROUGH,
+            backing_id: backing.id(),
+        }
+    }
 }
 
 impl From<ReplyOpen> for fuse_open_out {
@@ -195,7 +231,11 @@ impl From<ReplyOpen> for fuse_open_out {
         fuse_open_out {
             fh: opened.fh,
             open_flags: opened.flags,
-            _padding: 0,
+            backing_id: if opened.flags & FOPEN_PASSTHROUGH != 0 {
+                opened.backing_id
+            } else {
+                0
+            },
         }
     }
 }
@@ -336,6 +376,32 @@ pub struct ReplyCreated {
     pub fh: u64,
     /// the flags.
     pub flags: u32,
+    /// with `FOPEN_PASSTHROUGH` in `flags`: the backing file's id, as in
+    /// [`ReplyOpen::backing_id`]; 0 otherwise.
+    pub backing_id: u32,
+}
+
+impl ReplyCreated {
+    /// The file is created and opened in passthrough to `backing`, as
+    /// [`ReplyOpen::passthrough`].
+    #[cfg(target_os = "linux")]
+    pub fn passthrough(
+        ttl: Duration,
+        attr: FileAttr,
+        generation: u64,
+        fh: u64,
+        flags: u32,
+        backing: &BackingId,
+    ) -> Self {
+        Self {
+            ttl,
+            attr,
+            generation,
+            fh,
+            flags: flags | FOPEN_PASSTHROUGH,
+            backing_id: backing.id(),
+        }
+    }
 }
 
 impl From<ReplyCreated> for (fuse_entry_out, fuse_open_out) {
@@ -355,7 +421,11 @@ impl From<ReplyCreated> for (fuse_entry_out, fuse_open_out) {
         let open_out = fuse_open_out {
             fh: created.fh,
             open_flags: created.flags,
-            _padding: 0,
+            backing_id: if created.flags & FOPEN_PASSTHROUGH != 0 {
+                created.backing_id
+            } else {
+                0
+            },
         };
 
         (entry_out, open_out)

@@ -112,6 +112,14 @@ pub(crate) struct ResponseSender {
 }
 
 impl ResponseSender {
+    /// the session's connection
+    #[cfg(target_os = "linux")]
+    pub(crate) fn connection(&self) -> &Arc<FuseConnection> {
+        &self.connection
+    }
+}
+
+impl ResponseSender {
     /// send response with only header, no data
     pub(crate) async fn send1(&self, header: &fuse_out_header) {
         if let Err(err) = self
@@ -319,6 +327,8 @@ pub struct Session<FS> {
     filesystem: Option<Arc<FS>>,
     response_sender: Option<Arc<ResponseSender>>,
     mount_options: MountOptions,
+    /// the kernel granted FUSE passthrough at INIT
+    passthrough: bool,
 }
 
 /// Why a session's reading ended.
@@ -374,6 +384,7 @@ impl<FS> Session<FS> {
             filesystem: None,
             response_sender: None,
             mount_options,
+            passthrough: false,
         }
     }
 }
@@ -384,7 +395,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
     ///
     /// [`notify`]: Notify
     fn get_notify(&self) -> Notify {
-        Notify::new(self.response_sender().clone())
+        Notify::new(self.response_sender().clone(), self.passthrough)
     }
 
     async fn mount_empty_check(&self, mount_path: &Path) -> IoResult<()> {
@@ -820,6 +831,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
                 filesystem: None,
                 response_sender: self.response_sender.clone(),
                 mount_options: self.mount_options.clone(),
+                passthrough: self.passthrough,
             };
             let fs = fs.clone();
             let fuse_connection = fuse_connection.clone();
@@ -1193,7 +1205,15 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             Ok((init_in, _)) => init_in,
         };
 
-        debug!("fuse_init {:?}", init_in);
+        // With FUSE_INIT_EXT, the kernel's flags of bits 32..64 follow (7.36).
+        let in_flags2 = match data.get(FUSE_INIT_IN_SIZE..FUSE_INIT_IN_SIZE + 4) {
+            Some(bytes) if init_in.flags & FUSE_INIT_EXT > 0 => {
+                u32::from_ne_bytes(bytes.try_into().expect("4 bytes"))
+            }
+            _ => 0,
+        };
+
+        debug!("fuse_init {:?} flags2 {:#x}", init_in, in_flags2);
 
         let mut reply_flags = 0;
 
@@ -1403,6 +1423,31 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             Ok(reply) => reply,
         };
 
+        let mut reply_flags2 = 0;
+        let mut max_stack_depth = 0;
+
+        if reply.max_stack_depth > 0 {
+            if reply.max_stack_depth > FUSE_MAX_STACK_DEPTH {
+                warn!(
+                    "FUSE_PASSTHROUGH not asked for: max_stack_depth {} is above the kernel's {}",
+                    reply.max_stack_depth, FUSE_MAX_STACK_DEPTH
+                );
+            } else if in_flags2 & FUSE_PASSTHROUGH_FLAGS2 == 0 {
+                debug!("the kernel does not offer FUSE_PASSTHROUGH");
+            } else if reply_flags & FUSE_WRITEBACK_CACHE > 0 {
+                warn!(
+                    "FUSE_PASSTHROUGH not asked for: the kernel refuses it with the writeback cache"
+                );
+            } else {
+                debug!("enable FUSE_PASSTHROUGH");
+
+                reply_flags |= FUSE_INIT_EXT;
+                reply_flags2 |= FUSE_PASSTHROUGH_FLAGS2;
+                max_stack_depth = reply.max_stack_depth;
+                self.passthrough = true;
+            }
+        }
+
         let init_out = fuse_init_out {
             major: FUSE_KERNEL_VERSION,
             minor: FUSE_KERNEL_MINOR_VERSION,
@@ -1416,7 +1461,9 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             time_gran: DEFAULT_TIME_GRAN,
             max_pages: DEFAULT_MAX_PAGES,
             map_alignment: DEFAULT_MAP_ALIGNMENT,
-            unused: [0; 8],
+            flags2: reply_flags2,
+            max_stack_depth,
+            unused: [0; 6],
         };
 
         debug!("fuse init out {:?}", init_out);
