@@ -413,8 +413,8 @@ impl From<ReplyCreated> for (fuse_entry_out, fuse_open_out) {
             generation: created.generation,
             entry_valid: created.ttl.as_secs(),
             attr_valid: created.ttl.as_secs(),
-            entry_valid_nsec: created.ttl.subsec_micros(),
-            attr_valid_nsec: created.ttl.subsec_micros(),
+            entry_valid_nsec: created.ttl.subsec_nanos(),
+            attr_valid_nsec: created.ttl.subsec_nanos(),
             attr: attr.into(),
         };
 
