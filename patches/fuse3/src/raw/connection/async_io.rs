@@ -79,7 +79,9 @@ pub struct FuseConnection {
 
 impl FuseConnection {
     #[cfg(any(target_os = "linux", target_os = "freebsd"))]
-    pub fn new(unmount_notify: Arc<Notify>) -> io::Result<Self> {
+    /// `_reader_threads`: reader threads (`MountOptions::reader_threads`) are for the
+    /// tokio runtime only; this connection is read as upstream reads it.
+    pub fn new(unmount_notify: Arc<Notify>, _reader_threads: bool) -> io::Result<Self> {
         #[cfg(target_os = "freebsd")]
         {
             let connection = NonBlockFuseConnection::new()?;
