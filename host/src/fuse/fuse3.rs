@@ -91,7 +91,6 @@ pub fn serve(
         life: life.clone(),
         settings,
         initialized: initialized.clone(),
-        dir_budget: page_size(),
         mountpoint: path.to_path_buf(),
         fuse_fds_before: dev_notify::fuse_fds().with_context(context)?,
     };
@@ -201,24 +200,12 @@ fn restrict(path: &Path) -> anyhow::Result<()> {
     .context("remounting nodev,nosuid")
 }
 
-/// The kernel never sends a READDIR(PLUS) smaller than one page (and fuse3 does not tell
-/// the filesystem the request's size).
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096).max(4096)
-}
-
 struct Fuse3Fs {
     fs: Arc<Fs>,
     life: Arc<Lifecycle>,
     settings: KernelSettings,
     /// Told when INIT has been answered.
     initialized: Arc<tokio::sync::Notify>,
-    /// Bytes of directory entries per READDIR(PLUS) reply. fuse3 silently drops entries
-    /// past the request's size, and a dropped readdirplus entry would leave a lookup
-    /// reference counted in the core that the kernel never got; one page always fits.
-    dir_budget: usize,
     /// Where it is mounted, and the process's /dev/fuse descriptors before this session
     /// opened its own: how `ready` finds the session's descriptor ([`DevNotify::of_mount`]).
     mountpoint: std::path::PathBuf,
@@ -652,21 +639,28 @@ impl Filesystem for Fuse3Fs {
         }))
     }
 
-    async fn readdir<'a>(
+    // READDIR(PLUS) through the `_sized` methods of our fuse3 patch, which give the
+    // kernel's buffer size: fuse3 silently drops entries past it, and a dropped
+    // readdirplus entry would leave a lookup counted in the core that the kernel never
+    // got. Filled to that size, as fuser's replies are (the kernel asks for up to
+    // `max_pages`, e.g. 32 KiB for a getdents of glibc's readdir, not one page).
+    async fn readdir_sized<'a>(
         &'a self,
         req: Request,
         parent: Inode,
         fh: u64,
         offset: i64,
+        size: u32,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
         let c = self.caller(&req);
+        let budget = size as usize;
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
         self.serve(Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
-                if used + size > self.dir_budget {
+                if used + size > budget {
                     return false;
                 }
                 used += size;
@@ -685,16 +679,18 @@ impl Filesystem for Fuse3Fs {
         })
     }
 
-    async fn readdirplus<'a>(
+    async fn readdirplus_sized<'a>(
         &'a self,
         req: Request,
         parent: Inode,
         fh: u64,
         offset: u64,
         _lock_owner: u64,
+        size: u32,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
         let c = self.caller(&req);
+        let budget = size as usize;
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
@@ -702,7 +698,7 @@ impl Filesystem for Fuse3Fs {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
-                    if used + size > self.dir_budget {
+                    if used + size > budget {
                         return false;
                     }
                     used += size;

@@ -312,6 +312,24 @@ pub trait Filesystem {
         Err::<ReplyDirectory<Empty<_>>, _>(libc::ENOSYS.into())
     }
 
+    /// read directory, as [`readdir`][Filesystem::readdir], knowing the size of the
+    /// kernel's buffer: the reply holds `size` bytes of entries at most, and entries that
+    /// do not fit are not sent. The session calls this method; the default calls
+    /// [`readdir`][Filesystem::readdir].
+    async fn readdir_sized<'a>(
+        &'a self,
+        req: Request,
+        parent: Inode,
+        fh: u64,
+        offset: i64,
+        size: u32,
+    ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>>
+    where
+        Self: Sync,
+    {
+        self.readdir(req, parent, fh, offset).await
+    }
+
     /// release an open directory. For every [`opendir`][Filesystem::opendir] call there will
     /// be exactly one `releasedir` call. `fh` will contain the value set by the
     /// [`opendir`][Filesystem::opendir] method, or will be undefined if the
@@ -496,6 +514,27 @@ pub trait Filesystem {
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
         Err::<ReplyDirectoryPlus<Empty<_>>, _>(libc::ENOSYS.into())
+    }
+
+    /// read directory entries with their attributes, as
+    /// [`readdirplus`][Filesystem::readdirplus], knowing the size of the kernel's buffer:
+    /// the reply holds `size` bytes of entries at most, and entries that do not fit are not
+    /// sent (nor counted as looked up by the kernel). A filesystem that produces only what
+    /// fits needs no give-back for the rest. The session calls this method; the default
+    /// calls [`readdirplus`][Filesystem::readdirplus].
+    async fn readdirplus_sized<'a>(
+        &'a self,
+        req: Request,
+        parent: Inode,
+        fh: u64,
+        offset: u64,
+        lock_owner: u64,
+        size: u32,
+    ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
+    where
+        Self: Sync,
+    {
+        self.readdirplus(req, parent, fh, offset, lock_owner).await
     }
 
     /// rename a file or directory with flags.

@@ -3057,7 +3057,13 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             );
 
             let reply_readdir = match fs
-                .readdir(request, in_header.nodeid, read_in.fh, read_in.offset as i64)
+                .readdir_sized(
+                    request,
+                    in_header.nodeid,
+                    read_in.fh,
+                    read_in.offset as i64,
+                    read_in.size,
+                )
                 .await
             {
                 Err(err) => {
@@ -3897,12 +3903,13 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             );
 
             let directory_plus = match fs
-                .readdirplus(
+                .readdirplus_sized(
                     request,
                     in_header.nodeid,
                     readdirplus_in.fh,
                     readdirplus_in.offset,
                     readdirplus_in.lock_owner,
+                    readdirplus_in.size,
                 )
                 .await
             {
