@@ -37,7 +37,7 @@ pub struct MountArgs {
     /// agents run under their own uids).
     #[arg(long)]
     no_allow_other: bool,
-    /// Worker threads (fuser) or tokio workers (fuse3).
+    /// Worker threads (fuser), or reader threads and tokio workers (fuse3).
     #[arg(long, env = "LIGHTHOUSE_THREADS")]
     threads: Option<usize>,
     /// A view call's own time, in milliseconds, before it is stopped and its caller gets

@@ -1,13 +1,15 @@
-//! Adapter for the `fuse3` crate (async, on a tokio runtime owned by `serve`): fuse3
-//! spawns one task per request; short core calls run inline on the worker, the ones that
-//! may hash a large file or wait for a disk sync run on the blocking pool, and the ones
-//! that may call into a view run in a blocking section of their worker. Translation only; the twin of
-//! `fuser.rs`, method for method.
+//! Adapter for the `fuse3` crate (async, on a tokio runtime owned by `serve`). Requests
+//! are read by `worker_threads` reader threads of our fuse3 patch (patches/README.md),
+//! each blocked in read(2) on /dev/fuse as fuser's threads are: a request's future is
+//! polled in its reader thread, so the core call runs there, inline, and the reply is
+//! written from there. Only a future that waits (a parked read of a stream) goes on as a
+//! task of the runtime. Calls that may wait for a disk sync or reach a view run in a
+//! blocking section (on a reader thread: the thread itself). Translation only; the twin
+//! of `fuser.rs`, method for method.
 
 use std::ffi::{OsStr, OsString};
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::time::Instant;
 
 use ::fuse3::notify::Notify;
 use ::fuse3::raw::reply::{
@@ -75,7 +77,12 @@ pub fn serve(
         // makes fuse3 answer INIT with FUSE_POSIX_ACL, which fuser does not. nodev and
         // nosuid have no fuse3 setting and are not mount(2) data: see `restrict`.
         // The kernel checks the mode bits, with or without a policy (docs/policy.md).
-        .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE));
+        .custom_options(format!("default_permissions,subtype={}", common::SUBTYPE))
+        // Threads blocked in read(2) serve the requests, as many as fuser's: one task
+        // reading for the whole runtime costs a wake-up of its I/O driver and a hand-off
+        // per request, and leaves no reader waiting in the kernel while it is busy
+        // (patches/README.md).
+        .reader_threads(fs.config().worker_threads.max(1));
 
     let life = Lifecycle::new(fs.clone(), mount);
     let initialized = Arc::new(tokio::sync::Notify::new());
@@ -84,16 +91,14 @@ pub fn serve(
         life: life.clone(),
         settings,
         initialized: initialized.clone(),
-        dir_budget: page_size(),
         mountpoint: path.to_path_buf(),
         fuse_fds_before: dev_notify::fuse_fds().with_context(context)?,
     };
 
     let result = runtime.block_on(async {
-        // Through fusermount3 whenever it is installed, root included: fuse3 then reads
-        // /dev/fuse non-blocking on the runtime's own threads. Its privileged mount reads
-        // through spawn_blocking, a thread hand-off per request that triples latency.
-        // fusermount3 also mounts nodev,nosuid by itself.
+        // Through fusermount3 whenever it is installed, root included: it mounts
+        // nodev,nosuid by itself (the direct mount needs `restrict` after). Either way
+        // the reader threads read the session's /dev/fuse descriptor.
         let direct = !fusermount3_available();
         let session = Session::new(options);
         let mut handle = if direct {
@@ -195,24 +200,12 @@ fn restrict(path: &Path) -> anyhow::Result<()> {
     .context("remounting nodev,nosuid")
 }
 
-/// The kernel never sends a READDIR(PLUS) smaller than one page (and fuse3 does not tell
-/// the filesystem the request's size).
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096).max(4096)
-}
-
 struct Fuse3Fs {
     fs: Arc<Fs>,
     life: Arc<Lifecycle>,
     settings: KernelSettings,
     /// Told when INIT has been answered.
     initialized: Arc<tokio::sync::Notify>,
-    /// Bytes of directory entries per READDIR(PLUS) reply. fuse3 silently drops entries
-    /// past the request's size, and a dropped readdirplus entry would leave a lookup
-    /// reference counted in the core that the kernel never got; one page always fits.
-    dir_budget: usize,
     /// Where it is mounted, and the process's /dev/fuse descriptors before this session
     /// opened its own: how `ready` finds the session's descriptor ([`DevNotify::of_mount`]).
     mountpoint: std::path::PathBuf,
@@ -306,36 +299,8 @@ fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
     Ok(ReplyOpen {
         fh: o.fh,
         flags: fopen_flags(&o),
+        backing_id: 0,
     })
-}
-
-/// Run a core call that waits for the disk (fsync) on the blocking pool. Commits at
-/// close (flush, release, a truncate) run inline: they cost the hash of one file's new
-/// bytes, and a hand-off to the blocking pool and back costs more than that for the
-/// small files that dominate (two thread wake-ups per request on a small VM).
-/// The request is recorded around the hand-off, so its latency includes the wait for a
-/// blocking thread, as the caller experiences it.
-async fn blocking<T: Send + 'static>(
-    life: &Lifecycle,
-    op: Op,
-    ino: Ino,
-    f: impl FnOnce() -> FsResult<T> + Send + 'static,
-) -> std::result::Result<T, i32> {
-    let started = Instant::now();
-    let core = life.fs.clone();
-    let result = match tokio::task::spawn_blocking(move || {
-        common::contain(&core, op.as_str(), ino, f)
-    })
-    .await
-    {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(op = op.as_str(), ino, "blocking task failed: {e}");
-            Err(libc::EIO)
-        }
-    };
-    common::record(&life.fs, &life.mount, op, ino, started, &result);
-    result
 }
 
 impl Fuse3Fs {
@@ -365,6 +330,18 @@ impl Fuse3Fs {
         } else {
             f()
         }
+    }
+
+    /// A request that may wait for the disk (fsync), in a blocking section: on a reader
+    /// thread that is the thread itself, as on fuser (the other readers go on reading); on
+    /// a worker of the runtime, the worker first hands its other tasks to another thread.
+    fn serve_blocking<T>(
+        &self,
+        op: Op,
+        ino: Ino,
+        f: impl FnOnce() -> FsResult<T>,
+    ) -> std::result::Result<T, i32> {
+        tokio::task::block_in_place(|| run(&self.life, op, ino, f))
     }
 }
 
@@ -591,8 +568,8 @@ impl Filesystem for Fuse3Fs {
         // A read that may reach a view runs in a blocking section (see `serve`).
         let data = match self.near_views(Op::Read, inode, || self.life.parking.read(read)) {
             Ok(result) => result,
-            // A stream waiting for news: the parked-reads thread answers; this task waits
-            // without holding a thread.
+            // A stream waiting for news: the parked-reads thread answers; the request
+            // waits as a task of the runtime, and its reader thread goes back to reading.
             Err(waiting) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 self.life.parking.park(
@@ -653,12 +630,8 @@ impl Filesystem for Fuse3Fs {
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
         let c = self.caller(&req);
-        let fs = self.fs.clone();
         reply_empty(
-            blocking(&self.life, Op::Fsync, inode, move || {
-                fs.fsync(&c, inode, fh, datasync)
-            })
-            .await,
+            self.serve_blocking(Op::Fsync, inode, || self.fs.fsync(&c, inode, fh, datasync)),
         )
     }
 
@@ -669,21 +642,28 @@ impl Filesystem for Fuse3Fs {
         }))
     }
 
-    async fn readdir<'a>(
+    // READDIR(PLUS) through the `_sized` methods of our fuse3 patch, which give the
+    // kernel's buffer size: fuse3 silently drops entries past it, and a dropped
+    // readdirplus entry would leave a lookup counted in the core that the kernel never
+    // got. Filled to that size, as fuser's replies are (the kernel asks for up to
+    // `max_pages`, e.g. 32 KiB for a getdents of glibc's readdir, not one page).
+    async fn readdir_sized<'a>(
         &'a self,
         req: Request,
         parent: Inode,
         fh: u64,
         offset: i64,
+        size: u32,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
         let c = self.caller(&req);
+        let budget = size as usize;
         let mut entries = Vec::new();
         let mut used = 0;
         // `add` returns false when the budget is spent and the entry was not added.
         self.serve(Op::Readdir, parent, || {
             self.fs.readdir(&c, parent, fh, offset as u64, &mut |item| {
                 let size = common::dirent_size(DIRENT_HEADER, item.name.len());
-                if used + size > self.dir_budget {
+                if used + size > budget {
                     return false;
                 }
                 used += size;
@@ -702,16 +682,18 @@ impl Filesystem for Fuse3Fs {
         })
     }
 
-    async fn readdirplus<'a>(
+    async fn readdirplus_sized<'a>(
         &'a self,
         req: Request,
         parent: Inode,
         fh: u64,
         offset: u64,
         _lock_owner: u64,
+        size: u32,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
         let c = self.caller(&req);
+        let budget = size as usize;
         let mut entries = Vec::new();
         let mut used = 0;
         // As fuser, which can only take the entry's inode and type from its attributes.
@@ -719,7 +701,7 @@ impl Filesystem for Fuse3Fs {
             self.fs
                 .readdirplus(&c, parent, fh, offset, &mut |item, entry| {
                     let size = common::dirent_size(DIRENTPLUS_HEADER, item.name.len());
-                    if used + size > self.dir_budget {
+                    if used + size > budget {
                         return false;
                     }
                     used += size;
@@ -750,13 +732,9 @@ impl Filesystem for Fuse3Fs {
 
     async fn fsyncdir(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
         let c = self.caller(&req);
-        let fs = self.fs.clone();
-        reply_empty(
-            blocking(&self.life, Op::Fsyncdir, inode, move || {
-                fs.fsyncdir(&c, inode, fh, datasync)
-            })
-            .await,
-        )
+        reply_empty(self.serve_blocking(Op::Fsyncdir, inode, || {
+            self.fs.fsyncdir(&c, inode, fh, datasync)
+        }))
     }
 
     async fn statfs(&self, req: Request, inode: Inode) -> Result<ReplyStatFs> {
@@ -802,6 +780,7 @@ impl Filesystem for Fuse3Fs {
             generation: e.generation,
             fh: o.fh,
             flags: fopen_flags(&o),
+            backing_id: 0,
         })
     }
 
@@ -815,13 +794,10 @@ impl Filesystem for Fuse3Fs {
         mode: u32,
     ) -> Result<()> {
         let c = self.caller(&req);
-        let fs = self.fs.clone();
-        reply_empty(
-            blocking(&self.life, Op::Fallocate, inode, move || {
-                fs.fallocate(&c, inode, fh, offset, length, mode as i32)
-            })
-            .await,
-        )
+        reply_empty(self.serve_blocking(Op::Fallocate, inode, || {
+            self.fs
+                .fallocate(&c, inode, fh, offset, length, mode as i32)
+        }))
     }
 
     async fn setxattr(
