@@ -22,7 +22,7 @@ use ::fuse3::{Errno, FileType, Inode, Timestamp};
 use anyhow::{anyhow, Context};
 use futures_util::stream::{self, Stream};
 
-use super::common::{self, run, KernelSettings, Lifecycle};
+use super::common::{self, run, Backings, KernelSettings, Lifecycle};
 use super::dev_notify::DevNotify;
 use super::mountpoint::{self, Unmounted};
 use super::parking::ReadRequest;
@@ -93,6 +93,8 @@ pub fn serve(
         initialized: initialized.clone(),
         mountpoint: path.to_path_buf(),
         fuse_fds_before: dev_notify::fuse_fds().with_context(context)?,
+        passthrough: std::sync::OnceLock::new(),
+        backings: Backings::default(),
     };
 
     let result = runtime.block_on(async {
@@ -210,6 +212,10 @@ struct Fuse3Fs {
     /// opened its own: how `ready` finds the session's descriptor ([`DevNotify::of_mount`]).
     mountpoint: std::path::PathBuf,
     fuse_fds_before: Vec<std::os::fd::RawFd>,
+    /// Registers backing files for passthrough, once the kernel granted it (`ready`).
+    passthrough: std::sync::OnceLock<::fuse3::raw::Passthrough>,
+    /// The backing ids of passthrough handles (see [`Backings`]).
+    backings: Backings<::fuse3::raw::BackingId>,
 }
 
 fn errno(errno: i32) -> Errno {
@@ -294,6 +300,7 @@ fn reply_xattr(result: std::result::Result<XattrReply, i32>) -> Result<ReplyXAtt
     })
 }
 
+/// A directory's open (no passthrough).
 fn reply_open(result: std::result::Result<Opened, i32>) -> Result<ReplyOpen> {
     let o = result.map_err(errno)?;
     Ok(ReplyOpen {
@@ -307,6 +314,26 @@ impl Fuse3Fs {
     fn caller(&self, req: &Request) -> Caller {
         self.fs
             .caller(req.uid, req.gid, req.pid, self.life.mount.id)
+    }
+
+    /// How to answer the open `o`: by passthrough when the core gave a backing and the
+    /// kernel takes it (the id, then), else cached (`o` as the core now answers it).
+    fn backing_of(&self, o: Opened) -> (Opened, Option<Arc<::fuse3::raw::BackingId>>) {
+        let Some(backing) = &o.backing else {
+            return (o, None);
+        };
+        let registered = match self.passthrough.get() {
+            Some(p) => self
+                .backings
+                .id_for(o.fh, backing, |file| p.open_backing(file)),
+            None => Err(std::io::Error::other(
+                "the kernel did not grant passthrough",
+            )),
+        };
+        match registered {
+            Ok(id) => (o, Some(id)),
+            Err(e) => (self.fs.passthrough_refused(o.fh, &e), None),
+        }
     }
 
     /// Every request is served through here: [`run`], in a blocking section when the core
@@ -353,13 +380,26 @@ impl Filesystem for Fuse3Fs {
         let mut reply = ReplyInit::new(NonZeroU32::new(s.max_write).unwrap_or(NonZeroU32::MIN));
         reply.max_background = Some(s.max_background);
         reply.congestion_threshold = Some(s.congestion_threshold);
-        // fuse3 0.10 can neither ask for passthrough nor answer an open with a backing.
-        self.fs
-            .passthrough_offered(Err("the fuse3 backend has no passthrough".to_string()));
+        if self.fs.passthrough_wanted() {
+            // Depth 1, as on fuser (see there); our fuse3 patch asks for passthrough.
+            reply.max_stack_depth = 1;
+        }
         Ok(reply)
     }
 
-    async fn ready(&self, _notify: Notify) {
+    async fn ready(&self, notify: Notify) {
+        // Whether the kernel granted passthrough is known once INIT is answered.
+        let offered = match notify.passthrough() {
+            Some(p) => {
+                let _ = self.passthrough.set(p);
+                Ok(())
+            }
+            None if self.fs.passthrough_wanted() => {
+                Err("the kernel does not offer FUSE passthrough (Linux 6.9+)".to_string())
+            }
+            None => Ok(()), // the core knows why it does not want it
+        };
+        self.fs.passthrough_offered(offered);
         // Not fuse3's Notify: see dev_notify.rs.
         match DevNotify::of_mount(&self.mountpoint, &self.fuse_fds_before) {
             Ok(notices) => self.life.mount.set_kernel_cache(Arc::new(notices)),
@@ -546,7 +586,17 @@ impl Filesystem for Fuse3Fs {
 
     async fn open(&self, req: Request, inode: Inode, flags: u32) -> Result<ReplyOpen> {
         let c = self.caller(&req);
-        reply_open(self.serve(Op::Open, inode, || self.fs.open(&c, inode, flags as i32)))
+        let o = self
+            .serve(Op::Open, inode, || self.fs.open(&c, inode, flags as i32))
+            .map_err(errno)?;
+        Ok(match self.backing_of(o) {
+            (o, Some(id)) => ReplyOpen::passthrough(o.fh, fopen_flags(&o), &id),
+            (o, None) => ReplyOpen {
+                fh: o.fh,
+                flags: fopen_flags(&o),
+                backing_id: 0,
+            },
+        })
     }
 
     async fn read(
@@ -625,7 +675,9 @@ impl Filesystem for Fuse3Fs {
         _flush: bool,
     ) -> Result<()> {
         let c = self.caller(&req);
-        reply_empty(self.serve(Op::Release, inode, || self.fs.release(&c, inode, fh)))
+        let released = self.serve(Op::Release, inode, || self.fs.release(&c, inode, fh));
+        self.backings.release(fh);
+        reply_empty(released)
     }
 
     async fn fsync(&self, req: Request, inode: Inode, fh: u64, datasync: bool) -> Result<()> {
@@ -774,13 +826,19 @@ impl Filesystem for Fuse3Fs {
                 self.fs.create(&c, parent, name, mode, 0, flags as i32)
             })
             .map_err(errno)?;
-        Ok(ReplyCreated {
-            ttl: common::entry_ttl(&e),
-            attr: file_attr(&e.attr),
-            generation: e.generation,
-            fh: o.fh,
-            flags: fopen_flags(&o),
-            backing_id: 0,
+        let (ttl, attr) = (common::entry_ttl(&e), file_attr(&e.attr));
+        Ok(match self.backing_of(o) {
+            (o, Some(id)) => {
+                ReplyCreated::passthrough(ttl, attr, e.generation, o.fh, fopen_flags(&o), &id)
+            }
+            (o, None) => ReplyCreated {
+                ttl,
+                attr,
+                generation: e.generation,
+                fh: o.fh,
+                flags: fopen_flags(&o),
+                backing_id: 0,
+            },
         })
     }
 
