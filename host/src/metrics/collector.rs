@@ -104,6 +104,23 @@ fn counter(
         .encode_counter::<NoLabelSet, u64, f64>(&value, None)
 }
 
+/// A state gauge: a series per state, 1 for `current` and 0 for the others.
+fn one_of(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    states: &[&str],
+    current: &str,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for &s in states {
+        family
+            .encode_family(&[("state", s)])?
+            .encode_gauge(&u64::from(s == current))?;
+    }
+    Ok(())
+}
+
 /// A metric without labels.
 fn single(
     encoder: &mut DescriptorEncoder<'_>,
@@ -427,30 +444,20 @@ impl Collector for MountCollector {
         } else {
             "ok"
         };
-        let mut family = encoder.encode_descriptor(
+        one_of(
+            &mut encoder,
             "lighthouse_fs_store_state",
             "1 for the store's state (ok, degraded: short of room on its filesystem or its database out of reach, failing), 0 for the others",
-            None,
-            MetricType::Gauge,
+            &["ok", "degraded", "failing"],
+            state,
         )?;
-        for s in ["ok", "degraded", "failing"] {
-            family
-                .encode_family(&[("state", s)])?
-                .encode_gauge(&u64::from(s == state))?;
-        }
-
-        let passthrough = fs.passthrough_status();
-        let mut family = encoder.encode_descriptor(
+        one_of(
+            &mut encoder,
             "lighthouse_fs_passthrough",
             "1 for the state of FUSE passthrough (on, off, pending: no kernel negotiated yet), 0 for the others",
-            None,
-            MetricType::Gauge,
+            &["on", "off", "pending"],
+            fs.passthrough_status().state,
         )?;
-        for s in ["on", "off", "pending"] {
-            family
-                .encode_family(&[("state", s)])?
-                .encode_gauge(&u64::from(s == passthrough.state))?;
-        }
 
         // The process.
         let process = process_figures();
