@@ -14,10 +14,10 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::differential::{apply, entries, gen_op, test_seed};
@@ -174,45 +174,6 @@ fn source_tree() -> (tempfile::TempDir, PathBuf) {
     fs::write(src.join("a/b/big.bin"), &big).unwrap();
     std::os::unix::fs::symlink("b/big.bin", src.join("a/link")).unwrap();
     (t, src)
-}
-
-/// `tail -f` of a stream, its lines gathered as they come.
-struct Tail {
-    child: std::process::Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Tail {
-    fn start(path: &Path) -> Tail {
-        let mut child = Command::new("tail")
-            .args(["-n", "+1", "-f"])
-            .arg(path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Tail { child, lines }
-    }
-
-    fn has(&self, pred: impl Fn(&str) -> bool) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| pred(l))
-    }
-}
-
-impl Drop for Tail {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 both_backends! {

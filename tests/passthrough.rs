@@ -14,11 +14,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -207,40 +205,21 @@ both_backends! {
         let m = Mount::start_with(backend, &store, ALL_FILES);
         let c = m.current();
         fs::write(c.join("app.log"), b"start\n").unwrap();
-        let mut tail = Command::new("tail")
-            .args(["-f", "-s", "0.1", "app.log"])
-            .current_dir(&c)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let out = tail.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let wait_for = |line: &str, seen: &mut Vec<String>| {
+        let tail = Tail::start(&c.join("app.log"));
+        let wait_for = |line: &str| {
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !seen.iter().any(|l| l == line) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(l) => seen.push(l),
-                    Err(_) => panic!("[{backend}] tail -f did not show {line:?}; it showed {seen:?}"),
-                }
+            while !tail.has(|l| l == line) {
+                assert!(Instant::now() < deadline, "[{backend}] tail -f did not show {line:?}; it showed {:?}", tail.lines());
+                thread::sleep(Duration::from_millis(20));
             }
         };
-        wait_for("start", &mut seen);
+        wait_for("start");
         for i in 0..5 {
             sh(&c, &format!("echo line{i} >> app.log"));
-            wait_for(&format!("line{i}"), &mut seen);
+            wait_for(&format!("line{i}"));
         }
-        let _ = tail.kill();
-        let _ = tail.wait();
-        assert_eq!(seen, ["start", "line0", "line1", "line2", "line3", "line4"], "[{backend}] in order, once each");
+        assert_eq!(tail.lines(), ["start", "line0", "line1", "line2", "line3", "line4"], "[{backend}] in order, once each");
+        drop(tail);
         assert_objects_intact(&store, &format!("[{backend}]"));
     }
 }

@@ -1439,3 +1439,50 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// `tail -n +1 -f PATH`, its lines gathered as they come; killed when dropped, so a
+/// failing test leaves no follower holding the mount.
+pub struct Tail {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tail {
+    pub fn start(path: &Path) -> Tail {
+        use std::io::BufRead;
+        let mut child = Command::new("tail")
+            .args(["-n", "+1", "-f"])
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        thread::spawn(move || {
+            for line in io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Tail { child, lines }
+    }
+
+    /// Has it printed a line for which `pred` holds?
+    pub fn has(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| pred(l))
+    }
+
+    /// The lines it printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

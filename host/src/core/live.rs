@@ -339,35 +339,36 @@ impl Fs {
         // through the page cache: this open reads past it (direct I/O), or it would be
         // served their pages, and they ours.
         let older_open = content.older_open();
-        let mode = self.tree.read().node(ino).map(|n| {
-            n.open.fetch_add(1, Ordering::AcqRel);
-        });
-        let mode = mode.and_then(|()| {
-            let allowed = self.passthrough.in_force()
-                && !older_open
-                && self
-                    .attr(ino)
-                    .is_ok_and(|a| a.size >= self.config.passthrough_min_size);
-            let mode = content.lock().open_handle(
-                self.store.objects(),
-                &self.passthrough.claims,
-                writable,
-                allowed,
-            );
-            mode.map_err(|e| {
-                if let Ok(n) = self.tree.read().node(ino) {
-                    n.open.fetch_sub(1, Ordering::AcqRel);
-                }
-                self.store_io("opening the file's backing", &e)
-            })
-        });
-        let mode = match mode {
-            Ok(mode) => mode,
+        let size = match self.tree.read().node(ino) {
+            Ok(n) => {
+                n.open.fetch_add(1, Ordering::AcqRel);
+                n.attr.size
+            }
             Err(e) => {
                 if writable {
                     content.remove_writer();
                 }
                 return Err(e);
+            }
+        };
+        let allowed =
+            self.passthrough.in_force() && !older_open && size >= self.config.passthrough_min_size;
+        let opened = content.lock().open_handle(
+            self.store.objects(),
+            &self.passthrough.claims,
+            writable,
+            allowed,
+        );
+        let mode = match opened {
+            Ok(mode) => mode,
+            Err(e) => {
+                if let Ok(n) = self.tree.read().node(ino) {
+                    n.open.fetch_sub(1, Ordering::AcqRel);
+                }
+                if writable {
+                    content.remove_writer();
+                }
+                return Err(self.store_io("opening the file's backing", &e));
             }
         };
         let passthrough = mode.backing.is_some();

@@ -261,7 +261,7 @@ impl<Id> Default for Backings<Id> {
 impl<Id> Backings<Id> {
     /// The id of `backing` for the handle `fh`: the one its file has, else registered now
     /// by `register`.
-    pub fn id_for(
+    fn id_for(
         &self,
         fh: u64,
         backing: &Backing,
@@ -284,6 +284,24 @@ impl<Id> Backings<Id> {
         };
         t.by_fh.insert(fh, (key, id.clone()));
         Ok(id)
+    }
+
+    /// How to answer the open `o`: by passthrough with the returned id when the core gave
+    /// a backing and the kernel takes it (`register`), else cached, as the core answers
+    /// it once told the kernel refused ([`Fs::passthrough_refused`]).
+    pub fn answer(
+        &self,
+        fs: &Fs,
+        o: crate::core::Opened,
+        register: impl FnOnce(&std::fs::File) -> std::io::Result<Id>,
+    ) -> (crate::core::Opened, Option<Arc<Id>>) {
+        let Some(backing) = &o.backing else {
+            return (o, None);
+        };
+        match self.id_for(o.fh, backing, register) {
+            Ok(id) => (o, Some(id)),
+            Err(e) => (fs.passthrough_refused(o.fh, &e), None),
+        }
     }
 
     /// The handle `fh` was released: its hold on its backing id goes (the last closes it

@@ -316,24 +316,15 @@ impl Fuse3Fs {
             .caller(req.uid, req.gid, req.pid, self.life.mount.id)
     }
 
-    /// How to answer the open `o`: by passthrough when the core gave a backing and the
-    /// kernel takes it (the id, then), else cached (`o` as the core now answers it).
+    /// How to answer the open `o` ([`Backings::answer`]).
     fn backing_of(&self, o: Opened) -> (Opened, Option<Arc<::fuse3::raw::BackingId>>) {
-        let Some(backing) = &o.backing else {
-            return (o, None);
-        };
-        let registered = match self.passthrough.get() {
-            Some(p) => self
-                .backings
-                .id_for(o.fh, backing, |file| p.open_backing(file)),
-            None => Err(std::io::Error::other(
-                "the kernel did not grant passthrough",
-            )),
-        };
-        match registered {
-            Ok(id) => (o, Some(id)),
-            Err(e) => (self.fs.passthrough_refused(o.fh, &e), None),
-        }
+        self.backings
+            .answer(&self.fs, o, |file| match self.passthrough.get() {
+                Some(p) => p.open_backing(file),
+                None => Err(std::io::Error::other(
+                    "the kernel did not grant passthrough",
+                )),
+            })
     }
 
     /// Every request is served through here: [`run`], in a blocking section when the core

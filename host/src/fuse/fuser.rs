@@ -201,18 +201,12 @@ impl FuserFs {
             Ok(o) => o,
             Err(e) => return reply.error(errno(e)),
         };
-        let Some(backing) = &o.backing else {
-            return reply.opened(FileHandle(o.fh), fopen_flags(&o));
-        };
         match self
             .backings
-            .id_for(o.fh, backing, |file| reply.open_backing(file))
+            .answer(&self.fs, o, |file| reply.open_backing(file))
         {
-            Ok(id) => reply.opened_passthrough(FileHandle(o.fh), fopen_flags(&o), &id),
-            Err(e) => {
-                let o = self.fs.passthrough_refused(o.fh, &e);
-                reply.opened(FileHandle(o.fh), fopen_flags(&o));
-            }
+            (o, Some(id)) => reply.opened_passthrough(FileHandle(o.fh), fopen_flags(&o), &id),
+            (o, None) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
         }
     }
 }
@@ -792,15 +786,11 @@ impl Filesystem for FuserFs {
                 let ttl = common::entry_ttl(&e);
                 let attr = file_attr(&e.attr);
                 let generation = Generation(e.generation);
-                let registered = o.backing.as_ref().map(|backing| {
-                    self.backings
-                        .id_for(o.fh, backing, |file| reply.open_backing(file))
-                });
-                match registered {
-                    None => {
-                        reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o))
-                    }
-                    Some(Ok(id)) => reply.created_passthrough(
+                match self
+                    .backings
+                    .answer(&self.fs, o, |file| reply.open_backing(file))
+                {
+                    (o, Some(id)) => reply.created_passthrough(
                         &ttl,
                         &attr,
                         generation,
@@ -808,9 +798,8 @@ impl Filesystem for FuserFs {
                         fopen_flags(&o),
                         &id,
                     ),
-                    Some(Err(err)) => {
-                        let o = self.fs.passthrough_refused(o.fh, &err);
-                        reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o));
+                    (o, None) => {
+                        reply.created(&ttl, &attr, generation, FileHandle(o.fh), fopen_flags(&o))
                     }
                 }
             }
