@@ -204,6 +204,31 @@ both_backends! {
     }
 }
 
+// Both adapters ask for FUSE_HANDLE_KILLPRIV_V2: the kernel then asks a file's
+// `security.capability` before its first write only, not before every write (a round
+// trip each, 256 for a 256 MiB copy), and leaves set-ID bits to the core
+// (`live_tree::set_id_bits_are_dropped_as_on_tmpfs`).
+both_backends! {
+    fn writes_ask_security_capability_once_per_file(backend: Backend) {
+        const WRITES: u64 = 32;
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let ctx = |what: &str| format!("[{backend}] {what}");
+        let before = doc(&m, "performance.json");
+        let f = OpenOptions::new().write(true).create(true).truncate(true).open(m.path("w")).unwrap();
+        for i in 0..WRITES {
+            f.write_all_at(&[b'a' + (i % 26) as u8; 4096], i * 4096).unwrap();
+        }
+        drop(f);
+        let after = doc(&m, "performance.json");
+        let grew = |op| op_count(&after, op) - op_count(&before, op);
+        assert_eq!(grew("write"), WRITES, "{}", ctx("every write reached the daemon"));
+        assert!(grew("getxattr") <= 1, "{}: {} GETXATTRs for {WRITES} writes", ctx("security.capability asked once"), grew("getxattr"));
+        assert_eq!(fs::metadata(m.path("w")).unwrap().len(), WRITES * 4096, "{}", ctx("the size"));
+        m.stop();
+    }
+}
+
 both_backends! {
     fn performance_counts_what_the_mount_served(backend: Backend) {
         const N: u64 = 40;

@@ -42,9 +42,8 @@ const FOPEN_DIRECT_IO: u32 = 1 << 0;
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 const FOPEN_CACHE_DIR: u32 = 1 << 3;
 const FOPEN_NOFLUSH: u32 = 1 << 5;
-/// `fuse_write_in.write_flags`: drop the file's set-ID bits first (the kernel sends it only
-/// under FUSE_HANDLE_KILLPRIV_V2, which fuse3 0.10 does not negotiate; translated all the
-/// same, as fuser's adapter does).
+/// `fuse_write_in.write_flags`: drop the file's set-ID bits first (the kernel sends it
+/// under FUSE_HANDLE_KILLPRIV_V2, which our fuse3 patch asks for).
 const FUSE_WRITE_KILL_SUIDGID: u32 = 1 << 2;
 
 /// Mount `fs` with fuse3 and serve it until the mount goes away or `stop` fires.
@@ -82,7 +81,9 @@ pub fn serve(
         // reading for the whole runtime costs a wake-up of its I/O driver and a hand-off
         // per request, and leaves no reader waiting in the kernel while it is busy
         // (patches/README.md).
-        .reader_threads(fs.config().worker_threads.max(1));
+        .reader_threads(fs.config().worker_threads.max(1))
+        // As fuser's adapter asks (its CAPABILITIES say why): through our patch.
+        .handle_killpriv_v2(true);
 
     let life = Lifecycle::new(fs.clone(), mount);
     let initialized = Arc::new(tokio::sync::Notify::new());

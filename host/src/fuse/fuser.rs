@@ -28,7 +28,7 @@ use crate::core::{
 
 /// INIT capabilities, each requested when the kernel offers it. This is the set fuse3
 /// 0.10 answers with (it is hard-wired there), minus FUSE_POSIX_ACL which both adapters
-/// avoid, plus FUSE_HANDLE_KILLPRIV_V2, which fuse3 cannot ask for: with it the kernel
+/// avoid, plus FUSE_HANDLE_KILLPRIV_V2, which fuse3 asks for through our patch: with it the kernel
 /// marks the superblock SB_NOSEC and stops asking GETXATTR(security.capability) before
 /// every write to an inode it has checked once, and leaves dropping set-ID bits to the
 /// core (which does it on both backends alike: `Fs::drop_suid_sgid`). Notably absent:

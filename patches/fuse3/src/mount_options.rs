@@ -42,6 +42,7 @@ pub struct MountOptions {
     pub(crate) no_open_support: bool,
     pub(crate) no_open_dir_support: bool,
     pub(crate) handle_killpriv: bool,
+    pub(crate) handle_killpriv_v2: bool,
     pub(crate) write_back: bool,
     pub(crate) force_readdir_plus: bool,
 
@@ -147,6 +148,16 @@ impl MountOptions {
     /// fs handle killing `suid`/`sgid`/`cap` on `write`/`chown`/`trunc`, default is disable.
     pub fn handle_killpriv(&mut self, handle_killpriv: bool) -> &mut Self {
         self.handle_killpriv = handle_killpriv;
+
+        self
+    }
+
+    /// ask for `FUSE_HANDLE_KILLPRIV_V2` (7.33), default is disable: the file system drops
+    /// `suid`/`sgid` itself where the kernel marks a request with it (`FUSE_WRITE_KILL_SUIDGID`
+    /// in a write's `write_flags`, `FATTR_KILL_SUIDGID` in a setattr, `FUSE_OPEN_KILL_SUIDGID`
+    /// in an open), and the kernel stops asking `security.capability` before every write.
+    pub fn handle_killpriv_v2(&mut self, handle_killpriv_v2: bool) -> &mut Self {
+        self.handle_killpriv_v2 = handle_killpriv_v2;
 
         self
     }

@@ -164,6 +164,12 @@ pub const FUSE_EXPLICIT_INVAL_DATA: u32 = 1 << 25;
 /// map_alignment field is valid
 pub const FUSE_MAP_ALIGNMENT: u32 = 1 << 26;
 
+/// fs kills suid/sgid itself where the kernel marks a request so (`FUSE_WRITE_KILL_SUIDGID`,
+/// `FATTR_KILL_SUIDGID`, `FUSE_OPEN_KILL_SUIDGID`); the kernel then no longer asks
+/// `security.capability` before each write (7.33)
+#[cfg(target_os = "linux")]
+pub const FUSE_HANDLE_KILLPRIV_V2: u32 = 1 << 28;
+
 #[cfg(target_os = "macos")]
 pub const FUSE_ALLOCATE: u32 = 1 << 27;
 #[cfg(target_os = "macos")]
