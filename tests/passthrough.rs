@@ -456,3 +456,181 @@ both_backends! {
         }
     }
 }
+
+fn writer_opens(m: &Mount) -> u64 {
+    health(m)
+        .at(&["passthrough", "writer_opens"])
+        .and_then(Value::as_u64)
+        .unwrap()
+}
+
+/// WRITE requests the daemon served so far.
+fn write_requests(m: &Mount) -> u64 {
+    let perf =
+        json::parse(&fs::read_to_string(m.root().join("debug/performance.json")).unwrap()).unwrap();
+    perf.at(&["ops", "write", "count"])
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+fn mtime_ns(p: &Path) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    let md = fs::metadata(p).unwrap();
+    md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128
+}
+
+both_backends! {
+    #[timeout_secs(180)]
+    fn a_writer_of_a_new_file_writes_by_passthrough(backend: Backend) {
+        // Default flags: the minimum size is for readers; a new file's writer writes it
+        // by passthrough whatever its size.
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        let p = c.join("data.bin");
+        let want = pattern(21, 6 << 20);
+        let (opens, writes) = (writer_opens(&m), write_requests(&m));
+        let mut f = File::create(&p).unwrap();
+        for (i, chunk) in want.chunks(1 << 20).enumerate() {
+            f.write_all(chunk).unwrap();
+            // The size is the written file's while the writer works: by path, by the
+            // open descriptor, and through a program.
+            let so_far = ((i + 1) << 20) as u64;
+            assert_eq!(fs::metadata(&p).unwrap().len(), so_far, "[{backend}] stat during the write");
+            assert_eq!(f.metadata().unwrap().len(), so_far, "[{backend}] fstat during the write");
+            assert_eq!(sh(&c, "stat -c %s data.bin").trim(), so_far.to_string(), "[{backend}] stat(1)");
+        }
+        let written_mtime = mtime_ns(&p);
+        drop(f);
+        assert_eq!(write_requests(&m), writes, "[{backend}] no WRITE reached the daemon");
+        assert_eq!(writer_opens(&m), opens + 1, "[{backend}] health.json counts the writer");
+
+        // At once after the close: the bytes, their time, and the version in history
+        // (a view sees every close before it), exactly one write event.
+        assert_eq!(fs::read(&p).unwrap(), want, "[{backend}] read back");
+        assert_eq!(sh(&c, "sha256sum < data.bin"), sh(&c, "head -c 6291456 data.bin | sha256sum"));
+        assert_eq!(mtime_ns(&p), written_mtime, "[{backend}] mtime is the last write's");
+        let seq = head_seq(&m);
+        assert_eq!(fs::read(m.root().join(format!("history/@{seq}/data.bin"))).unwrap(), want, "[{backend}] history");
+        File::open(&c).unwrap().sync_all().unwrap();
+        let writes_logged: Vec<_> = log_json(&store, Some("/data.bin"))
+            .into_iter()
+            .filter(|e| e.get("op").and_then(Value::as_str) == Some("write"))
+            .collect();
+        assert_eq!(writes_logged.len(), 1, "[{backend}] one write event: {writes_logged:?}");
+        assert_eq!(writes_logged[0].get("size").and_then(Value::as_u64), Some(want.len() as u64));
+        // The closing thread's id (FUSE tells the thread), not the release's nobody.
+        let tid = unsafe { libc::gettid() } as u64;
+        assert_eq!(writes_logged[0].get("pid").and_then(Value::as_u64), Some(tid), "[{backend}] the event is the closer's: {:?}", writes_logged[0]);
+        assert_eq!(health(&m).at(&["passthrough", "closes_due"]).and_then(Value::as_u64), Some(0));
+        // Times set before the close stay (cp -p sets them on its open descriptor).
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("old.txt"), b"from 2001\n").unwrap();
+        sh(outside.path(), "touch -m -d @1000000000.5 old.txt");
+        sh(outside.path(), &format!("cp -p old.txt {}", c.join("old.txt").display()));
+        let old_ns = 1_000_000_000_500_000_000i128;
+        assert_eq!(mtime_ns(&c.join("old.txt")), old_ns, "[{backend}] cp -p kept the mtime");
+        let _ = fs::read_dir(m.root().join("history")).unwrap().count(); // settles the close
+        assert_eq!(mtime_ns(&c.join("old.txt")), old_ns, "[{backend}] committed with it");
+                // An O_TRUNC rewrite by a program is such a writer too.
+        sh(&c, "printf 'short\\n' > data.bin");
+        assert_eq!(writer_opens(&m), opens + 3, "[{backend}] cp and the shell wrote by passthrough too");
+        assert_eq!(fs::read(&p).unwrap(), b"short\n");
+        assert_objects_intact(&store, &format!("[{backend}]"));
+        drop(m);
+        let m = Mount::start(backend, &store);
+        assert_eq!(fs::read(m.path("data.bin")).unwrap(), b"short\n", "[{backend}] after remount");
+        assert_eq!(mtime_ns(&m.path("old.txt")), old_ns, "[{backend}] the mtime after remount");
+        let old = head_seq(&m);
+        assert!(old > seq);
+        assert_eq!(fs::read(m.root().join(format!("history/@{seq}/data.bin"))).unwrap(), want, "[{backend}] history after remount");
+    }
+}
+
+both_backends! {
+    fn writes_after_a_close_through_a_duplicate_or_a_mapping_are_kept(backend: Backend) {
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+
+        // A duplicate outlives the close of the first descriptor: that close is a version,
+        // and the duplicate's later writes are the next one. The first stays as it was.
+        let p = c.join("dup.txt");
+        let mut f = File::create(&p).unwrap();
+        f.write_all(b"one").unwrap();
+        let mut dup = f.try_clone().unwrap();
+        drop(f);
+        let first = head_seq(&m);
+        assert_eq!(fs::read(m.root().join(format!("history/@{first}/dup.txt"))).unwrap(), b"one", "[{backend}] the close's version");
+        dup.write_all(b" two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"one two", "[{backend}] the duplicate's write");
+        drop(dup);
+        let second = head_seq(&m);
+        assert!(second > first, "[{backend}] the duplicate's close is a version");
+        assert_eq!(fs::read(m.root().join(format!("history/@{second}/dup.txt"))).unwrap(), b"one two");
+        assert_eq!(fs::read(m.root().join(format!("history/@{first}/dup.txt"))).unwrap(), b"one", "[{backend}] the first version never changes");
+
+        // A shell redirection: the shell closes its own descriptor before the command
+        // writes through the duplicate it made (stdout).
+        sh(&c, "{ echo a; sleep 0.2; echo b; } > shell.txt");
+        assert_eq!(fs::read(c.join("shell.txt")).unwrap(), b"a\nb\n", "[{backend}] shell redirection");
+
+        // A shared mapping writes after the descriptor's close; its unmap ends the file.
+        let script = r#"
+import mmap, os
+fd = os.open("mapped.bin", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.ftruncate(fd, 8192)
+mm = mmap.mmap(fd, 8192)
+os.close(fd)
+mm[100:106] = b"mapped"
+mm.flush()
+mm.close()
+"#;
+        sh(&c, &format!("python3 -c '{}'", script.replace('\'', "\"")));
+        let mut want = vec![0u8; 8192];
+        want[100..106].copy_from_slice(b"mapped");
+        assert_eq!(fs::read(c.join("mapped.bin")).unwrap(), want, "[{backend}] the mapping's write");
+        let seq = head_seq(&m);
+        assert_eq!(fs::read(m.root().join(format!("history/@{seq}/mapped.bin"))).unwrap(), want, "[{backend}] committed");
+        assert_objects_intact(&store, &format!("[{backend}]"));
+        drop(m);
+        let m = Mount::start(backend, &store);
+        assert_eq!(fs::read(m.path("dup.txt")).unwrap(), b"one two", "[{backend}] after remount");
+        assert_eq!(fs::read(m.path("shell.txt")).unwrap(), b"a\nb\n", "[{backend}] after remount");
+        assert_eq!(fs::read(m.path("mapped.bin")).unwrap(), want, "[{backend}] after remount");
+    }
+}
+
+both_backends! {
+    fn a_close_is_in_the_log_before_what_follows_it(backend: Backend) {
+        // Write-then-rename, as editors save: each file's write event comes before its
+        // rename, however soon the rename follows the close.
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        const N: usize = 40;
+        for i in 0..N {
+            fs::write(c.join(format!("tmp{i}")), format!("version {i}\n")).unwrap();
+            fs::rename(c.join(format!("tmp{i}")), c.join(format!("file{i}"))).unwrap();
+        }
+        File::open(&c).unwrap().sync_all().unwrap();
+        let events = log_json(&store, None);
+        let at = |op: &str, path: &str| {
+            events.iter().position(|e| {
+                e.get("op").and_then(Value::as_str) == Some(op) && e.get("path").and_then(Value::as_str) == Some(path)
+            })
+        };
+        for i in 0..N {
+            let tmp = format!("/tmp{i}");
+            let write = at("write", &tmp).unwrap_or_else(|| panic!("[{backend}] no write event of {tmp}"));
+            let rename = at("rename", &tmp).unwrap_or_else(|| panic!("[{backend}] no rename of {tmp}"));
+            assert!(write < rename, "[{backend}] {tmp}: write at {write}, rename at {rename}");
+            assert_eq!(fs::read_to_string(c.join(format!("file{i}"))).unwrap(), format!("version {i}\n"));
+        }
+        drop(m);
+        let m = Mount::start(backend, &store);
+        for i in 0..N {
+            assert_eq!(fs::read_to_string(m.path(&format!("file{i}"))).unwrap(), format!("version {i}\n"), "[{backend}] after remount");
+        }
+    }
+}

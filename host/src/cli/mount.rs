@@ -123,6 +123,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     let store_dir = opened.store.dir().to_path_buf();
     let fs = Arc::new(Fs::new(opened, config));
     fs.commit_when_room();
+    fs.settle_in_background();
     fs.follow_others();
     if let Some(policy) = policy {
         for warning in policy.warnings() {

@@ -161,6 +161,8 @@ impl Fs {
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             return Err(fs_err!(EROFS, "debug/ is read-only"));
         }
+        // What the store holds includes every write closed before (`core/deferred.rs`).
+        self.settle_closes();
         let bytes = self.render(file, caller.mount);
         tracing::debug!(
             file = file.name(),

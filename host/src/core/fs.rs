@@ -57,6 +57,8 @@ pub struct Fs {
     /// Shared stores: the newest event folded into the tree whose changes the kernels
     /// were told of ([`Fs::shown_seq`]).
     pub(super) told: std::sync::atomic::AtomicU64,
+    /// Closes whose commit waits for their release (see [`super::deferred`]).
+    pub(super) deferred: Arc<super::deferred::DeferredCommits>,
     /// FUSE passthrough: whether it is in force, and the objects backing open files.
     pub(super) passthrough: super::passthrough::Passthrough,
 }
@@ -99,6 +101,7 @@ impl Fs {
             blocked_readers: 0.into(),
             written_bytes: 0.into(),
             uncommitted: Mutex::new(Vec::new()),
+            deferred: Default::default(),
         }
     }
 
@@ -208,6 +211,7 @@ impl Fs {
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, set: SetAttr) -> FsResult<(Attr, Duration)> {
         self.allow(caller, Op::Setattr, ino, None, Access::Write, 0)?;
+        self.settle_closes();
         match self.section(ino) {
             // `echo … > .auth` truncates first: nothing to truncate.
             Section::Auth => return Ok((self.auth_attr(), self.config.attr_ttl)),
@@ -333,6 +337,7 @@ impl Fs {
             _ => Op::Mknod,
         };
         self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
+        self.settle_closes();
         if matches!(self.section(parent), Section::View(_)) && target.is_none() {
             // FIFOs and sockets in a view are files of the view's choosing.
             let kind = if kind == FileKind::Dir {
@@ -360,6 +365,7 @@ impl Fs {
     fn remove(&self, caller: &Caller, parent: Ino, name: &OsStr, dir: bool) -> FsResult<()> {
         let op = if dir { Op::Rmdir } else { Op::Unlink };
         self.allow(caller, op, parent, Some(name), Access::Write, 0)?;
+        self.settle_closes();
         let name = component(name)?;
         let section = self.section(parent);
         match section {
@@ -401,6 +407,7 @@ impl Fs {
         flags: u32,
     ) -> FsResult<()> {
         self.allow(caller, Op::Rename, parent, Some(name), Access::Write, 0)?;
+        self.settle_closes();
         let flags =
             RenameFlags::from_raw(flags).ok_or(fs_err!(EINVAL, "unsupported rename flags"))?;
         let section = self.section(parent);
@@ -433,6 +440,7 @@ impl Fs {
         newname: &OsStr,
     ) -> FsResult<Entry> {
         self.allow(caller, Op::Link, newparent, Some(newname), Access::Write, 0)?;
+        self.settle_closes();
         if ino == ROOT_INO {
             return Err(fs_err!(EPERM, "hard link to a directory"));
         }
@@ -456,6 +464,10 @@ impl Fs {
         let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         let need = if writes { Access::Write } else { Access::Read };
         self.allow(caller, Op::Open, ino, None, need, 0)?;
+        if writes {
+            // A due commit of this file must not take what this open truncates or writes.
+            self.settle_closes();
+        }
         self.open_allowed(caller, ino, flags)
     }
 
@@ -617,7 +629,10 @@ impl Fs {
     /// Commit the file and wait until the store has it on disk.
     pub fn fsync(&self, caller: &Caller, _ino: Ino, fh: u64, _datasync: bool) -> FsResult<()> {
         match &*self.handles.get(fh)? {
-            Handle::View(_) => self.wait_durable(self.store.head()),
+            Handle::View(_) => {
+                self.settle_closes();
+                self.wait_durable(self.store.head())
+            }
             Handle::Debug(_) | Handle::Auth(_) => Ok(()),
             Handle::File(_) | Handle::Dir(_) => {
                 let h = self.handles.file(fh)?;
@@ -830,6 +845,7 @@ impl Fs {
     }
 
     pub fn fsyncdir(&self, _caller: &Caller, _ino: Ino, _fh: u64, _datasync: bool) -> FsResult<()> {
+        self.settle_closes();
         self.wait_durable(self.store.head())
     }
 
@@ -932,6 +948,7 @@ impl Fs {
     ) -> FsResult<()> {
         let size = value.len() as u64;
         self.allow(caller, Op::Setxattr, ino, None, Access::Write, size)?;
+        self.settle_closes();
         let how = xattr::set_how(flags)?;
         let name = XattrName::parse(name)?;
         match self.section(ino) {
@@ -945,6 +962,7 @@ impl Fs {
     /// `removexattr(2)`.
     pub fn removexattr(&self, caller: &Caller, ino: Ino, name: &OsStr) -> FsResult<()> {
         self.allow(caller, Op::Removexattr, ino, None, Access::Write, 0)?;
+        self.settle_closes();
         let name = XattrName::parse(name)?;
         match self.section(ino) {
             Section::Live => self.live_removexattr(caller, ino, name)?,
@@ -981,6 +999,7 @@ impl Fs {
 
     /// Commit every file still open for writing and close the store's log (unmount, exit).
     pub fn shutdown(&self) {
+        self.settle_closes_now();
         let left = self.commit_uncommitted();
         if left > 0 {
             tracing::warn!(

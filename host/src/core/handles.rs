@@ -33,6 +33,8 @@ pub struct FileHandle {
     pub append: bool,
     /// Served by FUSE passthrough (cleared when the kernel turned its backing down).
     pub passthrough: std::sync::atomic::AtomicBool,
+    /// Its writes go straight to the backing (cleared as `passthrough` is).
+    pub writes_unseen: std::sync::atomic::AtomicBool,
 }
 
 /// An open directory, of any section.

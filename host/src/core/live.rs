@@ -14,7 +14,9 @@ use parking_lot::MutexGuard;
 use super::handles::{FileHandle, Handle};
 use super::*;
 use crate::fs_err;
-use crate::store::{self, Change, Content, ContentState, NewNode, Refusal, Tree};
+use crate::store::{
+    self, Change, Content, ContentState, NewNode, PassthroughAllowed, Refusal, Tree,
+};
 
 pub(super) mod xattr;
 
@@ -52,7 +54,7 @@ impl Fs {
             Some(ino) => {
                 let n = t.node(ino)?;
                 n.lookups.fetch_add(1, Ordering::Relaxed);
-                Ok(self.entry(n.attr))
+                Ok(self.entry(n.attr_now()))
             }
             None => Ok(self.negative_entry()),
         }
@@ -133,6 +135,13 @@ impl Fs {
                     mtime,
                 };
                 self.record(&mut t, caller, time, change)?;
+            }
+            // A file written unseen takes its mtime from the written file until its
+            // commit: the explicit time goes there too.
+            if let (Some(ns), Some(content)) = (mtime, t.node(ino)?.content.clone()) {
+                content
+                    .set_unseen_mtime(ns)
+                    .map_err(|e| self.store_io("setting the written file's mtime", &e))?;
             }
         }
         Ok(())
@@ -310,7 +319,7 @@ impl Fs {
         )?;
         let n = t.node(ino)?;
         n.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(self.entry(n.attr))
+        Ok(self.entry(n.attr_now()))
     }
 
     pub(super) fn open_live(&self, caller: &Caller, ino: Ino, flags: i32) -> FsResult<Opened> {
@@ -339,10 +348,10 @@ impl Fs {
         // through the page cache: this open reads past it (direct I/O), or it would be
         // served their pages, and they ours.
         let older_open = content.older_open();
-        let size = match self.tree.read().node(ino) {
+        let (size, mtime) = match self.tree.read().node(ino) {
             Ok(n) => {
                 n.open.fetch_add(1, Ordering::AcqRel);
-                n.attr.size
+                (n.attr.size, n.attr.mtime)
             }
             Err(e) => {
                 if writable {
@@ -351,8 +360,17 @@ impl Fs {
                 return Err(e);
             }
         };
-        let allowed =
-            self.passthrough.in_force() && !older_open && size >= self.config.passthrough_min_size;
+        let in_force = self.passthrough.in_force() && !older_open;
+        let allowed = PassthroughAllowed {
+            readers: in_force && size >= self.config.passthrough_min_size,
+            // Writes this process does not see: not where they must be counted (rate
+            // limits), refused (the store short of room), or told at once to another
+            // mount's kernel.
+            lone_writer: in_force
+                && !self.io_counted()
+                && !self.store.space().is_short()
+                && !self.others_cache(caller.mount),
+        };
         let opened = content.lock().open_handle(
             self.store.objects(),
             &self.passthrough.claims,
@@ -372,6 +390,13 @@ impl Fs {
             }
         };
         let passthrough = mode.backing.is_some();
+        if let (true, Some(backing)) = (mode.writes_unseen, &mode.backing) {
+            content.unseen_writer_opened(backing);
+            // The written file's mtime stands for the file's: until a write, the file's.
+            if let Err(e) = content.set_unseen_mtime(mtime) {
+                tracing::debug!(error = %e, "setting a scratch copy's mtime");
+            }
+        }
         let fh = self.handles.insert(Handle::File(FileHandle {
             ino,
             content,
@@ -379,9 +404,15 @@ impl Fs {
             readable: acc != libc::O_WRONLY,
             append: flags & libc::O_APPEND != 0,
             passthrough: passthrough.into(),
+            writes_unseen: mode.writes_unseen.into(),
         }));
         if passthrough {
             self.passthrough.opens.fetch_add(1, Ordering::Relaxed);
+        }
+        if mode.writes_unseen {
+            self.passthrough
+                .writer_opens
+                .fetch_add(1, Ordering::Relaxed);
         }
         Ok(Opened {
             fh,
@@ -389,9 +420,11 @@ impl Fs {
             // page cache current itself (another host's changes are told to it): keep
             // it across opens. (Passthrough bypasses it, and the kernel refuses both.)
             keep_cache: !older_open && !passthrough && !mode.drop_pages,
-            // Passthrough: the writes of a writer, and every read and write under rate
-            // limits, still come here (the backing then serves mappings only).
-            direct_io: older_open || passthrough && (writable || self.io_counted()),
+            // Passthrough: the writes of a writer joining readers, and every read and
+            // write under rate limits, still come here (the backing then serves mappings
+            // only); a lone writer writes the backing itself.
+            direct_io: older_open
+                || passthrough && (writable && !mode.writes_unseen || self.io_counted()),
             noflush: !writable,
             cache_dir: false,
             backing: mode.backing.map(Backing),
@@ -407,6 +440,9 @@ impl Fs {
                     f.content
                         .lock()
                         .passthrough_refused(&self.passthrough.claims, f.writable);
+                }
+                if f.writes_unseen.swap(false, Ordering::AcqRel) {
+                    f.content.unseen_writer_closed();
                 }
                 f.writable
             }
@@ -500,7 +536,18 @@ impl Fs {
 
     /// [`Fs::flush`] of a live file's handle: a dirty file is committed as one event.
     pub(super) fn live_flush(&self, caller: &Caller, f: &FileHandle) -> FsResult<()> {
+        // Committed in place at the release, or before anything could tell. Not while
+        // the store is short of room or degraded: then the close says whether the
+        // commit fit (ENOSPC), as every close does.
+        if f.writes_unseen.load(Ordering::Acquire)
+            && !self.store.space().is_short()
+            && self.store.degraded().is_none()
+        {
+            self.deferred.add(f.ino, &f.content, caller);
+            return Ok(());
+        }
         if f.writable {
+            self.settle_closes_but(Some(&f.content));
             let replaces = !self.is_current(f)?;
             self.commit(caller, f, &mut f.content.lock(), false)?;
             self.told_replaced(f, replaces);
@@ -515,7 +562,18 @@ impl Fs {
         // work in progress (an O_TRUNC open not yet written), which its own close commits.
         // (A kernel sends RELEASE after close returns: the release of an earlier handle
         // may come while the next open is writing.)
+        // The handle stops counting first: a backing the kernel has let go of is
+        // committed in place, not copied, and no longer written unseen.
+        f.content.lock().close_handle(
+            f.passthrough.load(Ordering::Acquire),
+            f.writable,
+            &self.passthrough.claims,
+        );
+        // A commit its close left due is the closer's (a RELEASE comes from no process).
+        let closer = self.deferred.closed_by(&f.content);
+        let caller = closer.as_ref().unwrap_or(caller);
         let result = if f.writable && f.content.writers() == 1 {
+            self.settle_closes_but(Some(&f.content));
             let replaces = !self.is_current(f)?;
             let r = self
                 .commit(caller, f, &mut f.content.lock(), false)
@@ -532,11 +590,18 @@ impl Fs {
                 self.keep_uncommitted(caller, f.ino, &f.content);
             }
         }
-        f.content.lock().close_handle(
-            f.passthrough.load(Ordering::Acquire),
-            f.writable,
-            &self.passthrough.claims,
-        );
+        if f.writes_unseen.load(Ordering::Acquire) {
+            // What the kernel wrote is the file's size and time from now on, whether
+            // or not its commit fit.
+            if let Some((size, mtime)) = f.content.unseen_attr() {
+                if let Ok(n) = self.tree.write().node_mut(f.ino) {
+                    n.attr.size = size;
+                    n.attr.mtime = mtime;
+                    n.attr.ctime = n.attr.ctime.max(mtime);
+                }
+            }
+            f.content.unseen_writer_closed();
+        }
         if f.writable {
             f.content.remove_writer();
         }
@@ -564,6 +629,7 @@ impl Fs {
 
     /// [`Fs::fsync`] of a live file's handle: commit it and wait until it is on disk.
     pub(super) fn live_fsync(&self, caller: &Caller, f: &FileHandle) -> FsResult<()> {
+        self.settle_closes_but(Some(&f.content));
         let replaces = f.writable && !self.is_current(f)?;
         let seq = {
             let mut c = f.content.lock();
@@ -674,7 +740,7 @@ impl Fs {
                     Err(_) => continue, // removed since the listing was taken
                 }
             };
-            let attr = node.map(|n| n.attr).unwrap_or(self.root_attr);
+            let attr = node.map(|n| n.attr_now()).unwrap_or(self.root_attr);
             if !add(item, &self.entry(attr)) {
                 break;
             }
@@ -749,6 +815,26 @@ impl Fs {
         list.len()
     }
 
+    /// Commit `content`, the file `ino` some handles of which closed (a due commit,
+    /// `core/deferred.rs`); without room it waits as a release's would.
+    pub(super) fn commit_closed(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        content: &Arc<Content>,
+        c: &mut MutexGuard<'_, ContentState>,
+    ) -> FsResult<()> {
+        let result = self
+            .commit_content(caller, ino, content, c, false)
+            .map(drop);
+        if let Err(e) = &result {
+            if is_no_space(e.errno) || self.store.degraded().is_some() {
+                self.keep_uncommitted(caller, ino, content);
+            }
+        }
+        result
+    }
+
     fn keep_uncommitted(&self, caller: &Caller, ino: Ino, content: &Arc<Content>) {
         let mut list = self.uncommitted.lock();
         if !list.iter().any(|u| u.ino == ino) {
@@ -806,7 +892,7 @@ impl Fs {
         if ino == ROOT_INO {
             return Ok(self.root_attr);
         }
-        Ok(self.tree.read().node(ino)?.attr)
+        Ok(self.tree.read().node(ino)?.attr_now())
     }
 
     fn content_of(&self, ino: Ino) -> FsResult<Arc<Content>> {
@@ -912,6 +998,8 @@ impl Fs {
         c: &mut MutexGuard<'_, ContentState>,
         durable: bool,
     ) -> FsResult<Option<u64>> {
+        // Whatever its closes left due is part of this commit (`core/deferred.rs`).
+        let _due = self.deferred.committing(content);
         if !c.is_dirty() || self.tree.read().node(ino)?.links.is_empty() {
             return Ok(None);
         }
@@ -928,13 +1016,20 @@ impl Fs {
             return Ok(None);
         };
         let n = t.node_mut(ino)?;
-        if !n
+        let replaced = !n
             .content
             .as_ref()
-            .is_some_and(|nc| Arc::ptr_eq(nc, content))
-            || done.unseen
-        {
+            .is_some_and(|nc| Arc::ptr_eq(nc, content));
+        if replaced {
             n.content = Some(content.clone());
+        }
+        if let Some(written) = done.unseen {
+            // Written by the kernel itself: the time is the written file's (its last
+            // write's, or an explicit mtime set since).
+            n.attr.size = done.size;
+            n.attr.mtime = written;
+            n.attr.ctime = n.attr.ctime.max(written);
+        } else if replaced {
             n.attr.size = done.size;
             n.attr.mtime = time;
             n.attr.ctime = time;

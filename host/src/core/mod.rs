@@ -5,6 +5,7 @@ mod access;
 mod auth_file;
 mod config;
 mod debug;
+mod deferred;
 mod fs;
 mod handles;
 mod kernel_cache;

@@ -6,11 +6,16 @@
 //!
 //! What stays as it was: every open, close, fsync, truncate and attribute request still
 //! reaches the core, so policy checks at open, events at close and the durability
-//! contract are unchanged. Writes reach the core too: a writer is served cached, or,
-//! when readers are already open by passthrough (the kernel accepts no mix), by
-//! passthrough with direct I/O on the same backing. Reads no longer reach the core, so
-//! under a policy with rate limits every handle gets direct I/O (its reads and writes
-//! come to the core and count); passthrough then only serves mappings.
+//! contract are unchanged. A writer alone on an empty file (created, or truncated by its
+//! open) writes by passthrough too: the kernel writes its scratch copy, attributes are
+//! answered from that file while it is open, and its close is committed at the release
+//! (`core/deferred.rs` says why, and how the contract holds). Another writer is served
+//! cached, or, when readers are already open by passthrough (the kernel accepts no mix),
+//! by passthrough with direct I/O on the same backing. Reads no longer reach the core,
+//! so under a policy with rate limits every handle gets direct I/O (its reads and writes
+//! come to the core and count); passthrough then only serves mappings. Nor do writers
+//! write by passthrough where their writes must be seen: under rate limits, with the
+//! store short of room (content is refused then), or with another mount to tell.
 //!
 //! Not in force with a shared store (another host's version may replace a file under
 //! open handles, which one backing per inode cannot express), with `--passthrough=off`,
@@ -37,6 +42,8 @@ pub struct Passthrough {
     pub(super) claims: BackingClaims,
     /// Opens answered with passthrough.
     pub(super) opens: AtomicU64,
+    /// Of those, writers alone on an empty file, whose writes the kernel makes itself.
+    pub(super) writer_opens: AtomicU64,
 }
 
 /// What `debug/health.json` shows of passthrough.
@@ -49,6 +56,11 @@ pub struct PassthroughStatus {
     pub reason: Option<String>,
     /// Opens served by passthrough since the start.
     pub opens: u64,
+    /// Of those, writers of a new or emptied file: the kernel wrote it directly.
+    pub writer_opens: u64,
+    /// Closes of such writers whose commit waits for the release now
+    /// (`core/deferred.rs`); normally 0 a moment after the close.
+    pub closes_due: usize,
     /// Committed objects backing an open file now.
     pub object_backings: usize,
 }
@@ -61,6 +73,7 @@ impl Passthrough {
             why_off: Mutex::new(None),
             claims: BackingClaims::default(),
             opens: AtomicU64::new(0),
+            writer_opens: AtomicU64::new(0),
         }
     }
 
@@ -86,6 +99,8 @@ impl Passthrough {
             },
             reason: self.why_off.lock().clone(),
             opens: self.opens.load(Ordering::Relaxed),
+            writer_opens: self.writer_opens.load(Ordering::Relaxed),
+            closes_due: 0,
             object_backings: self.claims.len(),
         }
     }
@@ -142,6 +157,9 @@ impl Fs {
     }
 
     pub fn passthrough_status(&self) -> PassthroughStatus {
-        self.passthrough.status()
+        PassthroughStatus {
+            closes_due: self.deferred.len(),
+            ..self.passthrough.status()
+        }
     }
 }

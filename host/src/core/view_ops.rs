@@ -47,7 +47,10 @@ impl Fs {
         self.views.get()
     }
 
+    /// The views, for a request to them: after the commits closes left due, so that a
+    /// view sees every write closed before the request (`core/deferred.rs`).
     fn loaded_views(&self) -> FsResult<&Arc<dyn Views>> {
+        self.settle_closes();
         self.views().ok_or(fs_err!(ENOENT, "no views are loaded"))
     }
 

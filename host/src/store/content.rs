@@ -28,6 +28,10 @@ pub struct Content {
     /// host's close replaced it under them, [`Content::newer`]): they read what they
     /// opened, so the kernel's pages of this file cannot be kept across opens.
     older_open: AtomicBool,
+    /// The backing that handles write without this process seeing it, and how many
+    /// such handles are open ([`HandleMode::writes_unseen`]). A leaf lock, taken under
+    /// the tree's lock to answer attributes: the size and mtime are the file's.
+    unseen: Mutex<(u32, Option<Arc<File>>)>,
 }
 
 pub struct ContentState {
@@ -44,8 +48,8 @@ pub struct ContentState {
     /// Handles open with passthrough, all on `backing`.
     passthrough_opens: u32,
     /// Of those, the writable ones: the kernel may write the scratch copy without telling
-    /// us (their mappings write the backing), so its size is asked of the file, and a
-    /// commit hashes it whole.
+    /// us (their mappings write the backing, and a lone writer's writes go there
+    /// directly), so its size is asked of the file, and a commit hashes it whole.
     passthrough_writers: u32,
     /// Served by passthrough since the last cached open: the kernel's pages of the file
     /// may be older than its bytes.
@@ -62,6 +66,10 @@ struct Scratch {
     /// The bytes equal the committed content (a backing object taken over to be
     /// changed, or committed by copy while it stays the backing): nothing to commit.
     clean: bool,
+    /// A passthrough writer had it as backing since it was last hashed whole: it may
+    /// have changed unseen even if `clean` (a write through a duplicated descriptor or
+    /// a mapping after the commit at close), so it is hashed before it is let go.
+    written_unseen: bool,
 }
 
 /// The file the kernel reads an inode from while passthrough handles are open.
@@ -103,9 +111,9 @@ impl BackingClaims {
 pub struct Committed {
     pub hash: Option<Hash>,
     pub size: u64,
-    /// The kernel wrote some of it without telling us (through a passthrough mapping):
-    /// the file's times were not updated as it was written.
-    pub unseen: bool,
+    /// The kernel wrote some of it without telling us (by passthrough): the tree's size
+    /// and times were not updated as it was written. The time (ns) it was last written.
+    pub unseen: Option<i64>,
 }
 
 /// How the kernel is to serve a new handle ([`ContentState::open_handle`]).
@@ -115,6 +123,19 @@ pub struct HandleMode {
     /// A cached handle must not keep the kernel's pages from earlier opens: the file
     /// changed while it was served by passthrough, which bypasses those pages.
     pub drop_pages: bool,
+    /// A writer whose writes the kernel puts straight into the backing: this process
+    /// sees none of them, only the close that commits them.
+    pub writes_unseen: bool,
+}
+
+/// Which new handles may be served by passthrough ([`ContentState::open_handle`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassthroughAllowed {
+    /// Readers, and writers joining passthrough readers.
+    pub readers: bool,
+    /// A writer alone on an empty file (just created, or truncated by its open): the
+    /// kernel writes an empty scratch copy directly.
+    pub lone_writer: bool,
 }
 
 impl Content {
@@ -132,6 +153,7 @@ impl Content {
             }),
             writers: AtomicU32::new(0),
             older_open: AtomicBool::new(false),
+            unseen: Mutex::new((0, None)),
         })
     }
 
@@ -179,6 +201,46 @@ impl Content {
     pub fn committed(&self) -> Option<Hash> {
         self.state.lock().committed
     }
+
+    /// A handle whose writes go straight to `backing` opened ([`HandleMode::writes_unseen`]).
+    pub fn unseen_writer_opened(&self, backing: &Arc<File>) {
+        let mut u = self.unseen.lock();
+        u.0 += 1;
+        u.1 = Some(backing.clone());
+    }
+
+    /// One such handle closed.
+    pub fn unseen_writer_closed(&self) {
+        let mut u = self.unseen.lock();
+        u.0 = u.0.saturating_sub(1);
+        if u.0 == 0 {
+            u.1 = None;
+        }
+    }
+
+    /// While a writer writes unseen: the size and mtime (ns) of the file it writes,
+    /// which are the file's own (its mtime starts as the file's, and an explicit one is
+    /// set there too: [`set_unseen_mtime`](Self::set_unseen_mtime)). `None` when no such
+    /// writer is open (or the file cannot be asked: the tree's attributes stand).
+    pub fn unseen_attr(&self) -> Option<(u64, i64)> {
+        let u = self.unseen.lock();
+        let m = u.1.as_ref()?.metadata().ok()?;
+        Some((m.len(), mtime_ns(&m)))
+    }
+
+    /// An explicit mtime (`touch -m`, `cp -p`'s futimens before its close) of a file
+    /// written unseen: set on the written file, whose mtime stands for the file's until
+    /// the commit; a later write moves it on, as it would the file's.
+    pub fn set_unseen_mtime(&self, ns: i64) -> io::Result<()> {
+        let u = self.unseen.lock();
+        let Some(file) = &u.1 else { return Ok(()) };
+        let at = if ns >= 0 {
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64)
+        } else {
+            std::time::UNIX_EPOCH - std::time::Duration::from_nanos(ns.unsigned_abs())
+        };
+        file.set_times(std::fs::FileTimes::new().set_modified(at))
+    }
 }
 
 impl ContentState {
@@ -209,7 +271,7 @@ impl ContentState {
     pub fn is_dirty(&self) -> bool {
         self.scratch
             .as_ref()
-            .is_some_and(|s| !s.clean || self.passthrough_writers > 0)
+            .is_some_and(|s| !s.clean || s.written_unseen || self.passthrough_writers > 0)
     }
 
     /// Close the committed object's file (the last handle of the live file closed): a
@@ -246,27 +308,39 @@ impl ContentState {
 
     /// Count a new handle and say how the kernel is to serve it: `Some(file)`, with
     /// passthrough from `file` (the same file for every handle open together);
-    /// `None`, through its cache and this process. `allowed`: passthrough is in force
-    /// for this open. A writer joins passthrough only when handles already use it (the
-    /// kernel would refuse it a cached open then); it gets the scratch copy as backing,
-    /// taking the object over if needed, and its writes still reach this process. A
-    /// first reader reads the committed object, or the uncommitted scratch copy.
+    /// `None`, through its cache and this process. `allowed`: where passthrough is in
+    /// force for this open. A first reader reads the committed object, or the
+    /// uncommitted scratch copy. A writer alone on an empty file writes an empty
+    /// scratch copy itself, unseen. A writer joins passthrough readers (the kernel
+    /// would refuse it a cached open then) on the scratch copy, taking the object
+    /// over if needed; its writes still reach this process.
     pub fn open_handle(
         &mut self,
         objects: &dyn ObjectStore,
         claims: &BackingClaims,
         writable: bool,
-        allowed: bool,
+        allowed: PassthroughAllowed,
     ) -> io::Result<HandleMode> {
+        let mut writes_unseen = false;
         let backing = if self.passthrough_opens > 0 {
             if writable {
                 self.scratch_as_backing(objects)?;
-                let s = self.scratch.as_mut().expect("the backing's scratch");
-                s.hasher = None;
-                self.passthrough_writers += 1;
+                self.passthrough_writer();
             }
             self.backing.as_ref().map(|b| b.file.clone())
-        } else if allowed && !writable && self.cached_opens == 0 {
+        } else if self.cached_opens > 0 {
+            None
+        } else if writable {
+            if allowed.lone_writer && self.is_empty() {
+                self.empty_scratch(objects)?;
+                writes_unseen = true;
+                let backing = self.new_backing(objects, claims)?;
+                self.passthrough_writer();
+                backing
+            } else {
+                None
+            }
+        } else if allowed.readers {
             self.new_backing(objects, claims)?
         } else {
             None
@@ -285,7 +359,34 @@ impl ContentState {
         Ok(HandleMode {
             backing,
             drop_pages,
+            writes_unseen,
         })
+    }
+
+    /// A writable handle on the backing (the scratch copy) was counted.
+    fn passthrough_writer(&mut self) {
+        let s = self.scratch.as_mut().expect("the backing's scratch");
+        s.hasher = None;
+        s.written_unseen = true;
+        self.passthrough_writers += 1;
+    }
+
+    /// Is this version empty (nothing committed, or a scratch copy cut to nothing)?
+    fn is_empty(&self) -> bool {
+        match &self.scratch {
+            Some(s) => s.len == 0,
+            None => self.committed.is_none(),
+        }
+    }
+
+    /// An empty scratch copy, for a writer of an empty file to write. A new one equals
+    /// the (empty) committed content: closing without a write commits nothing.
+    fn empty_scratch(&mut self, objects: &dyn ObjectStore) -> io::Result<()> {
+        if self.scratch.is_none() {
+            let s = self.scratch(objects, 0)?;
+            s.clean = true;
+        }
+        Ok(())
     }
 
     /// A backing for the first passthrough handle, if there is a file to back it.
@@ -344,6 +445,12 @@ impl ContentState {
         self.passthrough_opens = self.passthrough_opens.saturating_sub(1);
         if writable {
             self.passthrough_writers = self.passthrough_writers.saturating_sub(1);
+            if let Some(s) = &mut self.scratch {
+                // What the kernel wrote unseen: from now on every change is seen.
+                if let Ok(m) = s.file.metadata() {
+                    s.len = m.len();
+                }
+            }
         }
         if self.passthrough_opens > 0 {
             return;
@@ -353,7 +460,13 @@ impl ContentState {
                 claims.release(&hash);
             }
         }
-        if self.scratch.as_ref().is_some_and(|s| s.clean) {
+        // A copy written unseen stays until a commit has hashed it: it may hold writes
+        // made after the last one.
+        if self
+            .scratch
+            .as_ref()
+            .is_some_and(|s| s.clean && !s.written_unseen)
+        {
             self.discard();
         }
     }
@@ -387,6 +500,7 @@ impl ContentState {
             len,
             hasher: None,
             clean: true,
+            written_unseen: false,
         }));
         Ok(())
     }
@@ -421,6 +535,7 @@ impl ContentState {
                 len,
                 hasher,
                 clean: false,
+                written_unseen: false,
             }));
         }
         Ok(self.scratch.as_mut().expect("just created"))
@@ -490,8 +605,15 @@ impl ContentState {
         if self.backing.is_some() {
             return self.commit_copy(objects, durable);
         }
-        let Some(s) = self.scratch.take() else {
+        let Some(mut s) = self.scratch.take() else {
             return Ok(None);
+        };
+        let unseen = if s.written_unseen {
+            let m = s.file.metadata()?;
+            s.len = m.len();
+            Some(mtime_ns(&m))
+        } else {
+            None
         };
         let hash = match s.hasher {
             Some((h, upto)) if upto == s.len => Hash::from(h.finalize()),
@@ -508,7 +630,7 @@ impl ContentState {
             return Ok(Some(Committed {
                 hash: None,
                 size: 0,
-                unseen: false,
+                unseen,
             }));
         }
         if let Err(e) = objects.adopt(&s.path, &s.file, &hash, durable) {
@@ -526,7 +648,7 @@ impl ContentState {
         Ok(Some(Committed {
             hash: Some(hash),
             size: s.len,
-            unseen: false,
+            unseen,
         }))
     }
 
@@ -539,14 +661,21 @@ impl ContentState {
         objects: &dyn ObjectStore,
         durable: bool,
     ) -> io::Result<Option<Committed>> {
-        let unseen = self.passthrough_writers > 0;
+        let writing = self.passthrough_writers > 0;
         let Some(s) = self.scratch.as_mut() else {
             return Ok(None); // the backing is the committed object: nothing changed
         };
+        let unseen = writing || s.written_unseen;
         if s.clean && !unseen {
             return Ok(None);
         }
         let (copy, path) = objects.new_scratch()?;
+        // The time of the last write the copy holds: read before copying.
+        let written_at = if unseen {
+            Some(s.file.metadata().map(|m| mtime_ns(&m))?)
+        } else {
+            None
+        };
         let copied = copy_prefix(&s.file, &copy, u64::MAX).and_then(|n| {
             let hash = match &s.hasher {
                 Some((h, upto)) if !unseen && *upto == n => Hash::from(h.finalize()),
@@ -562,6 +691,8 @@ impl ContentState {
             }
         };
         s.len = len;
+        // Copied after the last writer closed: nothing written unseen escaped the copy.
+        s.written_unseen = writing;
         if s.clean && unchanged(self.committed, len, &hash) {
             std::fs::remove_file(&path)?;
             return Ok(None);
@@ -579,7 +710,7 @@ impl ContentState {
         Ok(Some(Committed {
             hash: self.committed,
             size: len,
-            unseen,
+            unseen: written_at,
         }))
     }
 
@@ -589,6 +720,12 @@ impl ContentState {
             let _ = std::fs::remove_file(&s.path);
         }
     }
+}
+
+/// A file's mtime in ns since the epoch.
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
 
 /// Do `len` bytes hashing to `hash` equal the committed content?
@@ -621,6 +758,11 @@ mod tests {
 
     use super::*;
 
+    const ANY: PassthroughAllowed = PassthroughAllowed {
+        readers: true,
+        lone_writer: true,
+    };
+
     fn object(objects: &Objects, bytes: &[u8]) -> Hash {
         objects.put_reader(&mut &bytes[..]).unwrap().0.unwrap()
     }
@@ -639,7 +781,7 @@ mod tests {
         let mut c = content.lock();
 
         // A first reader reads the object itself.
-        let read = c.open_handle(&objects, &claims, false, true).unwrap();
+        let read = c.open_handle(&objects, &claims, false, ANY).unwrap();
         let backing = read.backing.expect("passthrough for a first reader");
         assert_eq!(bytes_of(&backing), b"original");
         assert_eq!(claims.len(), 1);
@@ -650,12 +792,12 @@ mod tests {
         let twin = Content::new(Some(hash));
         let mode = twin
             .lock()
-            .open_handle(&objects, &claims, false, true)
+            .open_handle(&objects, &claims, false, ANY)
             .unwrap();
         assert!(mode.backing.is_none());
 
         // A writer joins on the same file, which is no longer the object: a copy is.
-        let write = c.open_handle(&objects, &claims, true, true).unwrap();
+        let write = c.open_handle(&objects, &claims, true, ANY).unwrap();
         assert!(Arc::ptr_eq(&write.backing.unwrap(), &backing));
         assert_ne!(
             std::fs::metadata(objects.path(&hash)).unwrap().ino(),
@@ -677,7 +819,7 @@ mod tests {
         let done = c.commit(&objects, false).unwrap().expect("a change");
         assert_eq!(done.size, 8);
         assert!(
-            done.unseen,
+            done.unseen.is_some(),
             "a writable passthrough handle may have written unseen"
         );
         let new = done.hash.unwrap();
@@ -692,6 +834,8 @@ mod tests {
         // The last handles close: the backing ends, its claim and its clean copy with it.
         c.close_handle(true, true, &claims);
         assert!(c.has_backing());
+        // The writer's release commits (the core's order): nothing new since.
+        assert!(c.commit(&objects, false).unwrap().is_none());
         c.close_handle(true, false, &claims);
         assert!(!c.has_backing());
         assert!(claims.is_empty());
@@ -711,15 +855,98 @@ mod tests {
         let claims = BackingClaims::default();
         let content = Content::new(Some(object(&objects, b"abc")));
         let mut c = content.lock();
-        let first = c.open_handle(&objects, &claims, false, true).unwrap();
+        let first = c.open_handle(&objects, &claims, false, ANY).unwrap();
         assert!(first.backing.is_some() && !first.drop_pages);
         c.close_handle(true, false, &claims);
         // A writer alone is served cached, and must not keep pages older than the file.
-        let writer = c.open_handle(&objects, &claims, true, true).unwrap();
+        let writer = c.open_handle(&objects, &claims, true, ANY).unwrap();
         assert!(writer.backing.is_none());
         assert!(writer.drop_pages);
         // While it is open no reader can join by passthrough (the kernel refuses a mix).
-        let reader = c.open_handle(&objects, &claims, false, true).unwrap();
+        let reader = c.open_handle(&objects, &claims, false, ANY).unwrap();
         assert!(reader.backing.is_none() && !reader.drop_pages);
+    }
+
+    #[test]
+    fn a_lone_writer_of_an_empty_file_writes_unseen_and_is_committed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::open(dir.path()).unwrap();
+        let claims = BackingClaims::default();
+        let content = Content::new(None);
+        let mut c = content.lock();
+        let mode = c.open_handle(&objects, &claims, true, ANY).unwrap();
+        assert!(mode.writes_unseen);
+        let backing = mode.backing.expect("passthrough for a lone writer");
+        assert!(c.is_dirty(), "an open writer may write unseen");
+        // Closed without a write: nothing to commit.
+        c.close_handle(true, true, &claims);
+        assert!(c.commit(&objects, false).unwrap().is_none());
+        drop(backing);
+
+        // The kernel writes the backing; this process sees only the close.
+        let mode = c.open_handle(&objects, &claims, true, ANY).unwrap();
+        let backing = mode.backing.unwrap();
+        backing.write_all_at(b"written by the kernel", 0).unwrap();
+        assert_eq!(c.len(&objects).unwrap(), 21, "the size is the file's");
+        let ino = backing.metadata().unwrap().ino();
+        c.close_handle(true, true, &claims);
+        let done = c.commit(&objects, false).unwrap().expect("a change");
+        assert_eq!(done.size, 21);
+        assert!(done.unseen.is_some(), "the time of the kernel's last write");
+        let hash = done.hash.unwrap();
+        assert_eq!(
+            std::fs::metadata(objects.path(&hash)).unwrap().ino(),
+            ino,
+            "committed in place: the scratch copy became the object"
+        );
+
+        // A writer of a non-empty file is served cached.
+        let mode = c.open_handle(&objects, &claims, true, ANY).unwrap();
+        assert!(mode.backing.is_none() && !mode.writes_unseen);
+    }
+
+    #[test]
+    fn a_commit_while_the_lone_writer_is_open_copies_so_the_object_never_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::open(dir.path()).unwrap();
+        let claims = BackingClaims::default();
+        let content = Content::new(None);
+        let mut c = content.lock();
+        let backing = c
+            .open_handle(&objects, &claims, true, ANY)
+            .unwrap()
+            .backing
+            .unwrap();
+        backing.write_all_at(b"first", 0).unwrap();
+        // A close of one descriptor while another (a duplicate, a mapping) stays open.
+        let first = c.commit(&objects, false).unwrap().expect("a change");
+        let hash = first.hash.unwrap();
+        assert_ne!(
+            std::fs::metadata(objects.path(&hash)).unwrap().ino(),
+            backing.metadata().unwrap().ino(),
+            "the object is a copy"
+        );
+        backing.write_all_at(b"FIRST, then more", 0).unwrap();
+        assert_eq!(bytes_of(&objects.open_object(&hash).unwrap()), b"first");
+        // The last handle goes: the later writes are committed, in place.
+        c.close_handle(true, true, &claims);
+        let second = c
+            .commit(&objects, false)
+            .unwrap()
+            .expect("the later writes");
+        assert_eq!(second.size, 16);
+        assert_eq!(
+            bytes_of(&objects.open_object(&second.hash.unwrap()).unwrap()),
+            b"FIRST, then more"
+        );
+        assert_eq!(bytes_of(&objects.open_object(&hash).unwrap()), b"first");
+        // Nothing written since: nothing more to commit, no scratch copy left.
+        assert!(c.commit(&objects, false).unwrap().is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("scratch"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

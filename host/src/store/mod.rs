@@ -37,7 +37,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use audit::{Audit, AuditRecord, AUDIT_KEPT, AUDIT_LINES_PER_SEC};
-pub use content::{read_at, BackingClaims, Committed, Content, ContentState, HandleMode};
+pub use content::{
+    read_at, BackingClaims, Committed, Content, ContentState, HandleMode, PassthroughAllowed,
+};
 pub use embedded::{EmbeddedReader, EmbeddedStore};
 pub use event::{Change, Event, TREE_OPS};
 pub use history::{History, HistoryCacheStats, HistoryStats};

@@ -376,7 +376,14 @@ mod tests {
     fn a_file_hashes_as_its_bytes_whatever_its_size() {
         // Around the sizes where hashing changes shape: one read, chunks hashed on every
         // core, a short last chunk.
-        for len in [0, 1, 64 << 10, (256 << 10) - 1, 256 << 10, (8 << 20) + 12_345] {
+        for len in [
+            0,
+            1,
+            64 << 10,
+            (256 << 10) - 1,
+            256 << 10,
+            (8 << 20) + 12_345,
+        ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4093) as u8).collect();
             let mut file = tempfile::tempfile().unwrap();
             file.write_all(&bytes).unwrap();

@@ -50,6 +50,18 @@ impl Node {
     pub fn is_dir(&self) -> bool {
         self.attr.kind == FileKind::Dir
     }
+
+    /// The attributes to answer with: the tree's, but while a writer writes the file
+    /// unseen (passthrough), its size and mtime are the written file's.
+    pub fn attr_now(&self) -> Attr {
+        let mut a = self.attr;
+        if let Some((size, mtime)) = self.content.as_ref().and_then(|c| c.unseen_attr()) {
+            a.size = size;
+            a.mtime = mtime;
+            a.ctime = a.ctime.max(mtime);
+        }
+        a
+    }
 }
 
 /// A node to create.
