@@ -634,3 +634,40 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    fn tail_head_and_grep_follow_a_new_file_while_its_writer_writes_it(backend: Backend) {
+        // A process writing its own new log file, by passthrough, followed by the
+        // programs people follow logs with, while it is still open.
+        let (_t, store) = fresh_store();
+        let m = Mount::start(backend, &store);
+        let c = m.current();
+        let p = c.join("run.log");
+        let (opens, writes) = (writer_opens(&m), write_requests(&m));
+        let mut w = File::create(&p).unwrap();
+        w.write_all(b"line0\n").unwrap();
+        assert_eq!(writer_opens(&m), opens + 1, "[{backend}] the writer writes by passthrough");
+        let tail = Tail::start(&p);
+        let wait_for = |line: &str| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !tail.has(|l| l == line) {
+                assert!(Instant::now() < deadline, "[{backend}] tail -f did not show {line:?}; it showed {:?}", tail.lines());
+                thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait_for("line0");
+        for i in 1..6 {
+            w.write_all(format!("line{i}\n").as_bytes()).unwrap();
+            wait_for(&format!("line{i}"));
+        }
+        assert_eq!(sh(&c, "head -n 2 run.log"), "line0\nline1\n", "[{backend}] head while open");
+        assert_eq!(sh(&c, "grep -c line run.log"), "6\n", "[{backend}] grep while open");
+        assert_eq!(write_requests(&m), writes, "[{backend}] no WRITE reached the daemon");
+        drop(w);
+        assert_eq!(tail.lines(), ["line0", "line1", "line2", "line3", "line4", "line5"], "[{backend}] in order, once each");
+        drop(tail);
+        let want: String = (0..6).map(|i| format!("line{i}\n")).collect();
+        let seq = head_seq(&m);
+        assert_eq!(fs::read_to_string(m.root().join(format!("history/@{seq}/run.log"))).unwrap(), want, "[{backend}] committed at the close");
+    }
+}

@@ -28,10 +28,13 @@ pub struct Content {
     /// host's close replaced it under them, [`Content::newer`]): they read what they
     /// opened, so the kernel's pages of this file cannot be kept across opens.
     older_open: AtomicBool,
-    /// The backing that handles write without this process seeing it, and how many
-    /// such handles are open ([`HandleMode::writes_unseen`]). A leaf lock, taken under
-    /// the tree's lock to answer attributes: the size and mtime are the file's.
-    unseen: Mutex<(u32, Option<Arc<File>>)>,
+    /// Handles open that write without this process seeing it
+    /// ([`HandleMode::writes_unseen`]): read first by every attribute answer, which
+    /// then needs nothing more for almost every file.
+    unseen_writers: AtomicU32,
+    /// The backing those handles write. A leaf lock, taken under the tree's lock to
+    /// answer attributes: the size and mtime are that file's.
+    unseen_file: Mutex<Option<Arc<File>>>,
 }
 
 pub struct ContentState {
@@ -153,7 +156,8 @@ impl Content {
             }),
             writers: AtomicU32::new(0),
             older_open: AtomicBool::new(false),
-            unseen: Mutex::new((0, None)),
+            unseen_writers: AtomicU32::new(0),
+            unseen_file: Mutex::new(None),
         })
     }
 
@@ -204,17 +208,22 @@ impl Content {
 
     /// A handle whose writes go straight to `backing` opened ([`HandleMode::writes_unseen`]).
     pub fn unseen_writer_opened(&self, backing: &Arc<File>) {
-        let mut u = self.unseen.lock();
-        u.0 += 1;
-        u.1 = Some(backing.clone());
+        let mut file = self.unseen_file.lock();
+        *file = Some(backing.clone());
+        self.unseen_writers.fetch_add(1, Ordering::AcqRel);
     }
 
     /// One such handle closed.
     pub fn unseen_writer_closed(&self) {
-        let mut u = self.unseen.lock();
-        u.0 = u.0.saturating_sub(1);
-        if u.0 == 0 {
-            u.1 = None;
+        let mut file = self.unseen_file.lock();
+        let was = self
+            .unseen_writers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            })
+            .unwrap_or(0);
+        if was <= 1 {
+            *file = None;
         }
     }
 
@@ -223,8 +232,10 @@ impl Content {
     /// set there too: [`set_unseen_mtime`](Self::set_unseen_mtime)). `None` when no such
     /// writer is open (or the file cannot be asked: the tree's attributes stand).
     pub fn unseen_attr(&self) -> Option<(u64, i64)> {
-        let u = self.unseen.lock();
-        let m = u.1.as_ref()?.metadata().ok()?;
+        if self.unseen_writers.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let m = self.unseen_file.lock().as_ref()?.metadata().ok()?;
         Some((m.len(), mtime_ns(&m)))
     }
 
@@ -232,8 +243,10 @@ impl Content {
     /// written unseen: set on the written file, whose mtime stands for the file's until
     /// the commit; a later write moves it on, as it would the file's.
     pub fn set_unseen_mtime(&self, ns: i64) -> io::Result<()> {
-        let u = self.unseen.lock();
-        let Some(file) = &u.1 else { return Ok(()) };
+        let file = self.unseen_file.lock();
+        let Some(file) = file.as_ref() else {
+            return Ok(());
+        };
         let at = if ns >= 0 {
             std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64)
         } else {
